@@ -1,0 +1,134 @@
+"""Skills: what Deputy does for each intent that needs no plan (notes, tasks, traces, help).
+
+Each skill takes the context and the intent and returns an Outcome; SKILLS is the one list."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from agents.messages import Button, Card, CardField, Intent, Outcome
+from memory.events import EventLog
+from memory.facts import FactStore
+from memory.notes import NoteStore
+from memory.tasks import Task, TaskStore
+
+
+@dataclass(frozen=True)
+class SkillContext:
+    workspace: str
+    trace_id: str
+    actor: str
+    thread_id: str
+    tasks: TaskStore
+    facts: FactStore
+    notes: NoteStore
+    events: EventLog
+    help_text: str
+
+
+Skill = Callable[[SkillContext, Intent], Outcome]
+
+
+def help_(ctx: SkillContext, intent: Intent) -> Outcome:
+    if intent.slots.get("reason") == "unknown":
+        return Outcome(text="I'm not sure what you mean. " + ctx.help_text)
+    return Outcome(text=ctx.help_text)
+
+
+def usage(ctx: SkillContext, intent: Intent) -> Outcome:
+    return Outcome(text=str(intent.slots.get("message", "")), ok=False)
+
+
+def remember(ctx: SkillContext, intent: Intent) -> Outcome:
+    note, created = ctx.notes.add(
+        str(intent.slots["text"]), project=str(intent.slots.get("project", "inbox")), author=ctx.actor, source_event=ctx.trace_id
+    )
+    return Outcome(text=f"Noted. (note {note.id[:8]})" if created else f"I already had that. (note {note.id[:8]})")
+
+
+def ask(ctx: SkillContext, intent: Intent) -> Outcome:
+    question = str(intent.slots["question"])
+    hits = ctx.notes.search(question, limit=3)
+    if not hits:
+        return Outcome(text="I don't have anything on that yet. Tell me with /remember.")
+    lines = [f"From what you told me:"]
+    for note, _ in hits:
+        when = time.strftime("%Y-%m-%d", time.localtime(note.created_at))
+        lines.append(f"• {note.text} [note {note.id[:8]}, {when}]")
+    return Outcome(text="\n".join(lines))
+
+
+def task_card(task: Task) -> Card:
+    done = task.status == "done"
+    return Card(
+        card_id=f"task-{task.id}",
+        title=f"Task #{task.id}",
+        fields=(CardField(label="Task", value=task.title), CardField(label="Project", value=task.project)),
+        buttons=() if done else (Button(label="Mark done", action="task.done", value=str(task.id), style="primary"),),
+        resolution="Done ✓" if done else "",
+    )
+
+
+def task(ctx: SkillContext, intent: Intent) -> Outcome:
+    action = intent.slots.get("action", "list")
+    if action == "add":
+        new = ctx.tasks.add(str(intent.slots["title"]), project=str(intent.slots.get("project", "inbox")), source_event=ctx.trace_id)
+        return Outcome(text=f"Added task #{new.id}: {new.title}", card=task_card(new))
+    if action == "done":
+        return finish_task(ctx, int(intent.slots["task_id"]))
+    status = str(intent.slots.get("status", "open"))
+    tasks = ctx.tasks.list(status=status)
+    if not tasks:
+        return Outcome(text="No open tasks. 🎉" if status == "open" else "Nothing done yet.")
+    title = "Open tasks:" if status == "open" else "Done tasks:"
+    return Outcome(text="\n".join([title, *(f"#{t.id} {t.title}" + (f" ({t.project})" if t.project != "inbox" else "") for t in tasks)]))
+
+
+def finish_task(ctx: SkillContext, task_id: int) -> Outcome:
+    found, closed = ctx.tasks.done(task_id)
+    if found is None:
+        return Outcome(text=f"There is no task #{task_id}.", ok=False)
+    if not closed:
+        return Outcome(text=f"Task #{task_id} was already done.", card=task_card(found))
+    return Outcome(text=f"Done: #{found.id} {found.title}", card=task_card(found))
+
+
+def trace(ctx: SkillContext, intent: Intent) -> Outcome:
+    trace_id = str(intent.slots.get("trace_id") or "")
+    if not trace_id:
+        earlier = [e for e in ctx.events.recent(200, kinds=["inbound.received"]) if e.trace_id != ctx.trace_id]
+        if not earlier:
+            return Outcome(text="Nothing to trace yet.")
+        trace_id = earlier[-1].trace_id
+    events = ctx.events.timeline(trace_id)
+    if not events:
+        return Outcome(text=f"I have no trace {trace_id}.", ok=False)
+    start = events[0].ts
+    lines = [f"Trace {trace_id}:"]
+    lines += [f"+{(e.ts - start) * 1000:7.1f} ms  {e.kind}  {e.summary}" for e in events]
+    return Outcome(text="\n".join(lines))
+
+
+def decide_task(ctx: SkillContext, value: str) -> Outcome:
+    if not value.isdigit():
+        return Outcome(text="That button is not valid any more.", ok=False)
+    return finish_task(ctx, int(value))
+
+
+Decider = Callable[[SkillContext, str], Outcome]
+
+# The one list of card buttons Deputy answers, by action.
+DECISIONS: dict[str, Decider] = {
+    "task.done": decide_task,
+}
+
+# The one list of skills, by intent name.
+SKILLS: dict[str, Skill] = {
+    "help": help_,
+    "usage_error": usage,
+    "remember": remember,
+    "ask": ask,
+    "task": task,
+    "trace": trace,
+}

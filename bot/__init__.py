@@ -1,0 +1,1 @@
+"""Deputy's chat side: channel adapters, gateway, web console and the command line."""

@@ -1,0 +1,91 @@
+"""The web console channel: threads and messages kept in Redis, live updates over SSE."""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from typing import Any
+
+from redis import Redis
+
+from bot.messages import Reply
+from memory.keys import Keys
+
+CHANNEL = "console"
+
+
+class ConsoleThreads:
+    """Sync store of console threads: the page reads it, the dispatcher writes Deputy's side."""
+
+    def __init__(self, redis: Redis, workspace: str) -> None:
+        self.redis = redis
+        self.keys = Keys(workspace)
+
+    @property
+    def live_channel(self) -> str:
+        return self.keys("console", "live")
+
+    def new_thread(self, title: str = "") -> dict[str, Any]:
+        thread = {"id": uuid.uuid4().hex[:12], "title": title.strip()[:80] or "New conversation", "created_at": time.time()}
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(self.keys("console", "threads"), thread["id"], json.dumps(thread))
+        pipe.zadd(self.keys("console", "recent"), {thread["id"]: thread["created_at"]})
+        pipe.execute()
+        return thread
+
+    def thread(self, thread_id: str) -> dict[str, Any] | None:
+        raw = self.redis.hget(self.keys("console", "threads"), thread_id)
+        return json.loads(raw) if raw else None
+
+    def threads(self, limit: int = 50) -> list[dict[str, Any]]:
+        ids = self.redis.zrevrange(self.keys("console", "recent"), 0, limit - 1)
+        rows = self.redis.hmget(self.keys("console", "threads"), ids) if ids else []
+        return [json.loads(r) for r in rows if r]
+
+    def messages(self, thread_id: str) -> list[dict[str, Any]]:
+        ids = self.redis.lrange(self.keys("console", "thread", thread_id), 0, -1)
+        rows = self.redis.hmget(self.keys("console", "messages"), ids) if ids else []
+        return [json.loads(r) for r in rows if r]
+
+    def add_user_message(self, thread_id: str, text: str, user: str, trace_id: str) -> dict[str, Any]:
+        message = {"id": f"u-{trace_id}", "thread_id": thread_id, "role": "user", "author": user, "text": text,
+                   "trace_id": trace_id, "ts": time.time(), "card": None}
+        self._store(message, new=True, title_hint=text)
+        return message
+
+    def deliver(self, reply: Reply) -> dict[str, Any]:
+        """Append Deputy's reply, or replace the card it updates; publish it to open pages."""
+        card = reply.card.model_dump(mode="json") if reply.card else None
+        # a card keeps one message id for life, so an update replaces it where it stands
+        card_id = reply.updates_card or (reply.card.card_id if reply.card else None)
+        message_id = f"card-{card_id}" if card_id else f"d-{reply.reply_id}"
+        message = {"id": message_id, "thread_id": reply.thread_id, "role": "deputy", "author": "Deputy", "text": reply.text,
+                   "trace_id": reply.trace_id, "ts": time.time(), "card": card, "ok": reply.ok}
+        exists = self.redis.hexists(self.keys("console", "messages"), message_id)
+        self._store(message, new=not exists)
+        return message
+
+    def _store(self, message: dict[str, Any], new: bool, title_hint: str = "") -> None:
+        thread_id = message["thread_id"]
+        pipe = self.redis.pipeline(transaction=True)
+        if self.thread(thread_id) is None:
+            thread = {"id": thread_id, "title": (title_hint.strip()[:60] or "Conversation"), "created_at": message["ts"]}
+            pipe.hset(self.keys("console", "threads"), thread_id, json.dumps(thread))
+        pipe.hset(self.keys("console", "messages"), message["id"], json.dumps(message))
+        if new:
+            pipe.rpush(self.keys("console", "thread", thread_id), message["id"])
+        pipe.zadd(self.keys("console", "recent"), {thread_id: message["ts"]})
+        pipe.publish(self.live_channel, json.dumps({"type": "message", "new": new, "message": message}))
+        pipe.execute()
+
+
+class ConsoleSender:
+    """Sender for the console: writing to the thread store is the delivery."""
+
+    def __init__(self, threads: ConsoleThreads) -> None:
+        self.threads = threads
+
+    async def send(self, reply: Reply) -> None:
+        await asyncio.to_thread(self.threads.deliver, reply)
+

@@ -1,0 +1,202 @@
+"""The `deputy` command. Each subcommand is one entry in COMMANDS."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Callable
+
+from bot.settings import Settings, load_settings
+
+log = logging.getLogger("deputy")
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace, Settings], int]
+
+
+def _connect(settings: Settings, embedded: bool = False):  # type: ignore[no-untyped-def]
+    from redis import Redis
+
+    from bot.redis_server import ensure_redis
+
+    server = ensure_redis(settings.redis_url, settings.data_dir, embedded=embedded and settings.embedded_redis) if embedded else None
+    return Redis.from_url(settings.redis_url), server
+
+
+def _no_args(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+# --- up / gateway / worker / cron
+
+def _up_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=int, help="console port (default CONSOLE_PORT, 8700)")
+    parser.add_argument("--workers", type=int, help="worker processes (default WORKERS, 2)")
+
+
+def run_up(args: argparse.Namespace, settings: Settings) -> int:
+    """Gateway + console + workers + cron for one machine, in one command."""
+    from redis.asyncio import Redis as AsyncRedis
+
+    from bot.redis_server import RedisUnavailable
+    from bot.server import run_gateway
+
+    try:
+        redis, embedded = _connect(settings, embedded=True)
+    except RedisUnavailable as err:
+        print(f"deputy: {err}", file=sys.stderr)
+        return 2
+    _check_console_binding(settings)
+    env = {**os.environ, "REDIS_URL": settings.redis_url}
+    workers = args.workers or settings.workers
+    children = [
+        subprocess.Popen([sys.executable, "-m", "bot.cli", "worker", "--workers", str(workers)], env=env),
+        subprocess.Popen([sys.executable, "-m", "bot.cli", "cron"], env=env),
+    ]
+    port = args.port or settings.console_port
+    token = settings.console_token.get_secret_value() if settings.console_token else None
+    url = f"http://{settings.console_host}:{port}/" + (f"?token={token}" if token else "")
+    print(f"Deputy is up: open {url}  ({workers} workers, cron, workspace '{settings.workspace}'; Ctrl-C stops)", flush=True)
+    try:
+        run_gateway(settings, redis, AsyncRedis.from_url(settings.redis_url), port=port)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(35)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        if embedded:
+            embedded.stop()
+        print("Deputy stopped.", flush=True)
+    return 0
+
+
+def _check_console_binding(settings: Settings) -> None:
+    if settings.console_host not in ("127.0.0.1", "localhost", "::1") and settings.console_token is None:
+        raise SystemExit(
+            f"deputy: the console would listen on {settings.console_host} without a token. "
+            "Set CONSOLE_TOKEN (any long random string) or CONSOLE_HOST=127.0.0.1."
+        )
+
+
+def run_gateway_cmd(args: argparse.Namespace, settings: Settings) -> int:
+    from redis.asyncio import Redis as AsyncRedis
+
+    from bot.server import run_gateway
+
+    _check_console_binding(settings)
+    redis, _ = _connect(settings)
+    print(f"Deputy gateway on http://{settings.console_host}:{args.port or settings.console_port}/", flush=True)
+    run_gateway(settings, redis, AsyncRedis.from_url(settings.redis_url), port=args.port)
+    return 0
+
+
+def _worker_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workers", type=int, help="worker processes (default WORKERS, 2)")
+    parser.add_argument("--burst", action="store_true", help="run what is queued, then exit")
+
+
+def run_worker_cmd(args: argparse.Namespace, settings: Settings) -> int:
+    from jobs.worker import run_burst, run_pool
+
+    if args.burst:
+        redis, _ = _connect(settings)
+        run_burst(redis)
+        return 0
+    run_pool(settings.redis_url, args.workers or settings.workers)
+    return 0
+
+
+def run_cron_cmd(args: argparse.Namespace, settings: Settings) -> int:
+    from jobs.cron import run_cron
+
+    redis, _ = _connect(settings)
+    run_cron(redis, settings)
+    return 0
+
+
+# --- trace
+
+def _trace_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("trace_id")
+    parser.add_argument("--json", action="store_true", help="print the events as JSON")
+
+
+def run_trace(args: argparse.Namespace, settings: Settings) -> int:
+    from memory.events import EventLog
+
+    redis, _ = _connect(settings)
+    events = EventLog(redis, settings.workspace).timeline(args.trace_id)
+    if not events:
+        print(f"no trace {args.trace_id} in workspace '{settings.workspace}'", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps([e.model_dump() for e in events], indent=2, default=str))
+        return 0
+    start = events[0].ts
+    print(f"trace {args.trace_id}  ({len(events)} events, workspace '{settings.workspace}')")
+    print(f"{'+ms':>9}  {'event':<20} {'actor':<12} details")
+    for e in events:
+        print(f"{(e.ts - start) * 1000:9.1f}  {e.kind:<20} {e.actor[:12]:<12} {e.summary}")
+    return 0
+
+
+# --- bench
+
+def _bench_args(parser: argparse.ArgumentParser) -> None:
+    from bot.bench import BENCHES
+
+    parser.add_argument("what", choices=sorted(BENCHES), help="which benchmark")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--seconds", type=float, default=None, help="how long to offer load (where it applies)")
+    parser.add_argument("--rate", type=float, default=None, help="offered load per second (where it applies)")
+
+
+def run_bench(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.bench import BENCHES, print_table
+
+    result = BENCHES[args.what](settings, args)
+    print(json.dumps(result) if args.json else print_table(args.what, result))
+    return 0
+
+
+# The one list of subcommands.
+COMMANDS: list[Subcommand] = [
+    Subcommand("up", "run everything for one machine: gateway, web console, workers, cron", _up_args, run_up),
+    Subcommand("gateway", "run the gateway (channels, web console, outbox dispatcher)", _up_args, run_gateway_cmd),
+    Subcommand("worker", "run a pool of workers", _worker_args, run_worker_cmd),
+    Subcommand("cron", "run the scheduler (digests, reminders, housekeeping)", _no_args, run_cron_cmd),
+    Subcommand("trace", "print the timeline of one request", _trace_args, run_trace),
+    Subcommand("bench", "measure throughput and latency", _bench_args, run_bench),
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="deputy", description="Deputy: a chat-first assistant for one-person companies.")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for command in COMMANDS:
+        command.add_arguments(sub.add_parser(command.name, help=command.help, description=command.help))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    settings = load_settings()
+    chosen = next(c for c in COMMANDS if c.name == args.command)
+    return chosen.run(args, settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

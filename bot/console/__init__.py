@@ -1,0 +1,1 @@
+"""The web console: Deputy's own chat page, served by the gateway."""

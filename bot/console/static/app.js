@@ -1,0 +1,176 @@
+"use strict";
+// Deputy web console: threads, messages, cards with buttons, live updates over SSE.
+const $ = (id) => document.getElementById(id);
+const state = { thread: null, threads: [], seen: new Map() };
+const uid = () => (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random()).replace(/-/g, "");
+
+async function api(path, body) {
+  const init = body === undefined ? {} : { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) };
+  const res = await fetch(path, init);
+  if (!res.ok) throw new Error((await res.text()) || res.statusText);
+  return res.json();
+}
+
+function el(tag, cls, text) {
+  const node = document.createElement(tag);
+  if (cls) node.className = cls;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function renderCard(card, message) {
+  const box = el("div", "card");
+  box.dataset.cardId = card.card_id;
+  box.appendChild(el("h3", "", card.title));
+  if (card.fields && card.fields.length) {
+    const dl = el("dl");
+    for (const f of card.fields) { dl.appendChild(el("dt", "", f.label)); dl.appendChild(el("dd", "", f.value)); }
+    box.appendChild(dl);
+  }
+  if (card.rationale) box.appendChild(el("div", "rationale", card.rationale));
+  if (card.preview) box.appendChild(el("pre", "", card.preview));
+  if (card.resolution) {
+    box.appendChild(el("div", "resolution", card.resolution));
+  } else if (card.buttons && card.buttons.length) {
+    const row = el("div", "buttons");
+    for (const b of card.buttons) {
+      const btn = el("button", b.style || "default", b.label);
+      btn.type = "button";
+      btn.onclick = async () => {
+        row.querySelectorAll("button").forEach((x) => (x.disabled = true));
+        try {
+          await api("/api/decisions", { thread_id: message.thread_id, action: b.action, value: b.value, client_id: uid() });
+        } catch (err) {
+          row.querySelectorAll("button").forEach((x) => (x.disabled = false));
+          setStatus("could not send: " + err.message);
+        }
+      };
+      row.appendChild(btn);
+    }
+    box.appendChild(row);
+  }
+  return box;
+}
+
+function renderMessage(m) {
+  const node = el("div", `msg ${m.role}${m.ok === false ? " failed" : ""}`);
+  node.dataset.id = m.id;
+  node.appendChild(el("div", "text", m.text));
+  if (m.card) node.appendChild(renderCard(m.card, m));
+  const when = new Date(m.ts * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  node.appendChild(el("div", "meta", m.trace_id ? `${when} · trace ${m.trace_id}` : when));
+  return node;
+}
+
+function showMessage(m) {
+  if (m.thread_id !== state.thread) return;
+  $("empty").hidden = true;
+  const list = $("messages");
+  let existing = list.querySelector(`[data-id="${CSS.escape(m.id)}"]`);
+  if (!existing && m.role === "user") {
+    // our own message, echoed before its ack arrived: take the place of the pending bubble
+    existing = [...list.querySelectorAll(".msg.user.pending")].find((n) => n.querySelector(".text").textContent === m.text) || null;
+  }
+  const node = renderMessage(m);
+  if (existing) existing.replaceWith(node); else list.appendChild(node);
+  list.scrollTop = list.scrollHeight;
+}
+
+async function openThread(id) {
+  state.thread = id;
+  history.replaceState(null, "", `#${id}`);
+  const list = $("messages");
+  list.querySelectorAll(".msg").forEach((n) => n.remove());
+  $("empty").hidden = false;
+  const data = await api(`/api/threads/${encodeURIComponent(id)}/messages`);
+  data.messages.forEach(showMessage);
+  const t = state.threads.find((x) => x.id === id);
+  $("thread-title").textContent = t ? t.title : "New conversation";
+  renderThreads();
+  $("sidebar").classList.remove("open");
+  $("input").focus();
+}
+
+function renderThreads() {
+  const nav = $("threads");
+  nav.replaceChildren();
+  for (const t of state.threads) {
+    const a = el("a", t.id === state.thread ? "active" : "", t.title);
+    a.href = `#${t.id}`;
+    a.onclick = (e) => { e.preventDefault(); openThread(t.id); };
+    nav.appendChild(a);
+  }
+}
+
+async function loadThreads() {
+  state.threads = (await api("/api/threads")).threads;
+  renderThreads();
+}
+
+async function newThread() {
+  const t = await api("/api/threads", {});
+  state.threads.unshift(t);
+  await openThread(t.id);
+}
+
+async function send(text) {
+  if (!state.thread) await newThread();
+  const client_id = uid();
+  const pending = renderMessage({ id: "pending-" + client_id, role: "user", text, ts: Date.now() / 1000, thread_id: state.thread });
+  pending.classList.add("pending");
+  $("messages").appendChild(pending);
+  $("empty").hidden = true;
+  try {
+    const ack = await api("/api/messages", { thread_id: state.thread, text, client_id });
+    if (!pending.isConnected) return;  // the live echo already replaced it
+    if (document.querySelector(`[data-id="u-${CSS.escape(ack.trace_id)}"]`)) { pending.remove(); return; }
+    pending.dataset.id = "u-" + ack.trace_id;
+    pending.classList.remove("pending");
+  } catch (err) {
+    pending.classList.add("failed");
+    setStatus("not sent: " + err.message);
+  }
+}
+
+function setStatus(text, live) {
+  const s = $("status");
+  s.textContent = text;
+  s.classList.toggle("live", !!live);
+}
+
+function connect() {
+  const source = new EventSource("/api/stream");
+  source.onopen = () => setStatus("live", true);
+  source.onerror = () => setStatus("reconnecting…");
+  source.onmessage = (e) => {
+    const update = JSON.parse(e.data);
+    if (update.type !== "message") return;
+    if (!state.threads.some((t) => t.id === update.message.thread_id)) loadThreads();
+    showMessage(update.message);
+  };
+}
+
+$("composer").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const input = $("input");
+  const text = input.value.trim();
+  if (!text) return;
+  input.value = "";
+  input.style.height = "";
+  send(text);
+});
+$("input").addEventListener("keydown", (e) => {
+  if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); $("composer").requestSubmit(); }
+});
+$("input").addEventListener("input", (e) => { e.target.style.height = ""; e.target.style.height = e.target.scrollHeight + "px"; });
+$("new-thread").onclick = newThread;
+$("menu").onclick = () => $("sidebar").classList.toggle("open");
+document.addEventListener("keydown", (e) => { if (e.altKey && e.key.toLowerCase() === "n") { e.preventDefault(); newThread(); } });
+
+(async () => {
+  connect();
+  await loadThreads();
+  const wanted = location.hash.slice(1);
+  if (wanted) await openThread(wanted);
+  else if (state.threads.length) await openThread(state.threads[0].id);
+})();

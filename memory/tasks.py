@@ -1,0 +1,96 @@
+"""Tasks: the operator's to-do list, per workspace and project."""
+from __future__ import annotations
+
+import time
+
+from pydantic import BaseModel
+from redis import Redis
+
+from memory.keys import Keys
+
+# Mark a task done only if it exists and is open; both indexes move in the same step.
+DONE = """
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 0 end
+local task = cjson.decode(raw)
+if task['status'] == 'done' then return 1 end
+task['status'] = 'done'
+task['done_at'] = tonumber(ARGV[2])
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(task))
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+return 2
+"""
+
+
+# Create a task once per idempotency key: a retried job gets the task it already created.
+ADD = """
+if KEYS[3] ~= '' then
+  local existing = redis.call('GET', KEYS[3])
+  if existing then return redis.call('HGET', KEYS[1], existing) end
+  redis.call('SET', KEYS[3], ARGV[1], 'EX', 604800)
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+return ARGV[2]
+"""
+
+
+class Task(BaseModel):
+    id: int
+    title: str
+    project: str = "inbox"
+    status: str = "open"
+    created_at: float
+    done_at: float | None = None
+    source_event: str = ""
+    due: str | None = None
+
+
+class TaskStore:
+    def __init__(self, redis: Redis, workspace: str) -> None:
+        self.redis = redis
+        self.keys = Keys(workspace)
+        self._done = redis.register_script(DONE)
+        self._add = redis.register_script(ADD)
+
+    def add(self, title: str, project: str = "inbox", source_event: str = "", due: str | None = None) -> Task:
+        """Add an open task; the same source_event (idempotency key) always yields the same task."""
+        title = title.strip()
+        if not title:
+            raise ValueError("a task needs a title")
+        task_id = int(self.redis.incr(self.keys("task_seq")))
+        task = Task(id=task_id, title=title, project=project, created_at=time.time(), source_event=source_event, due=due)
+        raw = self._add(
+            keys=[self.keys("tasks"), self.keys("tasks", "open"), self.keys("task_src", source_event) if source_event else ""],
+            args=[str(task_id), task.model_dump_json(), repr(task.created_at)],
+        )
+        return Task.model_validate_json(raw)
+
+    def get(self, task_id: int) -> Task | None:
+        raw = self.redis.hget(self.keys("tasks"), str(task_id))
+        return Task.model_validate_json(raw) if raw else None
+
+    def list(self, status: str = "open", project: str | None = None, limit: int = 100) -> list[Task]:
+        ids = self.redis.zrange(self.keys("tasks", status), 0, limit - 1)
+        if not ids:
+            return []
+        rows = self.redis.hmget(self.keys("tasks"), ids)
+        tasks = [Task.model_validate_json(r) for r in rows if r]
+        return [t for t in tasks if project is None or t.project == project]
+
+    def done(self, task_id: int) -> tuple[Task | None, bool]:
+        """Close a task. Returns the task (None if unknown) and whether this call closed it."""
+        result = self._done(
+            keys=[self.keys("tasks"), self.keys("tasks", "open"), self.keys("tasks", "done")],
+            args=[str(task_id), repr(time.time())],
+        )
+        if result == 0:
+            return None, False
+        return self.get(task_id), result == 2
+
+    def done_since(self, ts: float) -> list[Task]:
+        ids = self.redis.zrangebyscore(self.keys("tasks", "done"), ts, "+inf")
+        rows = self.redis.hmget(self.keys("tasks"), ids) if ids else []
+        return [Task.model_validate_json(r) for r in rows if r]
+

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
+
+from bot.server import DISPATCHER, Services, build_app, build_services
+from jobs.worker import run_burst
+
+
+@dataclass
+class Deputy:
+    """A gateway app under test, with the two halves tests drive by hand: workers and delivery."""
+
+    client: TestClient
+    services: Services
+    redis: Redis
+
+    async def work(self) -> None:
+        """Run every queued job (a burst worker), then deliver every queued reply."""
+        run_burst(self.redis)  # rq installs signal handlers: main thread only
+        await self.deliver()
+
+    async def deliver(self) -> int:
+        dispatcher = self.client.server.app[DISPATCHER]
+        await dispatcher.setup()
+        total = 0
+        while (n := await dispatcher.drain(block_ms=None)) > 0:
+            total += n
+        return total
+
+    async def say(self, text: str, thread_id: str = "t1", client_id: str | None = None) -> dict:
+        import uuid
+
+        resp = await self.client.post("/api/messages", json={"thread_id": thread_id, "text": text, "client_id": client_id or uuid.uuid4().hex})
+        assert resp.status == 202, await resp.text()
+        return await resp.json()
+
+    async def messages(self, thread_id: str = "t1") -> list[dict]:
+        resp = await self.client.get(f"/api/threads/{thread_id}/messages")
+        return (await resp.json())["messages"]
+
+
+@pytest.fixture
+async def deputy(settings, redis):
+    aredis = AsyncRedis.from_url(settings.redis_url)
+    services = build_services(settings, redis, aredis)
+    app = build_app(services, dispatch=False)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        yield Deputy(client=client, services=services, redis=redis)
+    finally:
+        await client.close()
+        await aredis.aclose()

@@ -1,0 +1,89 @@
+"""Shared fixtures: a real Redis database of our own per test, settings from a clean environment."""
+from __future__ import annotations
+
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from redis import Redis
+
+REDIS_HOST = os.environ.get("DEPUTY_TEST_REDIS_HOST", "127.0.0.1")
+REDIS_PORT = int(os.environ.get("DEPUTY_TEST_REDIS_PORT", "6379"))
+# db 0 is left to whoever else uses this Redis; tests lease dbs 1-15, one per running test
+LEASE_DBS = range(1, 16)
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+def _lease_db() -> tuple[int, str]:
+    lessor = Redis(host=REDIS_HOST, port=REDIS_PORT, db=0)
+    token = f"{socket.gethostname()}:{os.getpid()}:{time.time()}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        for db in LEASE_DBS:
+            if lessor.set(f"deputy-test-lease:{db}", token, nx=True, ex=600):
+                return db, token
+        time.sleep(0.2)
+    raise RuntimeError("no free test database on Redis (all 15 leased for 2 minutes)")
+
+
+@pytest.fixture
+def redis_db() -> Iterator[int]:
+    try:
+        Redis(host=REDIS_HOST, port=REDIS_PORT, socket_connect_timeout=1).ping()
+    except Exception as err:  # the README's test command starts one; say so plainly
+        pytest.fail(f"tests need Redis on {REDIS_HOST}:{REDIS_PORT} ({err}); run .ci/run or start redis-server")
+    db, token = _lease_db()
+    client = Redis(host=REDIS_HOST, port=REDIS_PORT, db=db)
+    client.flushdb()
+    try:
+        yield db
+    finally:
+        client.flushdb()
+        lessor = Redis(host=REDIS_HOST, port=REDIS_PORT, db=0)
+        if lessor.get(f"deputy-test-lease:{db}") == token.encode():
+            lessor.delete(f"deputy-test-lease:{db}")
+
+
+@pytest.fixture
+def redis_url(redis_db: int) -> str:
+    return f"redis://{REDIS_HOST}:{REDIS_PORT}/{redis_db}"
+
+
+@pytest.fixture
+def redis(redis_url: str) -> Iterator[Redis]:
+    client = Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Settings come only from what a test sets: no developer .env, no real tokens."""
+    for key in list(os.environ):
+        if key.upper().startswith(("SLACK_", "TELEGRAM_", "OPENAI_", "WEAVIATE_", "CONSOLE_", "REDIS_URL", "WORKSPACE", "JOB_")):
+            monkeypatch.delenv(key, raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+
+
+@pytest.fixture
+def settings(redis_url: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    from bot.settings import load_settings
+    from jobs.runtime import forget_runtimes
+
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("JOB_RETRY_BACKOFF", "0")
+    forget_runtimes()
+    yield load_settings()
+    forget_runtimes()
+
+
+@pytest.fixture
+def shared_eval() -> Path:
+    path = SHARED / "eval"
+    if not path.exists():
+        pytest.skip("../shared/eval is not here")
+    return path
