@@ -156,21 +156,28 @@ def run_trace(args: argparse.Namespace, settings: Settings) -> int:
 
 # --- bench
 
-def _bench_args(parser: argparse.ArgumentParser) -> None:
-    from bot.bench import BENCHES
+def _measure_args(registry: str) -> Callable[[argparse.ArgumentParser], None]:
+    def add(parser: argparse.ArgumentParser) -> None:
+        import bot.bench
 
-    parser.add_argument("what", choices=sorted(BENCHES), help="which benchmark")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--seconds", type=float, default=None, help="how long to offer load (where it applies)")
-    parser.add_argument("--rate", type=float, default=None, help="offered load per second (where it applies)")
+        parser.add_argument("what", choices=sorted(getattr(bot.bench, registry)), help="what to measure")
+        parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+        parser.add_argument("options", nargs=argparse.REMAINDER, help="options of that measurement (see NAME --help)")
+
+    return add
 
 
-def run_bench(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.bench import BENCHES, print_table
+def _measure(registry: str) -> Callable[[argparse.Namespace, Settings], int]:
+    def run(args: argparse.Namespace, settings: Settings) -> int:
+        import bot.bench
 
-    result = BENCHES[args.what](settings, args)
-    print(json.dumps(result) if args.json else print_table(args.what, result))
-    return 0
+        options = [o for o in args.options if o != "--json"]
+        as_json = args.json or "--json" in args.options
+        result = getattr(bot.bench, registry)[args.what](settings, options)
+        print(json.dumps(result) if as_json else bot.bench.print_table(f"deputy {args.command} {args.what}", result))
+        return 0
+
+    return run
 
 
 # The one list of subcommands.
@@ -180,7 +187,8 @@ COMMANDS: list[Subcommand] = [
     Subcommand("worker", "run a pool of workers", _worker_args, run_worker_cmd),
     Subcommand("cron", "run the scheduler (digests, reminders, housekeeping)", _no_args, run_cron_cmd),
     Subcommand("trace", "print the timeline of one request", _trace_args, run_trace),
-    Subcommand("bench", "measure throughput and latency", _bench_args, run_bench),
+    Subcommand("bench", "measure throughput and latency", _measure_args("BENCHES"), _measure("BENCHES")),
+    Subcommand("eval", "measure quality on a data set", _measure_args("EVALS"), _measure("EVALS")),
 ]
 
 

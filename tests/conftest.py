@@ -87,3 +87,13 @@ def shared_eval() -> Path:
     if not path.exists():
         pytest.skip("../shared/eval is not here")
     return path
+
+
+@pytest.fixture
+def openai_server():  # type: ignore[no-untyped-def]
+    """A scripted OpenAI-compatible server on loopback (see tests/fakes/openai_server.py)."""
+    from tests.fakes.openai_server import ScriptedOpenAI
+
+    server = ScriptedOpenAI().start()
+    yield server
+    server.stop()
