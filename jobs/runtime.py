@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from redis import Redis
 
+from agents.llm import Llm, OpenAiLlm
 from agents.skills import SkillContext
 from bot.commands import help_text
 from bot.outbox import Outbox
@@ -26,6 +27,8 @@ class Runtime:
     notes: NoteStore
     outbox: Outbox
     queues: JobQueues
+    # None when no OPENAI_BASE_URL is configured: everything then runs offline
+    llm: Llm | None = None
 
     @classmethod
     def build(cls, settings: Settings, redis: Redis) -> "Runtime":
@@ -39,6 +42,7 @@ class Runtime:
             notes=NoteStore(redis, ws),
             outbox=Outbox(redis),
             queues=JobQueues(redis, settings.job_retries, settings.retry_intervals(), settings.job_timeout_s),
+            llm=make_llm(settings, redis),
         )
 
     def skill_context(self, trace_id: str, actor: str, thread_id: str) -> SkillContext:
@@ -53,6 +57,14 @@ class Runtime:
             events=self.events,
             help_text=help_text(),
         )
+
+
+def make_llm(settings: Settings, redis: Redis) -> Llm | None:
+    """The model client workers use, or None offline. Budgets and cost accounting wrap it here."""
+    if not settings.openai_base_url:
+        return None
+    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+    return OpenAiLlm(settings.openai_base_url, key, settings.openai_model)
 
 
 # Job functions receive only JSON, so each worker process keeps one Runtime per Redis
