@@ -13,6 +13,7 @@ from bot.messages import Reply
 from memory.keys import Keys
 
 CHANNEL = "console"
+DEFAULT_TITLE = "New conversation"
 
 
 class ConsoleThreads:
@@ -27,7 +28,7 @@ class ConsoleThreads:
         return self.keys("console", "live")
 
     def new_thread(self, title: str = "") -> dict[str, Any]:
-        thread = {"id": uuid.uuid4().hex[:12], "title": title.strip()[:80] or "New conversation", "created_at": time.time()}
+        thread = {"id": uuid.uuid4().hex[:12], "title": title.strip()[:80] or DEFAULT_TITLE, "created_at": time.time()}
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(self.keys("console", "threads"), thread["id"], json.dumps(thread))
         pipe.zadd(self.keys("console", "recent"), {thread["id"]: thread["created_at"]})
@@ -69,8 +70,11 @@ class ConsoleThreads:
     def _store(self, message: dict[str, Any], new: bool, title_hint: str = "") -> None:
         thread_id = message["thread_id"]
         pipe = self.redis.pipeline(transaction=True)
-        if self.thread(thread_id) is None:
-            thread = {"id": thread_id, "title": (title_hint.strip()[:60] or "Conversation"), "created_at": message["ts"]}
+        thread = self.thread(thread_id)
+        if thread is None or (title_hint.strip() and thread["title"] == DEFAULT_TITLE):
+            # a thread is named after its first message
+            thread = {"id": thread_id, "title": title_hint.strip()[:60] or DEFAULT_TITLE,
+                      "created_at": thread["created_at"] if thread else message["ts"]}
             pipe.hset(self.keys("console", "threads"), thread_id, json.dumps(thread))
         pipe.hset(self.keys("console", "messages"), message["id"], json.dumps(message))
         if new:

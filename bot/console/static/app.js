@@ -145,7 +145,13 @@ function connect() {
   source.onmessage = (e) => {
     const update = JSON.parse(e.data);
     if (update.type !== "message") return;
-    if (!state.threads.some((t) => t.id === update.message.thread_id)) loadThreads();
+    const known = state.threads.find((t) => t.id === update.message.thread_id);
+    if (!known || (known.title === "New conversation" && update.message.role === "user")) {
+      loadThreads().then(() => {
+        const t = state.threads.find((x) => x.id === state.thread);
+        if (t) $("thread-title").textContent = t.title;
+      });
+    }
     showMessage(update.message);
   };
 }
