@@ -62,6 +62,23 @@ class Settings(BaseSettings):
     weaviate_url: str | None = None
     weaviate_api_key: SecretStr | None = None
 
+    # --- daily digest, reminders, spend
+    # local time (in `timezone`) the daily digest is due, HH:MM
+    digest_time: str = "08:00"
+    # where the digest goes (comma separated): console (its "digest" thread), slack, telegram
+    # (the thread the operator last wrote from on that platform)
+    digest_channels: str = "console"
+    # USD per 1k tokens, on top of the built-in table: "model:in:out,..." or JSON {"model": [in, out]}
+    llm_prices: str = ""
+    # every project's caps in USD (0 = no cap), and per-project overrides "project:daily:monthly,..."
+    budget_daily_usd: float = 1.0
+    budget_monthly_usd: float = 20.0
+    budget_caps: str = ""
+    # the cheaper model a call falls back to when the usual one would exceed a cap
+    openai_cheap_model: str | None = None
+    # completion tokens assumed when a call is priced before it is made
+    llm_max_completion_tokens: int = 1024
+
     def operators(self, channel: str) -> frozenset[str]:
         raw = {
             "console": self.console_operators,
