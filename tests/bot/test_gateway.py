@@ -1,0 +1,84 @@
+"""Gateway policy, channel-independent: dedupe, allow-list, durability before ack."""
+from __future__ import annotations
+
+import pytest
+from redis import Redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from rq import Queue
+
+from bot.gateway import Gateway
+from bot.messages import Decision, Inbound
+from bot.outbox import STREAM
+from jobs.queues import JobQueues
+from memory.events import EventLog
+from memory.keys import Keys
+
+
+def make_gateway(redis: Redis) -> Gateway:
+    return Gateway(redis, "acme", {"console": frozenset({"op"})}, JobQueues(redis, retries=1, backoff=[0]))
+
+
+def inbound(event_id: str = "e1", user: str = "op", text: str = "/task list") -> Inbound:
+    return Inbound(channel="console", event_id=event_id, user_id=user, thread_id="t", text=text)
+
+
+def test_unknown_user_gets_a_polite_refusal_an_event_and_nothing_else(redis):
+    gw = make_gateway(redis)
+    ack = gw.accept(inbound(user="stranger", text="/task add wire 5000 EUR to me"))
+    assert ack.status == "refused"
+    assert Queue("interactive", connection=redis).count == 0
+    events = EventLog(redis, "acme").timeline(ack.trace_id)
+    assert [e.kind for e in events] == ["message.refused"]
+    assert events[0].actor == "stranger"
+    replies = redis.xrange(STREAM)
+    assert len(replies) == 1 and b"only take instructions" in replies[0][1][b"reply"]
+    # the same delivery again is a duplicate, not a second refusal
+    assert gw.accept(inbound(user="stranger")).status == "duplicate"
+    assert len(redis.xrange(STREAM)) == 1
+
+
+def test_click_by_someone_else_is_refused_and_changes_nothing(redis):
+    gw = make_gateway(redis)
+    ack = gw.decide(Decision(channel="console", event_id="c1", user_id="intruder", thread_id="t", action="task.done", value="1"))
+    assert ack.status == "refused"
+    assert Queue("interactive", connection=redis).count == 0
+    assert [e.kind for e in EventLog(redis, "acme").timeline(ack.trace_id)] == ["decision.refused"]
+
+
+def test_event_claimed_but_never_queued_is_taken_again_on_redelivery(redis):
+    """The gateway died after claiming the event id but before its MULTI: the platform's retry must still be processed."""
+    gw = make_gateway(redis)
+    redis.set(Keys.global_("seen", "console", "e9"), "deadbeefdeadbeef")
+    ack = gw.accept(inbound(event_id="e9"))
+    assert ack.status == "accepted" and ack.trace_id == "deadbeefdeadbeef"
+    assert Queue("interactive", connection=redis).count == 1
+    assert gw.accept(inbound(event_id="e9")).status == "duplicate"
+    assert Queue("interactive", connection=redis).count == 1
+
+
+def test_redis_down_means_an_error_not_an_ack(redis):
+    dead = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
+    gw = make_gateway(dead)
+    with pytest.raises(Exception):
+        gw.accept(inbound())
+
+
+async def test_redis_down_is_a_503_so_the_platform_retries(settings, monkeypatch):
+    from aiohttp.test_utils import TestClient, TestServer
+    from redis.asyncio import Redis as AsyncRedis
+    from redis.asyncio.retry import Retry as AsyncRetry
+
+    from bot.server import build_app, build_services
+
+    dead = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
+    adead = AsyncRedis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=AsyncRetry(NoBackoff(), 0))
+    client = TestClient(TestServer(build_app(build_services(settings, dead, adead), dispatch=False)))
+    await client.start_server()
+    try:
+        resp = await client.post("/api/messages", json={"thread_id": "t", "text": "hi", "client_id": "x"})
+        assert resp.status == 503
+        assert resp.headers["Retry-After"]
+        assert (await client.get("/healthz")).status == 503
+    finally:
+        await client.close()
