@@ -1,0 +1,103 @@
+"""What Deputy can do in the world: one Capability per action, with its risk, idempotency and retry policy.
+
+Connectors (SMTP, CalDAV, webhooks, Deputy's own state) each build Capabilities; registry.py lists them."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Callable, Literal
+
+from pydantic import BaseModel
+
+
+class RiskClass(str, Enum):
+    """How much harm a capability can do, least to most."""
+
+    READ = "read"
+    INTERNAL_WRITE = "internal_write"
+    EXTERNAL_WRITE = "external_write"
+    FINANCIAL = "financial"
+    IRREVERSIBLE = "irreversible"
+
+
+# "ledger": claim a key in the effect ledger before acting and record the result after.
+# "natural": the ledger as well, and the target itself dedupes by our key (SMTP Message-ID,
+# HTTP Idempotency-Key, CalDAV UID), which settles the one case the ledger cannot: a worker
+# that died after the effect but before recording it.
+Idempotency = Literal["ledger", "natural"]
+
+
+class CapabilityError(Exception):
+    """A connector call failed; subclasses say whether trying again can help."""
+
+
+class TransientError(CapabilityError):
+    """Worth retrying: 5xx, timeouts, connection refused, rate limits."""
+
+
+class PermanentError(CapabilityError):
+    """Retrying cannot help: 4xx, bad credentials, a rejected recipient, invalid input."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with jitter (applied with tenacity): wait ~ base_s * 2**n, capped at max_s."""
+
+    attempts: int = 3
+    base_s: float = 0.5
+    max_s: float = 8.0
+    # extra random wait, up to this many seconds, so retrying workers do not stampede together
+    jitter: float = 0.5
+    retry_on: tuple[type[BaseException], ...] = (TransientError, ConnectionError, TimeoutError)
+
+
+@dataclass(frozen=True)
+class Health:
+    ok: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class EffectContext:
+    """Who is acting and under which key: the same step of the same run always has the same key."""
+
+    idempotency_key: str
+    workspace: str
+    trace_id: str
+    run_id: str
+
+
+def effect_key(run_id: str, step_index: int) -> str:
+    return f"{run_id}:{step_index}"
+
+
+Run = Callable[[BaseModel, EffectContext], BaseModel]
+
+
+@dataclass(frozen=True)
+class Capability:
+    name: str
+    description: str
+    input_model: type[BaseModel]
+    output_model: type[BaseModel]
+    risk: RiskClass
+    side_effect: bool
+    reversible: bool
+    # the capability that undoes this one, if any
+    compensation: str | None
+    idempotency: Idempotency
+    retry: RetryPolicy
+    # the connector call; sync, because workers are sync
+    run: Run
+    health: Callable[[], Health] | None = None
+    # who the effect reaches, for policy and risk (e.g. "to" for email, "attendees" for events)
+    recipient_fields: tuple[str, ...] = field(default=())
+    # which input field carries an amount of money, if any
+    amount_field: str | None = None
+
+    def parse(self, args: BaseModel | dict[str, object]) -> BaseModel:
+        """Validate arguments into the input model (pydantic ValidationError on bad input)."""
+        if isinstance(args, self.input_model):
+            return args
+        raw = args.model_dump() if isinstance(args, BaseModel) else args
+        return self.input_model.model_validate(raw)

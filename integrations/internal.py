@@ -1,0 +1,193 @@
+"""Capabilities on Deputy's own state: tasks, notes and contacts. All dedupe by our key ("natural")."""
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field
+from redis import Redis
+
+from integrations.capability import Capability, EffectContext, Health, RetryPolicy, RiskClass
+from memory.keys import Keys
+from memory.notes import NoteStore
+from memory.tasks import TaskStore
+
+if TYPE_CHECKING:
+    from integrations.registry import IntegrationsConfig
+
+LOCAL = RetryPolicy(attempts=2, base_s=0.05, max_s=0.5, jitter=0.05)
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+# --- contacts (the people Deputy has dealt with; also what makes a recipient "known" to the risk score)
+
+class Contact(BaseModel):
+    email: str
+    name: str = ""
+    company: str = ""
+    notes: str = ""
+    updated_at: float = 0.0
+
+
+class ContactBook:
+    def __init__(self, redis: Redis, workspace: str) -> None:
+        self.redis = redis
+        self.keys = Keys(workspace)
+
+    def upsert(self, contact: Contact) -> Contact:
+        email = contact.email.strip().lower()
+        current = self.get(email)
+        merged = (current or Contact(email=email)).model_copy(
+            update={k: v for k, v in contact.model_dump().items() if v and k != "email"} | {"email": email, "updated_at": time.time()}
+        )
+        self.redis.hset(self.keys("contacts"), email, merged.model_dump_json())
+        return merged
+
+    def get(self, email: str) -> Contact | None:
+        raw = self.redis.hget(self.keys("contacts"), email.strip().lower())
+        return Contact.model_validate_json(raw) if raw else None
+
+    def find(self, query: str, limit: int = 5) -> list[Contact]:
+        q = query.strip().lower()
+        rows = [Contact.model_validate_json(v) for v in self.redis.hvals(self.keys("contacts"))]
+        hits = [c for c in rows if q in c.email or q in c.name.lower() or q in c.company.lower()]
+        return sorted(hits, key=lambda c: c.email)[:limit]
+
+    def known(self, email: str) -> bool:
+        return bool(self.redis.hexists(self.keys("contacts"), email.strip().lower()))
+
+
+# --- inputs and outputs
+
+class TaskCreate(_In):
+    title: str = Field(min_length=1, max_length=500)
+    project: str = "inbox"
+    due: str | None = None
+
+
+class TaskOut(BaseModel):
+    id: int
+    title: str
+    project: str
+
+
+class TaskList(_In):
+    status: str = "open"
+    project: str | None = None
+
+
+class TaskListOut(BaseModel):
+    tasks: list[TaskOut]
+
+
+class NoteAdd(_In):
+    text: str = Field(min_length=1, max_length=8000)
+    project: str = "inbox"
+
+
+class NoteOut(BaseModel):
+    id: str
+    created: bool
+
+
+class NoteSearch(_In):
+    query: str = Field(min_length=1)
+    limit: int = Field(default=5, ge=1, le=20)
+
+
+class NoteHits(BaseModel):
+    notes: list[str]
+
+
+class ContactUpsert(_In):
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    name: str = ""
+    company: str = ""
+    notes: str = ""
+
+
+class ContactLookup(_In):
+    query: str = Field(min_length=1)
+
+
+class ContactsOut(BaseModel):
+    contacts: list[Contact]
+
+
+def _redis_health(redis: Redis) -> Health:
+    redis.ping()
+    return Health(ok=True, detail="redis answers")
+
+
+def task_capabilities(config: "IntegrationsConfig", redis: Redis | None) -> Sequence[Capability]:
+    if redis is None:
+        return []
+    store = TaskStore(redis, config.workspace)
+
+    def create(args: BaseModel, ctx: EffectContext) -> TaskOut:
+        assert isinstance(args, TaskCreate)
+        # the idempotency key doubles as the task's source event: a retry returns the same task
+        task = store.add(args.title, project=args.project, source_event=ctx.idempotency_key, due=args.due)
+        return TaskOut(id=task.id, title=task.title, project=task.project)
+
+    def list_(args: BaseModel, ctx: EffectContext) -> TaskListOut:
+        assert isinstance(args, TaskList)
+        tasks = store.list(status=args.status, project=args.project)
+        return TaskListOut(tasks=[TaskOut(id=t.id, title=t.title, project=t.project) for t in tasks])
+
+    health = lambda: _redis_health(redis)  # noqa: E731
+    return [
+        Capability("tasks.create", "Add a task to the operator's to-do list", TaskCreate, TaskOut, RiskClass.INTERNAL_WRITE,
+                   side_effect=True, reversible=True, compensation=None, idempotency="natural", retry=LOCAL, run=create, health=health),
+        Capability("tasks.list", "List the operator's tasks", TaskList, TaskListOut, RiskClass.READ,
+                   side_effect=False, reversible=True, compensation=None, idempotency="ledger", retry=LOCAL, run=list_, health=health),
+    ]
+
+
+def note_capabilities(config: "IntegrationsConfig", redis: Redis | None) -> Sequence[Capability]:
+    if redis is None:
+        return []
+    store = NoteStore(redis, config.workspace)
+
+    def add(args: BaseModel, ctx: EffectContext) -> NoteOut:
+        assert isinstance(args, NoteAdd)
+        note, created = store.add(args.text, project=args.project, author="deputy", source_event=ctx.trace_id)
+        return NoteOut(id=note.id, created=created)
+
+    def search(args: BaseModel, ctx: EffectContext) -> NoteHits:
+        assert isinstance(args, NoteSearch)
+        return NoteHits(notes=[n.text for n, _ in store.search(args.query, limit=args.limit)])
+
+    health = lambda: _redis_health(redis)  # noqa: E731
+    return [
+        Capability("notes.add", "Remember a note", NoteAdd, NoteOut, RiskClass.INTERNAL_WRITE,
+                   side_effect=True, reversible=True, compensation=None, idempotency="natural", retry=LOCAL, run=add, health=health),
+        Capability("notes.search", "Find notes by keywords", NoteSearch, NoteHits, RiskClass.READ,
+                   side_effect=False, reversible=True, compensation=None, idempotency="ledger", retry=LOCAL, run=search, health=health),
+    ]
+
+
+def contact_capabilities(config: "IntegrationsConfig", redis: Redis | None) -> Sequence[Capability]:
+    if redis is None:
+        return []
+    book = ContactBook(redis, config.workspace)
+
+    def upsert(args: BaseModel, ctx: EffectContext) -> ContactsOut:
+        assert isinstance(args, ContactUpsert)
+        return ContactsOut(contacts=[book.upsert(Contact(**args.model_dump()))])
+
+    def lookup(args: BaseModel, ctx: EffectContext) -> ContactsOut:
+        assert isinstance(args, ContactLookup)
+        found = book.get(args.query)
+        return ContactsOut(contacts=[found] if found else book.find(args.query))
+
+    health = lambda: _redis_health(redis)  # noqa: E731
+    return [
+        Capability("contacts.upsert", "Add or update a contact", ContactUpsert, ContactsOut, RiskClass.INTERNAL_WRITE,
+                   side_effect=True, reversible=True, compensation=None, idempotency="natural", retry=LOCAL, run=upsert, health=health),
+        Capability("contacts.lookup", "Find a contact by email, name or company", ContactLookup, ContactsOut, RiskClass.READ,
+                   side_effect=False, reversible=True, compensation=None, idempotency="ledger", retry=LOCAL, run=lookup, health=health),
+    ]

@@ -1,0 +1,86 @@
+"""The capability registry: CAPABILITIES is the one list of providers; each builds the capabilities of one
+connector from IntegrationsConfig, or none when that connector is not configured."""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+from pydantic import BaseModel, ConfigDict, SecretStr
+from redis import Redis
+
+from integrations import internal
+from integrations.capability import Capability, Health
+
+
+class WebhookTarget(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    url: str
+    secret: SecretStr | None = None
+
+
+class IntegrationsConfig(BaseModel):
+    """What connectors need, built by jobs/runtime.py from Settings (integrations never read the environment)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    workspace: str = "default"
+    # --- email out (SMTP)
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str | None = None
+    smtp_starttls: bool = True
+    smtp_timeout_s: float = 20.0
+    # --- email in (IMAP)
+    imap_host: str | None = None
+    imap_port: int = 993
+    imap_user: str | None = None
+    imap_password: SecretStr | None = None
+    imap_ssl: bool = True
+    imap_folder: str = "INBOX"
+    # --- calendar (CalDAV)
+    caldav_url: str | None = None
+    caldav_user: str | None = None
+    caldav_password: SecretStr | None = None
+    caldav_calendar: str | None = None
+    # --- webhooks out, by name
+    webhooks: dict[str, WebhookTarget] = {}
+    webhook_timeout_s: float = 10.0
+
+
+Provider = Callable[[IntegrationsConfig, "Redis | None"], Sequence[Capability]]
+
+# The one list of capability providers. A provider returns [] when its connector is not configured.
+CAPABILITIES: list[Provider] = [
+    internal.task_capabilities,
+    internal.note_capabilities,
+    internal.contact_capabilities,
+]
+
+
+def build_capabilities(
+    config: IntegrationsConfig, redis: Redis | None = None, providers: Sequence[Provider] | None = None
+) -> dict[str, Capability]:
+    """Every configured capability by name; a name provided twice is a wiring error."""
+    built: dict[str, Capability] = {}
+    for provide in CAPABILITIES if providers is None else providers:
+        for capability in provide(config, redis):
+            if capability.name in built:
+                raise ValueError(f"capability {capability.name!r} is provided twice (check CAPABILITIES)")
+            built[capability.name] = capability
+    return built
+
+
+def check_health(capabilities: dict[str, Capability]) -> dict[str, Health]:
+    """Run each capability's health check; a check that raises reports unhealthy with the reason."""
+    report: dict[str, Health] = {}
+    for name, capability in sorted(capabilities.items()):
+        if capability.health is None:
+            report[name] = Health(ok=True, detail="no health check")
+            continue
+        try:
+            report[name] = capability.health()
+        except Exception as err:  # a health check must never take `deputy check` down
+            report[name] = Health(ok=False, detail=f"{type(err).__name__}: {err}"[:300])
+    return report

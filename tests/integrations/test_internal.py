@@ -1,0 +1,41 @@
+"""Tasks, notes and contacts as capabilities: a retried step never creates a second task."""
+from __future__ import annotations
+
+from integrations.breaker import CircuitBreaker
+from integrations.capability import EffectContext
+from integrations.invoke import call
+from integrations.ledger import EffectLedger
+from integrations.registry import IntegrationsConfig, build_capabilities, check_health
+from memory.tasks import TaskStore
+
+
+def test_registry_lists_internal_capabilities_with_their_risk(redis):
+    caps = build_capabilities(IntegrationsConfig(workspace="ws"), redis)
+    assert {"tasks.create", "tasks.list", "notes.add", "notes.search", "contacts.upsert", "contacts.lookup"} <= set(caps)
+    assert caps["tasks.list"].side_effect is False and caps["tasks.create"].risk.value == "internal_write"
+    assert all(h.ok for h in check_health(caps).values())
+
+
+def test_registry_without_redis_has_no_internal_capabilities():
+    assert build_capabilities(IntegrationsConfig(), None) == {}
+
+
+def test_task_created_once_even_when_the_ledger_record_was_lost(redis):
+    caps = build_capabilities(IntegrationsConfig(workspace="ws"), redis)
+    ctx = EffectContext(idempotency_key="run9:0", workspace="ws", trace_id="t", run_id="run9")
+    ledger = EffectLedger(redis, "ws", lease_s=0.01)
+    first = call(caps["tasks.create"], {"title": "Call Ana"}, ctx, ledger, CircuitBreaker(redis, "tasks"))
+    redis.delete(ledger._key("run9:0"))  # as if the record never happened
+    second = call(caps["tasks.create"], {"title": "Call Ana"}, ctx, ledger, CircuitBreaker(redis, "tasks"))
+    assert first.output == second.output
+    assert [t.title for t in TaskStore(redis, "ws").list()] == ["Call Ana"]
+
+
+def test_contacts_upsert_merges_and_lookup_finds_by_name(redis):
+    caps = build_capabilities(IntegrationsConfig(workspace="ws"), redis)
+    breaker = CircuitBreaker(redis, "contacts")
+    ledger = EffectLedger(redis, "ws")
+    for i, args in enumerate([{"email": "Ana@Acme.io", "name": "Ana"}, {"email": "ana@acme.io", "company": "Acme"}]):
+        call(caps["contacts.upsert"], args, EffectContext(f"r:{i}", "ws", "t", "r"), ledger, breaker)
+    found = call(caps["contacts.lookup"], {"query": "ana"}, EffectContext("r:9", "ws", "t", "r"), ledger, breaker).output
+    assert [(c.email, c.name, c.company) for c in found.contacts] == [("ana@acme.io", "Ana", "Acme")]
