@@ -1,0 +1,377 @@
+"""Semantic memory in Weaviate: one multi-tenant collection, one tenant per workspace.
+
+Vectors come from our own Embedder (the collection has no vectorizer); search is Weaviate's
+hybrid query (BM25 on the text + vector similarity, fused by relative score)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Sequence
+from urllib.parse import urlparse
+
+import weaviate
+from weaviate.classes.config import Configure, DataType, Property, Tokenization
+from weaviate.classes.data import DataObject
+from weaviate.classes.init import AdditionalConfig, Auth, Timeout
+from weaviate.classes.query import Filter, FilterReturn, HybridFusion, MetadataQuery
+from weaviate.classes.tenants import Tenant, TenantActivityStatus
+from weaviate.collections import Collection
+from weaviate.exceptions import UnexpectedStatusCodeError, WeaviateBaseError, WeaviateInsertManyAllFailedError
+
+from memory.embeddings import Embedder
+from memory.store import Hit, MemoryItem, SearchFilter
+
+COLLECTION = "DeputyMemory"
+VECTOR = "default"
+# our item ids are free-form; Weaviate wants UUIDs, so each id maps to a stable uuid5 and
+# re-adding the same item overwrites it instead of duplicating it
+_ID_NAMESPACE = uuid.UUID("5b0e7f64-3d5c-4b61-9a0e-6f1d2c8a9e41")
+_TENANT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_READY_STATUSES = {TenantActivityStatus.ACTIVE, TenantActivityStatus.HOT}
+# a filter with thousands of ids is slow to parse server-side; deletes go in slices
+_IDS_PER_DELETE = 500
+
+
+class WeaviateUnavailable(RuntimeError):
+    """Weaviate could not be reached or refused us; the message says what to check."""
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What a batch import did: ids stored, and for each rejected item id, Weaviate's reason."""
+
+    added: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+class ImportFailed(RuntimeError):
+    """Some items were rejected; the others were stored. `report` has both."""
+
+    def __init__(self, report: ImportReport) -> None:
+        first = next(iter(report.failed.items()))
+        super().__init__(
+            f"{len(report.failed)} of {len(report.added) + len(report.failed)} memories were not stored "
+            f"(first: {first[0]}: {first[1]}); the other {len(report.added)} were"
+        )
+        self.report = report
+
+
+def connect(url: str, api_key: str | None = None, grpc_port: int = 50051, grpc_host: str | None = None,
+            timeout_s: float = 30.0) -> weaviate.WeaviateClient:
+    """A connected client for the Weaviate at `url` (REST) and its gRPC port.
+
+    Init checks are skipped on purpose: the client's own checks query PyPI for a newer version,
+    which workers must not do; we check readiness ourselves and the first gRPC call shows the rest."""
+    parsed = urlparse(url if "://" in url else f"http://{url}")
+    if not parsed.hostname:
+        raise WeaviateUnavailable(f"WEAVIATE_URL {url!r} has no host; use e.g. http://127.0.0.1:8080")
+    secure = parsed.scheme == "https"
+    try:
+        client = weaviate.connect_to_custom(
+            http_host=parsed.hostname,
+            http_port=parsed.port or (443 if secure else 80),
+            http_secure=secure,
+            grpc_host=grpc_host or parsed.hostname,
+            grpc_port=grpc_port,
+            grpc_secure=secure,
+            auth_credentials=Auth.api_key(api_key) if api_key else None,
+            additional_config=AdditionalConfig(timeout=Timeout(init=timeout_s, query=timeout_s, insert=timeout_s)),
+            skip_init_checks=True,
+        )
+    except WeaviateBaseError as err:
+        raise WeaviateUnavailable(
+            f"Weaviate at {url} did not answer ({err}); check WEAVIATE_URL, or unset it to use the embedded store"
+        ) from err
+    if not client.is_ready():
+        client.close()
+        raise WeaviateUnavailable(f"Weaviate at {url} is not ready (GET /v1/.well-known/ready failed); is it still starting?")
+    return client
+
+
+def tenant_name(workspace: str) -> str:
+    """The tenant a workspace's memories live in (Weaviate allows [A-Za-z0-9_-], 64 chars)."""
+    if _TENANT_NAME.match(workspace):
+        return workspace
+    digest = hashlib.sha1(workspace.encode()).hexdigest()[:10]
+    return f"{re.sub(r'[^A-Za-z0-9_-]', '-', workspace)[:50]}-{digest}"
+
+
+def object_id(item_id: str) -> uuid.UUID:
+    return uuid.uuid5(_ID_NAMESPACE, item_id)
+
+
+def _properties() -> list[Property]:
+    # exact-match fields are not tokenised, so a project "sales-eu" never matches "sales"
+    def exact(name: str) -> Property:
+        return Property(name=name, data_type=DataType.TEXT, tokenization=Tokenization.FIELD, index_searchable=False)
+
+    return [
+        Property(name="text", data_type=DataType.TEXT, tokenization=Tokenization.WORD),
+        exact("item_id"),
+        exact("project"),
+        exact("source"),
+        exact("author"),
+        exact("trust"),
+        Property(name="created_at", data_type=DataType.NUMBER, index_range_filters=True),
+        # str -> str metadata, kept as JSON: readable back, never searched
+        Property(name="meta", data_type=DataType.TEXT, index_filterable=False, index_searchable=False),
+    ]
+
+
+def to_filter(where: SearchFilter | None) -> FilterReturn | None:
+    """The Weaviate filter for a SearchFilter (None when it filters nothing)."""
+    if where is None:
+        return None
+    parts: list[FilterReturn] = []
+    if where.projects:
+        parts.append(Filter.by_property("project").contains_any(list(where.projects)))
+    if where.sources:
+        parts.append(Filter.by_property("source").contains_any(list(where.sources)))
+    if where.since is not None:
+        parts.append(Filter.by_property("created_at").greater_or_equal(float(where.since)))
+    if where.until is not None:
+        parts.append(Filter.by_property("created_at").less_than(float(where.until)))
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else Filter.all_of(parts)
+
+
+def matches_nothing(where: SearchFilter | None) -> bool:
+    # an empty allow-list admits nothing (Weaviate itself rejects filters on empty lists)
+    return where is not None and (where.projects == [] or where.sources == [])
+
+
+class WeaviateStore:
+    """MemoryStore on Weaviate. Pass a connected client (see `connect`) and the Embedder."""
+
+    def __init__(self, client: weaviate.WeaviateClient, embedder: Embedder, collection: str = COLLECTION,
+                 alpha: float = 0.5, batch_size: int = 200) -> None:
+        self.client = client
+        self.embedder = embedder
+        self.name = collection
+        # 0 is keyword only, 1 vector only
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self._collection: Collection | None = None
+        self._tenants: set[str] = set()
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> "WeaviateStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- MemoryStore
+
+    def add(self, items: Sequence[MemoryItem]) -> list[str]:
+        report = self.import_items(items)
+        if report.failed:
+            raise ImportFailed(report)
+        return report.added
+
+    def search(self, workspace: str, query: str, limit: int = 10, where: SearchFilter | None = None) -> list[Hit]:
+        if limit <= 0 or matches_nothing(where):
+            return []
+        tenant = self._existing_tenant(workspace)
+        if tenant is None:
+            return []
+        vector = [float(v) for v in self.embedder.embed([query])[0]]
+        try:
+            result = self._use().with_tenant(tenant).query.hybrid(
+                query=query,
+                vector={VECTOR: vector},
+                target_vector=VECTOR,
+                query_properties=["text"],
+                alpha=self.alpha,
+                fusion_type=HybridFusion.RELATIVE_SCORE,
+                limit=limit,
+                filters=to_filter(where),
+                return_metadata=MetadataQuery(score=True),
+            )
+        except WeaviateBaseError as err:
+            raise self._failed("search", workspace, err) from err
+        return [
+            Hit(item=_to_item(workspace, obj.properties), score=float(obj.metadata.score or 0.0))
+            for obj in result.objects
+        ]
+
+    def delete(self, workspace: str, ids: Sequence[str] | None = None, where: SearchFilter | None = None) -> int:
+        """Delete by ids, by filter, or both (an item must match both); neither deletes nothing."""
+        if matches_nothing(where):
+            return 0
+        tenant = self._existing_tenant(workspace)
+        if tenant is None:
+            return 0
+        condition = to_filter(where)
+        if ids is not None:
+            unique = sorted(set(ids))
+            deleted = 0
+            for start in range(0, len(unique), _IDS_PER_DELETE):
+                by_id = Filter.by_id().contains_any([object_id(i) for i in unique[start:start + _IDS_PER_DELETE]])
+                deleted += self._delete_matching(workspace, tenant, by_id if condition is None else Filter.all_of([by_id, condition]))
+            return deleted
+        if condition is None:
+            return 0
+        return self._delete_matching(workspace, tenant, condition)
+
+    def count(self, workspace: str, where: SearchFilter | None = None) -> int:
+        if matches_nothing(where):
+            return 0
+        tenant = self._existing_tenant(workspace)
+        if tenant is None:
+            return 0
+        try:
+            result = self._use().with_tenant(tenant).aggregate.over_all(total_count=True, filters=to_filter(where))
+        except WeaviateBaseError as err:
+            raise self._failed("count", workspace, err) from err
+        return int(result.total_count or 0)
+
+    # --- batch import
+
+    def import_items(self, items: Sequence[MemoryItem]) -> ImportReport:
+        """Store items in batches; a rejected item is reported and the others are still stored."""
+        # the same id twice in one call: the last version wins, as it would across calls
+        latest = {item.id: item for item in items}
+        report = ImportReport()
+        by_workspace: dict[str, list[MemoryItem]] = {}
+        for item in latest.values():
+            by_workspace.setdefault(item.workspace, []).append(item)
+        for workspace, group in by_workspace.items():
+            tenant = self._ensure_tenant(workspace)
+            for chunk in _chunks(group, self.batch_size):
+                self._import_chunk(tenant, chunk, report)
+        return report
+
+    def _import_chunk(self, tenant: str, chunk: list[MemoryItem], report: ImportReport) -> None:
+        vectors = self.embedder.embed([item.text for item in chunk])
+        objects = [
+            DataObject(properties=_to_properties(item), uuid=object_id(item.id), vector={VECTOR: [float(v) for v in vector]})
+            for item, vector in zip(chunk, vectors)
+        ]
+        try:
+            result = self._use().with_tenant(tenant).data.insert_many(objects)
+        except WeaviateInsertManyAllFailedError as err:
+            # the client raises when every object failed; each one still gets its reason
+            for item in chunk:
+                report.failed[item.id] = err.message
+            return
+        except WeaviateBaseError as err:
+            raise self._failed("store memories in", chunk[0].workspace, err) from err
+        for index, item in enumerate(chunk):
+            error = result.errors.get(index)
+            if error is None:
+                report.added.append(item.id)
+            else:
+                report.failed[item.id] = error.message
+
+    # --- schema and tenants
+
+    def _use(self) -> Collection:
+        if self._collection is not None:
+            return self._collection
+        collections = self.client.collections
+        try:
+            if not collections.exists(self.name):
+                try:
+                    collections.create(
+                        self.name,
+                        description="Deputy semantic memory: one tenant per workspace",
+                        properties=_properties(),
+                        vector_config=Configure.Vectors.self_provided(name=VECTOR),
+                        multi_tenancy_config=Configure.multi_tenancy(enabled=True),
+                    )
+                except UnexpectedStatusCodeError as err:
+                    # another worker created it between our check and our create
+                    if not collections.exists(self.name):
+                        raise WeaviateUnavailable(f"could not create the Weaviate collection {self.name}: {err}") from err
+        except WeaviateUnavailable:
+            raise
+        except WeaviateBaseError as err:
+            raise WeaviateUnavailable(f"Weaviate refused the schema check for {self.name} ({err}); check WEAVIATE_URL and WEAVIATE_API_KEY") from err
+        self._collection = collections.use(self.name)
+        return self._collection
+
+    def _existing_tenant(self, workspace: str) -> str | None:
+        name = tenant_name(workspace)
+        if name in self._tenants:
+            return name
+        try:
+            found = self._use().tenants.get_by_names([name])
+        except WeaviateBaseError as err:
+            raise self._failed("look up the tenant of", workspace, err) from err
+        tenant = found.get(name)
+        if tenant is None:
+            return None
+        if tenant.activity_status not in _READY_STATUSES:
+            # an offloaded or cold workspace is woken up rather than reported empty
+            self._use().tenants.update(Tenant(name=name, activity_status=TenantActivityStatus.ACTIVE))
+        self._tenants.add(name)
+        return name
+
+    def _ensure_tenant(self, workspace: str) -> str:
+        name = self._existing_tenant(workspace)
+        if name is not None:
+            return name
+        name = tenant_name(workspace)
+        try:
+            self._use().tenants.create(Tenant(name=name))
+        except UnexpectedStatusCodeError as err:
+            # created concurrently by another worker is fine; anything else is not
+            if self._existing_tenant(workspace) is None:
+                raise self._failed("create the tenant of", workspace, err) from err
+        self._tenants.add(name)
+        return name
+
+    def _delete_matching(self, workspace: str, tenant: str, condition: FilterReturn) -> int:
+        deleted = 0
+        data = self._use().with_tenant(tenant).data
+        # one call deletes at most the server's QUERY_MAXIMUM_RESULTS objects: repeat until none match
+        while True:
+            try:
+                result = data.delete_many(where=condition)
+            except WeaviateBaseError as err:
+                raise self._failed("delete from", workspace, err) from err
+            deleted += result.successful
+            if result.successful == 0 or result.matches <= result.successful:
+                return deleted
+
+    def _failed(self, action: str, workspace: str, err: WeaviateBaseError) -> WeaviateUnavailable:
+        return WeaviateUnavailable(f"could not {action} workspace {workspace!r} in Weaviate collection {self.name}: {err}")
+
+
+def _chunks(items: list[MemoryItem], size: int) -> Iterator[list[MemoryItem]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _to_properties(item: MemoryItem) -> dict[str, Any]:
+    return {
+        "text": item.text,
+        "item_id": item.id,
+        "project": item.project,
+        "source": item.source,
+        "author": item.author,
+        "trust": item.trust,
+        "created_at": float(item.created_at),
+        "meta": json.dumps(item.meta, sort_keys=True),
+    }
+
+
+def _to_item(workspace: str, props: dict[str, Any]) -> MemoryItem:
+    return MemoryItem(
+        id=str(props["item_id"]),
+        workspace=workspace,
+        text=str(props.get("text") or ""),
+        project=str(props.get("project") or "inbox"),
+        source=str(props.get("source") or "remember"),
+        author=str(props.get("author") or ""),
+        created_at=float(props.get("created_at") or 0.0),
+        trust="untrusted" if props.get("trust") == "untrusted" else "operator",
+        meta=json.loads(props["meta"]) if props.get("meta") else {},
+    )
