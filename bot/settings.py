@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     # --- memory
     weaviate_url: str | None = None
     weaviate_api_key: SecretStr | None = None
+    # Weaviate answers queries and batches over gRPC; the host defaults to WEAVIATE_URL's host
+    weaviate_grpc_port: int = 50051
+    weaviate_grpc_host: str | None = None
+    weaviate_collection: str = "DeputyMemory"
 
     # --- daily digest, reminders, spend
     # local time (in `timezone`) the daily digest is due, HH:MM
