@@ -9,6 +9,7 @@ import multiprocessing as mp
 import os
 import signal
 import time
+from typing import Any
 
 from redis import Redis
 from rq import SimpleWorker
@@ -22,8 +23,24 @@ log = logging.getLogger("deputy.worker")
 MAINTENANCE_INTERVAL_S = 15
 
 
+class DeputyWorker(SimpleWorker):
+    """SimpleWorker whose stand-alone heartbeats are sent at most once a second.
+
+    rq refreshes the worker key (3 round trips) several times per job; with a worker TTL of minutes,
+    once a second keeps monitoring exact while leaving the round trips to the jobs."""
+
+    heartbeat_every_s = 1.0
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+        last = getattr(self, "_last_beat", 0.0)
+        if pipeline is None and timeout is None and time.monotonic() - last < self.heartbeat_every_s:
+            return
+        self._last_beat = time.monotonic()
+        super().heartbeat(timeout, pipeline)
+
+
 def make_worker(redis: Redis, name: str | None = None) -> SimpleWorker:
-    return SimpleWorker(
+    return DeputyWorker(
         list(QUEUES), connection=redis, serializer=JSONSerializer, name=name,
         maintenance_interval=MAINTENANCE_INTERVAL_S,
     )
