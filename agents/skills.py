@@ -4,14 +4,19 @@ Each skill takes the context and the intent and returns an Outcome; SKILLS is th
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable
 
 from agents.messages import Button, Card, CardField, Intent, Outcome
 from memory.events import EventLog
 from memory.facts import FactStore
 from memory.notes import NoteStore
 from memory.tasks import Task, TaskStore
+from agents import routine_skills
+
+if TYPE_CHECKING:
+    from agents.budget import Budgets
+    from agents.reminders import ReminderBook
 
 
 @dataclass(frozen=True)
@@ -25,6 +30,13 @@ class SkillContext:
     notes: NoteStore
     events: EventLog
     help_text: str
+    # where the request came from, so later messages (reminders) land in the same thread
+    channel: str = ""
+    reply_to: dict[str, str] = field(default_factory=dict)
+    # the operator's routine; None where a process has not wired them
+    budgets: "Budgets | None" = None
+    reminders: "ReminderBook | None" = None
+    digests: "routine_skills.DigestSender | None" = None
 
 
 Skill = Callable[[SkillContext, Intent], Outcome]
@@ -121,6 +133,10 @@ Decider = Callable[[SkillContext, str], Outcome]
 # The one list of card buttons Deputy answers, by action.
 DECISIONS: dict[str, Decider] = {
     "task.done": decide_task,
+    "reminder.snooze": routine_skills.snooze_reminder,
+    "reminder.done": routine_skills.finish_reminder,
+    "budget.approve": routine_skills.approve_spend,
+    "budget.decline": routine_skills.decline_spend,
 }
 
 # The one list of skills, by intent name.
@@ -131,4 +147,7 @@ SKILLS: dict[str, Skill] = {
     "ask": ask,
     "task": task,
     "trace": trace,
+    "digest": routine_skills.digest,
+    "budget": routine_skills.budget,
+    "remind": routine_skills.remind,
 }

@@ -1,0 +1,221 @@
+"""What model calls cost: a price table, and a ledger of spend per run, project, model and local day.
+
+Amounts are kept as integer micro-dollars so Redis can add them atomically without float drift."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Callable, Mapping
+from zoneinfo import ZoneInfo
+
+from redis import Redis
+
+from memory.keys import Keys
+
+MICRO = 1_000_000
+RUN_TTL_S = 90 * 86_400
+DAY_TTL_S = 400 * 86_400
+
+# USD per 1k tokens (prompt, completion); the operator's LLM_PRICES adds to and overrides these.
+DEFAULT_PRICES: dict[str, tuple[float, float]] = {
+    "gpt-4o-mini": (0.00015, 0.0006),
+    "gpt-4o": (0.0025, 0.01),
+    "gpt-4.1": (0.002, 0.008),
+    "gpt-4.1-mini": (0.0004, 0.0016),
+    "gpt-4.1-nano": (0.0001, 0.0004),
+    "o4-mini": (0.0011, 0.0044),
+}
+
+Clock = Callable[[], datetime]
+
+
+def to_micro(usd: float) -> int:
+    return int(round(usd * MICRO))
+
+
+def usd(micro: int) -> float:
+    return micro / MICRO
+
+
+def money(micro: int) -> str:
+    """$0.0123 below a dollar (small calls stay visible), $12.34 above."""
+    value = usd(micro)
+    return f"${value:,.4f}" if abs(value) < 1 else f"${value:,.2f}"
+
+
+class PriceError(ValueError):
+    """LLM_PRICES could not be read; the message says how to write it."""
+
+
+@dataclass(frozen=True)
+class Price:
+    prompt_per_1k: float
+    completion_per_1k: float
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> int:
+        """Micro-dollars for this many tokens, rounded up so estimates never undershoot."""
+        exact = (prompt_tokens * self.prompt_per_1k + completion_tokens * self.completion_per_1k) / 1000 * MICRO
+        return int(-(-exact // 1))
+
+
+class PriceTable:
+    """Prices per model. An unknown model is priced like the dearest known one (or the "*" entry):
+    a budget should stop too early rather than let an unpriced model spend freely."""
+
+    def __init__(self, prices: Mapping[str, Price]) -> None:
+        self.prices = dict(prices)
+
+    @classmethod
+    def parse(cls, text: str, base: Mapping[str, tuple[float, float]] = DEFAULT_PRICES) -> "PriceTable":
+        table = {model: Price(*pair) for model, pair in base.items()}
+        text = text.strip()
+        if not text:
+            return cls(table)
+        try:
+            if text.startswith("{"):
+                raw = json.loads(text)
+                entries = [(str(m), float(v[0]), float(v[1])) for m, v in raw.items()]
+            else:
+                entries = []
+                for part in filter(None, (p.strip() for p in text.split(","))):
+                    # model names may contain ':' (ollama tags), so the two prices are the last fields
+                    model, prompt, completion = part.rsplit(":", 2)
+                    entries.append((model.strip(), float(prompt), float(completion)))
+        except (ValueError, TypeError, IndexError, AttributeError, json.JSONDecodeError) as err:
+            raise PriceError(
+                f"LLM_PRICES is not readable ({err}). Write it as 'model:usd_per_1k_in:usd_per_1k_out,...', "
+                "e.g. 'gpt-4o-mini:0.00015:0.0006,llama3:latest:0:0', or as JSON {\"gpt-4o-mini\": [0.00015, 0.0006]}."
+            ) from err
+        for model, prompt, completion in entries:
+            if prompt < 0 or completion < 0 or not model:
+                raise PriceError(f"LLM_PRICES entry for '{model}' needs a model name and prices of 0 or more.")
+            table[model] = Price(prompt, completion)
+        return cls(table)
+
+    def price(self, model: str) -> Price:
+        if model in self.prices:
+            return self.prices[model]
+        if "*" in self.prices:
+            return self.prices["*"]
+        # providers report dated variants ("gpt-4o-mini-2024-07-18"): take the longest known prefix
+        prefixes = [m for m in self.prices if model.startswith(m)]
+        if prefixes:
+            return self.prices[max(prefixes, key=len)]
+        return max(self.prices.values(), key=lambda p: p.prompt_per_1k + p.completion_per_1k, default=Price(0.0, 0.0))
+
+    def cost(self, model: str, prompt_tokens: int, completion_tokens: int) -> int:
+        return self.price(model).cost(prompt_tokens, completion_tokens)
+
+
+@dataclass(frozen=True)
+class Spend:
+    """One priced model call, as recorded."""
+
+    run_id: str
+    project: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost: int  # micro-dollars
+    day: str  # operator's local date, YYYY-MM-DD
+
+
+@dataclass(frozen=True)
+class Totals:
+    cost: int = 0
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+def _int(value: object) -> int:
+    if value is None:
+        return 0
+    return int(value.decode() if isinstance(value, bytes) else value)  # type: ignore[arg-type]
+
+
+class CostLedger:
+    """Spend per run, per project per local day and month, per model, in Redis."""
+
+    def __init__(self, redis: Redis, workspace: str, timezone: str = "UTC", clock: Clock | None = None) -> None:
+        self.redis = redis
+        self.keys = Keys(workspace)
+        self.tz = ZoneInfo(timezone)
+        self.clock = clock or (lambda: datetime.now(self.tz))
+
+    # --- local calendar
+    def now(self) -> datetime:
+        return self.clock().astimezone(self.tz)
+
+    def today(self) -> date:
+        return self.now().date()
+
+    def day_key(self, day: date) -> str:
+        return self.keys("cost", "day", day.isoformat())
+
+    def month_key(self, day: date) -> str:
+        return self.keys("cost", "month", day.strftime("%Y-%m"))
+
+    def run_key(self, run_id: str) -> str:
+        return self.keys("cost", "run", run_id)
+
+    # --- writing
+    def record(self, spend: Spend, pipe: object = None) -> None:
+        """Add one call's actual spend to its run, project, model, day and month, in one transaction."""
+        day = date.fromisoformat(spend.day)
+        own = pipe is None
+        p = self.redis.pipeline(transaction=True) if own else pipe
+        for key, ttl in ((self.day_key(day), DAY_TTL_S), (self.month_key(day), DAY_TTL_S)):
+            for field in ("total", f"p:{spend.project}", f"m:{spend.model}"):
+                p.hincrby(key, field, spend.cost)  # type: ignore[attr-defined]
+            p.hincrby(key, "calls", 1)  # type: ignore[attr-defined]
+            p.hincrby(key, f"calls:{spend.project}", 1)  # type: ignore[attr-defined]
+            p.hincrby(key, "tokens_in", spend.prompt_tokens)  # type: ignore[attr-defined]
+            p.hincrby(key, "tokens_out", spend.completion_tokens)  # type: ignore[attr-defined]
+            p.expire(key, ttl)  # type: ignore[attr-defined]
+        run = self.run_key(spend.run_id)
+        p.hincrby(run, "cost", spend.cost)  # type: ignore[attr-defined]
+        p.hincrby(run, "calls", 1)  # type: ignore[attr-defined]
+        p.hincrby(run, "tokens_in", spend.prompt_tokens)  # type: ignore[attr-defined]
+        p.hincrby(run, "tokens_out", spend.completion_tokens)  # type: ignore[attr-defined]
+        p.hset(run, mapping={"project": spend.project, "model": spend.model, "day": spend.day})  # type: ignore[attr-defined]
+        p.expire(run, RUN_TTL_S)  # type: ignore[attr-defined]
+        p.zadd(self.keys("cost", "runs"), {spend.run_id: self.now().timestamp()})  # type: ignore[attr-defined]
+        if own:
+            p.execute()  # type: ignore[attr-defined]
+
+    # --- reading
+    def _hash(self, key: str) -> dict[str, int]:
+        return {(k.decode() if isinstance(k, bytes) else k): _int(v) for k, v in self.redis.hgetall(key).items()}
+
+    def day(self, day: date | None = None) -> dict[str, int]:
+        return self._hash(self.day_key(day or self.today()))
+
+    def month(self, day: date | None = None) -> dict[str, int]:
+        return self._hash(self.month_key(day or self.today()))
+
+    def project_day(self, project: str, day: date | None = None) -> int:
+        return _int(self.redis.hget(self.day_key(day or self.today()), f"p:{project}"))
+
+    def project_month(self, project: str, day: date | None = None) -> int:
+        return _int(self.redis.hget(self.month_key(day or self.today()), f"p:{project}"))
+
+    def run(self, run_id: str) -> Totals:
+        row = self.redis.hgetall(self.run_key(run_id))
+        get = lambda name: _int(row.get(name.encode()))  # noqa: E731
+        return Totals(cost=get("cost"), calls=get("calls"), prompt_tokens=get("tokens_in"), completion_tokens=get("tokens_out"))
+
+    def daily_series(self, days: int = 14, until: date | None = None) -> list[tuple[date, int]]:
+        """Total spend per local day, oldest first, ending with `until` (today)."""
+        end = until or self.today()
+        span = [end - timedelta(days=n) for n in range(days - 1, -1, -1)]
+        pipe = self.redis.pipeline(transaction=False)
+        for d in span:
+            pipe.hget(self.day_key(d), "total")
+        return [(d, _int(v)) for d, v in zip(span, pipe.execute())]
+
+    @staticmethod
+    def breakdown(row: Mapping[str, int], prefix: str) -> dict[str, int]:
+        """{"p:inbox": 5, ...} → {"inbox": 5} for prefix "p:" (projects) or "m:" (models)."""
+        return {k[len(prefix):]: v for k, v in row.items() if k.startswith(prefix)}

@@ -1,0 +1,145 @@
+"""Skills for the operator's routine: /digest, /budget, /remind, and the buttons on their cards.
+
+Registered in agents/skills.py (SKILLS and DECISIONS) like every other skill."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Protocol
+
+from agents.budget import spend_card
+from agents.costs import money, to_micro
+from agents.messages import Intent, Outcome
+from agents.reminders import Draft, ReminderError, parse, reminder_card
+
+if TYPE_CHECKING:
+    from agents.digest import Digest
+    from agents.skills import SkillContext
+
+
+class DigestSender(Protocol):
+    """Builds the digest now and posts it (text, then each decision card) into one thread."""
+
+    def send_to(self, channel: str, thread_id: str, reply_to: dict[str, str], trace_id: str) -> "Digest": ...
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def digest(ctx: "SkillContext", intent: Intent) -> Outcome:
+    if ctx.digests is None:
+        return Outcome(text="The digest is not available in this process.", ok=False)
+    sent = ctx.digests.send_to(ctx.channel, ctx.thread_id, ctx.reply_to, ctx.trace_id)
+    c = sent.counts
+    return Outcome(text=f"That's your digest: {c.get('decisions', 0)} waiting for you, {c.get('done', 0)} done, "
+                        f"{c.get('failed', 0)} failed.")
+
+
+def budget(ctx: "SkillContext", intent: Intent) -> Outcome:
+    if ctx.budgets is None:
+        return Outcome(text="No model is configured, so nothing is spent and there is no budget to show.")
+    if intent.slots.get("action") == "set":
+        amount = _amount(intent.slots.get("amount"))
+        if amount is None:
+            return Outcome(text="How much per month? e.g. '/budget set 30' (US dollars; 0 removes the cap).", ok=False)
+        project = str(intent.slots.get("project") or "*")
+        ctx.budgets.set_monthly(to_micro(amount), project)
+        scope = "every project" if project == "*" else f"'{project}'"
+        return Outcome(text=f"Monthly budget for {scope} is now {money(to_micro(amount)) if amount else 'uncapped'}.")
+    rows = ctx.budgets.status()
+    lines = ["Spend against budget (today · this month):"]
+    for row in rows:
+        day_cap = f" / {money(row['daily_cap'])}" if row["daily_cap"] is not None else " (no daily cap)"
+        month_cap = f" / {money(row['monthly_cap'])}" if row["monthly_cap"] is not None else " (no monthly cap)"
+        extra = f"  [+{money(row['extra_today'])} approved today]" if row["extra_today"] else ""
+        lines.append(f"• {row['project']}: {money(row['today'])}{day_cap} · {money(row['month'])}{month_cap}{extra}")
+    pending = ctx.budgets.pending_requests()
+    if pending:
+        lines.append(f"{len(pending)} request(s) for more spend are waiting for you.")
+    return Outcome(text="\n".join(lines), card=spend_card(pending[-1]) if pending else None)
+
+
+def _amount(raw: Any) -> float | None:
+    if isinstance(raw, dict):
+        raw = raw.get("value", raw.get("amount"))
+    try:
+        value = float(str(raw).strip().lstrip("$€£")) if raw is not None and str(raw).strip() else None
+    except ValueError:
+        return None
+    return value if value is not None and value >= 0 else None
+
+
+def remind(ctx: "SkillContext", intent: Intent) -> Outcome:
+    if ctx.reminders is None:
+        return Outcome(text="Reminders are not available in this process.", ok=False)
+    # the whole request: the parser finds the time in it and drops "remind me to"
+    text = intent.text or str(intent.slots.get("text") or "")
+    try:
+        draft = parse(text, ctx.reminders.tz, _now())
+    except ReminderError as err:
+        draft = _from_slots(intent)
+        if draft is None:
+            return Outcome(text=str(err), ok=False)
+    reminder = ctx.reminders.add(draft, ctx.channel, ctx.thread_id, ctx.reply_to, ctx.actor, ctx.trace_id)
+    when = reminder.local_due(ctx.reminders.tz)
+    return Outcome(text=f"OK, I'll remind you to {reminder.what} on {when:%a %d %b at %H:%M}.",
+                   card=reminder_card(reminder, ctx.reminders.tz, fired=False))
+
+
+def _from_slots(intent: Intent) -> Draft | None:
+    """A time the intent recogniser already resolved (an ISO date-time in slots["when"])."""
+    when, what = intent.slots.get("when"), str(intent.slots.get("text") or "").strip()
+    if isinstance(when, dict):
+        when = when.get("value") or when.get("start")
+    try:
+        due = datetime.fromisoformat(str(when)) if when else None
+    except ValueError:
+        return None
+    if due is None or due.tzinfo is None or not what or due <= _now():
+        return None
+    return Draft(what=what, due=due)
+
+
+def snooze_reminder(ctx: "SkillContext", value: str) -> Outcome:
+    reminder_id, _, minutes = value.partition(":")
+    if ctx.reminders is None or not minutes.isdigit():
+        return Outcome(text="That button is not valid any more.", ok=False)
+    later = ctx.reminders.snooze(reminder_id, int(minutes), _now())
+    if later is None:
+        return Outcome(text="I no longer have that reminder.", ok=False)
+    if later.status == "done":
+        return Outcome(text="That reminder was already done.", card=reminder_card(later, ctx.reminders.tz))
+    when = later.local_due(ctx.reminders.tz)
+    return Outcome(text=f"Snoozed until {when:%a %H:%M}.", card=reminder_card(later, ctx.reminders.tz, fired=False))
+
+
+def finish_reminder(ctx: "SkillContext", value: str) -> Outcome:
+    if ctx.reminders is None:
+        return Outcome(text="That button is not valid any more.", ok=False)
+    reminder, closed = ctx.reminders.done(value)
+    if reminder is None:
+        return Outcome(text="I no longer have that reminder.", ok=False)
+    return Outcome(text=f"Done: {reminder.what}" if closed else "That reminder was already done.",
+                   card=reminder_card(reminder, ctx.reminders.tz))
+
+
+def _decide_spend(ctx: "SkillContext", value: str, approve: bool) -> Outcome:
+    if ctx.budgets is None:
+        return Outcome(text="That button is not valid any more.", ok=False)
+    request, fresh = ctx.budgets.decide(value, approve, by=ctx.actor)
+    if request is None:
+        return Outcome(text="That request has expired; ask again and I will price it afresh.", ok=False)
+    if not fresh:
+        return Outcome(text=f"Already {request.status} by {request.decided_by}.", card=spend_card(request))
+    if approve:
+        again = " and I'm running your request again" if request.resume_func else "; ask again to run it"
+        return Outcome(text=f"Approved {money(request.extra)} more for '{request.project}' today{again}.", card=spend_card(request))
+    return Outcome(text="OK, nothing was spent.", card=spend_card(request))
+
+
+def approve_spend(ctx: "SkillContext", value: str) -> Outcome:
+    return _decide_spend(ctx, value, approve=True)
+
+
+def decline_spend(ctx: "SkillContext", value: str) -> Outcome:
+    return _decide_spend(ctx, value, approve=False)
