@@ -1,0 +1,357 @@
+"""The operator's calendar over CalDAV (the `caldav` library): agenda for a day, create, move, cancel.
+
+Times are aware datetimes. A naive time from the planner means the operator's time zone (or the
+one the step names); everything is stored with a TZID and a VTIMEZONE, and read back in the zone
+asked for, so 09:00 in Lisbon stays 09:00 in Lisbon across daylight-saving changes.
+
+A created event's UID is derived from the effect's idempotency key: the event lives at <UID>.ics,
+so a second PUT of the same step (a worker died before the ledger recorded it) rewrites the same
+event instead of adding a twin."""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+from typing import Any, Iterator
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import caldav
+import icalendar
+from caldav.lib import error as dav_error
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from integrations.capability import Capability, EffectContext, Health, PermanentError, RetryPolicy, RiskClass, TransientError
+
+
+class CalDavConfig(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    url: str
+    username: str | None = None
+    password: SecretStr | None = None
+    # display name of the calendar to use; the first one when unset
+    calendar: str | None = None
+    timezone: str = "UTC"
+    timeout_s: float = 15.0
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise ValueError(f"unknown time zone {name!r}; use an IANA name such as Europe/Lisbon") from err
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("timezone", check_fields=False)
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            _zone(value)
+        return value
+
+
+class AgendaRequest(_In):
+    day: dt.date
+    timezone: str | None = None
+
+
+class CalendarEvent(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    uid: str
+    summary: str
+    start: dt.datetime
+    end: dt.datetime
+    all_day: bool = False
+    location: str = ""
+    description: str = ""
+    attendees: list[str] = Field(default_factory=list)
+
+
+class Agenda(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    day: dt.date
+    timezone: str
+    events: list[CalendarEvent]
+
+
+class CreateEvent(_In):
+    summary: str = Field(min_length=1, max_length=300)
+    start: dt.datetime
+    end: dt.datetime | None = None
+    duration_min: int = Field(default=30, ge=1, le=24 * 60 * 14)
+    timezone: str | None = None
+    location: str = Field(default="", max_length=300)
+    description: str = Field(default="", max_length=4_000)
+    attendees: list[str] = Field(default_factory=list, max_length=50)
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> "CreateEvent":
+        if self.end is not None and (self.end.tzinfo is None) != (self.start.tzinfo is None):
+            raise ValueError("give start and end both with or both without a UTC offset")
+        if self.end is not None and self.end <= self.start:
+            raise ValueError("the event must end after it starts")
+        return self
+
+
+class EventCreated(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    event: CalendarEvent
+
+
+class MoveEvent(_In):
+    uid: str = Field(min_length=1, max_length=300)
+    start: dt.datetime
+    # when unset the event keeps its length
+    end: dt.datetime | None = None
+    timezone: str | None = None
+
+
+class EventMoved(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    event: CalendarEvent
+    # where it was: the compensation (calendar.move back) needs these
+    previous_start: dt.datetime
+    previous_end: dt.datetime
+
+
+class CancelEvent(_In):
+    uid: str = Field(min_length=1, max_length=300)
+
+
+class EventCancelled(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    uid: str
+    # False when there was no such event (already cancelled): nothing changed
+    cancelled: bool
+    summary: str = ""
+
+
+def uid_for(key: str) -> str:
+    """The same idempotency key always gives the same event UID."""
+    return f"{hashlib.sha256(key.encode()).hexdigest()[:32]}@deputy"
+
+
+def _localize(value: dt.datetime, zone: ZoneInfo) -> dt.datetime:
+    """Naive means wall-clock time in `zone`; aware is converted to `zone` (so the stored TZID is a real zone)."""
+    return value.replace(tzinfo=zone) if value.tzinfo is None else value.astimezone(zone)
+
+
+def _classify(err: Exception, where: str) -> Exception:
+    if isinstance(err, dav_error.AuthorizationError):
+        return PermanentError(f"{where}: the server refused our login; check CALDAV_USERNAME and CALDAV_PASSWORD")
+    if isinstance(err, dav_error.RateLimitError):
+        return TransientError(f"{where}: rate limited ({err.reason})")
+    if isinstance(err, dav_error.DAVError):
+        status = err.status or 0
+        if status >= 500 or status == 0 and "timed out" in str(err.reason).lower():
+            return TransientError(f"{where}: {err}")
+        return PermanentError(f"{where}: {err}")
+    name = type(err).__name__
+    if isinstance(err, (OSError, TimeoutError)) or "Timeout" in name or "ConnectionError" in name:
+        return TransientError(f"{where}: {name}: {err}")
+    return err
+
+
+class CalendarClient:
+    """One calendar on one CalDAV server; each call opens its own short session."""
+
+    def __init__(self, config: CalDavConfig) -> None:
+        self.config = config
+        self.where = f"CalDAV {config.url}"
+
+    def _calendar(self, client: caldav.DAVClient) -> Any:
+        calendars = client.principal().calendars()
+        if self.config.calendar:
+            for candidate in calendars:
+                if candidate.get_display_name() == self.config.calendar:
+                    return candidate
+            names = ", ".join(str(c.get_display_name()) for c in calendars) or "none"
+            raise PermanentError(f"{self.where}: no calendar named {self.config.calendar!r} (found: {names}); check CALDAV_CALENDAR")
+        if not calendars:
+            raise PermanentError(f"{self.where}: this account has no calendar yet; create one, or set CALDAV_CALENDAR")
+        return calendars[0]
+
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[Any]:
+        password = self.config.password.get_secret_value() if self.config.password else None
+        try:
+            with caldav.DAVClient(url=self.config.url, username=self.config.username, password=password,
+                                  timeout=int(max(1, self.config.timeout_s))) as client:
+                yield self._calendar(client)
+        except PermanentError:
+            raise
+        except Exception as err:
+            raise _classify(err, self.where) from err
+
+    def _zone(self, name: str | None) -> ZoneInfo:
+        return _zone(name or self.config.timezone)
+
+    def agenda(self, request: AgendaRequest) -> Agenda:
+        zone = self._zone(request.timezone)
+        start = dt.datetime.combine(request.day, dt.time(0), zone)
+        end = dt.datetime.combine(request.day + dt.timedelta(days=1), dt.time(0), zone)
+        with self._session() as calendar:
+            found = calendar.search(start=start, end=end, event=True, expand=True)
+            events = [_event(obj.icalendar_component, zone) for obj in found]
+        events = [e for e in events if e.end > start and e.start < end]
+        return Agenda(day=request.day, timezone=str(zone.key), events=sorted(events, key=lambda e: (e.start, e.summary)))
+
+    def create(self, request: CreateEvent, key: str) -> EventCreated:
+        zone = self._zone(request.timezone)
+        start = _localize(request.start, zone)
+        end = _localize(request.end, zone) if request.end else start + dt.timedelta(minutes=request.duration_min)
+        uid = uid_for(key)
+        cal = icalendar.Calendar()
+        cal.add("prodid", "-//Deputy//Calendar//EN")
+        cal.add("version", "2.0")
+        event = icalendar.Event()
+        event.add("uid", uid)
+        event.add("dtstamp", dt.datetime.now(dt.timezone.utc))
+        event.add("dtstart", start)
+        event.add("dtend", end)
+        event.add("summary", request.summary)
+        event.add("sequence", 0)
+        if request.location:
+            event.add("location", request.location)
+        if request.description:
+            event.add("description", request.description)
+        for attendee in request.attendees:
+            event.add("attendee", f"mailto:{attendee}", parameters={"ROLE": "REQ-PARTICIPANT", "RSVP": "TRUE"})
+        cal.add_component(event)
+        cal.add_missing_timezones()
+        with self._session() as calendar:
+            calendar.add_event(cal.to_ical().decode(), increase_seqno=False)
+        return EventCreated(event=_event(event, zone))
+
+    def move(self, request: MoveEvent) -> EventMoved:
+        zone = self._zone(request.timezone)
+        with self._session() as calendar:
+            obj = self._find(calendar, request.uid)
+            with obj.edit_icalendar_instance() as cal:
+                component = next(c for c in cal.walk("VEVENT"))
+                before = _event(component, zone)
+                start = _localize(request.start, zone)
+                end = _localize(request.end, zone) if request.end else start + (before.end - before.start)
+                if end <= start:
+                    raise PermanentError("the event must end after it starts")
+                for name, value in (("DTSTART", start), ("DTEND", end)):
+                    component.pop(name, None)
+                    component.add(name, value)
+                component.pop("DURATION", None)
+                cal.add_missing_timezones()
+                after = _event(component, zone)
+            obj.save()
+        return EventMoved(event=after, previous_start=before.start, previous_end=before.end)
+
+    def cancel(self, request: CancelEvent) -> EventCancelled:
+        with self._session() as calendar:
+            try:
+                obj = self._find(calendar, request.uid)
+            except PermanentError:
+                return EventCancelled(uid=request.uid, cancelled=False)
+            summary = str(obj.icalendar_component.get("summary", ""))
+            obj.delete()
+        return EventCancelled(uid=request.uid, cancelled=True, summary=summary)
+
+    def _find(self, calendar: Any, uid: str) -> Any:
+        try:
+            return calendar.get_event_by_uid(uid)
+        except dav_error.NotFoundError as err:
+            raise PermanentError(f"there is no event with UID {uid} (was it cancelled?)") from err
+
+    def health(self) -> Health:
+        try:
+            with self._session() as calendar:
+                name = calendar.get_display_name()
+        except Exception as err:
+            return Health(ok=False, detail=str(err)[:300])
+        return Health(ok=True, detail=f"{self.where}: calendar {name!r} reachable")
+
+
+def _when(value: Any, zone: ZoneInfo) -> tuple[dt.datetime, bool]:
+    if isinstance(value, dt.datetime):
+        # floating times (no zone) are wall-clock times in the zone asked for
+        return (value.replace(tzinfo=zone) if value.tzinfo is None else value.astimezone(zone)), False
+    return dt.datetime.combine(value, dt.time(0), zone), True
+
+
+def _event(component: Any, zone: ZoneInfo) -> CalendarEvent:
+    start, all_day = _when(component.decoded("dtstart"), zone)
+    if "dtend" in component:
+        end, _ = _when(component.decoded("dtend"), zone)
+    elif "duration" in component:
+        end = start + component.decoded("duration")
+    else:
+        end = start + (dt.timedelta(days=1) if all_day else dt.timedelta(0))
+    attendees = component.get("attendee", [])
+    if not isinstance(attendees, list):
+        attendees = [attendees]
+    return CalendarEvent(
+        uid=str(component.get("uid", "")),
+        summary=str(component.get("summary", "")),
+        start=start,
+        end=end,
+        all_day=all_day,
+        location=str(component.get("location", "")),
+        description=str(component.get("description", "")),
+        attendees=[str(a).removeprefix("mailto:").removeprefix("MAILTO:") for a in attendees],
+    )
+
+
+CALDAV_RETRY = RetryPolicy(attempts=3, base_s=0.5, max_s=10.0, jitter=0.5)
+
+
+def calendar_capabilities(config: CalDavConfig) -> list[Capability]:
+    client = CalendarClient(config)
+
+    def agenda(args: BaseModel, ctx: EffectContext) -> BaseModel:
+        return client.agenda(AgendaRequest.model_validate(args.model_dump()))
+
+    def create(args: BaseModel, ctx: EffectContext) -> BaseModel:
+        return client.create(CreateEvent.model_validate(args.model_dump()), ctx.idempotency_key)
+
+    def move(args: BaseModel, ctx: EffectContext) -> BaseModel:
+        return client.move(MoveEvent.model_validate(args.model_dump()))
+
+    def cancel(args: BaseModel, ctx: EffectContext) -> BaseModel:
+        return client.cancel(CancelEvent.model_validate(args.model_dump()))
+
+    common: dict[str, Any] = dict(retry=CALDAV_RETRY, health=client.health)
+    return [
+        Capability(
+            name="calendar.agenda", description="List the events of one day, in the operator's time zone.",
+            input_model=AgendaRequest, output_model=Agenda, risk=RiskClass.READ, side_effect=False, reversible=True,
+            compensation=None, idempotency="ledger", run=agenda, **common,
+        ),
+        Capability(
+            name="calendar.create", description="Create an event (and invite attendees, where the server sends invitations).",
+            input_model=CreateEvent, output_model=EventCreated, risk=RiskClass.EXTERNAL_WRITE, side_effect=True,
+            reversible=True, compensation="calendar.cancel",
+            # the UID (and so the event's URL) comes from our key: a repeat rewrites the same event
+            idempotency="natural", run=create, recipient_fields=("attendees",), **common,
+        ),
+        Capability(
+            name="calendar.move", description="Move an event to a new time, keeping its length unless an end is given.",
+            input_model=MoveEvent, output_model=EventMoved, risk=RiskClass.EXTERNAL_WRITE, side_effect=True,
+            # undone by moving it back to previous_start/previous_end from the output
+            reversible=True, compensation="calendar.move",
+            # setting the same times twice is the same as once
+            idempotency="natural", run=move, **common,
+        ),
+        Capability(
+            name="calendar.cancel", description="Cancel (delete) an event by UID.",
+            input_model=CancelEvent, output_model=EventCancelled, risk=RiskClass.EXTERNAL_WRITE, side_effect=True,
+            # attendees are told and the event is gone: not something to undo silently
+            reversible=False, compensation=None,
+            # cancelling what is already gone changes nothing
+            idempotency="natural", run=cancel, **common,
+        ),
+    ]

@@ -1,0 +1,179 @@
+"""calendar.* against a real Radicale CalDAV server on loopback (htpasswd auth, temp storage)."""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Iterator
+from zoneinfo import ZoneInfo
+
+import caldav
+import pytest
+from pydantic import SecretStr, ValidationError
+from redis import Redis
+
+from integrations.breaker import CircuitBreaker
+from integrations.calendar import (
+    AgendaRequest,
+    CalDavConfig,
+    CalendarClient,
+    CancelEvent,
+    CreateEvent,
+    MoveEvent,
+    calendar_capabilities,
+    uid_for,
+)
+from integrations.capability import EffectContext, PermanentError, TransientError
+from integrations.invoke import call
+from integrations.ledger import EffectLedger
+from tests.fakes.radicale_server import RadicaleServer, free_port
+
+NY = ZoneInfo("America/New_York")
+LISBON = ZoneInfo("Europe/Lisbon")
+
+
+@pytest.fixture
+def radicale(tmp_path: Path) -> Iterator[RadicaleServer]:
+    server = RadicaleServer(tmp_path / "radicale").start()
+    with caldav.DAVClient(url=server.url, username=server.username, password=server.password) as client:
+        client.principal().make_calendar(name="Work")
+    yield server
+    server.stop()
+
+
+def config(server: RadicaleServer, **extra: object) -> CalDavConfig:
+    base: dict[str, object] = dict(url=server.url, username=server.username, password=server.password,
+                                   calendar="Work", timezone="America/New_York", timeout_s=5)
+    return CalDavConfig(**(base | extra))
+
+
+def day(client: CalendarClient, date: dt.date, zone: str | None = None) -> list[tuple[str, dt.datetime, dt.datetime]]:
+    return [(e.summary, e.start, e.end) for e in client.agenda(AgendaRequest(day=date, timezone=zone)).events]
+
+
+def test_create_then_agenda_in_the_operators_zone_across_a_dst_change(radicale: RadicaleServer) -> None:
+    client = CalendarClient(config(radicale))
+    # 2025-03-09 is the day New York springs forward (02:00 → 03:00)
+    created = client.create(CreateEvent(summary="Call with Bob", start=dt.datetime(2025, 3, 9, 9, 0), duration_min=45,
+                                        attendees=["bob@client.example"]), key="run-1:0")
+
+    assert created.event.uid == uid_for("run-1:0")
+    assert created.event.start == dt.datetime(2025, 3, 9, 9, 0, tzinfo=NY)
+    assert created.event.start.utcoffset() == dt.timedelta(hours=-4)
+    [event] = client.agenda(AgendaRequest(day=dt.date(2025, 3, 9))).events
+    assert (event.summary, event.start, event.end) == ("Call with Bob", dt.datetime(2025, 3, 9, 9, 0, tzinfo=NY),
+                                                       dt.datetime(2025, 3, 9, 9, 45, tzinfo=NY))
+    assert event.attendees == ["bob@client.example"]
+    # the same moment, read by someone in Lisbon (still UTC+0 in early March)
+    [(_, start, _)] = day(client, dt.date(2025, 3, 9), "Europe/Lisbon")
+    assert (start.hour, start.minute, start.utcoffset()) == (13, 0, dt.timedelta(0))
+
+
+def test_a_late_evening_event_belongs_to_its_local_day(radicale: RadicaleServer) -> None:
+    client = CalendarClient(config(radicale))
+    client.create(CreateEvent(summary="Late review", start=dt.datetime(2025, 11, 10, 23, 30), duration_min=20), key="k")
+
+    assert [s for s, _, _ in day(client, dt.date(2025, 11, 10))] == ["Late review"]
+    assert day(client, dt.date(2025, 11, 11)) == []
+    # in UTC it is already the next day
+    assert [s for s, _, _ in day(client, dt.date(2025, 11, 11), "UTC")] == ["Late review"]
+    assert day(client, dt.date(2025, 11, 10), "UTC") == []
+
+
+def test_an_aware_time_is_kept_as_the_same_instant(radicale: RadicaleServer) -> None:
+    client = CalendarClient(config(radicale, timezone="Europe/Lisbon"))
+    client.create(CreateEvent(summary="Berlin call", start=dt.datetime(2025, 6, 2, 9, 0, tzinfo=ZoneInfo("Europe/Berlin"))), key="k")
+
+    [(_, start, end)] = day(client, dt.date(2025, 6, 2))
+    assert start == dt.datetime(2025, 6, 2, 8, 0, tzinfo=LISBON) and (end - start) == dt.timedelta(minutes=30)
+
+
+def test_the_same_key_twice_is_one_event(radicale: RadicaleServer, redis: Redis) -> None:
+    create = {c.name: c for c in calendar_capabilities(config(radicale))}["calendar.create"]
+    ctx = EffectContext(idempotency_key="run-2:1", workspace="w", trace_id="t", run_id="run-2")
+    args = {"summary": "Kick-off", "start": "2025-04-01T10:00:00", "end": "2025-04-01T11:00:00"}
+    ledger, breaker = EffectLedger(redis, "w"), CircuitBreaker(redis, create.name, "w")
+
+    first = call(create, args, ctx, ledger, breaker)
+    second = call(create, args, ctx, ledger, breaker)
+    # and even past the ledger (a worker died before recording): the UID makes the server keep one event
+    CalendarClient(config(radicale)).create(CreateEvent.model_validate(args), key="run-2:1")
+
+    assert second.replayed and second.output == first.output
+    assert [s for s, _, _ in day(CalendarClient(config(radicale)), dt.date(2025, 4, 1))] == ["Kick-off"]
+
+
+def test_move_keeps_the_length_and_can_be_moved_back(radicale: RadicaleServer) -> None:
+    client = CalendarClient(config(radicale))
+    uid = client.create(CreateEvent(summary="Design review", start=dt.datetime(2025, 5, 6, 14, 0), duration_min=90), key="k").event.uid
+
+    moved = client.move(MoveEvent(uid=uid, start=dt.datetime(2025, 5, 7, 9, 30)))
+
+    assert (moved.previous_start, moved.previous_end) == (dt.datetime(2025, 5, 6, 14, 0, tzinfo=NY), dt.datetime(2025, 5, 6, 15, 30, tzinfo=NY))
+    assert day(client, dt.date(2025, 5, 6)) == []
+    assert day(client, dt.date(2025, 5, 7)) == [("Design review", dt.datetime(2025, 5, 7, 9, 30, tzinfo=NY), dt.datetime(2025, 5, 7, 11, 0, tzinfo=NY))]
+    # the compensation: move it back with what the output remembered
+    client.move(MoveEvent(uid=uid, start=moved.previous_start, end=moved.previous_end))
+    assert [s for s, _, _ in day(client, dt.date(2025, 5, 6))] == ["Design review"]
+
+
+def test_cancel_removes_the_event_and_a_second_cancel_changes_nothing(radicale: RadicaleServer) -> None:
+    client = CalendarClient(config(radicale))
+    uid = client.create(CreateEvent(summary="Dentist", start=dt.datetime(2025, 7, 1, 8, 0)), key="k").event.uid
+    client.create(CreateEvent(summary="Standup", start=dt.datetime(2025, 7, 1, 9, 0)), key="other")
+
+    first = client.cancel(CancelEvent(uid=uid))
+    again = client.cancel(CancelEvent(uid=uid))
+
+    assert (first.cancelled, first.summary) == (True, "Dentist") and not again.cancelled
+    assert [s for s, _, _ in day(client, dt.date(2025, 7, 1))] == ["Standup"]
+
+
+def test_moving_an_unknown_event_is_permanent(radicale: RadicaleServer) -> None:
+    with pytest.raises(PermanentError, match="no event with UID"):
+        CalendarClient(config(radicale)).move(MoveEvent(uid="nope@deputy", start=dt.datetime(2025, 1, 1, 9)))
+
+
+def test_events_written_by_other_clients_all_day_and_recurring(radicale: RadicaleServer) -> None:
+    with caldav.DAVClient(url=radicale.url, username=radicale.username, password=radicale.password) as dav:
+        work = dav.principal().calendars()[0]
+        work.add_event("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//x//y//EN\r\nBEGIN:VEVENT\r\nUID:holiday@x\r\n"
+                       "DTSTAMP:20250101T000000Z\r\nDTSTART;VALUE=DATE:20250704\r\nDTEND;VALUE=DATE:20250705\r\n"
+                       "SUMMARY:Holiday\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+        work.add_event("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//x//y//EN\r\nBEGIN:VEVENT\r\nUID:gym@x\r\n"
+                       "DTSTAMP:20250101T000000Z\r\nDTSTART:20250630T110000Z\r\nDTEND:20250630T120000Z\r\n"
+                       "RRULE:FREQ=DAILY;COUNT=10\r\nSUMMARY:Gym\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+
+    events = CalendarClient(config(radicale)).agenda(AgendaRequest(day=dt.date(2025, 7, 4))).events
+
+    assert [(e.summary, e.all_day) for e in events] == [("Holiday", True), ("Gym", False)]
+    assert events[1].start == dt.datetime(2025, 7, 4, 7, 0, tzinfo=NY)
+
+
+def test_wrong_password_and_missing_calendar_say_what_to_fix(radicale: RadicaleServer) -> None:
+    with pytest.raises(PermanentError, match="CALDAV_PASSWORD"):
+        CalendarClient(config(radicale, password=SecretStr("wrong"))).agenda(AgendaRequest(day=dt.date(2025, 1, 1)))
+    with pytest.raises(PermanentError, match="CALDAV_CALENDAR"):
+        CalendarClient(config(radicale, calendar="Personal")).agenda(AgendaRequest(day=dt.date(2025, 1, 1)))
+
+
+def test_nobody_listening_is_transient() -> None:
+    cfg = CalDavConfig(url=f"http://127.0.0.1:{free_port()}/", username="u", password=SecretStr("p"), timeout_s=2)
+    with pytest.raises(TransientError):
+        CalendarClient(cfg).agenda(AgendaRequest(day=dt.date(2025, 1, 1)))
+
+
+@pytest.mark.parametrize("bad", [
+    {"summary": "x", "start": "2025-01-01T10:00:00", "end": "2025-01-01T09:00:00"},
+    {"summary": "x", "start": "2025-01-01T10:00:00", "timezone": "Mars/Olympus_Mons"},
+    {"summary": "", "start": "2025-01-01T10:00:00"},
+])
+def test_bad_event_input_is_refused(bad: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        CreateEvent.model_validate(bad)
+
+
+def test_health(radicale: RadicaleServer) -> None:
+    assert CalendarClient(config(radicale)).health().ok
+    assert not CalendarClient(config(radicale, password=SecretStr("wrong"))).health().ok
+    down = CalDavConfig(url=f"http://127.0.0.1:{free_port()}/", username="u", password=SecretStr("p"), timeout_s=2)
+    assert not CalendarClient(down).health().ok
