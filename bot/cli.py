@@ -201,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logging.getLogger("rq").setLevel(logging.WARNING)
     settings = load_settings()
     chosen = next(c for c in COMMANDS if c.name == args.command)
     return chosen.run(args, settings)

@@ -76,7 +76,8 @@ def start_embedded(url: str, data_dir: Path) -> EmbeddedRedis:
         # durable across a crash: every write is in the append-only file within a second
         "--appendonly", "yes", "--appendfsync", "everysec", "--protected-mode", "yes",
     ]
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # its own session: a Ctrl-C aimed at Deputy must not stop Redis before the workers have finished
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.time() + 10
     while time.time() < deadline:
         if answers(url):
