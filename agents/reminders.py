@@ -18,7 +18,6 @@ from agents.scheduling import JobScheduler
 from memory.keys import Keys
 
 FIRE_JOB = "jobs.reminder_jobs.fire_reminder"
-SNOOZE_CHOICES = (15, 60, 24 * 60)
 # a date with no time of day ("next monday") means the start of the working day
 DEFAULT_HOUR = 9
 TTL_S = 400 * 86_400
@@ -107,23 +106,25 @@ class Reminder(Frozen):
         return datetime.fromtimestamp(self.due, timezone.utc).astimezone(ZoneInfo(tz))
 
 
-def reminder_card(reminder: Reminder, tz: str, fired: bool = True) -> Card:
+def reminder_card(reminder: Reminder, tz: str, seq: int | None = None, note: str = "") -> Card:
+    """The card of one firing (seq = how many snoozes came before it): live buttons while pending,
+    `note` in their place once answered."""
+    seq = reminder.snoozes if seq is None else seq
     when = reminder.local_due(tz)
+    live = reminder.status == "pending" and not note
     buttons: tuple[Button, ...] = ()
-    if reminder.status == "pending" and fired:
+    if live:
         buttons = (
-            Button(label="Snooze 15 min", action="reminder.snooze", value=f"{reminder.id}:15"),
-            Button(label="Snooze 1 h", action="reminder.snooze", value=f"{reminder.id}:60"),
-            Button(label="Tomorrow", action="reminder.snooze", value=f"{reminder.id}:1440"),
-            Button(label="Done", action="reminder.done", value=reminder.id, style="primary"),
+            *(Button(label=label, action="reminder.snooze", value=f"{reminder.id}:{minutes}:{seq}")
+              for label, minutes in (("Snooze 15 min", 15), ("Snooze 1 h", 60), ("Tomorrow", 24 * 60))),
+            Button(label="Done", action="reminder.done", value=f"{reminder.id}:{seq}", style="primary"),
         )
-    resolution = "Done ✓" if reminder.status == "done" else ("" if fired else f"Set for {when:%a %d %b %H:%M} ({when.tzname()})")
     return Card(
-        card_id=f"reminder-{reminder.id}",
+        card_id=f"reminder-{reminder.id}-{seq}",
         title="⏰ Reminder",
         fields=(CardField(label="What", value=reminder.what), CardField(label="When", value=f"{when:%a %d %b %H:%M} {when.tzname()}")),
         buttons=buttons,
-        resolution=resolution,
+        resolution=note or ("Done ✓" if reminder.status == "done" else ""),
     )
 
 
@@ -176,15 +177,21 @@ class ReminderBook:
             return None
         return reminder
 
-    def snooze(self, reminder_id: str, minutes: int, now: datetime) -> Reminder | None:
+    def snooze(self, reminder_id: str, minutes: int, now: datetime, seq: int) -> tuple[Reminder | None, bool]:
+        """(reminder, whether this click snoozed it). One snooze per fired card: a second click on
+        the same card changes nothing."""
         reminder = self.get(reminder_id)
-        if reminder is None or reminder.status != "pending":
-            return reminder
-        later = reminder.model_copy(update={"due": (now + timedelta(minutes=minutes)).timestamp(), "snoozes": reminder.snoozes + 1})
-        self.redis.set(self._key(reminder_id), later.model_dump_json(), xx=True, keepttl=True)
-        self.redis.zadd(self.keys("reminders", "pending"), {reminder_id: later.due})
+        if reminder is None or reminder.status != "pending" or reminder.snoozes != seq:
+            return reminder, False
+        if not self.redis.set(self.keys("reminder", reminder_id, "snoozed", seq), "1", nx=True, ex=TTL_S):
+            return self.get(reminder_id), False
+        later = reminder.model_copy(update={"due": (now + timedelta(minutes=minutes)).timestamp(), "snoozes": seq + 1})
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(self._key(reminder_id), later.model_dump_json(), xx=True, keepttl=True)
+        pipe.zadd(self.keys("reminders", "pending"), {reminder_id: later.due})
+        pipe.execute()
         self._schedule(later)
-        return later
+        return later, True
 
     def done(self, reminder_id: str) -> tuple[Reminder | None, bool]:
         reminder = self.get(reminder_id)

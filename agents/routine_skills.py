@@ -82,8 +82,7 @@ def remind(ctx: "SkillContext", intent: Intent) -> Outcome:
             return Outcome(text=str(err), ok=False)
     reminder = ctx.reminders.add(draft, ctx.channel, ctx.thread_id, ctx.reply_to, ctx.actor, ctx.trace_id)
     when = reminder.local_due(ctx.reminders.tz)
-    return Outcome(text=f"OK, I'll remind you to {reminder.what} on {when:%a %d %b at %H:%M}.",
-                   card=reminder_card(reminder, ctx.reminders.tz, fired=False))
+    return Outcome(text=f"OK, I'll remind you to {reminder.what} on {when:%a %d %b at %H:%M} ({when.tzname()}), here in this thread.")
 
 
 def _from_slots(intent: Intent) -> Draft | None:
@@ -101,26 +100,31 @@ def _from_slots(intent: Intent) -> Draft | None:
 
 
 def snooze_reminder(ctx: "SkillContext", value: str) -> Outcome:
-    reminder_id, _, minutes = value.partition(":")
-    if ctx.reminders is None or not minutes.isdigit():
+    parts = value.split(":")
+    if ctx.reminders is None or len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
         return Outcome(text="That button is not valid any more.", ok=False)
-    later = ctx.reminders.snooze(reminder_id, int(minutes), _now())
-    if later is None:
+    reminder_id, minutes, seq = parts[0], int(parts[1]), int(parts[2])
+    reminder, snoozed = ctx.reminders.snooze(reminder_id, minutes, _now(), seq)
+    if reminder is None:
         return Outcome(text="I no longer have that reminder.", ok=False)
-    if later.status == "done":
-        return Outcome(text="That reminder was already done.", card=reminder_card(later, ctx.reminders.tz))
-    when = later.local_due(ctx.reminders.tz)
-    return Outcome(text=f"Snoozed until {when:%a %H:%M}.", card=reminder_card(later, ctx.reminders.tz, fired=False))
+    tz = ctx.reminders.tz
+    if not snoozed:
+        state = "already done" if reminder.status == "done" else "already snoozed"
+        return Outcome(text=f"That reminder was {state}.", card=reminder_card(reminder, tz, seq, note=state.capitalize()))
+    when = reminder.local_due(tz)
+    return Outcome(text=f"Snoozed: I'll remind you again {when:%a at %H:%M}.",
+                   card=reminder_card(reminder, tz, seq, note=f"Snoozed until {when:%a %H:%M}"))
 
 
 def finish_reminder(ctx: "SkillContext", value: str) -> Outcome:
-    if ctx.reminders is None:
+    reminder_id, _, seq = value.partition(":")
+    if ctx.reminders is None or not seq.isdigit():
         return Outcome(text="That button is not valid any more.", ok=False)
-    reminder, closed = ctx.reminders.done(value)
+    reminder, closed = ctx.reminders.done(reminder_id)
     if reminder is None:
         return Outcome(text="I no longer have that reminder.", ok=False)
     return Outcome(text=f"Done: {reminder.what}" if closed else "That reminder was already done.",
-                   card=reminder_card(reminder, ctx.reminders.tz))
+                   card=reminder_card(reminder, ctx.reminders.tz, int(seq), note="Done ✓"))
 
 
 def _decide_spend(ctx: "SkillContext", value: str, approve: bool) -> Outcome:

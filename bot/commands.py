@@ -60,6 +60,21 @@ def _trace(command: Command, args: str) -> dict[str, object]:
     return {"trace_id": trace_id} if trace_id else {}
 
 
+def _budget(command: Command, args: str) -> dict[str, object]:
+    verb, _, rest = args.strip().partition(" ")
+    if not verb or verb.lower() == "show":
+        return {"action": "show"}
+    if verb.lower() != "set":
+        raise UsageError(command, f"I don't know '/budget {verb}'.")
+    match = re.fullmatch(r"\$?(\d+(?:\.\d+)?)(?:\s+#?([\w-]+))?", rest.strip())
+    if not match:
+        raise UsageError(command, "How much per month? e.g. /budget set 30 (0 removes the cap).")
+    slots: dict[str, object] = {"action": "set", "amount": float(match.group(1))}
+    if match.group(2):
+        slots["project"] = match.group(2).lower()
+    return slots
+
+
 @dataclass(frozen=True)
 class Command:
     name: str
@@ -76,6 +91,9 @@ COMMANDS: tuple[Command, ...] = (
     Command("ask", "/ask QUESTION", "answer from what you told me", _text("question")),
     Command("task", "/task add TITLE [#project] | /task list [done] | /task done N", "your to-do list", _task),
     Command("trace", "/trace [TRACE_ID]", "show how a request was handled (the last one by default)", _trace),
+    Command("digest", "/digest", "what happened and what needs you, now", _none),
+    Command("budget", "/budget | /budget set USD [#project]", "model spend against budget, or a new monthly cap", _budget),
+    Command("remind", "/remind WHAT WHEN", "a reminder in this thread, e.g. /remind call Ana Friday 10am", _text("text")),
 )
 
 _BY_NAME = {alias: c for c in COMMANDS for alias in (c.name, *c.aliases)}

@@ -12,6 +12,7 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from bot.settings import Settings
+from jobs.digest_jobs import digest_tick
 
 log = logging.getLogger("deputy.cron")
 
@@ -25,7 +26,10 @@ class Periodic:
 
 
 # The one list of periodic jobs (each takes {"workspace": name}).
-CRON: list[Periodic] = []
+CRON: list[Periodic] = [
+    # every minute; the job itself decides whether today's digest is due in the operator's time zone
+    Periodic(digest_tick, "background", interval_s=60),
+]
 
 
 class JsonCronJob(CronJob):

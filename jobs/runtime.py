@@ -5,12 +5,19 @@ from dataclasses import dataclass
 
 from redis import Redis
 
+from agents.budget import BudgetedLlm, Budgets, Caps
+from agents.costs import CostLedger, PriceTable
+from agents.digest import Agenda, PendingApprovals
 from agents.llm import Llm, OpenAiLlm
+from agents.reminders import ReminderBook
+from agents.agent import Agent
 from agents.skills import SkillContext
 from bot.commands import help_text
 from bot.outbox import Outbox
 from bot.settings import Settings, load_settings
+from jobs.agent_wiring import build_agent
 from jobs.queues import JobQueues
+from jobs.scheduling import RqScheduler
 from memory.events import EventLog
 from memory.facts import FactStore
 from memory.notes import NoteStore
@@ -29,11 +36,18 @@ class Runtime:
     queues: JobQueues
     # None when no OPENAI_BASE_URL is configured: everything then runs offline
     llm: Llm | None = None
+    # plan → execute → inspect, approvals and capabilities (jobs/agent_wiring.py)
+    agent: "Agent | None" = None
+    # spend caps and the cost ledger; reminders; what the digest reads when they are configured
+    budgets: Budgets | None = None
+    reminders: ReminderBook | None = None
+    approvals_view: PendingApprovals | None = None
+    agenda: Agenda | None = None
 
     @classmethod
     def build(cls, settings: Settings, redis: Redis) -> "Runtime":
         ws = settings.workspace
-        return cls(
+        runtime = cls(
             settings=settings,
             redis=redis,
             events=EventLog(redis, ws),
@@ -43,9 +57,17 @@ class Runtime:
             outbox=Outbox(redis),
             queues=JobQueues(redis, settings.job_retries, settings.retry_intervals(), settings.job_timeout_s),
             llm=make_llm(settings, redis),
+            budgets=make_budgets(settings, redis),
+            reminders=ReminderBook(redis, ws, RqScheduler(JobQueues(redis, settings.job_retries, settings.retry_intervals(),
+                                                                      settings.job_timeout_s)), settings.timezone),
         )
+        runtime.agent = build_agent(settings, redis, runtime.llm, runtime.queues)
+        return runtime
 
-    def skill_context(self, trace_id: str, actor: str, thread_id: str) -> SkillContext:
+    def skill_context(self, trace_id: str, actor: str, thread_id: str, channel: str = "",
+                      reply_to: dict[str, str] | None = None) -> SkillContext:
+        from jobs.digest_jobs import OutboxDigest, builder_for  # digest_jobs imports this module
+
         return SkillContext(
             workspace=self.settings.workspace,
             trace_id=trace_id,
@@ -56,6 +78,12 @@ class Runtime:
             notes=self.notes,
             events=self.events,
             help_text=help_text(),
+            channel=channel,
+            reply_to=reply_to or {},
+            budgets=self.budgets,
+            reminders=self.reminders,
+            digests=OutboxDigest(self, builder_for(self)),
+            agent=self.agent,
         )
 
 
@@ -64,7 +92,18 @@ def make_llm(settings: Settings, redis: Redis) -> Llm | None:
     if not settings.openai_base_url:
         return None
     key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
-    return OpenAiLlm(settings.openai_base_url, key, settings.openai_model)
+    inner = OpenAiLlm(settings.openai_base_url, key, settings.openai_model)
+    # every call is priced before it is made and held against its project's caps
+    return BudgetedLlm(inner, make_budgets(settings, redis), PriceTable.parse(settings.llm_prices), EventLog(redis, settings.workspace),
+                       settings.openai_model, settings.openai_cheap_model, settings.llm_max_completion_tokens)
+
+
+def make_budgets(settings: Settings, redis: Redis) -> Budgets:
+    """Spend caps over the cost ledger, with days and months in the operator's time zone."""
+    queues = JobQueues(redis, settings.job_retries, settings.retry_intervals(), settings.job_timeout_s)
+    ledger = CostLedger(redis, settings.workspace, settings.timezone)
+    caps = Caps.parse(settings.budget_daily_usd, settings.budget_monthly_usd, settings.budget_caps)
+    return Budgets(redis, ledger, caps, RqScheduler(queues))
 
 
 # Job functions receive only JSON, so each worker process keeps one Runtime per Redis

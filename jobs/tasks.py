@@ -9,9 +9,11 @@ from redis import Redis
 from rq import get_current_job
 from rq.job import Job
 
+from agents.budget import Charge, OverBudget, charge_to
 from agents.messages import Intent, Outcome
 from agents.skills import DECISIONS, SKILLS
 from bot.messages import Decision, Inbound, Reply
+from jobs.digest_jobs import remember_thread
 from jobs.runtime import Runtime, runtime_for
 
 
@@ -37,7 +39,16 @@ def handle_message(payload: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     rt.events.record(trace_id, "job.started", actor="worker", job="handle_message", intent=intent.name, attempt=_attempt(job))
     skill = SKILLS.get(intent.name, SKILLS["help"])
-    outcome = skill(rt.skill_context(trace_id, inbound.user_id, inbound.thread_id), intent)
+    remember_thread(rt.redis, rt.settings.workspace, inbound.channel, inbound.thread_id, inbound.reply_to)
+    ctx = rt.skill_context(trace_id, inbound.user_id, inbound.thread_id, inbound.channel, inbound.reply_to)
+    # model calls made for this request are charged to it; over budget, the reply asks for more spend
+    charge = Charge(run_id=trace_id, project=str(intent.slots.get("project") or "inbox"),
+                    resume_func="jobs.tasks.handle_message", resume_payload=payload)
+    with charge_to(charge):
+        try:
+            outcome = skill(ctx, intent)
+        except OverBudget as over:
+            outcome = over.outcome
     _reply(rt, trace_id, inbound.channel, inbound.thread_id, inbound.reply_to, outcome, suffix="reply")
     rt.events.record(
         trace_id, "job.finished", actor="worker", job="handle_message", ok=outcome.ok, ms=round((time.perf_counter() - started) * 1000, 2)
@@ -55,7 +66,8 @@ def handle_decision(payload: dict[str, Any]) -> dict[str, Any]:
     if decide is None:
         outcome = Outcome(text="That button is not valid any more.", ok=False)
     else:
-        outcome = decide(rt.skill_context(trace_id, decision.user_id, decision.thread_id), decision.value)
+        outcome = decide(rt.skill_context(trace_id, decision.user_id, decision.thread_id, decision.channel, decision.reply_to),
+                         decision.value)
     _reply(rt, trace_id, decision.channel, decision.thread_id, decision.reply_to, outcome, suffix="decision")
     rt.events.record(trace_id, "job.finished", actor="worker", job="handle_decision", ok=outcome.ok)
     return {"trace_id": trace_id, "ok": outcome.ok}

@@ -1,0 +1,43 @@
+"""Reminder jobs: post a due reminder in its thread, once."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from agents.reminders import ReminderBook, reminder_card
+from bot.messages import Reply
+from jobs.runtime import Runtime
+from jobs.scheduling import RqScheduler
+
+log = logging.getLogger("deputy.reminders")
+
+
+def fire_reminder(payload: dict[str, Any]) -> dict[str, Any]:
+    """Post a due reminder in the thread it was asked in, with Snooze / Done buttons; once per due time."""
+    from jobs.tasks import _runtime
+
+    rt, _ = _runtime()
+    return fire(rt, str(payload["reminder_id"]), float(payload["due"]))
+
+
+def fire(rt: Runtime, reminder_id: str, due: float) -> dict[str, Any]:
+    book = reminders_for(rt)
+    reminder = book.claim_firing(reminder_id, due)
+    if reminder is None:
+        return {"reminder_id": reminder_id, "fired": False}
+    trace_id = reminder.trace_id or reminder_id
+    reply = Reply(
+        reply_id=f"reminder-{reminder_id}-{reminder.snoozes}", channel=reminder.channel, thread_id=reminder.thread_id,
+        text=f"⏰ Reminder: {reminder.what}", card=reminder_card(reminder, book.tz), trace_id=trace_id,
+        reply_to=reminder.reply_to,
+    )
+    if rt.outbox.put(reply):
+        rt.events.record(trace_id, "reminder.fired", actor="worker", reminder_id=reminder_id, what=reminder.what,
+                         late_s=round(datetime.now().timestamp() - due, 1))
+        rt.events.record(trace_id, "reply.queued", actor="worker", reply_id=reply.reply_id, text=reply.text[:200])
+    return {"reminder_id": reminder_id, "fired": True}
+
+
+def reminders_for(rt: Runtime) -> ReminderBook:
+    return rt.reminders or ReminderBook(rt.redis, rt.settings.workspace, RqScheduler(rt.queues), rt.settings.timezone)
