@@ -8,28 +8,42 @@ import logging
 import multiprocessing as mp
 import os
 import signal
+import threading
 import time
 from typing import Any
 
 from redis import Redis
-from rq import SimpleWorker
+from rq import Queue, SimpleWorker
+from rq.executions import Execution
+from rq.job import Job
 from rq.serializers import JSONSerializer
+from rq.worker import WorkerStatus
 
 from jobs.queues import QUEUES
 
 log = logging.getLogger("deputy.worker")
 
-# how often a worker looks for abandoned jobs (their worker was killed) and retries them
+# A killed worker's job is found and retried within ABANDONED_AFTER_S + MAINTENANCE_INTERVAL_S
+# (35 s): while a job runs, a side thread renews its lease every JOB_HEARTBEAT_S, so only a dead
+# worker's job expires, however long a live one takes.
 MAINTENANCE_INTERVAL_S = 15
+ABANDONED_AFTER_S = 20
+JOB_HEARTBEAT_S = 5.0
+# an idle worker wakes from its blocking dequeue every WORKER_TTL_S - 15 s to run maintenance
+WORKER_TTL_S = 30
 
 
 class DeputyWorker(SimpleWorker):
-    """SimpleWorker whose stand-alone heartbeats are sent at most once a second.
+    """SimpleWorker with a short, actively renewed job lease and throttled worker heartbeats.
 
-    rq refreshes the worker key (3 round trips) several times per job; with a worker TTL of minutes,
-    once a second keeps monitoring exact while leaving the round trips to the jobs."""
+    rq's SimpleWorker leases a job for its whole timeout + 60 s and never renews it, so a killed
+    worker's job waits minutes to be retried, and a job running past its lease is retried while it
+    still runs. rq also refreshes the worker key (3 round trips) several times per job; once a
+    second is plenty with a TTL of 30 s."""
 
     heartbeat_every_s = 1.0
+    abandoned_after_s = ABANDONED_AFTER_S
+    job_heartbeat_s = JOB_HEARTBEAT_S
 
     def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
         last = getattr(self, "_last_beat", 0.0)
@@ -38,11 +52,33 @@ class DeputyWorker(SimpleWorker):
         self._last_beat = time.monotonic()
         super().heartbeat(timeout, pipeline)
 
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        return int(self.abandoned_after_s)
 
-def make_worker(redis: Redis, name: str | None = None) -> SimpleWorker:
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        execution = self.prepare_execution(job)
+        stop = threading.Event()
+        beats = threading.Thread(target=self._renew_lease, args=(job, execution, stop), daemon=True)
+        beats.start()
+        try:
+            self.perform_job(job, queue, execution)
+        finally:
+            stop.set()
+            beats.join(5)
+        self.set_state(WorkerStatus.IDLE)
+
+    def _renew_lease(self, job: Job, execution: Execution, stop: threading.Event) -> None:
+        while not stop.wait(self.job_heartbeat_s):
+            try:
+                self.maintain_heartbeats(job, execution)
+            except Exception:  # a missed renewal is retried next tick; the lease has slack
+                log.warning("could not renew the lease of job %s", job.id, exc_info=True)
+
+
+def make_worker(redis: Redis, name: str | None = None) -> DeputyWorker:
     return DeputyWorker(
         list(QUEUES), connection=redis, serializer=JSONSerializer, name=name,
-        maintenance_interval=MAINTENANCE_INTERVAL_S,
+        maintenance_interval=MAINTENANCE_INTERVAL_S, worker_ttl=WORKER_TTL_S, job_monitoring_interval=int(JOB_HEARTBEAT_S),
     )
 
 

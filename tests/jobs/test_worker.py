@@ -1,0 +1,74 @@
+"""Workers: a killed worker's job is found and retried; a long job on a live worker is not."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from rq import Queue, Retry
+from rq.job import Job, JobStatus
+from rq.serializers import JSONSerializer
+
+from jobs.worker import make_worker, run_burst
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def start_worker(redis_url: str, lease_s: float, beat_s: float) -> subprocess.Popen[bytes]:
+    code = (
+        "import jobs.worker as w; from redis import Redis;"
+        f"w.DeputyWorker.abandoned_after_s={lease_s}; w.DeputyWorker.job_heartbeat_s={beat_s};"
+        f"w.make_worker(Redis.from_url({redis_url!r})).work(burst=False, logging_level='WARNING')"
+    )
+    return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def wait(predicate, seconds: float) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def enqueue(redis, first_attempt_s: float) -> Job:  # type: ignore[no-untyped-def]
+    queue = Queue("default", connection=redis, serializer=JSONSerializer)
+    return queue.enqueue_call("tests.jobs.work.slow_or_stuck", args=({"key": "w", "first_attempt_s": first_attempt_s},),
+                              retry=Retry(max=2), timeout=120)
+
+
+def test_job_of_a_killed_worker_is_retried_once(redis, redis_url):
+    job = enqueue(redis, first_attempt_s=600)
+    worker = start_worker(redis_url, lease_s=2, beat_s=0.5)
+    try:
+        assert wait(lambda: redis.get("w:started") == b"1", 30), "the worker never started the job"
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait(10)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    time.sleep(2.5)  # the dead worker's lease runs out
+    run_burst(redis)  # its maintenance finds the abandoned job and retries it
+    assert redis.get("w:attempts") == b"2"
+    assert redis.get("w:done") == b"1"
+    assert Job.fetch(job.id, connection=redis, serializer=JSONSerializer).get_status() == JobStatus.FINISHED
+
+
+def test_long_job_on_a_live_worker_keeps_its_lease(redis, redis_url):
+    job = enqueue(redis, first_attempt_s=4)
+    worker = start_worker(redis_url, lease_s=2, beat_s=0.5)
+    try:
+        assert wait(lambda: redis.get("w:started") == b"1", 30)
+        time.sleep(3)  # longer than the lease: only renewals keep it
+        checker = make_worker(redis)
+        checker.run_maintenance_tasks()
+        assert wait(lambda: redis.get("w:done") == b"1", 15)
+    finally:
+        worker.terminate()
+        worker.wait(20)
+    assert redis.get("w:attempts") == b"1"
+    assert Job.fetch(job.id, connection=redis, serializer=JSONSerializer).get_status() == JobStatus.FINISHED
