@@ -12,11 +12,12 @@ from memory.events import EventLog
 from memory.facts import FactStore
 from memory.notes import NoteStore
 from memory.tasks import Task, TaskStore
-from agents import routine_skills
+from agents import action_skills, routine_skills
 
 if TYPE_CHECKING:
     from agents.budget import Budgets
     from agents.reminders import ReminderBook
+    from agents.agent import Agent
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class SkillContext:
     budgets: "Budgets | None" = None
     reminders: "ReminderBook | None" = None
     digests: "routine_skills.DigestSender | None" = None
+    # plan → execute → inspect and approvals; None where a process has not wired it
+    agent: "Agent | None" = None
 
 
 Skill = Callable[[SkillContext, Intent], Outcome]
@@ -137,6 +140,8 @@ DECISIONS: dict[str, Decider] = {
     "reminder.done": routine_skills.finish_reminder,
     "budget.approve": routine_skills.approve_spend,
     "budget.decline": routine_skills.decline_spend,
+    "approval.approve": action_skills.approve,
+    "approval.reject": action_skills.reject,
 }
 
 # The one list of skills, by intent name.
@@ -150,4 +155,11 @@ SKILLS: dict[str, Skill] = {
     "digest": routine_skills.digest,
     "budget": routine_skills.budget,
     "remind": routine_skills.remind,
+    # action intents: each becomes a plan (agents/playbooks.yaml) that may ask for approval
+    "email": action_skills.act,
+    "schedule": action_skills.act,
+    "followup": action_skills.act,
+    "webhook": action_skills.act,
+    "do": action_skills.act,
+    "triage": action_skills.act,
 }

@@ -75,6 +75,21 @@ def _budget(command: Command, args: str) -> dict[str, object]:
     return slots
 
 
+def _email(command: Command, args: str) -> dict[str, object]:
+    to, _, rest = args.strip().partition(" ")
+    subject, bar, body = rest.partition("|")
+    if "@" not in to or not bar or not subject.strip() or not body.strip():
+        raise UsageError(command, "Give the address, the subject, a | and the text.")
+    return {"to": to.strip(), "subject": subject.strip(), "body": body.strip()}
+
+
+def _followup(command: Command, args: str) -> dict[str, object]:
+    lead, _, body = args.partition("|")
+    if not lead.strip():
+        raise UsageError(command, "Who should I follow up with?")
+    return {"lead": lead.strip(), "body": body.strip() or "Just following up on my last message. Any thoughts?"}
+
+
 @dataclass(frozen=True)
 class Command:
     name: str
@@ -94,6 +109,9 @@ COMMANDS: tuple[Command, ...] = (
     Command("digest", "/digest", "what happened and what needs you, now", _none),
     Command("budget", "/budget | /budget set USD [#project]", "model spend against budget, or a new monthly cap", _budget),
     Command("remind", "/remind WHAT WHEN", "a reminder in this thread, e.g. /remind call Ana Friday 10am", _text("text")),
+    Command("email", "/email ADDRESS SUBJECT | TEXT", "send an email (I show it to you first)", _email),
+    Command("followup", "/followup NAME_OR_EMAIL [| TEXT]", "follow up a lead by email and keep a task for the reply", _followup),
+    Command("do", "/do GOAL", "anything else: I plan it with the model and ask before acting", _text("goal")),
 )
 
 _BY_NAME = {alias: c for c in COMMANDS for alias in (c.name, *c.aliases)}

@@ -3,8 +3,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class WebhookTargetSettings(BaseModel):
+    url: str
+    secret: SecretStr | None = None
 
 
 class Settings(BaseSettings):
@@ -83,11 +88,63 @@ class Settings(BaseSettings):
     # completion tokens assumed when a call is priced before it is made
     llm_max_completion_tokens: int = 1024
 
+    # --- email in (IMAP): inbox triage exists only when IMAP_HOST and IMAP_USERNAME are set
+    imap_host: str | None = None
+    imap_port: int = 993
+    # ssl | starttls | none
+    imap_security: str = "ssl"
+    imap_username: str | None = None
+    imap_password: SecretStr | None = None
+    imap_folder: str = "INBOX"
+    imap_ca_file: str | None = None
+
+    # --- calendar (CalDAV): the calendar capabilities exist only when CALDAV_URL is set
+    caldav_url: str | None = None
+    caldav_username: str | None = None
+    caldav_password: SecretStr | None = None
+    # display name of the calendar to use; the account's first calendar when unset
+    caldav_calendar: str | None = None
+
+    # --- webhooks out, by name, as JSON:
+    # OUTBOUND_WEBHOOKS='{"crm": {"url": "https://crm.example/hooks/deputy", "secret": "..."}}'
+    outbound_webhooks: dict[str, WebhookTargetSettings] = {}
+    # --- signed webhooks in, name → signing secret, as JSON; each is served at POST /hooks/NAME:
+    # INBOUND_HOOKS='{"orders": "...", "leads": "..."}'
+    inbound_hooks: dict[str, SecretStr] = {}
+    # how far (seconds) a hook's signed timestamp may be from now before it counts as replayed
+    hook_tolerance_s: int = 300
+
     def operators(self, channel: str) -> frozenset[str]:
         raw = {
+    # --- agents: policy, approvals, effects
+    # a policy YAML of the same shape as agents/policy.yaml; the built-in one when unset
+    policy_file: Path | None = None
+    # overrides the policy's approval_ttl_s (seconds an approval card stays valid)
+    approval_ttl_s: int | None = None
+    # who may decide approvals (comma separated user ids); the operators of every channel when unset
+    approvers: str = ""
+    # how long a worker holds a step's effect key; past it, a dead worker's step counts as in doubt
+    effect_lease_s: float = 120.0
+    # consecutive connector failures that open its circuit breaker, and how long it stays open
+    breaker_failures: int = 5
+    breaker_cooldown_s: float = 30.0
+
+    # --- email out (SMTP); email.send exists only when SMTP_HOST and SMTP_FROM are set
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    # starttls | ssl | none
+    smtp_security: str = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str | None = None
+    smtp_from_name: str = ""
+    smtp_ca_file: str | None = None
+
             "console": self.console_operators,
             "slack": self.slack_operators,
             "telegram": self.telegram_operators,
+            # a signed hook speaks as hook:NAME; it may start work, never decide an approval
+            "webhook": ",".join(f"hook:{name}" for name in self.inbound_hooks),
         }.get(channel, "")
         return frozenset(part.strip() for part in raw.split(",") if part.strip())
 

@@ -2,13 +2,14 @@
 connector from IntegrationsConfig, or none when that connector is not configured."""
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable, Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 from redis import Redis
 
 from integrations import internal
 from integrations.capability import Capability, Health
+from integrations.email_smtp import SmtpConfig, send_email_capability
 
 
 class WebhookTarget(BaseModel):
@@ -27,10 +28,12 @@ class IntegrationsConfig(BaseModel):
     # --- email out (SMTP)
     smtp_host: str | None = None
     smtp_port: int = 587
-    smtp_user: str | None = None
+    smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
+    smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_from: str | None = None
-    smtp_starttls: bool = True
+    smtp_from_name: str = ""
+    smtp_ca_file: str | None = None
     smtp_timeout_s: float = 20.0
     # --- email in (IMAP)
     imap_host: str | None = None
@@ -51,11 +54,23 @@ class IntegrationsConfig(BaseModel):
 
 Provider = Callable[[IntegrationsConfig, "Redis | None"], Sequence[Capability]]
 
+
+def email_send(config: IntegrationsConfig, redis: Redis | None) -> Sequence[Capability]:
+    if not (config.smtp_host and config.smtp_from):
+        return []
+    return [send_email_capability(SmtpConfig(
+        host=config.smtp_host, port=config.smtp_port, security=config.smtp_security, username=config.smtp_username,
+        password=config.smtp_password, sender=config.smtp_from, sender_name=config.smtp_from_name,
+        timeout_s=config.smtp_timeout_s, ca_file=config.smtp_ca_file,
+    ))]
+
+
 # The one list of capability providers. A provider returns [] when its connector is not configured.
 CAPABILITIES: list[Provider] = [
     internal.task_capabilities,
     internal.note_capabilities,
     internal.contact_capabilities,
+    email_send,
 ]
 
 

@@ -1,0 +1,125 @@
+"""The agent: plan → inspect (send back to the planner, boundedly) → execute, and the approval decisions.
+
+Skills and jobs call this; it owns no connections of its own (everything is passed in)."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from agents.approval_cards import approval_card
+from agents.approvals import ApprovalStore
+from agents.executor import Executor, RunReport
+from agents.inspector import Inspector
+from agents.messages import Intent, Outcome
+from agents.plan import Origin, Plan
+from agents.planner import Planner, PlanProblem, describe
+from agents.run_store import RunStore
+from memory.events import EventLog
+
+
+class Enqueue(Protocol):
+    """Put a job on the queue by the dotted name of its function (the agent never imports jobs/)."""
+
+    def __call__(self, func: str, payload: dict[str, Any], job_id: str) -> None: ...
+
+
+RESUME_JOB = "jobs.agent_jobs.resume"
+RUN_JOB = "jobs.agent_jobs.run_plan"
+
+
+def run_id_for(trace_id: str) -> str:
+    # one run per request: a retried job finds the run it already started
+    return f"run-{trace_id}"
+
+
+def _clock(ts: float | None) -> str:
+    return time.strftime("%H:%M UTC", time.gmtime(ts or time.time()))
+
+
+@dataclass
+class Agent:
+    planner: Planner
+    executor: Executor
+    runs: RunStore
+    approvals: ApprovalStore
+    events: EventLog
+    enqueue: Enqueue
+    workspace: str
+    max_replans: int = 2
+
+    def start(self, intent: Intent, origin: Origin, trace_id: str, untrusted: tuple[str, ...] = ()) -> Outcome:
+        """Plan the intent (once per request) and carry the run as far as it may go now."""
+        run_id = run_id_for(trace_id)
+        if self.runs.plan(run_id) is None:
+            made = self._plan(intent, origin, trace_id, run_id, untrusted)
+            if isinstance(made, PlanProblem):
+                return Outcome(text=made.reason, ok=False)
+            self.runs.save(made)
+        return self.render(self.executor.run(run_id, confidence=intent.confidence))
+
+    def _plan(self, intent: Intent, origin: Origin, trace_id: str, run_id: str, untrusted: tuple[str, ...]) -> Plan | PlanProblem:
+        inspector = Inspector(self.executor.policy)
+        feedback = ""
+        for attempt in range(1, self.max_replans + 2):
+            made, usage = self.planner.plan(intent, run_id, trace_id, self.workspace, origin, untrusted, feedback)
+            if isinstance(made, PlanProblem):
+                self.events.record(trace_id, "plan.failed", actor="planner", reason=made.reason, attempt=attempt,
+                                   llm_usage=usage.prompt_tokens + usage.completion_tokens)
+                return made
+            verdict = inspector.check_plan(made, self.executor.capabilities, made.request)
+            self.events.record(
+                trace_id, "plan.made", actor="planner", run_id=run_id, source=made.source, attempt=attempt,
+                steps=describe(made), allowed=list(made.allowed), untrusted=len(untrusted),
+                findings=verdict.reasons(), model=usage.model, llm_usage=usage.prompt_tokens + usage.completion_tokens,
+            )
+            if not verdict.blocked or made.source != "llm" or attempt > self.max_replans:
+                return made
+            # send it back with the reason; the executor refuses the blocked steps if the model insists
+            feedback = "; ".join(verdict.reasons("block"))
+        return made
+
+    def run(self, run_id: str) -> Outcome:
+        return self.render(self.executor.run(run_id))
+
+    def render(self, report: RunReport) -> Outcome:
+        if report.status == "awaiting_approval" and report.approval is not None:
+            a = report.approval
+            return Outcome(text=f"I need your approval before I {a.capability} (risk {a.risk_score}/100).",
+                           card=approval_card(a, self.approvals.state(a.id)))
+        return Outcome(text=report.message, ok=report.status == "done")
+
+    def decide(self, approval_id: str, actor: str, verdict: Literal["approved", "rejected"], trace_id: str) -> Outcome:
+        """One click on an approval card: first decision wins; everyone else is told what happened."""
+        approval = self.approvals.get(approval_id)
+        if approval is None:
+            return Outcome(text="That approval no longer exists; nothing was changed.", ok=False)
+        result = self.approvals.decide(approval_id, actor, verdict, trace_id)
+        state = result.state
+        common = dict(approval_id=approval_id, run_id=approval.run_id, decision_trace=trace_id, verdict=verdict)
+        if result.outcome == "forbidden":
+            self.events.record(approval.trace_id, "approval.refused", actor=actor, reason="not an allowed decider", **common)
+            who = ", ".join(approval.deciders)
+            return Outcome(text=f"Only {who} may decide this. Nothing was changed.", ok=False)
+        if result.outcome == "missing":
+            return Outcome(text="That approval no longer exists; nothing was changed.", ok=False)
+        card = approval_card(approval, state)
+        if result.outcome == "already":
+            self.events.record(approval.trace_id, "approval.duplicate", actor=actor, already=state.status,
+                               decided_by=state.decided_by, **common)
+            what = "expired" if state.status == "expired" else f"{state.status} by {state.decided_by} at {_clock(state.decided_at)}"
+            return Outcome(text=f"Already decided: {what}. Nothing was changed.", card=card, ok=False)
+        if result.outcome == "expired":
+            self.events.record(approval.trace_id, "approval.expired", actor=actor, expired_at=approval.expires_at, **common)
+            self.executor.run(approval.run_id)  # records the run as expired; nothing runs
+            return Outcome(text=f"This approval expired at {_clock(approval.expires_at)}; nothing was done. Ask me again if you still want it.",
+                           card=card, ok=False)
+        self.events.record(approval.trace_id, "approval.decided", actor=actor, decided_at=state.decided_at, **common)
+        if verdict == "rejected":
+            self.executor.run(approval.run_id)
+            return Outcome(text="Rejected: nothing was done.", card=card)
+        plan = self.runs.plan(approval.run_id)
+        origin = plan.origin.model_dump(mode="json") if plan else {}
+        self.enqueue(RESUME_JOB, {"approval_id": approval_id, "trace_id": approval.trace_id, "decision": origin},
+                     job_id=f"resume-{approval_id}")
+        return Outcome(text=f"Approved by {actor}. On it.", card=card)

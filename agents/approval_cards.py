@@ -1,0 +1,81 @@
+"""Approval cards: what the operator sees before Deputy acts — the exact action, its risk and why."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import yaml
+
+from agents.approvals import Approval, ApprovalState
+from agents.messages import Button, Card, CardField
+
+TITLES = {
+    "email.send": "Send this email?",
+    "calendar.create": "Add this event?",
+    "calendar.move": "Move this event?",
+    "calendar.cancel": "Cancel this event?",
+    "webhook.post": "Post to this webhook?",
+}
+
+
+def _clock(ts: float) -> str:
+    return time.strftime("%H:%M UTC", time.gmtime(ts))
+
+
+def preview(capability: str, args: dict[str, Any]) -> str:
+    """The exact thing that will happen, as the recipient would see it where that makes sense."""
+    if capability == "email.send":
+        lines = [f"To: {', '.join(args.get('to') or [])}"]
+        if args.get("cc"):
+            lines.append(f"Cc: {', '.join(args['cc'])}")
+        lines += [f"Subject: {args.get('subject', '')}", "", str(args.get("body", ""))]
+        return "\n".join(lines)
+    if capability.startswith("calendar."):
+        parts = [f"{k}: {v}" for k, v in args.items() if v not in (None, "", [])]
+        return "\n".join(parts)
+    return yaml.safe_dump(args, sort_keys=True, allow_unicode=True, default_flow_style=False).strip()
+
+
+def target_of(approval: Approval) -> str:
+    args = approval.args
+    for name in ("to", "attendees", "url", "webhook", "name", "email"):
+        value = args.get(name)
+        if value:
+            return ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+    return "—"
+
+
+def approval_card(approval: Approval, state: ApprovalState | None = None) -> Card:
+    """The card with Approve / Reject while pending; once decided, the resolution and no buttons."""
+    amount = next((str(approval.args[k]) for k in ("amount", "total") if k in approval.args), "—")
+    fields = [
+        CardField(label="Action", value=approval.capability),
+        CardField(label="Target", value=target_of(approval)),
+        CardField(label="Amount", value=amount),
+        CardField(label="Risk score", value=f"{approval.risk_score}/100 — " + "; ".join(approval.risk_reasons)),
+        CardField(label="Why I ask", value=approval.why or "policy"),
+    ]
+    if approval.flags:
+        fields.append(CardField(label="Flags", value="; ".join(approval.flags)))
+    fields.append(CardField(label="Expires", value=_clock(approval.expires_at)))
+    resolution = ""
+    buttons: tuple[Button, ...] = (
+        Button(label="Approve", action="approval.approve", value=approval.id, style="primary"),
+        Button(label="Reject", action="approval.reject", value=approval.id, style="danger"),
+    )
+    if state is not None and state.status != "pending":
+        buttons = ()
+        if state.status == "expired":
+            resolution = "Expired — nothing was done"
+        else:
+            verb = "Approved" if state.status == "approved" else "Rejected"
+            resolution = f"{verb} by {state.decided_by} at {_clock(state.decided_at or time.time())}"
+    return Card(
+        card_id=approval.card_id,
+        title=TITLES.get(approval.capability, f"Run {approval.capability}?"),
+        fields=tuple(fields),
+        rationale=approval.rationale,
+        preview=preview(approval.capability, approval.args),
+        buttons=buttons,
+        resolution=resolution,
+    )

@@ -1,0 +1,248 @@
+"""The executor: runs a plan's steps in order, checkpointing each; a re-run resumes after the last done step.
+
+Read-only steps run at once. Each side-effect step is inspected, scored and put to policy first:
+auto → run it; approve → suspend with an approval (resumed by a decision); deny → stop and say why.
+Effects go through integrations.invoke, so a step runs at most once per (run, step) key."""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from agents.approval_cards import preview
+from agents.approvals import Approval, ApprovalStore, new_approval_id
+from agents.inspector import Inspector, Verdict
+from agents.plan import Plan, Step, StepResult, digest
+from agents.policy import Policy
+from agents.risk import Assessment, Directory, assess
+from agents.run_store import RunStatus, RunStore
+from integrations.breaker import Breakers
+from integrations.capability import Capability, CapabilityError, EffectContext, effect_key
+from integrations.invoke import EffectInProgress, call
+from integrations.ledger import EffectLedger
+from memory.events import EventLog
+
+REF = re.compile(r"\$\{steps\.(\d+)((?:\.[\w-]+)+)\}")
+TERMINAL = ("failed", "denied", "blocked", "rejected", "expired")
+
+
+class RunMissing(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class RunReport:
+    run_id: str
+    status: RunStatus
+    results: tuple[StepResult, ...]
+    message: str
+    approval: Approval | None = None
+
+
+class UnresolvedReference(ValueError):
+    pass
+
+
+def resolve(value: Any, results: Mapping[int, StepResult]) -> Any:
+    """Replace "${steps.N.a.b}" with that value from step N's output."""
+    if isinstance(value, str):
+        whole = REF.fullmatch(value)
+        if whole:
+            return _lookup(whole, results)
+        return REF.sub(lambda m: str(_lookup(m, results)), value)
+    if isinstance(value, dict):
+        return {k: resolve(v, results) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve(v, results) for v in value]
+    return value
+
+
+def _lookup(match: re.Match[str], results: Mapping[int, StepResult]) -> Any:
+    index = int(match.group(1))
+    done = results.get(index)
+    if done is None or done.output is None:
+        raise UnresolvedReference(f"step {index + 1} has no result yet")
+    value: Any = done.output
+    for part in match.group(2).strip(".").split("."):
+        try:
+            value = value[int(part)] if isinstance(value, list) else value[part]
+        except (KeyError, IndexError, ValueError, TypeError):
+            raise UnresolvedReference(f"step {index + 1}'s result has no {match.group(2).strip('.')}") from None
+    return value
+
+
+def summarize(capability: str, args: Mapping[str, Any], output: Mapping[str, Any]) -> str:
+    if capability == "email.send":
+        return f"Sent “{args.get('subject', '')}” to {', '.join(output.get('accepted') or args.get('to') or [])}."
+    if capability == "tasks.create":
+        return f"Added task #{output.get('id')}: {output.get('title')}"
+    if capability == "contacts.lookup":
+        found = output.get("contacts") or []
+        return f"Found {len(found)} contact{'s' if len(found) != 1 else ''}."
+    return f"{capability}: done."
+
+
+class Executor:
+    def __init__(
+        self,
+        capabilities: Mapping[str, Capability],
+        policy: Policy,
+        runs: RunStore,
+        approvals: ApprovalStore,
+        ledger: EffectLedger,
+        breakers: Breakers,
+        events: EventLog,
+        deciders: tuple[str, ...],
+        directory: Directory | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        self.capabilities = capabilities
+        self.policy = policy
+        self.runs = runs
+        self.approvals = approvals
+        self.ledger = ledger
+        self.breakers = breakers
+        self.events = events
+        self.deciders = policy.approvers or deciders
+        self.directory = directory
+        self.inspector = Inspector(policy)
+        self.clock = clock
+        # looked up at call time, so a test can make backoff instant
+        self.sleep = sleep or (lambda seconds: time.sleep(seconds))
+
+    def run(self, run_id: str, confidence: float = 1.0) -> RunReport:
+        """Carry the run forward as far as it may go now; safe to call again at any point."""
+        plan = self.runs.plan(run_id)
+        if plan is None:
+            raise RunMissing(f"no run {run_id}")
+        results = self.runs.results(run_id)
+        verdict = self.inspector.check_plan(plan, self.capabilities, plan.request)
+        self.runs.set_status(run_id, "running")
+        lines: list[str] = []
+        for step in plan.steps:
+            earlier = results.get(step.index)
+            if earlier is not None and earlier.status == "done":
+                continue
+            if earlier is not None and earlier.status in TERMINAL:
+                return self._finish(plan, results, earlier.status, earlier.error)
+            outcome = self._step(plan, step, results, verdict, confidence)
+            if isinstance(outcome, RunReport):
+                return outcome
+            results[step.index] = outcome
+            lines.append(summarize(step.capability, self._args(step, results), outcome.output or {}))
+        return self._finish(plan, results, "done", "\n".join(lines) or "Done.")
+
+    def _args(self, step: Step, results: Mapping[int, StepResult]) -> dict[str, Any]:
+        try:
+            return resolve(step.args, results)
+        except UnresolvedReference:
+            return step.args
+
+    def _step(self, plan: Plan, step: Step, results: dict[int, StepResult], verdict: Verdict, confidence: float) -> StepResult | RunReport:
+        trace = plan.trace_id
+        capability = self.capabilities.get(step.capability)
+        try:
+            args = resolve(step.args, results)
+        except UnresolvedReference as err:
+            return self._stop(plan, results, step, "blocked", f"I could not fill in step {step.index + 1}: {err}.")
+        findings = verdict.for_step(step.index)
+        blocks = [f.reason for f in findings if f.severity == "block"]
+        flags = tuple(f.reason for f in findings if f.severity == "flag")
+        if blocks:
+            self.events.record(trace, "step.blocked", actor="inspector", run_id=plan.run_id, index=step.index,
+                               capability=step.capability, inputs=args, reasons=blocks)
+            return self._stop(plan, results, step, "blocked", "I did not act: " + "; ".join(blocks) + ".")
+        risk = assess(capability, step.capability, args, self.policy, self.directory, confidence, bool(plan.untrusted))
+        decision = risk.decision
+        why = risk.why
+        if flags and decision == "auto" and capability is not None and capability.side_effect:
+            decision, why = "approve", "the inspector flagged: " + "; ".join(flags)
+        self.events.record(
+            trace, "step.assessed", actor="executor", run_id=plan.run_id, index=step.index, capability=step.capability,
+            inputs=args, rationale=step.rationale, risk=risk.score, reasons=list(risk.reasons), decision=decision, why=why,
+            flags=list(flags),
+        )
+        if decision == "deny" or capability is None:
+            return self._stop(plan, results, step, "denied", f"I will not do step {step.index + 1} ({step.capability}): {risk.why}.",
+                              risk=risk.score)
+        if decision == "approve":
+            gate = self._gate(plan, step, args, capability, risk, why, flags)
+            if gate is not None:
+                return gate
+        return self._execute(plan, step, args, capability, risk.score, decision)
+
+    def _gate(self, plan: Plan, step: Step, args: dict[str, Any], capability: Capability, risk: Assessment, why: str,
+              flags: tuple[str, ...]) -> RunReport | None:
+        """None when an approval of exactly these arguments was given; otherwise the run waits or stops."""
+        approval = self.approvals.for_step(plan.run_id, step.index)
+        if approval is None:
+            now = self.clock()
+            approval = self.approvals.create(Approval(
+                id=new_approval_id(), run_id=plan.run_id, step_index=step.index, trace_id=plan.trace_id,
+                capability=step.capability, args=args, digest=digest(step.capability, args), rationale=step.rationale,
+                risk_score=risk.score, risk_reasons=risk.reasons, why=why, flags=flags,
+                preview=preview(step.capability, args), deciders=self.deciders, created_at=now,
+                expires_at=now + self.policy.approval_ttl_s,
+            ))
+            self.events.record(plan.trace_id, "approval.requested", actor="executor", run_id=plan.run_id, index=step.index,
+                               approval_id=approval.id, digest=approval.digest, deciders=list(approval.deciders),
+                               expires_at=approval.expires_at)
+        state = self.approvals.state(approval.id, now=self.clock())
+        if state.status == "pending":
+            self.runs.checkpoint(plan.run_id, StepResult(index=step.index, capability=step.capability, status="awaiting_approval",
+                                                         risk=risk.score, decision="approve", approval_id=approval.id))
+            self.runs.set_status(plan.run_id, "awaiting_approval")
+            return RunReport(plan.run_id, "awaiting_approval", tuple(self.runs.results(plan.run_id).values()),
+                             "I need your approval first.", approval)
+        if state.status in ("rejected", "expired"):
+            text = "Rejected: nothing was done." if state.status == "rejected" else "The approval expired: nothing was done."
+            return self._stop(plan, self.runs.results(plan.run_id), step, state.status, text, risk=risk.score)
+        if approval.digest != digest(step.capability, args):
+            self.events.record(plan.trace_id, "approval.mismatch", actor="executor", run_id=plan.run_id, index=step.index,
+                               approval_id=approval.id, approved=approval.digest, now=digest(step.capability, args))
+            return self._stop(plan, self.runs.results(plan.run_id), step, "blocked",
+                              "I did not act: the action changed after it was approved. Ask me again to get a fresh approval.",
+                              risk=risk.score)
+        return None
+
+    def _execute(self, plan: Plan, step: Step, args: dict[str, Any], capability: Capability, risk: int, decision: str) -> StepResult | RunReport:
+        ctx = EffectContext(idempotency_key=effect_key(plan.run_id, step.index), workspace=plan.workspace,
+                            trace_id=plan.trace_id, run_id=plan.run_id)
+        started = time.perf_counter()
+        try:
+            done = call(capability, args, ctx, self.ledger, self.breakers.for_(capability.name), sleep=self.sleep)
+        except EffectInProgress:
+            raise  # another worker holds the step: let the job be retried later
+        except CapabilityError as err:
+            ms = round((time.perf_counter() - started) * 1000, 2)
+            self.events.record(plan.trace_id, "step.failed", actor="executor", run_id=plan.run_id, index=step.index,
+                               capability=capability.name, error=str(err)[:500], ms=ms)
+            return self._stop(plan, self.runs.results(plan.run_id), step, "failed",
+                              f"I could not do step {step.index + 1} ({capability.name}): {err}", risk=risk, record=False)
+        output = done.output.model_dump(mode="json")
+        result = StepResult(index=step.index, capability=capability.name, status="done", output=output, decision=decision,
+                            risk=risk, ms=done.ms, replayed=done.replayed)
+        self.runs.checkpoint(plan.run_id, result)
+        after = self.inspector.check_result(step, output)
+        self.events.record(plan.trace_id, "step.done", actor="executor", run_id=plan.run_id, index=step.index,
+                           capability=capability.name, result=output, ms=done.ms, attempts=done.attempts,
+                           replayed=done.replayed, took_over=done.took_over, flags=after.reasons())
+        return result
+
+    def _stop(self, plan: Plan, results: Mapping[int, StepResult], step: Step, status: RunStatus, message: str, risk: int = 0,
+              record: bool = True) -> RunReport:
+        result = StepResult(index=step.index, capability=step.capability, status=status, error=message, risk=risk)  # type: ignore[arg-type]
+        self.runs.checkpoint(plan.run_id, result)
+        if record and status != "blocked":
+            self.events.record(plan.trace_id, f"step.{status}", actor="executor", run_id=plan.run_id, index=step.index,
+                               capability=step.capability, reason=message)
+        merged = {**results, step.index: result}
+        return self._finish(plan, merged, status, message)
+
+    def _finish(self, plan: Plan, results: Mapping[int, StepResult], status: RunStatus, message: str) -> RunReport:
+        self.runs.set_status(plan.run_id, status, message)
+        self.events.record(plan.trace_id, "run.finished", actor="executor", run_id=plan.run_id, status=status,
+                           steps=len(plan.steps), done=sum(1 for r in results.values() if r.status == "done"))
+        return RunReport(plan.run_id, status, tuple(results[k] for k in sorted(results)), message)

@@ -1,0 +1,156 @@
+"""The inspector: checks a plan before any side effect and each result after it.
+
+It enforces what the planner cannot be trusted to: tools allowed for the intent, required fields,
+recipients within policy, untrusted text never acting as instructions, PII leaving in outbound text."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Literal, Mapping
+
+from pydantic import ValidationError
+
+from agents.plan import Plan, Step
+from agents.policy import Policy
+from agents.risk import recipients_of
+from integrations.capability import Capability
+
+Severity = Literal["flag", "block"]
+
+# phrases that address a model rather than a person; in untrusted text they mark an injection attempt
+INJECTION = re.compile(
+    r"ignore (all |any )?(the )?(previous|prior|above|earlier) (instructions|prompts?|messages)"
+    r"|disregard (all |the )?(previous|prior|above) "
+    r"|you are now |new instructions?:|system prompt|act as (an? )?(admin|administrator|developer)"
+    r"|forward (all|every) (invoices?|emails?|messages?|files?)",
+    re.IGNORECASE,
+)
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*")
+PII = {
+    "a card number": re.compile(r"\b(?:\d[ -]?){13,19}\b"),
+    "an IBAN": re.compile(r"\b[A-Z]{2}\d{2}(?:\s?[A-Z0-9]{4}){3,7}\b"),
+    "a social security number": re.compile(r"\b\d{3}-\d{2}-\d{4}\b"),
+    "a password": re.compile(r"\b(?:password|passwd|pwd)\s*[:=]\s*\S+", re.IGNORECASE),
+}
+OUTBOUND_TEXT = ("body", "text", "description", "message", "payload", "notes")
+
+
+@dataclass(frozen=True)
+class Finding:
+    step: int | None
+    severity: Severity
+    reason: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    findings: tuple[Finding, ...] = ()
+
+    @property
+    def blocked(self) -> bool:
+        return any(f.severity == "block" for f in self.findings)
+
+    def for_step(self, index: int) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.step in (index, None))
+
+    def reasons(self, severity: Severity | None = None) -> list[str]:
+        return [f.reason for f in self.findings if severity is None or f.severity == severity]
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2:
+            d = d * 2 - 9 if d * 2 > 9 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def pii_in(text: str) -> list[str]:
+    found = []
+    for name, pattern in PII.items():
+        for match in pattern.finditer(text):
+            if name == "a card number" and not _luhn(re.sub(r"\D", "", match.group())):
+                continue
+            found.append(name)
+            break
+    return found
+
+
+def injection_in(texts: tuple[str, ...]) -> str | None:
+    for text in texts:
+        match = INJECTION.search(text)
+        if match:
+            return match.group(0)
+    return None
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, (list, tuple)):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+class Inspector:
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+
+    def check_plan(self, plan: Plan, capabilities: Mapping[str, Capability], operator_text: str) -> Verdict:
+        """Before anything runs: tools allowed, inputs complete, nothing steered by untrusted text."""
+        findings: list[Finding] = []
+        injected = injection_in(plan.untrusted)
+        if injected:
+            findings.append(Finding(None, "flag", f"the content I was given contains instructions to me ('{injected}'); I treat it as data"))
+        # addresses the operator typed, or Deputy already knows, are the operator's; the rest came from elsewhere
+        operator_addresses = {a.lower() for a in EMAIL.findall(operator_text)}
+        untrusted_addresses = {a.lower() for t in plan.untrusted for a in EMAIL.findall(t)}
+        for step in plan.steps:
+            findings += self._check_step(plan, step, capabilities, operator_addresses, untrusted_addresses, bool(injected))
+        return Verdict(tuple(findings))
+
+    def _check_step(
+        self, plan: Plan, step: Step, capabilities: Mapping[str, Capability],
+        operator_addresses: set[str], untrusted_addresses: set[str], injected: bool,
+    ) -> list[Finding]:
+        capability = capabilities.get(step.capability)
+        if plan.allowed and step.capability not in plan.allowed:
+            return [Finding(step.index, "block", f"step {step.index + 1} uses {step.capability}, which '{plan.intent}' may not use")]
+        if capability is None:
+            return [Finding(step.index, "block", f"step {step.index + 1} uses {step.capability}, which I do not have")]
+        out: list[Finding] = []
+        if not _has_refs(step.args):
+            try:
+                capability.parse(step.args)
+            except ValidationError as err:
+                missing = ", ".join(".".join(map(str, e["loc"])) for e in err.errors()[:5])
+                out.append(Finding(step.index, "block", f"step {step.index + 1} ({step.capability}) is missing or has bad fields: {missing}"))
+        if not capability.side_effect:
+            return out
+        for address in recipients_of(capability, step.args):
+            addr = EMAIL.search(address)
+            low = addr.group(0).lower() if addr else address.lower()
+            if low in untrusted_addresses and low not in operator_addresses:
+                severity: Severity = "block" if injected else "flag"
+                out.append(Finding(step.index, severity,
+                                   f"step {step.index + 1} would reach {low}, an address that only appears in content you did not write"))
+        text = " ".join(s for k in OUTBOUND_TEXT for s in _strings(step.args.get(k)))
+        for kind in pii_in(text):
+            out.append(Finding(step.index, "flag", f"step {step.index + 1} sends {kind} in its text"))
+        return out
+
+    def check_result(self, step: Step, output: Mapping[str, Any]) -> Verdict:
+        """After a step: a partial success (some recipients refused) is surfaced, never hidden."""
+        findings = []
+        refused = output.get("refused")
+        if refused:
+            findings.append(Finding(step.index, "flag", f"the server refused {', '.join(map(str, refused))}"))
+        return Verdict(tuple(findings))
+
+
+def _has_refs(args: dict[str, Any]) -> bool:
+    return any("${steps." in s for s in _strings(args))

@@ -1,0 +1,120 @@
+"""Risk: a 0-100 score with its reasons, and the decision (auto / approve / deny) policy makes of it."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from agents.policy import Autonomy, Policy, stricter
+from integrations.capability import Capability, RiskClass
+
+BASE: dict[RiskClass, int] = {
+    RiskClass.READ: 0,
+    RiskClass.INTERNAL_WRITE: 10,
+    RiskClass.EXTERNAL_WRITE: 35,
+    RiskClass.FINANCIAL: 50,
+    RiskClass.IRREVERSIBLE: 60,
+}
+
+
+class Directory(Protocol):
+    """Who Deputy has dealt with before: a known recipient is less risky than a new one."""
+
+    def known(self, address: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Assessment:
+    score: int
+    reasons: tuple[str, ...]
+    decision: Autonomy
+    # why that decision, in words the operator reads on the card
+    why: str
+
+
+def recipients_of(capability: Capability, args: dict[str, Any]) -> list[str]:
+    found: list[str] = []
+    for name in capability.recipient_fields:
+        value = args.get(name)
+        if isinstance(value, str) and value:
+            found.append(value)
+        elif isinstance(value, (list, tuple)):
+            found.extend(str(v) for v in value if v)
+    return found
+
+
+def amount_of(capability: Capability, args: dict[str, Any]) -> float | None:
+    if not capability.amount_field:
+        return None
+    try:
+        return float(args.get(capability.amount_field))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def assess(
+    capability: Capability | None,
+    name: str,
+    args: dict[str, Any],
+    policy: Policy,
+    directory: Directory | None = None,
+    confidence: float = 1.0,
+    untrusted_input: bool = False,
+) -> Assessment:
+    """Score one step and decide; unknown capabilities are denied whatever the score."""
+    if capability is None:
+        return Assessment(100, (f"'{name}' is not a capability I have",), "deny", f"I have no capability called '{name}'.")
+    reasons: list[str] = []
+    score = BASE[capability.risk]
+    reasons.append(f"{capability.risk.value} (+{score})")
+    if capability.side_effect and not capability.reversible:
+        score += 15
+        reasons.append("cannot be undone (+15)")
+    recipients = recipients_of(capability, args)
+    new = [r for r in recipients if directory is not None and not directory.known(r)]
+    if new:
+        score += 15
+        reasons.append(f"new recipient{'s' if len(new) > 1 else ''} {', '.join(new[:3])} (+15)")
+    if len(recipients) > 5:
+        score += 10
+        reasons.append(f"{len(recipients)} recipients (+10)")
+    amount = amount_of(capability, args)
+    if amount:
+        bump = min(30, int(amount / 10))
+        score += bump
+        reasons.append(f"amount {amount:g} (+{bump})")
+    if confidence < 0.8 and capability.side_effect:
+        bump = int(round((1 - confidence) * 30))
+        score += bump
+        reasons.append(f"I was {confidence:.0%} sure what you meant (+{bump})")
+    if untrusted_input and capability.side_effect:
+        score += 20
+        reasons.append("built from content you did not write (+20)")
+    score = max(0, min(100, score))
+
+    decision: Autonomy = policy.autonomy(capability.name)
+    why = f"policy: {capability.name} is '{decision}'"
+    if decision == "deny":
+        return Assessment(score, tuple(reasons), "deny", f"the policy does not allow {capability.name}")
+    rule = policy.rule_for(capability.name)
+    if rule and rule.max_recipients is not None and len(recipients) > rule.max_recipients:
+        return Assessment(score, tuple(reasons), "deny", f"{len(recipients)} recipients is over the policy's limit of {rule.max_recipients}")
+    if rule and rule.max_amount is not None and amount is not None and amount > rule.max_amount:
+        return Assessment(score, tuple(reasons), "deny", f"{amount:g} is over the policy's limit of {rule.max_amount:g}")
+    if not capability.side_effect:
+        return Assessment(score, tuple(reasons), decision, "read-only" if decision == "auto" else why)
+    for r in policy.rules:
+        hit = (
+            (r.when == "irreversible" and not capability.reversible)
+            or (r.when == "external_recipient" and any(not policy.is_internal(x) for x in recipients))
+            or (r.when == "new_recipient" and bool(new))
+            or (r.when == "amount_over" and amount is not None and r.amount is not None and amount > r.amount)
+            or (r.when == "untrusted_input" and untrusted_input)
+        )
+        if hit and stricter(r.then, decision) != decision:
+            decision = r.then
+            why = f"rule: {r.when.replace('_', ' ')}" + (f" {r.amount:g}" if r.amount is not None else "")
+    if score >= policy.thresholds.deny:
+        return Assessment(score, tuple(reasons), "deny", f"risk {score} is at or over the refusal threshold {policy.thresholds.deny}")
+    if score >= policy.thresholds.approve and decision == "auto":
+        decision, why = "approve", f"risk {score} is at or over the approval threshold {policy.thresholds.approve}"
+    return Assessment(score, tuple(reasons), decision, why)

@@ -1,0 +1,54 @@
+"""RQ entry points for runs: run_plan (carry a run forward) and resume (after an approval). JSON in, JSON out."""
+from __future__ import annotations
+
+from typing import Any
+
+from rq import get_current_job
+
+from agents.messages import Outcome
+from bot.messages import Reply
+from jobs.runtime import Runtime, runtime_for
+
+
+def _runtime() -> Runtime:
+    job = get_current_job()
+    if job is None:
+        raise RuntimeError("job functions run inside an RQ worker")
+    return runtime_for(job.connection)
+
+
+def run_plan(payload: dict[str, Any]) -> dict[str, Any]:
+    """Carry run `run_id` as far as it may go; answer in the run's thread."""
+    rt = _runtime()
+    assert rt.agent is not None
+    run_id = str(payload["run_id"])
+    outcome = rt.agent.run(run_id)
+    _answer(rt, run_id, outcome, suffix=str(payload.get("suffix") or "run"))
+    return {"run_id": run_id, "ok": outcome.ok}
+
+
+def resume(payload: dict[str, Any]) -> dict[str, Any]:
+    """After an approval: re-check the approved action's digest, run the step exactly once, report."""
+    rt = _runtime()
+    assert rt.agent is not None
+    approval = rt.agent.approvals.get(str(payload["approval_id"]))
+    if approval is None:
+        return {"ok": False, "reason": "no such approval"}
+    rt.events.record(approval.trace_id, "job.started", actor="worker", job="resume", approval_id=approval.id)
+    outcome = rt.agent.run(approval.run_id)
+    _answer(rt, approval.run_id, outcome, suffix=f"resume-{approval.id}")
+    return {"run_id": approval.run_id, "ok": outcome.ok}
+
+
+def _answer(rt: Runtime, run_id: str, outcome: Outcome, suffix: str) -> None:
+    assert rt.agent is not None
+    plan = rt.agent.runs.plan(run_id)
+    if plan is None:
+        return
+    origin = plan.origin
+    reply = Reply(
+        reply_id=f"{run_id}.{suffix}", channel=origin.channel, thread_id=origin.thread_id, text=outcome.text,
+        card=outcome.card, trace_id=plan.trace_id, reply_to=origin.reply_to, ok=outcome.ok,
+    )
+    if rt.outbox.put(reply):
+        rt.events.record(plan.trace_id, "reply.queued", actor="worker", reply_id=reply.reply_id, text=reply.text[:200])

@@ -1,0 +1,67 @@
+"""Builds the agent a worker uses: capabilities from settings, policy, stores, planner, executor."""
+from __future__ import annotations
+
+from typing import Any
+
+from redis import Redis
+
+from agents.agent import Agent
+from agents.approvals import ApprovalStore
+from agents.executor import Executor
+from agents.llm import Llm
+from agents.planner import Planner
+from agents.playbooks import load_playbooks
+from agents.policy import Policy, load_policy
+from agents.run_store import RunStore
+from bot.settings import Settings
+from integrations.breaker import Breakers
+from integrations.capability import Capability
+from integrations.internal import ContactBook
+from integrations.ledger import EffectLedger
+from integrations.registry import IntegrationsConfig, build_capabilities
+from jobs.queues import INTERACTIVE, JobQueues
+from memory.events import EventLog
+
+FAILURE_CALLBACK = "jobs.tasks.report_failure"
+
+
+def integrations_config(settings: Settings) -> IntegrationsConfig:
+    return IntegrationsConfig(
+        workspace=settings.workspace,
+        smtp_host=settings.smtp_host, smtp_port=settings.smtp_port, smtp_security=settings.smtp_security,  # type: ignore[arg-type]
+        smtp_username=settings.smtp_username, smtp_password=settings.smtp_password, smtp_from=settings.smtp_from,
+        smtp_from_name=settings.smtp_from_name, smtp_ca_file=settings.smtp_ca_file,
+    )
+
+
+def policy_for(settings: Settings) -> Policy:
+    policy = load_policy(settings.policy_file)
+    update: dict[str, Any] = {}
+    if settings.approval_ttl_s:
+        update["approval_ttl_s"] = settings.approval_ttl_s
+    if settings.approvers.strip():
+        update["approvers"] = tuple(p.strip() for p in settings.approvers.split(",") if p.strip())
+    return policy.model_copy(update=update) if update else policy
+
+
+def build_agent(
+    settings: Settings, redis: Redis, llm: Llm | None, queues: JobQueues, capabilities: dict[str, Capability] | None = None
+) -> Agent:
+    ws = settings.workspace
+    caps = capabilities if capabilities is not None else build_capabilities(integrations_config(settings), redis)
+    policy = policy_for(settings)
+    events = EventLog(redis, ws)
+    runs = RunStore(redis, ws)
+    approvals = ApprovalStore(redis, ws)
+    deciders = tuple(sorted({user for channel in ("console", "slack", "telegram") for user in settings.operators(channel)}))
+    executor = Executor(
+        caps, policy, runs, approvals, EffectLedger(redis, ws, lease_s=settings.effect_lease_s),
+        Breakers(redis, ws, settings.breaker_failures, settings.breaker_cooldown_s), events,
+        deciders=deciders or ("operator",), directory=ContactBook(redis, ws),
+    )
+
+    def enqueue(func: str, payload: dict[str, Any], job_id: str) -> None:
+        queues.enqueue(func, payload, job_id=job_id, queue=INTERACTIVE, on_failure=FAILURE_CALLBACK)
+
+    return Agent(planner=Planner(load_playbooks(), caps, llm), executor=executor, runs=runs, approvals=approvals,
+                 events=events, enqueue=enqueue, workspace=ws)
