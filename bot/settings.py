@@ -88,6 +88,30 @@ class Settings(BaseSettings):
     # completion tokens assumed when a call is priced before it is made
     llm_max_completion_tokens: int = 1024
 
+    # --- agents: policy, approvals, effects
+    # a policy YAML of the same shape as agents/policy.yaml; the built-in one when unset
+    policy_file: Path | None = None
+    # overrides the policy's approval_ttl_s (seconds an approval card stays valid)
+    approval_ttl_s: int | None = None
+    # who may decide approvals (comma separated user ids); the operators of every channel when unset
+    approvers: str = ""
+    # how long a worker holds a step's effect key; past it, a dead worker's step counts as in doubt
+    effect_lease_s: float = 120.0
+    # consecutive connector failures that open its circuit breaker, and how long it stays open
+    breaker_failures: int = 5
+    breaker_cooldown_s: float = 30.0
+
+    # --- email out (SMTP); email.send exists only when SMTP_HOST and SMTP_FROM are set
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    # starttls | ssl | none
+    smtp_security: str = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str | None = None
+    smtp_from_name: str = ""
+    smtp_ca_file: str | None = None
+
     # --- email in (IMAP): inbox triage exists only when IMAP_HOST and IMAP_USERNAME are set
     imap_host: str | None = None
     imap_port: int = 993
@@ -116,30 +140,6 @@ class Settings(BaseSettings):
 
     def operators(self, channel: str) -> frozenset[str]:
         raw = {
-    # --- agents: policy, approvals, effects
-    # a policy YAML of the same shape as agents/policy.yaml; the built-in one when unset
-    policy_file: Path | None = None
-    # overrides the policy's approval_ttl_s (seconds an approval card stays valid)
-    approval_ttl_s: int | None = None
-    # who may decide approvals (comma separated user ids); the operators of every channel when unset
-    approvers: str = ""
-    # how long a worker holds a step's effect key; past it, a dead worker's step counts as in doubt
-    effect_lease_s: float = 120.0
-    # consecutive connector failures that open its circuit breaker, and how long it stays open
-    breaker_failures: int = 5
-    breaker_cooldown_s: float = 30.0
-
-    # --- email out (SMTP); email.send exists only when SMTP_HOST and SMTP_FROM are set
-    smtp_host: str | None = None
-    smtp_port: int = 587
-    # starttls | ssl | none
-    smtp_security: str = "starttls"
-    smtp_username: str | None = None
-    smtp_password: SecretStr | None = None
-    smtp_from: str | None = None
-    smtp_from_name: str = ""
-    smtp_ca_file: str | None = None
-
             "console": self.console_operators,
             "slack": self.slack_operators,
             "telegram": self.telegram_operators,
