@@ -39,9 +39,12 @@ def usd(micro: int) -> float:
 
 
 def money(micro: int) -> str:
-    """$0.0123 below a dollar (small calls stay visible), $12.34 above."""
+    """$0.0123 below a dollar (small calls stay visible), $12.34 above; $0.01, not $0.0100."""
     value = usd(micro)
-    return f"${value:,.4f}" if abs(value) < 1 else f"${value:,.2f}"
+    if abs(value) >= 1:
+        return f"${value:,.2f}"
+    whole, _, cents = f"{value:.4f}".partition(".")
+    return f"${whole}.{cents.rstrip('0').ljust(2, '0')}"
 
 
 class PriceError(ValueError):

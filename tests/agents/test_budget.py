@@ -1,0 +1,165 @@
+from datetime import datetime, timezone
+
+import pytest
+from rq.registry import ScheduledJobRegistry
+from rq.serializers import JSONSerializer
+
+from agents.budget import BudgetedLlm, Budgets, Caps, Charge, Hold, OverBudget, charge_to
+from agents.costs import CostLedger, PriceTable
+from agents.llm import LlmUnavailable, OpenAiLlm
+from agents.skills import SKILLS
+from jobs.queues import DEFAULT, JobQueues
+from jobs.runtime import runtime_for
+from jobs.scheduling import RqScheduler
+from memory.events import EventLog
+
+PRICES = "big:0.01:0.03,small:0.0001:0.0002"
+HI = [{"role": "user", "content": "hello"}]
+
+
+class Clock:
+    def __init__(self, when: datetime) -> None:
+        self.when = when
+
+    def __call__(self) -> datetime:
+        return self.when
+
+
+def make(redis, server, daily=1.0, monthly=0.0, cheap=None, clock=None, scheduler=None, max_tokens=100):
+    ledger = CostLedger(redis, "ws", "Europe/Berlin", clock=clock)
+    budgets = Budgets(redis, ledger, Caps.parse(daily, monthly), scheduler)
+    llm = BudgetedLlm(OpenAiLlm(server.base_url, None, "big", max_retries=0), budgets, PriceTable.parse(PRICES),
+                      EventLog(redis, "ws"), model="big", cheap_model=cheap, max_completion_tokens=max_tokens)
+    return llm, budgets
+
+
+def test_actual_usage_is_recorded_against_run_and_project(redis, openai_server):
+    llm, budgets = make(redis, openai_server)
+    with charge_to(Charge(run_id="run1", project="clients")):
+        llm.complete(HI)
+    # the scripted server reports 100 prompt and 20 completion tokens: 100*0.01/1k + 20*0.03/1k = $0.0016
+    assert budgets.ledger.run("run1").cost == 1_600
+    assert budgets.ledger.project_day("clients") == 1_600
+    kinds = [e.kind for e in EventLog(redis, "ws").timeline("run1")]
+    assert kinds == ["llm.call"]
+
+
+def test_a_call_over_the_daily_cap_never_reaches_the_model(redis, openai_server):
+    # estimate for "big" with 100 completion tokens is over $0.003: more than a $0.002 cap
+    llm, budgets = make(redis, openai_server, daily=0.002)
+    with charge_to(Charge(run_id="run1", project="inbox")), pytest.raises(OverBudget) as over:
+        llm.complete(HI)
+    assert openai_server.requests == []
+    card = over.value.outcome.card
+    assert card is not None and [b.action for b in card.buttons] == ["budget.approve", "budget.decline"]
+    assert over.value.request is not None and over.value.request.scope == "daily"
+    assert budgets.ledger.day() == {}
+    assert [e.kind for e in EventLog(redis, "ws").timeline("run1")] == ["budget.refused"]
+
+
+def test_the_monthly_cap_is_checked_too(redis, openai_server):
+    llm, _ = make(redis, openai_server, daily=0, monthly=0.002)
+    with pytest.raises(OverBudget) as over:
+        llm.complete(HI)
+    assert over.value.request is not None and over.value.request.scope == "monthly"
+    assert openai_server.requests == []
+
+
+def test_over_budget_degrades_to_the_cheaper_model_when_it_fits(redis, openai_server):
+    llm, budgets = make(redis, openai_server, daily=0.002, cheap="small")
+    with charge_to(Charge(run_id="run1")):
+        llm.complete(HI)
+    assert [r["body"]["model"] for r in openai_server.requests] == ["small"]
+    assert [e.kind for e in EventLog(redis, "ws").timeline("run1")] == ["budget.degraded", "llm.call"]
+    assert CostLedger.breakdown(budgets.ledger.day(), "m:") == {"small": 14}
+
+
+def test_holds_stop_two_workers_taking_the_last_of_a_budget(redis, openai_server):
+    _, budgets = make(redis, openai_server, daily=0.01)
+    first = budgets.reserve("inbox", 6_000)
+    second = budgets.reserve("inbox", 6_000)
+    assert isinstance(first, Hold)
+    assert second == ("daily", 6_000, 10_000)
+    budgets.settle(first, None)  # released without spending: the budget is whole again
+    assert isinstance(budgets.reserve("inbox", 6_000), Hold)
+
+
+def test_a_failed_call_releases_its_hold_and_costs_nothing(redis, openai_server):
+    openai_server.answer({"status": 500}, {"content": "ok"})
+    llm, budgets = make(redis, openai_server, daily=0.005)
+    with pytest.raises(LlmUnavailable):
+        llm.complete(HI)
+    assert budgets.ledger.day() == {}
+    llm.complete(HI)  # would not fit if the failed call's hold were still counted
+    assert len(openai_server.requests) == 2
+
+
+def test_approving_raises_the_cap_for_that_day_only(redis, openai_server):
+    clock = Clock(datetime(2025, 6, 2, 10, 0, tzinfo=timezone.utc))
+    llm, budgets = make(redis, openai_server, daily=0.002, clock=clock)
+    with pytest.raises(OverBudget) as over:
+        llm.complete(HI)
+    request = over.value.request
+    assert request is not None
+    decided, fresh = budgets.decide(request.id, approve=True, by="operator")
+    assert fresh and decided is not None and decided.status == "approved"
+    assert budgets.decide(request.id, approve=True, by="operator")[1] is False  # a second click changes nothing
+    llm.complete(HI)
+    assert len(openai_server.requests) == 1
+    clock.when = datetime(2025, 6, 3, 10, 0, tzinfo=timezone.utc)
+    with pytest.raises(OverBudget):
+        llm.complete(HI)
+    assert len(openai_server.requests) == 1
+
+
+def test_background_work_over_budget_waits_for_tomorrow(redis, openai_server):
+    queues = JobQueues(redis)
+    clock = Clock(datetime(2025, 6, 2, 20, 0, tzinfo=timezone.utc))
+    llm, _ = make(redis, openai_server, daily=0.002, clock=clock, scheduler=RqScheduler(queues))
+    charge = Charge(run_id="triage1", resume_func="jobs.tasks.handle_message", resume_payload={"x": 1}, when_over="defer")
+    with charge_to(charge), pytest.raises(OverBudget) as over:
+        llm.complete(HI)
+    assert over.value.request is None and "tomorrow at 00:05" in over.value.outcome.text
+    registry = ScheduledJobRegistry(DEFAULT, connection=redis, serializer=JSONSerializer)
+    [job_id] = registry.get_job_ids()
+    # midnight and five in Berlin (UTC+2 in June) is 22:05 UTC
+    assert registry.get_scheduled_time(job_id) == datetime(2025, 6, 2, 22, 5, tzinfo=timezone.utc)
+    assert openai_server.requests == []
+
+
+async def test_over_budget_request_posts_a_card_and_approving_runs_it_once(deputy, openai_server, monkeypatch, redis):
+    monkeypatch.setenv("OPENAI_BASE_URL", openai_server.base_url)
+    monkeypatch.setenv("OPENAI_MODEL", "gpt-4o-mini")
+    # gpt-4o-mini with 1024 completion tokens is priced at about $0.0006 before the call
+    monkeypatch.setenv("BUDGET_DAILY_USD", "0.0002")
+    openai_server.answer({"content": "Ana's number is in the CRM."})
+
+    def ask_the_model(ctx, intent):
+        from agents.messages import Outcome
+
+        answer = runtime_for(redis).llm.complete([{"role": "user", "content": intent.text}])
+        return Outcome(text=answer.text)
+
+    monkeypatch.setitem(SKILLS, "ask", ask_the_model)
+    await deputy.say("/ask where is Ana's number")
+    await deputy.work()
+    assert openai_server.requests == []
+    [_, refusal] = await deputy.messages()
+    card = refusal["card"]
+    assert card["title"] == "Approve more spend for 'inbox'?"
+    approve = next(b for b in card["buttons"] if b["action"] == "budget.approve")
+
+    for _ in range(2):  # a double click must not run it twice
+        resp = await deputy.client.post("/api/decisions", json={"thread_id": "t1", "action": approve["action"],
+                                                                "value": approve["value"], "client_id": f"click-{_}"})
+        assert resp.status == 202
+    await deputy.work()
+    await deputy.work()
+    assert len(openai_server.requests) == 1
+    [asked, card_message, answer] = await deputy.messages()
+    assert answer["text"] == "Ana's number is in the CRM."
+    # the card was answered in place, and the second click was told it came too late
+    assert card_message["card"]["resolution"] == "Approved by operator: $0.01 more for today ✓"
+    assert card_message["card"]["buttons"] == [] and card_message["text"] == "Already approved by operator."
+    rows = {row["project"]: row for row in runtime_for(redis).budgets.status()}
+    assert rows["inbox"]["extra_today"] == 10_000 and rows["inbox"]["calls_today"] == 1
