@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 from urllib.parse import urlparse
 
+import grpc
 import weaviate
 from weaviate.classes.config import Configure, DataType, Property, Tokenization
 from weaviate.classes.data import DataObject
@@ -63,8 +64,8 @@ def connect(url: str, api_key: str | None = None, grpc_port: int = 50051, grpc_h
             timeout_s: float = 30.0) -> weaviate.WeaviateClient:
     """A connected client for the Weaviate at `url` (REST) and its gRPC port.
 
-    Init checks are skipped on purpose: the client's own checks query PyPI for a newer version,
-    which workers must not do; we check readiness ourselves and the first gRPC call shows the rest."""
+    The client's own init checks are skipped on purpose (they also query PyPI for a newer
+    client, which workers must not do); readiness and the gRPC port are checked here instead."""
     parsed = urlparse(url if "://" in url else f"http://{url}")
     if not parsed.hostname:
         raise WeaviateUnavailable(f"WEAVIATE_URL {url!r} has no host; use e.g. http://127.0.0.1:8080")
@@ -83,11 +84,25 @@ def connect(url: str, api_key: str | None = None, grpc_port: int = 50051, grpc_h
         )
     except WeaviateBaseError as err:
         raise WeaviateUnavailable(
-            f"Weaviate at {url} did not answer ({err}); check WEAVIATE_URL, or unset it to use the embedded store"
+            f"Weaviate at {url} did not answer ({err}); check WEAVIATE_URL and WEAVIATE_API_KEY, "
+            "or unset WEAVIATE_URL to use the embedded store"
         ) from err
     if not client.is_ready():
         client.close()
         raise WeaviateUnavailable(f"Weaviate at {url} is not ready (GET /v1/.well-known/ready failed); is it still starting?")
+    # checked here because the client retries a dead gRPC port for about a minute per call
+    grpc_address = f"{grpc_host or parsed.hostname}:{grpc_port}"
+    channel = grpc.secure_channel(grpc_address, grpc.ssl_channel_credentials()) if secure else grpc.insecure_channel(grpc_address)
+    try:
+        grpc.channel_ready_future(channel).result(timeout=min(timeout_s, 10.0))
+    except grpc.FutureTimeoutError as err:
+        client.close()
+        raise WeaviateUnavailable(
+            f"Weaviate at {url} answers, but its gRPC port {grpc_address} does not; "
+            "set WEAVIATE_GRPC_PORT (and WEAVIATE_GRPC_HOST if gRPC is served elsewhere)"
+        ) from err
+    finally:
+        channel.close()
     return client
 
 
@@ -157,6 +172,12 @@ class WeaviateStore:
         self.batch_size = batch_size
         self._collection: Collection | None = None
         self._tenants: set[str] = set()
+
+    @classmethod
+    def open(cls, url: str, embedder: Embedder, api_key: str | None = None, grpc_port: int = 50051,
+             grpc_host: str | None = None, collection: str = COLLECTION) -> "WeaviateStore":
+        """Connect to the Weaviate at `url` and use (creating on first write) `collection` there."""
+        return cls(connect(url, api_key, grpc_port, grpc_host), embedder, collection)
 
     def close(self) -> None:
         self.client.close()
@@ -331,18 +352,21 @@ class WeaviateStore:
     def _delete_matching(self, workspace: str, tenant: str, condition: FilterReturn) -> int:
         deleted = 0
         data = self._use().with_tenant(tenant).data
-        # one call deletes at most the server's QUERY_MAXIMUM_RESULTS objects: repeat until none match
+        # one call deletes at most the server's QUERY_MAXIMUM_RESULTS objects (a limit we cannot
+        # read), so repeat until a call deletes nothing
         while True:
             try:
                 result = data.delete_many(where=condition)
             except WeaviateBaseError as err:
                 raise self._failed("delete from", workspace, err) from err
             deleted += result.successful
-            if result.successful == 0 or result.matches <= result.successful:
+            if result.successful == 0:
                 return deleted
 
     def _failed(self, action: str, workspace: str, err: WeaviateBaseError) -> WeaviateUnavailable:
-        return WeaviateUnavailable(f"could not {action} workspace {workspace!r} in Weaviate collection {self.name}: {err}")
+        # REST worked (we got this far) but gRPC did not: almost always the gRPC port or host
+        hint = " (Weaviate's gRPC port did not answer: check WEAVIATE_GRPC_PORT and WEAVIATE_GRPC_HOST)" if "UNAVAILABLE" in str(err) else ""
+        return WeaviateUnavailable(f"could not {action} workspace {workspace!r} in Weaviate collection {self.name}{hint}: {err}")
 
 
 def _chunks(items: list[MemoryItem], size: int) -> Iterator[list[MemoryItem]]:
