@@ -120,6 +120,15 @@ class Executor:
         results = self.runs.results(run_id)
         verdict = self.inspector.check_plan(plan, self.capabilities, plan.request)
         self.runs.set_status(run_id, "running")
+        # a blocked step stops the whole run before anything acts, not just when its turn comes
+        pending = {s.index for s in plan.steps if not (results.get(s.index) and results[s.index].status == "done")}
+        blocked = [f for f in verdict.findings if f.severity == "block" and f.step in pending]
+        if blocked:
+            step = plan.steps[min(f.step for f in blocked if f.step is not None)]
+            reasons = [f.reason for f in blocked]
+            self.events.record(plan.trace_id, "step.blocked", actor="inspector", run_id=run_id, index=step.index,
+                               capability=step.capability, reasons=reasons, flags=verdict.reasons("flag"))
+            return self._stop(plan, results, step, "blocked", "I did not act: " + "; ".join(reasons) + ".")
         lines: list[str] = []
         for step in plan.steps:
             earlier = results.get(step.index)
@@ -147,13 +156,8 @@ class Executor:
             args = resolve(step.args, results)
         except UnresolvedReference as err:
             return self._stop(plan, results, step, "blocked", f"I could not fill in step {step.index + 1}: {err}.")
-        findings = verdict.for_step(step.index)
-        blocks = [f.reason for f in findings if f.severity == "block"]
-        flags = tuple(f.reason for f in findings if f.severity == "flag")
-        if blocks:
-            self.events.record(trace, "step.blocked", actor="inspector", run_id=plan.run_id, index=step.index,
-                               capability=step.capability, inputs=args, reasons=blocks)
-            return self._stop(plan, results, step, "blocked", "I did not act: " + "; ".join(blocks) + ".")
+        # findings about this step force approval; those about the whole plan are shown in the trace
+        flags = tuple(f.reason for f in verdict.findings if f.severity == "flag" and f.step == step.index)
         risk = assess(capability, step.capability, args, self.policy, self.directory, confidence, bool(plan.untrusted))
         decision = risk.decision
         why = risk.why

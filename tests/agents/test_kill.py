@@ -1,0 +1,117 @@
+"""A worker killed with SIGKILL mid-step: the job is retried and the email still goes out exactly once."""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import time
+
+from redis import Redis
+from rq import Queue
+from rq.registry import StartedJobRegistry
+
+from integrations.ledger import EffectLedger
+from jobs.queues import QUEUES
+from jobs.worker import run_burst
+from memory.events import EventLog
+
+BLOCK = "test:block-after-record"
+REACHED = "test:recorded"
+
+
+def _worker(url: str) -> None:
+    run_burst(Redis.from_url(url))
+
+
+def _requeue_abandoned(redis: Redis) -> int:
+    """What rq's maintenance does for a dead worker's job, without waiting for it."""
+    moved = 0
+    for name in QUEUES:
+        registry = StartedJobRegistry(name, connection=redis)
+        before = registry.count
+        registry.cleanup(timestamp=time.time() + 10_000)
+        moved += before - registry.count
+    return moved
+
+
+async def test_kill_between_the_ledger_record_and_the_checkpoint_sends_once(deputy, smtp, settings, monkeypatch):
+    original = EffectLedger.record
+
+    def record_then_hang(self, key, result_json):  # type: ignore[no-untyped-def]
+        original(self, key, result_json)
+        if self.redis.get(BLOCK):
+            self.redis.set(REACHED, "1")
+            time.sleep(60)  # the kill lands here: effect done and recorded, step not checkpointed
+
+    monkeypatch.setattr(EffectLedger, "record", record_then_hang)
+    await deputy.say("/email ana@acme.io Contract | Signed copy attached.")
+    await deputy.work()
+    card = (await deputy.messages())[-1]["card"]
+    resp = await deputy.client.post("/api/decisions", json={"thread_id": "t1", "action": "approval.approve",
+                                                            "value": card["buttons"][0]["value"], "client_id": "k1"})
+    assert resp.status == 202
+
+    deputy.redis.set(BLOCK, "1")
+    child = mp.get_context("fork").Process(target=_worker, args=(settings.redis_url,))
+    child.start()
+    deadline = time.time() + 30
+    while not deputy.redis.get(REACHED) and time.time() < deadline:
+        time.sleep(0.05)
+    assert deputy.redis.get(REACHED), "the worker never reached the effect"
+    os.kill(child.pid, signal.SIGKILL)
+    child.join(10)
+    assert len(smtp.messages) == 1
+
+    deputy.redis.delete(BLOCK)
+    assert _requeue_abandoned(deputy.redis) == 1
+    assert sum(Queue(q, connection=deputy.redis).count for q in QUEUES) == 1
+    await deputy.work()
+
+    assert len(smtp.messages) == 1
+    done = [e for e in EventLog(deputy.redis, settings.workspace).recent(500) if e.kind == "step.done"]
+    assert [e.data["replayed"] for e in done] == [True]
+    assert "Sent “Contract” to ana@acme.io" in (await deputy.messages())[-1]["text"]
+
+
+async def test_kill_between_the_effect_and_the_record_resends_with_the_same_message_id(deputy, smtp, settings, monkeypatch):
+    """The one gap a ledger cannot close: the target took the message, the record never happened.
+    email.send is "natural": the retry carries the same Message-ID, so the recipient's mail client sees one message."""
+    monkeypatch.setenv("EFFECT_LEASE_S", "1")
+    from jobs.runtime import forget_runtimes
+
+    forget_runtimes()
+    from integrations import email_smtp
+
+    original = email_smtp.send_email
+
+    def send_then_hang(config, args, key):  # type: ignore[no-untyped-def]
+        sent = original(config, args, key)
+        redis = Redis.from_url(settings.redis_url)
+        if redis.get(BLOCK):
+            redis.set(REACHED, "1")
+            time.sleep(60)
+        return sent
+
+    monkeypatch.setattr(email_smtp, "send_email", send_then_hang)
+    await deputy.say("/email ana@acme.io Contract | Signed copy attached.")
+    await deputy.work()
+    card = (await deputy.messages())[-1]["card"]
+    await deputy.client.post("/api/decisions", json={"thread_id": "t1", "action": "approval.approve",
+                                                     "value": card["buttons"][0]["value"], "client_id": "k2"})
+    deputy.redis.set(BLOCK, "1")
+    child = mp.get_context("fork").Process(target=_worker, args=(settings.redis_url,))
+    child.start()
+    deadline = time.time() + 30
+    while not deputy.redis.get(REACHED) and time.time() < deadline:
+        time.sleep(0.05)
+    os.kill(child.pid, signal.SIGKILL)
+    child.join(10)
+    deputy.redis.delete(BLOCK)
+    time.sleep(1.2)  # the dead worker's lease lapses
+    _requeue_abandoned(deputy.redis)
+    await deputy.work()
+
+    ids = {m["Message-ID"] for m in smtp.messages}
+    assert len(ids) == 1
+    done = [e for e in EventLog(deputy.redis, settings.workspace).recent(500) if e.kind == "step.done"]
+    assert len(done) == 1 and done[0].data["took_over"] is True
