@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass
 from typing import Callable
 
+from bot import agent_cli
 from bot.settings import Settings, load_settings
 
 log = logging.getLogger("deputy")
@@ -189,6 +190,9 @@ COMMANDS: list[Subcommand] = [
     Subcommand("trace", "print the timeline of one request", _trace_args, run_trace),
     Subcommand("bench", "measure throughput and latency", _measure_args("BENCHES"), _measure("BENCHES")),
     Subcommand("eval", "measure quality on a data set", _measure_args("EVALS"), _measure("EVALS")),
+    Subcommand("capabilities", "list what Deputy can do: risk, reversibility, idempotency, policy", agent_cli.list_args,
+               agent_cli.run_capabilities),
+    Subcommand("check", "run every capability's health check (exit 1 if one fails)", agent_cli.list_args, agent_cli.run_check),
 ]
 
 

@@ -1,0 +1,55 @@
+"""`deputy capabilities` (what Deputy can do, and how carefully) and `deputy check` (connector health)."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from bot.settings import Settings
+
+
+def _capabilities(settings: Settings):  # type: ignore[no-untyped-def]
+    from redis import Redis
+
+    from integrations.registry import build_capabilities
+    from jobs.agent_wiring import integrations_config
+
+    return build_capabilities(integrations_config(settings), Redis.from_url(settings.redis_url))
+
+
+def list_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def run_capabilities(args: argparse.Namespace, settings: Settings) -> int:
+    from jobs.agent_wiring import policy_for
+
+    caps = _capabilities(settings)
+    policy = policy_for(settings)
+    rows = [
+        {"name": c.name, "risk": c.risk.value, "side_effect": c.side_effect, "reversible": c.reversible,
+         "compensation": c.compensation, "idempotency": c.idempotency, "retry": c.retry.attempts,
+         "policy": policy.autonomy(c.name), "description": c.description}
+        for c in sorted(caps.values(), key=lambda c: c.name)
+    ]
+    if args.json:
+        print(json.dumps({"capabilities": rows}))
+        return 0
+    print(f"{'capability':<18} {'risk':<15} {'effect':<7} {'undo':<5} {'idempotency':<11} {'policy':<8} description")
+    for r in rows:
+        print(f"{r['name']:<18} {r['risk']:<15} {'yes' if r['side_effect'] else 'no':<7} {'yes' if r['reversible'] else 'no':<5} "
+              f"{r['idempotency']:<11} {r['policy']:<8} {r['description']}")
+    if not any(r["name"] == "email.send" for r in rows):
+        print("(email.send is off: set SMTP_HOST and SMTP_FROM to turn it on)")
+    return 0
+
+
+def run_check(args: argparse.Namespace, settings: Settings) -> int:
+    from integrations.registry import check_health
+
+    report = check_health(_capabilities(settings))
+    if args.json:
+        print(json.dumps({name: {"ok": h.ok, "detail": h.detail} for name, h in report.items()}))
+    else:
+        for name, health in report.items():
+            print(f"{'ok  ' if health.ok else 'FAIL'} {name:<18} {health.detail}")
+    return 0 if all(h.ok for h in report.values()) else 1
