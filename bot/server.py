@@ -14,9 +14,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.channels import Sender
+from bot.channels.webhooks import HookRecognizer, webhook_channel
 from bot.console.api import console_channel
 from bot.dispatcher import Dispatcher
-from bot.gateway import Gateway, Recognizer
+from bot.gateway import CommandRecognizer, Gateway, Recognizer
 from bot.settings import Settings
 from jobs.queues import JobQueues
 from memory.events import EventLog
@@ -51,13 +52,15 @@ ChannelFactory = Callable[[Services], "ChannelParts | None"]
 # The one list of channels. A factory returns None when its channel is not configured.
 CHANNELS: list[ChannelFactory] = [
     console_channel,
+    webhook_channel,
 ]
 
 
 def build_services(settings: Settings, redis: Redis, aredis: AsyncRedis, recognizer: Recognizer | None = None) -> Services:
     queues = JobQueues(redis, settings.job_retries, settings.retry_intervals(), settings.job_timeout_s)
-    operators = {name: settings.operators(name) for name in ("console", "slack", "telegram")}
-    gateway = Gateway(redis, settings.workspace, operators, queues, recognizer=recognizer, dedupe_ttl_s=settings.dedupe_ttl_s)
+    operators = {name: settings.operators(name) for name in ("console", "slack", "telegram", "webhook")}
+    gateway = Gateway(redis, settings.workspace, operators, queues, recognizer=HookRecognizer(recognizer or CommandRecognizer()),
+                      dedupe_ttl_s=settings.dedupe_ttl_s)
     return Services(settings=settings, redis=redis, aredis=aredis, gateway=gateway, events=EventLog(redis, settings.workspace))
 
 
