@@ -14,6 +14,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.channels import Sender
+from bot.channels.slack import slack_channel
+from bot.channels.telegram import telegram_channel
+from bot.channels.webhooks import HookRecognizer, webhook_channel
 from bot.channels.webhooks import HookRecognizer, webhook_channel
 from bot.console.api import console_channel
 from bot.dispatcher import Dispatcher
@@ -52,6 +55,9 @@ ChannelFactory = Callable[[Services], "ChannelParts | None"]
 # The one list of channels. A factory returns None when its channel is not configured.
 CHANNELS: list[ChannelFactory] = [
     console_channel,
+    slack_channel,
+    telegram_channel,
+    webhook_channel,
     webhook_channel,
 ]
 

@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
+    # Slack's posting limit is about one message per second per channel
+    slack_message_interval_s: float = 1.0
 
     # --- Telegram
     telegram_bot_token: SecretStr | None = None

@@ -1,0 +1,237 @@
+"""Slack: DMs, mentions, thread replies, button clicks and the /deputy command, through slack-bolt.
+
+HTTP mode mounts bolt's AsyncApp at /slack/events on the gateway's aiohttp server (bolt checks the
+request signature: 401 otherwise); Socket Mode runs instead when SLACK_APP_TOKEN is set. Listeners run
+before the response (process_before_response), so Slack only gets its 200 once the gateway has made the
+request durable; if Redis is down, bolt answers 500 and Slack retries."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from redis import Redis
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.channels.card_places import CardPlaces
+from bot.channels.slack_cards import parse_action_id, unescape
+from bot.channels.slack_sender import ChannelPacer, SlackSender
+from bot.commands import COMMANDS
+from bot.gateway import Ack, Gateway
+from bot.messages import Decision, Inbound
+from memory.keys import Keys
+
+if TYPE_CHECKING:
+    from bot.server import ChannelParts, Services
+
+log = logging.getLogger("deputy.slack")
+
+CHANNEL = "slack"
+EVENTS_PATH = "/slack/events"
+SLASH_COMMAND = "/deputy"
+# message subtypes that are a person writing; edits, joins, deletions and bot posts are not
+PERSON_SUBTYPES = {None, "thread_broadcast", "file_share"}
+THREAD_TTL_S = 30 * 86_400
+_MENTION = re.compile(r"<@([A-Z0-9]+)(?:\|[^>]*)?>")
+
+
+class SlackThreads:
+    """Channel threads Deputy takes part in: replies there reach Deputy without a new mention."""
+
+    def __init__(self, redis: Redis, workspace: str) -> None:
+        self.redis = redis
+        self.keys = Keys(workspace)
+
+    def join(self, channel: str, thread_ts: str) -> None:
+        self.redis.set(self.keys(CHANNEL, "thread", channel, thread_ts), "1", ex=THREAD_TTL_S)
+
+    def joined(self, channel: str, thread_ts: str) -> bool:
+        return bool(self.redis.exists(self.keys(CHANNEL, "thread", channel, thread_ts)))
+
+
+def _command_names() -> set[str]:
+    return {name for command in COMMANDS for name in (command.name, *command.aliases)}
+
+
+def command_text(text: str) -> str:
+    """'/deputy task add X' arrives as 'task add X': give it back its slash when it names a command."""
+    text = text.strip()
+    if not text:
+        return "/help"
+    head = text.split(maxsplit=1)[0].lower()
+    return f"/{text}" if head in _command_names() and not text.startswith("/") else text
+
+
+def message_text(text: str, bot_user_id: str | None) -> str:
+    """The text a person wrote, without the mention of Deputy and with Slack's escaping undone."""
+    if bot_user_id:
+        text = re.sub(rf"<@{re.escape(bot_user_id)}(?:\|[^>]*)?>", "", text)
+    return unescape(" ".join(text.split()))
+
+
+def _mentions(text: str, user_id: str | None) -> bool:
+    return bool(user_id) and any(m == user_id for m in _MENTION.findall(text or ""))
+
+
+def _from_bot(event: dict[str, Any]) -> bool:
+    return bool(event.get("bot_id")) or event.get("subtype") == "bot_message" or bool(event.get("bot_profile"))
+
+
+class SlackChannel:
+    """Translates bolt listener calls into Inbound / Decision for the gateway; nothing else."""
+
+    def __init__(self, gateway: Gateway, threads: SlackThreads) -> None:
+        self.gateway = gateway
+        self.threads = threads
+
+    def register(self, app: AsyncApp) -> None:
+        app.event("message")(self.on_message)
+        app.event("app_mention")(self.on_mention)
+        app.action(re.compile(r".+"))(self.on_action)
+        app.command(SLASH_COMMAND)(self.on_command)
+
+    # --- listeners (bolt acks events itself once the listener returns)
+
+    async def on_message(self, event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext) -> None:
+        if _from_bot(event) or event.get("subtype") not in PERSON_SUBTYPES or not event.get("user"):
+            return
+        channel = str(event.get("channel", ""))
+        thread_ts = event.get("thread_ts")
+        direct = event.get("channel_type") == "im" or channel.startswith("D")
+        if not direct:
+            # in channels Deputy answers mentions (app_mention carries those) and threads it is part of
+            if not thread_ts or _mentions(event.get("text", ""), context.bot_user_id):
+                return
+        inbound = self._inbound(body, event, context, thread_ts=thread_ts)
+        await asyncio.to_thread(self._accept, inbound, None if direct else (channel, str(thread_ts)))
+
+    async def on_mention(self, event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext) -> None:
+        channel = str(event.get("channel", ""))
+        if _from_bot(event) or channel.startswith("D"):
+            return  # a mention in a DM also arrives as a message.im event
+        thread_ts = str(event.get("thread_ts") or event["ts"])
+        inbound = self._inbound(body, event, context, thread_ts=thread_ts)
+        await asyncio.to_thread(self._accept_and_join, inbound, channel, thread_ts)
+
+    async def on_action(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+        container = body.get("container") or {}
+        message = body.get("message") or {}
+        channel = str(container.get("channel_id") or (body.get("channel") or {}).get("id") or "")
+        message_ts = str(container.get("message_ts") or message.get("ts") or "")
+        thread_ts = str(message.get("thread_ts") or container.get("thread_ts") or "")
+        user = body.get("user") or {}
+        trigger = body.get("trigger_id") or f"{channel}:{message_ts}:{action.get('action_ts', '')}"
+        decision = Decision(
+            channel=CHANNEL,
+            event_id=f"action:{trigger}",
+            user_id=str(user.get("id", "")),
+            user_name=str(user.get("username") or user.get("name") or ""),
+            thread_id=f"{channel}:{thread_ts}" if thread_ts else channel,
+            action=parse_action_id(str(action.get("action_id", ""))),
+            value=str(action.get("value", "")),
+            reply_to={
+                "channel": channel, "thread_ts": thread_ts, "user": str(user.get("id", "")), "private": "1",
+                "card_ts": message_ts, "decided_by": str(user.get("id", "")), "decided_at": str(int(time.time())),
+            },
+        )
+        await asyncio.to_thread(self.gateway.decide, decision)
+        await ack()
+
+    async def on_command(self, ack: AsyncAck, command: dict[str, Any]) -> None:
+        channel = str(command.get("channel_id", ""))
+        user = str(command.get("user_id", ""))
+        inbound = Inbound(
+            channel=CHANNEL,
+            event_id=f"command:{command.get('trigger_id', '')}",
+            user_id=user,
+            user_name=str(command.get("user_name", "")),
+            thread_id=channel,
+            text=command_text(unescape(str(command.get("text", "")))),
+            reply_to={"channel": channel, "thread_ts": "", "user": user},
+        )
+        await asyncio.to_thread(self.gateway.accept, inbound)
+        await ack()
+
+    # --- translation
+
+    def _inbound(self, body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext, thread_ts: str | None) -> Inbound:
+        channel = str(event.get("channel", ""))
+        user = str(event.get("user", ""))
+        return Inbound(
+            channel=CHANNEL,
+            event_id=str(body.get("event_id") or f"{channel}:{event.get('ts', '')}"),
+            user_id=user,
+            thread_id=f"{channel}:{thread_ts}" if thread_ts else channel,
+            text=message_text(str(event.get("text", "")), context.bot_user_id),
+            reply_to={"channel": channel, "thread_ts": str(thread_ts or ""), "user": user},
+        )
+
+    def _accept(self, inbound: Inbound, thread: tuple[str, str] | None) -> Ack | None:
+        if thread is not None and not self.threads.joined(*thread):
+            return None  # people talking among themselves in a thread Deputy is not part of
+        return self.gateway.accept(inbound)
+
+    def _accept_and_join(self, inbound: Inbound, channel: str, thread_ts: str) -> Ack:
+        ack = self.gateway.accept(inbound)
+        if ack.status == "accepted":
+            self.threads.join(channel, thread_ts)
+        return ack
+
+
+def build_bolt_app(services: "Services", client: AsyncWebClient) -> AsyncApp:
+    settings = services.settings
+    secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+    return AsyncApp(
+        client=client,
+        signing_secret=secret,
+        # verification is bolt's; without a signing secret only Socket Mode (no HTTP route) is served
+        request_verification_enabled=secret is not None,
+        process_before_response=True,
+        logger=logging.getLogger("deputy.slack.bolt"),
+    )
+
+
+def slack_channel(services: "Services") -> "ChannelParts | None":
+    """The Slack channel, or None when SLACK_BOT_TOKEN and a signing secret or app token are not set."""
+    from bot.server import ChannelParts
+
+    settings = services.settings
+    if settings.slack_bot_token is None or (settings.slack_signing_secret is None and settings.slack_app_token is None):
+        return None
+    client = AsyncWebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url)
+    app = build_bolt_app(services, client)
+    SlackChannel(services.gateway, SlackThreads(services.redis, settings.workspace)).register(app)
+    sender = SlackSender(
+        client, CardPlaces(services.aredis, settings.workspace, CHANNEL), ChannelPacer(settings.slack_message_interval_s)
+    )
+
+    async def events(request: web.Request) -> web.Response:
+        return await to_aiohttp_response(await app.async_dispatch(await to_bolt_request(request)))
+
+    routes = [web.post(EVENTS_PATH, events)] if settings.slack_signing_secret is not None else []
+    background = []
+    if settings.slack_app_token is not None:
+        app_token = settings.slack_app_token.get_secret_value()
+
+        async def socket_mode() -> None:
+            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+            handler = AsyncSocketModeHandler(app, app_token)
+            try:
+                await handler.connect_async()
+                log.info("slack: connected in Socket Mode")
+                await asyncio.Event().wait()
+            finally:
+                with contextlib.suppress(Exception):
+                    await handler.close_async()
+
+        background.append(socket_mode)
+    return ChannelParts(name=CHANNEL, routes=routes, sender=sender, background=background)

@@ -1,0 +1,301 @@
+"""Telegram: commands, plain text and inline-keyboard clicks, through python-telegram-bot.
+
+With TELEGRAM_PUBLIC_URL set, Telegram posts updates to /telegram/webhook on the gateway's own server
+(secret header checked in constant time, 403 otherwise; 200 only once the update is durable in Redis).
+Without it, Deputy long-polls getUpdates and confirms an offset only after that update is durable."""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import time
+from typing import TYPE_CHECKING, Awaitable, Callable
+
+from aiohttp import web
+from telegram import BotCommand, CallbackQuery, Update
+from telegram.error import TelegramError
+from telegram.ext import AIORateLimiter, Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
+
+from bot.channels.card_places import CardPlaces
+from bot.channels.telegram_cards import ButtonTokens
+from bot.channels.telegram_sender import TelegramSender
+from bot.gateway import Gateway
+from bot.messages import Decision, Inbound, Reply
+from memory.events import EventLog
+
+if TYPE_CHECKING:
+    from bot.server import ChannelParts, Services
+
+log = logging.getLogger("deputy.telegram")
+
+CHANNEL = "telegram"
+WEBHOOK_PATH = "/telegram/webhook"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+ALLOWED_UPDATES = ["message", "callback_query"]
+# the bot's command menu (setMyCommands); the gateway parses them, and says which are still coming
+MENU: tuple[tuple[str, str], ...] = (
+    ("start", "Start talking to Deputy"),
+    ("help", "What Deputy can do"),
+    ("remember", "Keep a note for later"),
+    ("ask", "Answer from what you told me"),
+    ("task", "Your to-do list"),
+    ("digest", "Today's digest"),
+    ("trace", "How a request was handled"),
+    ("budget", "Spend so far and what is left"),
+)
+CLICK_ANSWERS = {
+    "accepted": ("Got it.", False),
+    "duplicate": ("Already received.", False),
+    "refused": ("Only the operator can decide this. Nothing was changed.", True),
+}
+INVALID_BUTTON = "This button is not valid (any more). Nothing was changed."
+Context = ContextTypes.DEFAULT_TYPE
+
+
+def webhook_secret(token: str, configured: str | None) -> str:
+    """TELEGRAM_WEBHOOK_SECRET, or one derived from the bot token (stable across restarts, never sent back)."""
+    return configured or hashlib.sha256(f"deputy-webhook:{token}".encode()).hexdigest()
+
+
+class TelegramChannel:
+    """PTB handlers that translate updates into Inbound / Decision for the gateway; plus the two ways updates arrive."""
+
+    def __init__(
+        self,
+        application: Application,  # type: ignore[type-arg]
+        gateway: Gateway,
+        tokens: ButtonTokens,
+        events: EventLog,
+        secret: str,
+        public_url: str | None,
+        poll_timeout_s: int = 25,
+    ) -> None:
+        self.application = application
+        self.gateway = gateway
+        self.tokens = tokens
+        self.events = events
+        self.secret = secret
+        self.public_url = public_url
+        self.poll_timeout_s = poll_timeout_s
+        self._initialized = False
+        self._init_lock = asyncio.Lock()
+        # handler errors (Redis down) go to PTB's error handler; the webhook or poller re-raises them
+        self._failures: dict[int, BaseException] = {}
+        private = filters.UpdateType.MESSAGE
+        application.add_handler(CommandHandler([name for name, _ in MENU], self.on_text, filters=private))
+        application.add_handler(MessageHandler(private & filters.TEXT, self.on_text))
+        application.add_handler(CallbackQueryHandler(self.on_callback))
+        application.add_error_handler(self.on_error)
+
+    # --- lifecycle
+
+    async def ready(self) -> None:
+        """Initialise PTB (getMe) once, on first use."""
+        async with self._init_lock:
+            if not self._initialized:
+                await self.application.initialize()
+                self._initialized = True
+
+    async def close(self) -> None:
+        if self._initialized:
+            await self.application.shutdown()
+            self._initialized = False
+
+    async def process(self, update: Update) -> None:
+        """Run the handlers on one update; raises if it could not be made durable."""
+        await self.ready()
+        await self.application.process_update(update)
+        error = self._failures.pop(update.update_id, None)
+        if error is not None:
+            raise error
+
+    # --- handlers
+
+    async def on_text(self, update: Update, context: Context) -> None:
+        message, user, chat = update.effective_message, update.effective_user, update.effective_chat
+        if message is None or user is None or chat is None or not message.text or user.is_bot:
+            return
+        topic = message.message_thread_id if message.is_topic_message else None
+        inbound = Inbound(
+            channel=CHANNEL,
+            event_id=str(update.update_id),
+            user_id=str(user.id),
+            user_name=user.username or user.full_name,
+            thread_id=f"{chat.id}:{topic}" if topic else str(chat.id),
+            text=message.text,
+            reply_to={"chat_id": str(chat.id), "message_id": str(message.message_id), "thread": str(topic or "")},
+        )
+        await asyncio.to_thread(self.gateway.accept, inbound)
+
+    async def on_callback(self, update: Update, context: Context) -> None:
+        query = update.callback_query
+        assert query is not None
+        pressed = await self.tokens.resolve(query.data or "")
+        message = query.message
+        if pressed is None or message is None:
+            log.warning("telegram: unknown button %r from user %s", (query.data or "")[:64], query.from_user.id)
+            await asyncio.to_thread(
+                self.events.record, f"tg-{update.update_id}", "decision.invalid", str(query.from_user.id), None,
+                channel=CHANNEL, reason="unknown or expired button", data=(query.data or "")[:64],
+            )
+            await self._answer(query, INVALID_BUTTON, alert=True)
+            return
+        chat = message.chat
+        topic = getattr(message, "message_thread_id", None) if getattr(message, "is_topic_message", False) else None
+        decision = Decision(
+            channel=CHANNEL,
+            event_id=str(update.update_id),
+            user_id=str(query.from_user.id),
+            user_name=query.from_user.username or query.from_user.full_name,
+            thread_id=f"{chat.id}:{topic}" if topic else str(chat.id),
+            action=pressed.action,
+            value=pressed.value,
+            reply_to={
+                "chat_id": str(chat.id), "message_id": str(message.message_id), "thread": str(topic or ""),
+                "card_message_id": str(message.message_id),
+                "decided_by": query.from_user.username or query.from_user.full_name, "decided_at": str(int(time.time())),
+            },
+        )
+        ack = await asyncio.to_thread(self.gateway.decide, decision)
+        text, alert = CLICK_ANSWERS[ack.status]
+        await self._answer(query, text, alert)
+
+    async def on_error(self, update: object, context: Context) -> None:
+        if isinstance(update, Update) and context.error is not None:
+            self._failures[update.update_id] = context.error
+        else:
+            log.error("telegram: error outside an update: %s", context.error)
+
+    async def _answer(self, query: CallbackQuery, text: str, alert: bool) -> None:
+        # the click is already durable (or refused); a failed answer only leaves the spinner a while longer
+        try:
+            await query.answer(text, show_alert=alert)
+        except TelegramError as err:
+            log.warning("telegram: could not answer callback %s: %s", query.id, err)
+
+    # --- webhook
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        given = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), self.secret.encode()):
+            log.warning("telegram: refused a webhook call without the secret token from %s", request.remote)
+            raise web.HTTPForbidden(text="wrong or missing secret token")
+        try:
+            data = await request.json(loads=json.loads)
+        except (ValueError, UnicodeDecodeError):
+            raise web.HTTPBadRequest(text="body must be a JSON Update")
+        if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+            raise web.HTTPBadRequest(text="body must be a JSON Update")
+        await self.process(Update.de_json(data, self.application.bot))
+        return web.Response(text="ok")
+
+    async def serve_webhook(self) -> None:
+        """Background task: register the webhook (and the command menu) with Telegram, retrying until it works."""
+        assert self.public_url
+        url = self.public_url.rstrip("/")
+        url = url if url.endswith(WEBHOOK_PATH) else url + WEBHOOK_PATH
+        try:
+            await self._until_done("set the webhook", lambda: self._setup(url))
+            log.info("telegram: webhook set to %s", url)
+            await asyncio.Event().wait()
+        finally:
+            await self.close()
+
+    async def _setup(self, webhook_url: str | None) -> None:
+        await self.ready()
+        bot = self.application.bot
+        await bot.set_my_commands([BotCommand(name, description) for name, description in MENU])
+        if webhook_url:
+            await bot.set_webhook(webhook_url, secret_token=self.secret, allowed_updates=ALLOWED_UPDATES)
+        else:
+            await bot.delete_webhook(drop_pending_updates=False)
+
+    async def _until_done(self, what: str, step: Callable[[], Awaitable[None]]) -> None:
+        delay = 1.0
+        while True:
+            try:
+                await step()
+                return
+            except TelegramError as err:
+                log.warning("telegram: could not %s (%s); trying again in %.0f s", what, err, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 60)
+
+    # --- long polling
+
+    async def poll(self) -> None:
+        """Background task: getUpdates in a loop; an offset is confirmed only once its update is durable."""
+        try:
+            await self._until_done("start polling", lambda: self._setup(None))
+            offset: int | None = None
+            while True:
+                offset = await self.poll_once(offset)
+        finally:
+            await self.close()
+
+    async def poll_once(self, offset: int | None) -> int | None:
+        """One getUpdates round; returns the offset to ask with next."""
+        try:
+            updates = await self.application.bot.get_updates(
+                offset=offset, timeout=self.poll_timeout_s, allowed_updates=ALLOWED_UPDATES,
+                read_timeout=self.poll_timeout_s + 10,
+            )
+        except TelegramError as err:
+            log.warning("telegram: getUpdates failed (%s); retrying", err)
+            await asyncio.sleep(2)
+            return offset
+        for update in updates:
+            try:
+                await self.process(update)
+            except Exception:
+                # not durable: leave the offset before it, so Telegram hands it to us again
+                log.exception("telegram: update %s could not be stored; fetching it again", update.update_id)
+                await asyncio.sleep(1)
+                return offset
+            offset = update.update_id + 1
+        return offset
+
+
+def telegram_channel(services: "Services") -> "ChannelParts | None":
+    """The Telegram channel, or None when TELEGRAM_BOT_TOKEN is not set."""
+    from bot.server import ChannelParts
+
+    settings = services.settings
+    if settings.telegram_bot_token is None:
+        return None
+    token = settings.telegram_bot_token.get_secret_value()
+    application = (
+        Application.builder()
+        .token(token)
+        .base_url(settings.telegram_api_url)
+        .updater(None)
+        # Telegram's flood limits (30 msg/s overall, 20/min per group); a 429 is waited out and retried
+        .rate_limiter(AIORateLimiter(max_retries=3))
+        .build()
+    )
+    configured = settings.telegram_webhook_secret.get_secret_value() if settings.telegram_webhook_secret else None
+    tokens = ButtonTokens(services.aredis, settings.workspace)
+    channel = TelegramChannel(
+        application, services.gateway, tokens, services.events,
+        secret=webhook_secret(token, configured), public_url=settings.telegram_public_url,
+    )
+    sender = TelegramSender(application.bot, CardPlaces(services.aredis, settings.workspace, CHANNEL), tokens)
+
+    if settings.telegram_public_url:
+        return ChannelParts(name=CHANNEL, routes=[web.post(WEBHOOK_PATH, channel.webhook)], sender=_ReadySender(channel, sender),
+                            background=[channel.serve_webhook])
+    return ChannelParts(name=CHANNEL, routes=[], sender=_ReadySender(channel, sender), background=[channel.poll])
+
+
+class _ReadySender:
+    """Initialises PTB before the first delivery (replies can come before the first update)."""
+
+    def __init__(self, channel: TelegramChannel, sender: TelegramSender) -> None:
+        self.channel = channel
+        self.sender = sender
+
+    async def send(self, reply: Reply) -> None:
+        await self.channel.ready()
+        await self.sender.send(reply)
