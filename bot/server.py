@@ -17,7 +17,6 @@ from bot.channels import Sender
 from bot.channels.slack import slack_channel
 from bot.channels.telegram import telegram_channel
 from bot.channels.webhooks import HookRecognizer, webhook_channel
-from bot.channels.webhooks import HookRecognizer, webhook_channel
 from bot.console.api import console_channel
 from bot.dispatcher import Dispatcher
 from bot.gateway import CommandRecognizer, Gateway, Recognizer
@@ -57,7 +56,6 @@ CHANNELS: list[ChannelFactory] = [
     console_channel,
     slack_channel,
     telegram_channel,
-    webhook_channel,
     webhook_channel,
 ]
 
