@@ -161,5 +161,6 @@ SKILLS: dict[str, Skill] = {
     "followup": action_skills.act,
     "webhook": action_skills.act,
     "do": action_skills.act,
+    "lookup": action_skills.act,
     "triage": action_skills.act,
 }
