@@ -18,9 +18,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import caldav
 import icalendar
 from caldav.lib import error as dav_error
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from integrations.capability import Capability, EffectContext, Health, PermanentError, RetryPolicy, RiskClass, TransientError
+
+
+HEALTH_TIMEOUT_S = 5.0
 
 
 class CalDavConfig(BaseModel):
@@ -80,7 +83,8 @@ class Agenda(BaseModel):
 
 
 class CreateEvent(_In):
-    summary: str = Field(min_length=1, max_length=300)
+    # "title" is accepted too: planners and playbooks name it either way
+    summary: str = Field(min_length=1, max_length=300, validation_alias=AliasChoices("summary", "title"))
     start: dt.datetime
     end: dt.datetime | None = None
     duration_min: int = Field(default=30, ge=1, le=24 * 60 * 14)
@@ -268,8 +272,10 @@ class CalendarClient:
             raise PermanentError(f"there is no event with UID {uid} (was it cancelled?)") from err
 
     def health(self) -> Health:
+        """Log in, find the calendar, read its name (with a short timeout)."""
+        quick = CalendarClient(self.config.model_copy(update={"timeout_s": min(self.config.timeout_s, HEALTH_TIMEOUT_S)}))
         try:
-            with self._session() as calendar:
+            with quick._session() as calendar:
                 name = calendar.get_display_name()
         except Exception as err:
             return Health(ok=False, detail=str(err)[:300])

@@ -24,6 +24,7 @@ from integrations.capability import Capability, EffectContext, Health, Permanent
 Security = Literal["ssl", "starttls", "none"]
 BODY_LIMIT = 4_000
 FETCH_BATCH = 50
+HEALTH_TIMEOUT_S = 5.0
 
 
 class ImapConfig(BaseModel):
@@ -278,6 +279,7 @@ def triage_inbox(config: ImapConfig, tasks: TaskSink, limit: int = 20, project: 
 
 def imap_health(config: ImapConfig) -> Health:
     """Log in, open the folder, NOOP."""
+    config = config.model_copy(update={"timeout_s": min(config.timeout_s, HEALTH_TIMEOUT_S)})
     try:
         with Mailbox(config) as box:
             assert box.client is not None

@@ -26,6 +26,8 @@ from integrations.capability import (
 )
 
 Security = Literal["starttls", "ssl", "none"]
+# `deputy check` runs every health check in turn: a dead host must not hold it up for long
+HEALTH_TIMEOUT_S = 5.0
 
 
 class SmtpConfig(BaseModel):
@@ -181,6 +183,7 @@ def send_email(config: SmtpConfig, args: SendEmail, key: str) -> EmailSent:
 
 def smtp_health(config: SmtpConfig) -> Health:
     """Connect, greet, log in if configured, NOOP: proves the relay would take a message."""
+    config = config.model_copy(update={"timeout_s": min(config.timeout_s, HEALTH_TIMEOUT_S)})
     try:
         client = _connect(config)
         try:

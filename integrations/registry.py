@@ -9,7 +9,11 @@ from redis import Redis
 
 from integrations import internal
 from integrations.capability import Capability, Health
+from integrations.calendar import CalDavConfig, calendar_capabilities
+from integrations.email_imap import ImapConfig, inbox_capabilities
 from integrations.email_smtp import SmtpConfig, send_email_capability
+from integrations.webhooks import webhook_capabilities
+from memory.tasks import TaskStore
 
 
 class WebhookTarget(BaseModel):
@@ -38,15 +42,19 @@ class IntegrationsConfig(BaseModel):
     # --- email in (IMAP)
     imap_host: str | None = None
     imap_port: int = 993
-    imap_user: str | None = None
+    imap_security: Literal["ssl", "starttls", "none"] = "ssl"
+    imap_username: str | None = None
     imap_password: SecretStr | None = None
-    imap_ssl: bool = True
     imap_folder: str = "INBOX"
-    # --- calendar (CalDAV)
+    imap_ca_file: str | None = None
+    imap_timeout_s: float = 20.0
+    # --- calendar (CalDAV); times without a zone are in the operator's `timezone`
     caldav_url: str | None = None
-    caldav_user: str | None = None
+    caldav_username: str | None = None
     caldav_password: SecretStr | None = None
     caldav_calendar: str | None = None
+    caldav_timeout_s: float = 15.0
+    timezone: str = "UTC"
     # --- webhooks out, by name
     webhooks: dict[str, WebhookTarget] = {}
     webhook_timeout_s: float = 10.0
@@ -65,12 +73,37 @@ def email_send(config: IntegrationsConfig, redis: Redis | None) -> Sequence[Capa
     ))]
 
 
+def email_inbox(config: IntegrationsConfig, redis: Redis | None) -> Sequence[Capability]:
+    if not (config.imap_host and config.imap_username and config.imap_password and redis is not None):
+        return []
+    return inbox_capabilities(ImapConfig(
+        host=config.imap_host, port=config.imap_port, security=config.imap_security, username=config.imap_username,
+        password=config.imap_password, mailbox=config.imap_folder, timeout_s=config.imap_timeout_s, ca_file=config.imap_ca_file,
+    ), TaskStore(redis, config.workspace))
+
+
+def calendar(config: IntegrationsConfig, redis: Redis | None) -> Sequence[Capability]:
+    if not config.caldav_url:
+        return []
+    return calendar_capabilities(CalDavConfig(
+        url=config.caldav_url, username=config.caldav_username, password=config.caldav_password,
+        calendar=config.caldav_calendar, timezone=config.timezone, timeout_s=config.caldav_timeout_s,
+    ))
+
+
+def webhooks(config: IntegrationsConfig, redis: Redis | None) -> Sequence[Capability]:
+    return webhook_capabilities(config.webhooks, config.webhook_timeout_s)
+
+
 # The one list of capability providers. A provider returns [] when its connector is not configured.
 CAPABILITIES: list[Provider] = [
     internal.task_capabilities,
     internal.note_capabilities,
     internal.contact_capabilities,
     email_send,
+    email_inbox,
+    calendar,
+    webhooks,
 ]
 
 

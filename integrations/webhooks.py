@@ -22,7 +22,7 @@ import urllib.parse
 import urllib.request
 from typing import Any, Mapping, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from integrations.capability import Capability, EffectContext, Health, PermanentError, RetryPolicy, RiskClass, TransientError
 
@@ -74,9 +74,22 @@ class PostWebhook(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     # a configured target's name, never a raw URL: where Deputy may post is decided by the operator
-    target: str = Field(min_length=1, max_length=64)
-    event: str = Field(min_length=1, max_length=100)
-    data: dict[str, Any] = Field(default_factory=dict)
+    # ("name" and "payload" are accepted too: planners and playbooks name them either way)
+    target: str = Field(min_length=1, max_length=64, validation_alias=AliasChoices("target", "name"))
+    event: str = Field(default="deputy.notification", min_length=1, max_length=100)
+    data: dict[str, Any] = Field(default_factory=dict, validation_alias=AliasChoices("data", "payload"))
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _data_object(cls, value: Any) -> Any:
+        # a planner may hand over text: JSON text becomes the object, plain text goes under "text"
+        if isinstance(value, str):
+            try:
+                parsed = json.loads(value)
+            except ValueError:
+                return {"text": value}
+            return parsed if isinstance(parsed, dict) else {"value": parsed}
+        return value
 
     @field_validator("event")
     @classmethod

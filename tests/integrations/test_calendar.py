@@ -177,3 +177,18 @@ def test_health(radicale: RadicaleServer) -> None:
     assert not CalendarClient(config(radicale, password=SecretStr("wrong"))).health().ok
     down = CalDavConfig(url=f"http://127.0.0.1:{free_port()}/", username="u", password=SecretStr("p"), timeout_s=2)
     assert not CalendarClient(down).health().ok
+
+
+def test_the_registry_offers_the_calendar_when_caldav_is_configured(radicale: RadicaleServer) -> None:
+    from integrations.registry import IntegrationsConfig, build_capabilities, check_health
+
+    caps = build_capabilities(IntegrationsConfig(caldav_url=radicale.url, caldav_username=radicale.username,
+                                                 caldav_password=SecretStr(radicale.password), timezone="Europe/Lisbon"), None)
+    names = {n for n in caps if n.startswith("calendar.")}
+    assert names == {"calendar.agenda", "calendar.create", "calendar.move", "calendar.cancel"}
+    assert caps["calendar.create"].compensation == "calendar.cancel" and not caps["calendar.cancel"].reversible
+    assert all(h.ok for n, h in check_health(caps).items() if n in names)
+    # a planner may say "title"; the zone comes from the operator's settings
+    created = caps["calendar.create"].run(caps["calendar.create"].parse({"title": "Focus", "start": "2025-08-01T09:00:00"}),
+                                          EffectContext(idempotency_key="r:0", workspace="w", trace_id="t", run_id="r"))
+    assert created.event.summary == "Focus" and str(created.event.start.tzinfo) == "Europe/Lisbon"

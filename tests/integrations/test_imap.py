@@ -190,3 +190,15 @@ def test_health(imap: ImapServer) -> None:
     assert not imap_health(config(imap, password=SecretStr("wrong"))).ok
     down = imap_health(ImapConfig(host="127.0.0.1", port=free_port(), security="none", username="me", password=SecretStr("x"), timeout_s=2))
     assert not down.ok and "refused" in down.detail.lower()
+
+
+def test_the_registry_offers_the_inbox_when_imap_is_configured(imap: ImapServer, redis: Redis) -> None:
+    from integrations.registry import IntegrationsConfig, build_capabilities, check_health
+
+    config = IntegrationsConfig(workspace="w", imap_host="127.0.0.1", imap_port=imap.port, imap_security="none",
+                                imap_username="me", imap_password=SecretStr("inbox-pass"))
+    caps = build_capabilities(config, redis)
+    health = check_health(caps)
+    assert health["email.read_inbox"].ok and health["email.triage_inbox"].ok
+    assert caps["email.read_inbox"].risk.value == "read" and not caps["email.read_inbox"].side_effect
+    assert "email.read_inbox" not in build_capabilities(IntegrationsConfig(), redis)

@@ -194,3 +194,13 @@ def test_a_named_address_is_reduced_to_the_address(smtp: SmtpServer) -> None:
 def test_the_output_survives_the_ledger_round_trip() -> None:
     sent = EmailSent(message_id="<a@b>", accepted=["x@y.example"], refused={"z@y.example": "550 no"})
     assert EmailSent.model_validate_json(sent.model_dump_json()) == sent
+
+
+def test_the_registry_offers_email_send_only_when_smtp_is_configured(smtp: SmtpServer) -> None:
+    from integrations.registry import IntegrationsConfig, build_capabilities, check_health
+
+    caps = build_capabilities(IntegrationsConfig(smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_security="none",
+                                                 smtp_from="me@studio.example"), None)
+    assert caps["email.send"].side_effect and not caps["email.send"].reversible
+    assert check_health({"email.send": caps["email.send"]})["email.send"].ok
+    assert "email.send" not in build_capabilities(IntegrationsConfig(), None)

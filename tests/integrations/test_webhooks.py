@@ -194,3 +194,14 @@ def test_verify_refuses_a_tampered_body_and_a_stale_timestamp() -> None:
         verify(SECRET, BODY, sign(SECRET, BODY, now - 301), now=now)
     with pytest.raises(SignatureError, match="stale"):
         verify(SECRET, BODY, sign(SECRET, BODY, now + 301), now=now)
+
+
+def test_the_registry_offers_webhook_post_for_configured_targets(receiver: WebhookReceiver) -> None:
+    from integrations.registry import IntegrationsConfig, WebhookTarget, build_capabilities, check_health
+
+    caps = build_capabilities(IntegrationsConfig(webhooks={"crm": WebhookTarget(url=receiver.url(), secret=SecretStr(SECRET))}), None)
+    assert check_health({"webhook.post": caps["webhook.post"]})["webhook.post"].ok
+    # a playbook may say "name" and "payload"
+    posted = caps["webhook.post"].run(caps["webhook.post"].parse({"name": "crm", "payload": {"a": 1}}), ctx())
+    assert posted.status == 200 and json.loads(receiver.received[0].body)["data"] == {"a": 1}
+    assert "webhook.post" not in build_capabilities(IntegrationsConfig(), None)
