@@ -17,7 +17,10 @@ from zoneinfo import ZoneInfo
 
 from redis import Redis
 
-from agents.digest import Digest, DigestBuilder, Mark
+from agents.approval_cards import approval_card
+from agents.approvals import ApprovalStore
+from agents.digest import Agenda, AgendaItem, Digest, DigestBuilder, Mark, PendingApprovals
+from agents.messages import Card
 from bot.messages import Reply
 from jobs.runtime import Runtime
 from memory.keys import Keys
@@ -114,10 +117,40 @@ def last_mark(rt: Runtime) -> Mark | None:
     return Mark.model_validate_json(raw) if raw else None
 
 
+class StoredApprovals:
+    """PendingApprovals over the agent's approval store: each card as first shown, buttons live."""
+
+    def __init__(self, store: ApprovalStore) -> None:
+        self.store = store
+
+    def pending_cards(self) -> list[Card]:
+        return [approval_card(a) for a in self.store.pending()]
+
+
+class CalDavAgenda:
+    """Agenda over the CalDAV connector, in the operator's time zone."""
+
+    def __init__(self, url: str, username: str | None, password: Any, calendar: str | None, timezone: str) -> None:
+        from integrations.calendar import CalDavConfig, CalendarClient
+
+        self.client = CalendarClient(CalDavConfig(url=url, username=username, password=password, calendar=calendar, timezone=timezone))
+
+    def agenda(self, day: date) -> list[AgendaItem]:
+        from integrations.calendar import AgendaRequest
+
+        found = self.client.agenda(AgendaRequest(day=day))
+        return [AgendaItem(title=e.summary, start=e.start, end=e.end, location=e.location, all_day=e.all_day) for e in found.events]
+
+
 def builder_for(rt: Runtime) -> DigestBuilder:
     s = rt.settings
+    approvals: PendingApprovals = rt.approvals_view or StoredApprovals(
+        rt.agent.approvals if rt.agent is not None else ApprovalStore(rt.redis, s.workspace))
+    agenda: Agenda | None = rt.agenda
+    if agenda is None and s.caldav_url:
+        agenda = CalDavAgenda(s.caldav_url, s.caldav_username, s.caldav_password, s.caldav_calendar, s.timezone)
     return DigestBuilder(rt.events, rt.tasks, rt.notes, rt.facts, s.timezone, budgets=rt.budgets,
-                         approvals=rt.approvals_view, agenda=rt.agenda)
+                         approvals=approvals, agenda=agenda)
 
 
 def digest_trace(workspace: str, day: date) -> str:
