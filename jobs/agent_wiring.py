@@ -18,7 +18,7 @@ from integrations.breaker import Breakers
 from integrations.capability import Capability
 from integrations.internal import ContactBook
 from integrations.ledger import EffectLedger
-from integrations.registry import IntegrationsConfig, build_capabilities
+from integrations.registry import IntegrationsConfig, WebhookTarget, build_capabilities
 from jobs.queues import INTERACTIVE, JobQueues
 from memory.events import EventLog
 
@@ -31,6 +31,12 @@ def integrations_config(settings: Settings) -> IntegrationsConfig:
         smtp_host=settings.smtp_host, smtp_port=settings.smtp_port, smtp_security=settings.smtp_security,  # type: ignore[arg-type]
         smtp_username=settings.smtp_username, smtp_password=settings.smtp_password, smtp_from=settings.smtp_from,
         smtp_from_name=settings.smtp_from_name, smtp_ca_file=settings.smtp_ca_file,
+        imap_host=settings.imap_host, imap_port=settings.imap_port, imap_security=settings.imap_security,  # type: ignore[arg-type]
+        imap_username=settings.imap_username, imap_password=settings.imap_password, imap_folder=settings.imap_folder,
+        imap_ca_file=settings.imap_ca_file,
+        caldav_url=settings.caldav_url, caldav_username=settings.caldav_username, caldav_password=settings.caldav_password,
+        caldav_calendar=settings.caldav_calendar, timezone=settings.timezone,
+        webhooks={name: WebhookTarget(url=t.url, secret=t.secret) for name, t in settings.outbound_webhooks.items()},
     )
 
 
