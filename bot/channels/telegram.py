@@ -188,7 +188,16 @@ class TelegramChannel:
             raise web.HTTPBadRequest(text="body must be a JSON Update")
         if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
             raise web.HTTPBadRequest(text="body must be a JSON Update")
-        await self.process(Update.de_json(data, self.application.bot))
+        await self.ready()
+        try:
+            update = Update.de_json(data, self.application.bot)
+        except (TypeError, ValueError, KeyError) as err:
+            # Telegram would redeliver it forever (holding back every later update): log it and let it go
+            log.error("telegram: dropping update %s that python-telegram-bot cannot read: %s", data["update_id"], err)
+            await asyncio.to_thread(self.events.record, f"tg-{data['update_id']}", "inbound.unreadable", "telegram", None,
+                                    channel=CHANNEL, update_id=data["update_id"], error=str(err)[:300])
+            return web.Response(text="ok")
+        await self.process(update)
         return web.Response(text="ok")
 
     async def serve_webhook(self) -> None:

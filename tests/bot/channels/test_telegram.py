@@ -1,0 +1,208 @@
+"""Telegram through the real python-telegram-bot, against a local Bot API server, with public sample updates."""
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from redis import Redis
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.retry import Retry
+
+from bot.channels.telegram import INVALID_BUTTON, SECRET_HEADER, telegram_channel
+from bot.gateway import Gateway
+from memory.tasks import TaskStore
+from tests.bot.channels.conftest import TELEGRAM_OPERATOR, TELEGRAM_SECRET, Platform, payload, telegram_env
+
+
+def text_update(shared_eval, text: str, update_id: int = 10000, user_id: int = TELEGRAM_OPERATOR) -> dict[str, Any]:
+    """Telegram's documented /start sample with another text (and the bot_command entity a client adds)."""
+    update = payload(shared_eval, "telegram/telegram_docs_message_start.json")
+    update["update_id"] = update_id
+    update["message"]["text"] = text
+    update["message"]["from"].update(id=user_id, is_bot=False)  # the 2015 sample predates is_bot
+    if text.startswith("/"):
+        update["message"]["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
+    return update
+
+
+def callback_update(update_id: int, user_id: int, message: dict[str, Any], data: str) -> dict[str, Any]:
+    """A click on a button of a message the bot sent (the CallbackQuery shape of teloxide's sample, plus `message`)."""
+    return {"update_id": update_id, "callback_query": {
+        "id": f"cb-{update_id}", "from": {"id": user_id, "is_bot": False, "first_name": "Someone", "username": f"user{user_id}"},
+        "message": message, "chat_instance": "123456", "data": data}}
+
+
+async def post_update(tg: Platform, update: dict[str, Any], secret: str | None = TELEGRAM_SECRET) -> int:
+    headers = {SECRET_HEADER: secret} if secret is not None else {}
+    resp = await tg.client.post("/telegram/webhook", json=update, headers=headers)
+    return resp.status
+
+
+@pytest.fixture
+async def tg(make_platform, telegram_api) -> Platform:
+    return await make_platform(telegram_env(telegram_api), telegram_channel)
+
+
+async def _card(tg: Platform, telegram_api, shared_eval) -> dict[str, Any]:
+    assert await post_update(tg, text_update(shared_eval, "/task add send the invoice", update_id=20001)) == 200
+    await tg.work()
+    [sent] = telegram_api.calls_to("sendMessage")
+    assert sent.params["parse_mode"] == "HTML"
+    return sent
+
+
+async def test_wrong_or_missing_secret_is_403_and_nothing_is_queued(tg, shared_eval):
+    assert await post_update(tg, text_update(shared_eval, "/task add forged"), secret="guess") == 403
+    assert await post_update(tg, text_update(shared_eval, "/task add forged"), secret=None) == 403
+    assert tg.queued() == 0
+
+
+async def test_start_is_answered_in_the_chat_as_a_reply(tg, telegram_api, shared_eval):
+    assert await post_update(tg, text_update(shared_eval, "/start")) == 200
+    await tg.work()
+    [sent] = telegram_api.calls_to("sendMessage")
+    assert sent.params["chat_id"] == TELEGRAM_OPERATOR
+    assert sent.params["reply_parameters"]["message_id"] == 1365
+    assert "/remember" in sent.params["text"] and "/task" in sent.params["text"]
+
+
+async def test_webhook_is_registered_with_the_secret_and_the_command_menu(tg, telegram_api):
+    for _ in range(100):
+        if telegram_api.calls_to("setWebhook"):
+            break
+        await asyncio.sleep(0.02)
+    [hook] = telegram_api.calls_to("setWebhook")
+    assert hook.params["url"] == "https://deputy.example.com/telegram/webhook"
+    assert hook.params["secret_token"] == TELEGRAM_SECRET
+    [menu] = telegram_api.calls_to("setMyCommands")
+    assert [c["command"] for c in menu.params["commands"]] == ["start", "help", "remember", "ask", "task", "digest", "trace", "budget"]
+
+
+async def test_an_update_nobody_can_read_is_let_go_rather_than_redelivered_forever(tg, shared_eval):
+    legacy = payload(shared_eval, "telegram/telegram_docs_message_start.json")  # its sender has no is_bot
+    assert await post_update(tg, legacy) == 200
+    assert tg.queued() == 0
+    assert tg.recent("inbound.unreadable")[0].data["update_id"] == legacy["update_id"]
+
+
+async def test_duplicate_update_id_is_processed_once(tg, telegram_api, shared_eval):
+    update = text_update(shared_eval, "/task add pay the rent", update_id=30001)
+    assert [await post_update(tg, update) for _ in range(3)] == [200, 200, 200]
+    assert tg.queued() == 1
+    await tg.work()
+    assert len(telegram_api.calls_to("sendMessage")) == 1
+    assert [t.title for t in TaskStore(tg.redis, "default").list()] == ["pay the rent"]
+
+
+async def test_operator_click_is_answered_at_once_and_the_card_is_edited(tg, telegram_api, shared_eval):
+    sent = await _card(tg, telegram_api, shared_eval)
+    [[button]] = sent.params["reply_markup"]["inline_keyboard"]
+    assert button["text"] == "Mark done" and len(button["callback_data"].encode()) <= 64
+    card_message = {"message_id": 500, "date": 1441645600, "chat": {"id": TELEGRAM_OPERATOR, "type": "private"},
+                    "from": {"id": 4242, "is_bot": True, "first_name": "Deputy"}, "text": sent.params["text"]}
+
+    assert await post_update(tg, callback_update(20002, TELEGRAM_OPERATOR, card_message, button["callback_data"])) == 200
+    [answer] = telegram_api.calls_to("answerCallbackQuery")
+    assert answer.params["callback_query_id"] == "cb-20002" and answer.params["text"] == "Got it."
+    await tg.work()
+
+    [edit] = telegram_api.calls_to("editMessageText")
+    assert edit.params["chat_id"] == TELEGRAM_OPERATOR and edit.params["message_id"] == 500
+    assert "reply_markup" not in edit.params  # the keyboard is gone
+    assert "Done ✓" in edit.params["text"] and "by user1111111" in edit.params["text"]
+    assert TaskStore(tg.redis, "default").list() == []
+
+    # the old button is dead now: a second click is told so and changes nothing
+    assert await post_update(tg, callback_update(20003, TELEGRAM_OPERATOR, card_message, button["callback_data"])) == 200
+    assert telegram_api.calls_to("answerCallbackQuery")[-1].params["text"] == INVALID_BUTTON
+    assert tg.queued() == 0
+
+
+async def test_click_by_someone_else_is_refused_and_changes_nothing(tg, telegram_api, shared_eval):
+    sent = await _card(tg, telegram_api, shared_eval)
+    [[button]] = sent.params["reply_markup"]["inline_keyboard"]
+    card_message = {"message_id": 500, "date": 1441645600, "chat": {"id": TELEGRAM_OPERATOR, "type": "private"}, "text": "card"}
+
+    assert await post_update(tg, callback_update(20010, 2222, card_message, button["callback_data"])) == 200
+    [answer] = telegram_api.calls_to("answerCallbackQuery")
+    assert answer.params["show_alert"] is True and "Only the operator" in answer.params["text"]
+    await tg.work()
+    assert telegram_api.calls_to("editMessageText") == []
+    assert [t.title for t in TaskStore(tg.redis, "default").list()] == ["send the invoice"]
+    [refused] = tg.recent("decision.refused")
+    assert refused.actor == "2222"
+
+
+async def test_forged_callback_data_gets_an_error_and_changes_nothing(tg, telegram_api, shared_eval):
+    await _card(tg, telegram_api, shared_eval)
+    # teloxide's real CallbackQuery ("some_data"), wrapped in an Update as Telegram sends it
+    sample = {"update_id": 40001, "callback_query": payload(shared_eval, "telegram/teloxide_callback_query_object.json")}
+    card_message = {"message_id": 500, "date": 1441645600, "chat": {"id": TELEGRAM_OPERATOR, "type": "private"}, "text": "card"}
+    well_formed = callback_update(40002, TELEGRAM_OPERATOR, card_message, "AAAAAAAAAAAAAAAA")
+    assert await post_update(tg, sample) == 200
+    assert await post_update(tg, well_formed) == 200
+
+    answers = telegram_api.calls_to("answerCallbackQuery")
+    assert [a.params["text"] for a in answers] == [INVALID_BUTTON, INVALID_BUTTON]
+    assert all(a.params["show_alert"] is True for a in answers)
+    assert tg.queued() == 0
+    assert tg.recent("decision.received") == []
+    assert len(tg.recent("decision.invalid")) == 2
+    assert [t.title for t in TaskStore(tg.redis, "default").list()] == ["send the invoice"]
+
+
+async def test_stranger_in_a_group_gets_the_refusal_in_reply(tg, telegram_api, shared_eval):
+    update = payload(shared_eval, "telegram/teloxide_supergroup_command_reply.json")  # "/report" from a real supergroup
+    assert await post_update(tg, update) == 200
+    await tg.work()
+    [sent] = telegram_api.calls_to("sendMessage")
+    assert sent.params["chat_id"] == update["message"]["chat"]["id"]
+    assert sent.params["reply_parameters"]["message_id"] == update["message"]["message_id"]
+    assert "only take instructions" in sent.params["text"]
+    assert tg.recent("message.refused")[0].actor == str(update["message"]["from"]["id"])
+
+
+async def test_rate_limited_reply_is_retried_after_retry_after_and_delivered_once(tg, telegram_api, shared_eval):
+    telegram_api.fail("sendMessage", status=429, retry_after=1)
+    assert await post_update(tg, text_update(shared_eval, "/remember VAT number 123")) == 200
+    await tg.work()
+    attempts = telegram_api.calls_to("sendMessage", ok_only=False)
+    assert [a.status for a in attempts] == [429, 200]
+    assert len(tg.recent("reply.delivered")) == 1 and tg.recent("reply.failed") == []
+
+
+async def test_redis_down_gives_telegram_a_5xx(make_platform, telegram_api, shared_eval):
+    dead = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
+    tg = await make_platform(telegram_env(telegram_api), telegram_channel, redis_for_gateway=dead)
+    assert await post_update(tg, text_update(shared_eval, "/remember lost?")) >= 500
+
+
+async def test_polling_confirms_an_offset_only_once_its_update_is_durable(make_platform, telegram_api, shared_eval, monkeypatch):
+    first = payload(shared_eval, "telegram/teloxide_private_plain_text.json")  # update 306197398, "4"
+    second = payload(shared_eval, "telegram/teloxide_private_text_message.json")  # update 892252934, "hello there"
+    first["message"]["from"]["id"] = second["message"]["from"]["id"] = TELEGRAM_OPERATOR
+    await telegram_api.queue_update(first)
+    await telegram_api.queue_update(second)
+    real_accept = Gateway.accept
+    failures = iter([True])
+
+    def flaky_accept(self, inbound):  # Redis drops out once, while the second update is being stored
+        if inbound.event_id == "892252934" and next(failures, False):
+            raise RedisConnectionError("connection refused")
+        return real_accept(self, inbound)
+
+    monkeypatch.setattr(Gateway, "accept", flaky_accept)
+    tg = await make_platform(telegram_env(telegram_api, TELEGRAM_PUBLIC_URL=""), telegram_channel)
+    for _ in range(300):
+        if 892252935 in telegram_api.offsets:
+            break
+        await asyncio.sleep(0.02)
+
+    # both came in one batch; the first was confirmed, the second asked for again, stored, then confirmed
+    assert telegram_api.offsets[:3] == [None, 306197399, 892252935]
+    assert tg.queued() == 2
+    assert sorted(e.data["event_id"] for e in tg.recent("inbound.received")) == ["306197398", "892252934"]
+    assert telegram_api.calls_to("deleteWebhook")  # polling and a webhook cannot both be active
