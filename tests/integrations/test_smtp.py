@@ -204,3 +204,23 @@ def test_the_registry_offers_email_send_only_when_smtp_is_configured(smtp: SmtpS
     assert caps["email.send"].side_effect and not caps["email.send"].reversible
     assert check_health({"email.send": caps["email.send"]})["email.send"].ok
     assert "email.send" not in build_capabilities(IntegrationsConfig(), None)
+
+
+def test_a_resend_after_a_crash_is_recognisably_the_same_message(smtp: SmtpServer, redis: Redis) -> None:
+    import time
+
+    capability = send_email_capability(plain(smtp))
+    ledger = EffectLedger(redis, "w", lease_s=0.05)
+    # a worker claimed the key, sent, and died before recording the result
+    assert ledger.claim("run-9:0").state == "new"
+    send_email(plain(smtp), MAIL, "run-9:0")
+    time.sleep(0.1)
+
+    retried = call(capability, MAIL, ctx("run-9:0"), ledger, CircuitBreaker(redis, "email.send", "w"))
+
+    assert retried.took_over
+    first, second = smtp.messages
+    assert first["Message-ID"] == second["Message-ID"] == message_id_for("run-9:0", "me@studio.example")
+    # and from now on the ledger answers: no third copy
+    assert call(capability, MAIL, ctx("run-9:0"), ledger, CircuitBreaker(redis, "email.send", "w")).replayed
+    assert len(smtp.messages) == 2
