@@ -63,7 +63,8 @@ def redis(redis_url: str) -> Iterator[Redis]:
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Settings come only from what a test sets: no developer .env, no real tokens."""
     for key in list(os.environ):
-        if key.upper().startswith(("SLACK_", "TELEGRAM_", "OPENAI_", "WEAVIATE_", "CONSOLE_", "REDIS_URL", "WORKSPACE", "JOB_")):
+        if key.upper().startswith(("SLACK_", "TELEGRAM_", "OPENAI_", "WEAVIATE_", "CONSOLE_", "REDIS_URL", "WORKSPACE", "JOB_",
+                                   "SMTP_", "IMAP_", "CALDAV_", "INBOUND_HOOKS", "OUTBOUND_WEBHOOKS", "HOOK_")):
             monkeypatch.delenv(key, raising=False)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
