@@ -108,10 +108,12 @@ def snooze_reminder(ctx: "SkillContext", value: str) -> Outcome:
     if reminder is None:
         return Outcome(text="I no longer have that reminder.", ok=False)
     tz = ctx.reminders.tz
-    if not snoozed:
-        state = "already done" if reminder.status == "done" else "already snoozed"
-        return Outcome(text=f"That reminder was {state}.", card=reminder_card(reminder, tz, seq, note=state.capitalize()))
     when = reminder.local_due(tz)
+    if not snoozed:
+        # the card keeps saying what really happened to it
+        note = "Done ✓" if reminder.status == "done" else f"Snoozed until {when:%a %H:%M}"
+        state = "done" if reminder.status == "done" else "snoozed"
+        return Outcome(text=f"That reminder was already {state}.", card=reminder_card(reminder, tz, seq, note=note))
     return Outcome(text=f"Snoozed: I'll remind you again {when:%a at %H:%M}.",
                    card=reminder_card(reminder, tz, seq, note=f"Snoozed until {when:%a %H:%M}"))
 
