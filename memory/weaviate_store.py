@@ -21,6 +21,7 @@ from weaviate.classes.query import Filter, FilterReturn, HybridFusion, MetadataQ
 from weaviate.classes.tenants import Tenant, TenantActivityStatus
 from weaviate.collections import Collection
 from weaviate.exceptions import UnexpectedStatusCodeError, WeaviateBaseError, WeaviateInsertManyAllFailedError
+from weaviate.proto.v1 import health_weaviate_pb2
 
 from memory.embeddings import Embedder
 from memory.store import Hit, MemoryItem, SearchFilter
@@ -92,18 +93,31 @@ def connect(url: str, api_key: str | None = None, grpc_port: int = 50051, grpc_h
         raise WeaviateUnavailable(f"Weaviate at {url} is not ready (GET /v1/.well-known/ready failed); is it still starting?")
     # checked here because the client retries a dead gRPC port for about a minute per call
     grpc_address = f"{grpc_host or parsed.hostname}:{grpc_port}"
-    channel = grpc.secure_channel(grpc_address, grpc.ssl_channel_credentials()) if secure else grpc.insecure_channel(grpc_address)
     try:
-        grpc.channel_ready_future(channel).result(timeout=min(timeout_s, 10.0))
-    except grpc.FutureTimeoutError as err:
+        serving = _check_grpc(grpc_address, secure, min(timeout_s, 10.0))
+    except grpc.RpcError as err:
         client.close()
         raise WeaviateUnavailable(
-            f"Weaviate at {url} answers, but its gRPC port {grpc_address} does not; "
+            f"Weaviate at {url} answers, but its gRPC port {grpc_address} does not ({err.code().name}); "  # type: ignore[attr-defined]
             "set WEAVIATE_GRPC_PORT (and WEAVIATE_GRPC_HOST if gRPC is served elsewhere)"
         ) from err
-    finally:
-        channel.close()
+    if not serving:
+        client.close()
+        raise WeaviateUnavailable(f"Weaviate at {url} reports its gRPC service as not serving; is it still starting?")
     return client
+
+
+def _check_grpc(address: str, secure: bool, timeout_s: float) -> bool:
+    channel = grpc.secure_channel(address, grpc.ssl_channel_credentials()) if secure else grpc.insecure_channel(address)
+    with channel:
+        # Weaviate's health service, called the way the client's own start-up check calls it
+        check = channel.unary_unary(
+            "/grpc.health.v1.Health/Check",
+            request_serializer=health_weaviate_pb2.WeaviateHealthCheckRequest.SerializeToString,
+            response_deserializer=health_weaviate_pb2.WeaviateHealthCheckResponse.FromString,
+        )
+        reply = check(health_weaviate_pb2.WeaviateHealthCheckRequest(), timeout=timeout_s)
+    return bool(reply.status == health_weaviate_pb2.WeaviateHealthCheckResponse.SERVING)
 
 
 def tenant_name(workspace: str) -> str:
@@ -258,7 +272,7 @@ class WeaviateStore:
     def import_items(self, items: Sequence[MemoryItem]) -> ImportReport:
         """Store items in batches; a rejected item is reported and the others are still stored."""
         # the same id twice in one call: the last version wins, as it would across calls
-        latest = {item.id: item for item in items}
+        latest = {(item.workspace, item.id): item for item in items}
         report = ImportReport()
         by_workspace: dict[str, list[MemoryItem]] = {}
         for item in latest.values():

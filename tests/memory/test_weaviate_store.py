@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from bot.settings import load_settings
+from memory.embeddings import Embedder, MiniLmEmbedder
 from memory.store import MemoryItem, SearchFilter
 from memory.weaviate_store import (
     ImportFailed,
@@ -24,6 +25,7 @@ from memory.weaviate_store import (
     tenant_name,
 )
 from tests.fakes.weaviate_server import FakeWeaviate
+from tests.memory.contract import MemoryStoreContract
 
 # read before the autouse clean_env fixture empties WEAVIATE_* for each test
 _REAL = load_settings()
@@ -74,6 +76,10 @@ def store(server: FakeWeaviate, embedder: WordEmbedder) -> Iterator[WeaviateStor
 @pytest.fixture(params=["local", "real"])
 def any_store(request: pytest.FixtureRequest, embedder: WordEmbedder) -> Iterator[WeaviateStore]:
     """The backend on the local wire-level server, and on a real Weaviate when WEAVIATE_URL is set."""
+    yield from _open(request, embedder)
+
+
+def _open(request: pytest.FixtureRequest, embedder: Embedder) -> Iterator[WeaviateStore]:
     if request.param == "local":
         fake = FakeWeaviate().start()
         request.addfinalizer(fake.stop)
@@ -89,6 +95,15 @@ def any_store(request: pytest.FixtureRequest, embedder: WordEmbedder) -> Iterato
             yield opened
         finally:
             opened.client.collections.delete(collection)
+
+
+# --- the contract every backend passes, on every server
+
+
+class TestWeaviateContract(MemoryStoreContract):
+    @pytest.fixture(params=["local", "real"])
+    def store(self, request: pytest.FixtureRequest, embedder: MiniLmEmbedder) -> Iterator[WeaviateStore]:
+        yield from _open(request, embedder)
 
 
 # --- behaviour, on every server
@@ -275,7 +290,8 @@ def test_the_api_key_is_sent_on_rest_and_grpc(server: FakeWeaviate, store: Weavi
     store.add([item("k1", "secret handshake")])
     store.search("acme", "handshake")
     assert all(r.headers.get("Authorization") == "Bearer test-key" for r in server.requests if r.kind == "rest" and "well-known" not in r.name)
-    assert all(r.headers.get("authorization") == "Bearer test-key" for r in server.requests if r.kind == "grpc")
+    data_calls = [r for r in server.requests if r.kind == "grpc" and r.name != "Health"]
+    assert data_calls and all(r.headers.get("authorization") == "Bearer test-key" for r in data_calls)
 
 
 def test_a_wrong_api_key_says_what_to_fix(server: FakeWeaviate) -> None:
