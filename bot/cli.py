@@ -155,6 +155,23 @@ def run_trace(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# --- costs
+
+def _costs_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--days", type=int, default=14, help="days of history to show (default 14)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+
+def run_costs(args: argparse.Namespace, settings: Settings) -> int:
+    from agents.cost_report import render, report
+    from jobs.runtime import make_budgets
+
+    redis, _ = _connect(settings)
+    budgets = make_budgets(settings, redis)
+    print(json.dumps(report(budgets, args.days)) if args.json else render(budgets, args.days))
+    return 0
+
+
 # --- bench
 
 def _measure_args(registry: str) -> Callable[[argparse.ArgumentParser], None]:
@@ -188,6 +205,7 @@ COMMANDS: list[Subcommand] = [
     Subcommand("worker", "run a pool of workers", _worker_args, run_worker_cmd),
     Subcommand("cron", "run the scheduler (digests, reminders, housekeeping)", _no_args, run_cron_cmd),
     Subcommand("trace", "print the timeline of one request", _trace_args, run_trace),
+    Subcommand("costs", "model spend per project, model and day, against budget", _costs_args, run_costs),
     Subcommand("bench", "measure throughput and latency", _measure_args("BENCHES"), _measure("BENCHES")),
     Subcommand("eval", "measure quality on a data set", _measure_args("EVALS"), _measure("EVALS")),
     Subcommand("capabilities", "list what Deputy can do: risk, reversibility, idempotency, policy", agent_cli.list_args,

@@ -1,3 +1,4 @@
+import json
 from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
@@ -53,3 +54,21 @@ def test_money_keeps_small_amounts_visible():
     assert money(123) == "$0.0001"
     assert money(10_000) == "$0.01" and money(0) == "$0.00"
     assert money(12_340_000) == "$12.34"
+
+
+def test_deputy_costs_prints_spend_against_caps(redis, settings, monkeypatch, capsys):
+    from bot.cli import main
+
+    monkeypatch.setenv("BUDGET_CAPS", "clients:0.05:5")
+    ledger = CostLedger(redis, settings.workspace, settings.timezone)
+    for run, project, model, cost in (("r1", "inbox", "gpt-4o-mini", 1_234), ("r2", "clients", "gpt-4o", 56_000)):
+        ledger.record(Spend(run_id=run, project=project, model=model, prompt_tokens=1000, completion_tokens=200, cost=cost,
+                            day=ledger.today().isoformat()))
+    assert main(["costs", "--days", "7"]) == 0
+    table = capsys.readouterr().out
+    assert "clients              $0.056      $0.05     $0.056        $5.00      1" in table
+    assert "gpt-4o                       $0.056     $0.056" in table
+    assert main(["costs", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert {p["project"]: p["today"] for p in data["projects"]} == {"clients": 0.056, "inbox": 0.001234}
+    assert data["tokens_today"] == {"prompt": 2000, "completion": 400} and len(data["days"]) == 14
