@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from agents.budget import Budgets
     from agents.reminders import ReminderBook
     from agents.agent import Agent
+    from agents.recall import Recall
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ class SkillContext:
     digests: "routine_skills.DigestSender | None" = None
     # plan → execute → inspect and approvals; None where a process has not wired it
     agent: "Agent | None" = None
+    # semantic memory (search with citations, remember); None where a process has not wired it
+    recall: "Recall | None" = None
 
 
 Skill = Callable[[SkillContext, Intent], Outcome]
@@ -59,11 +62,19 @@ def remember(ctx: SkillContext, intent: Intent) -> Outcome:
     note, created = ctx.notes.add(
         str(intent.slots["text"]), project=str(intent.slots.get("project", "inbox")), author=ctx.actor, source_event=ctx.trace_id
     )
+    if ctx.recall is not None:
+        ctx.recall.remember(note.text, note.project, ctx.actor, ctx.trace_id)
     return Outcome(text=f"Noted. (note {note.id[:8]})" if created else f"I already had that. (note {note.id[:8]})")
 
 
 def ask(ctx: SkillContext, intent: Intent) -> Outcome:
     question = str(intent.slots["question"])
+    if ctx.recall is not None:
+        text, found = ctx.recall.answer(ctx.workspace, question)
+        if found:
+            ctx.events.record(ctx.trace_id, "memory.recalled", actor="worker", hits=len(found),
+                              sources=sorted({h.item.source for h in found}), ids=[h.item.id for h in found])
+            return Outcome(text=text)
     hits = ctx.notes.search(question, limit=3)
     if not hits:
         return Outcome(text="I don't have anything on that yet. Tell me with /remember.")

@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass
 from typing import Callable
 
-from bot import agent_cli
+from bot import agent_cli, memory_cli
 from bot.settings import Settings, load_settings
 
 log = logging.getLogger("deputy")
@@ -211,6 +211,10 @@ COMMANDS: list[Subcommand] = [
     Subcommand("capabilities", "list what Deputy can do: risk, reversibility, idempotency, policy", agent_cli.list_args,
                agent_cli.run_capabilities),
     Subcommand("check", "run every capability's health check (exit 1 if one fails)", agent_cli.list_args, agent_cli.run_check),
+    Subcommand("ingest", "remember files or folders (txt, md, pdf, eml, csv) in semantic memory", memory_cli.ingest_args,
+               memory_cli.run_ingest),
+    Subcommand("forget", "remove memories by id, source or project from every memory backend", memory_cli.forget_args,
+               memory_cli.run_forget),
 ]
 
 

@@ -72,6 +72,14 @@ class Settings(BaseSettings):
     weaviate_grpc_port: int = 50051
     weaviate_grpc_host: str | None = None
     weaviate_collection: str = "DeputyMemory"
+    # the embedded semantic store (SQLite file); DATA_DIR/memory.sqlite3 when unset
+    memory_path: Path | None = None
+    # "local" (all-MiniLM-L6-v2, offline) or "openai" (OPENAI_BASE_URL's /embeddings)
+    embeddings: str = "local"
+    embedding_model: str = "text-embedding-3-small"
+    embedding_dim: int | None = None
+    # channels whose conversations are remembered (comma separated: console, slack, telegram)
+    ingest_conversations: str = ""
 
     # --- daily digest, reminders, spend
     # local time (in `timezone`) the daily digest is due, HH:MM

@@ -12,15 +12,19 @@ from agents.llm import Llm, OpenAiLlm
 from agents.reminders import ReminderBook
 from agents.agent import Agent
 from agents.skills import SkillContext
+from agents.recall import Recall
 from bot.commands import help_text
 from bot.outbox import Outbox
 from bot.settings import Settings, load_settings
 from jobs.agent_wiring import build_agent
+from jobs.memory_wiring import Memory, open_memory
 from jobs.queues import JobQueues
 from jobs.scheduling import RqScheduler
 from memory.events import EventLog
 from memory.facts import FactStore
 from memory.notes import NoteStore
+from memory.ingest import Ingestor
+from memory.retrieval import Retriever
 from memory.tasks import TaskStore
 
 
@@ -43,6 +47,8 @@ class Runtime:
     reminders: ReminderBook | None = None
     approvals_view: PendingApprovals | None = None
     agenda: Agenda | None = None
+    # semantic memory: the store searched and written, and every backend forget reaches
+    memory: Memory | None = None
 
     @classmethod
     def build(cls, settings: Settings, redis: Redis) -> "Runtime":
@@ -62,6 +68,7 @@ class Runtime:
                                                                       settings.job_timeout_s)), settings.timezone),
         )
         runtime.agent = build_agent(settings, redis, runtime.llm, runtime.queues)
+        runtime.memory = open_memory(settings)
         return runtime
 
     def skill_context(self, trace_id: str, actor: str, thread_id: str, channel: str = "",
@@ -84,7 +91,13 @@ class Runtime:
             reminders=self.reminders,
             digests=OutboxDigest(self, builder_for(self)),
             agent=self.agent,
+            recall=self.recall(),
         )
+
+    def recall(self) -> Recall | None:
+        if self.memory is None:
+            return None
+        return Recall(Retriever(self.memory.store), Ingestor(self.memory.store, self.settings.workspace), self.llm)
 
 
 def make_llm(settings: Settings, redis: Redis) -> Llm | None:

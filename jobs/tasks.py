@@ -14,6 +14,7 @@ from agents.messages import Intent, Outcome
 from agents.skills import DECISIONS, SKILLS
 from bot.messages import Decision, Inbound, Reply
 from jobs.digest_jobs import remember_thread
+from jobs.ingest import remember_turn
 from jobs.runtime import Runtime, runtime_for
 
 
@@ -50,6 +51,7 @@ def handle_message(payload: dict[str, Any]) -> dict[str, Any]:
         except OverBudget as over:
             outcome = over.outcome
     _reply(rt, trace_id, inbound.channel, inbound.thread_id, inbound.reply_to, outcome, suffix="reply")
+    remember_turn(rt, inbound, trace_id)
     rt.events.record(
         trace_id, "job.finished", actor="worker", job="handle_message", ok=outcome.ok, ms=round((time.perf_counter() - started) * 1000, 2)
     )

@@ -79,6 +79,7 @@ class SqliteStore:
     def __init__(
         self, path: Path | str, embedder: Embedder, *, vector_weight: float = 1.0, keyword_weight: float = 1.0,
         exact_below: int = 20_000, candidates: int = 50, rrf_k: float = 60.0, busy_timeout_ms: int = 15_000,
+        min_similarity: float = -1.0,
     ) -> None:
         import apsw
         import sqlite_vec
@@ -92,6 +93,9 @@ class SqliteStore:
         self.exact_below = exact_below
         self.candidates = candidates
         self.rrf_k = rrf_k
+        # vector neighbours less similar than this (cosine) are not hits: an unrelated question
+        # then finds nothing instead of the least unrelated memory
+        self.min_similarity = min_similarity
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self.db = apsw.Connection(self.path)
@@ -272,8 +276,8 @@ class SqliteStore:
             return []
         k = min(k, int(total[0]))
         if total[0] <= self.exact_below:
-            sql = f"SELECT rowid FROM vectors WHERE embedding MATCH ? AND k = ? AND workspace = ?{cond} ORDER BY distance"
-            return [r for (r,) in self.db.execute(sql, [vector.tobytes(), k, workspace, *args])]
+            sql = f"SELECT rowid, distance FROM vectors WHERE embedding MATCH ? AND k = ? AND workspace = ?{cond} ORDER BY distance"
+            return [r for r, d in self.db.execute(sql, [vector.tobytes(), k, workspace, *args]) if 1.0 - d >= self.min_similarity]
         # binary-quantised scan for candidates (sign bits; Hamming distance), then exact cosine
         pool = min(int(total[0]), max(k * 2, 100))
         sql = f"SELECT rowid FROM vector_bits WHERE embedding MATCH vec_quantize_binary(?) AND k = ? AND workspace = ?{cond}"
@@ -284,8 +288,9 @@ class SqliteStore:
         rows = self.db.execute(f"SELECT rowid, embedding FROM vectors WHERE rowid IN ({marks})", candidates).fetchall()
         ids = np.fromiter((r for r, _ in rows), dtype=np.int64, count=len(rows))
         matrix = np.frombuffer(b"".join(blob for _, blob in rows), dtype=np.float32).reshape(len(rows), self.dim)
-        order = np.argsort(-(matrix @ vector), kind="stable")[:k]
-        return [int(ids[i]) for i in order]
+        similarity = matrix @ vector
+        order = np.argsort(-similarity, kind="stable")[:k]
+        return [int(ids[i]) for i in order if similarity[i] >= self.min_similarity]
 
     def _keyword_rows(self, workspace: str, query: str, k: int, where: SearchFilter | None) -> list[int]:
         match = keyword_query(query)

@@ -1,0 +1,141 @@
+"""`deputy ingest` and `deputy forget`: filling and trimming semantic memory from the shell."""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from bot.settings import Settings
+
+
+def ingest_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", type=Path, help="a file or a folder (txt, md, pdf, eml, csv; folders are walked)")
+    parser.add_argument("--project", default="inbox", help="the project these memories belong to (default inbox)")
+    parser.add_argument("--now", action="store_true", help="ingest here and now instead of as background jobs")
+    parser.add_argument("--wait", action="store_true", help="queue background jobs, then show their progress until done")
+    parser.add_argument("--trusted", action="store_true",
+                        help="the operator wrote these files: show them to models as the operator's words, not as untrusted data")
+
+
+def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    import logging
+
+    from memory.events import EventLog
+    from memory.ingest import IngestError, files_under
+
+    try:
+        files = files_under(args.path)
+    except IngestError as err:
+        print(f"deputy ingest: {err}", file=sys.stderr)
+        return 2
+    if not files:
+        print(f"deputy ingest: nothing to ingest under {args.path} (Deputy reads .txt .md .pdf .eml .csv)", file=sys.stderr)
+        return 1
+    # the per-file error line says what is wrong; pypdf's own warnings would bury it
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    trace_id = f"ingest-{uuid.uuid4().hex[:12]}"
+    project = args.project.strip().lower()
+    if args.now:
+        return _ingest_now(files, project, args.trusted, settings, trace_id)
+    from redis import Redis
+
+    from jobs.queues import BACKGROUND, JobQueues
+
+    redis = Redis.from_url(settings.redis_url)
+    queues = JobQueues(redis, settings.job_retries, settings.retry_intervals(), max(settings.job_timeout_s, 600))
+    EventLog(redis, settings.workspace).record(trace_id, "memory.ingest_queued", actor="cli", path=str(args.path), files=len(files))
+    job_ids = []
+    for path in files:
+        stat = path.stat()
+        key = hashlib.sha256(f"{settings.workspace}|{project}|{path.resolve()}|{stat.st_mtime_ns}|{stat.st_size}".encode()).hexdigest()[:20]
+        payload = {"workspace": settings.workspace, "path": str(path.resolve()), "project": project,
+                   "trusted": bool(args.trusted), "trace_id": trace_id}
+        job_ids.append(queues.enqueue("jobs.ingest.ingest_file", payload, job_id=f"ingest-{key}", queue=BACKGROUND).id)
+    print(f"Queued {len(files)} file(s) for ingestion (trace {trace_id}); a worker takes them from the background queue.")
+    if args.wait:
+        return _wait(queues, job_ids)
+    return 0
+
+
+def _ingest_now(files: list[Path], project: str, trusted: bool, settings: Settings, trace_id: str) -> int:
+    from tqdm import tqdm
+
+    from jobs.memory_wiring import open_memory
+    from memory.ingest import Ingestor
+
+    memory = open_memory(settings)
+    ingestor = Ingestor(memory.store, settings.workspace)
+    failed = chunks = duplicates = 0
+    with tqdm(files, unit="file", file=sys.stderr, dynamic_ncols=True) as bar:
+        for path in bar:
+            bar.set_postfix_str(path.name[-30:])
+            result = ingestor.file(path, project=project, trust="operator" if trusted else "untrusted")
+            chunks += result.chunks
+            duplicates += result.duplicates
+            if not result.ok:
+                failed += 1
+                bar.write(f"  ✗ {path}: {result.error}", file=sys.stderr)
+    memory.close()
+    print(f"Ingested {len(files) - failed} of {len(files)} file(s): {chunks} new chunk(s), {duplicates} already known"
+          + (f"; {failed} failed (see above)" if failed else "") + f". (trace {trace_id})")
+    return 1 if failed else 0
+
+
+def _wait(queues, job_ids: list[str]) -> int:  # type: ignore[no-untyped-def]
+    from tqdm import tqdm
+
+    pending = set(job_ids)
+    failed = 0
+    with tqdm(total=len(job_ids), unit="file", file=sys.stderr) as bar:
+        while pending:
+            for job_id in list(pending):
+                job = queues.fetch(job_id)
+                status = job.get_status(refresh=True) if job else None
+                if status is None or str(status) in ("finished", "failed", "canceled", "stopped",
+                                                     "JobStatus.FINISHED", "JobStatus.FAILED"):
+                    pending.discard(job_id)
+                    bar.update(1)
+                    result = job.return_value() if job and str(status).endswith(("finished", "FINISHED")) else None
+                    if result and result.get("error"):
+                        failed += 1
+                        bar.write(f"  ✗ {result['path']}: {result['error']}", file=sys.stderr)
+                    elif job is not None and str(status).endswith(("failed", "FAILED")):
+                        failed += 1
+                        bar.write(f"  ✗ job {job_id} failed: {(job.exc_info or '').strip().splitlines()[-1:]}", file=sys.stderr)
+            time.sleep(0.2)
+    return 1 if failed else 0
+
+
+def forget_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--id", action="append", dest="ids", help="a memory id (repeatable)")
+    parser.add_argument("--source", help="a source: remember, email, conversation:slack, or a file path that was ingested")
+    parser.add_argument("--project", help="every memory of this project")
+
+
+def run_forget(args: argparse.Namespace, settings: Settings) -> int:
+    from redis import Redis
+
+    from jobs.memory_wiring import open_memory
+    from memory.events import EventLog
+    from memory.ingest import source_for
+    from memory.retention import NothingToForget, forget
+
+    source = args.source
+    if source and not source.startswith("file:") and Path(source).exists():
+        source = source_for(Path(source))
+    memory = open_memory(settings)
+    try:
+        deleted = forget(memory.backends, EventLog(Redis.from_url(settings.redis_url), settings.workspace), settings.workspace,
+                         ids=args.ids, source=source, project=args.project.strip().lower() if args.project else None, actor="cli")
+    except NothingToForget as err:
+        print(f"deputy forget: {err}", file=sys.stderr)
+        return 2
+    finally:
+        memory.close()
+    total = sum(deleted.values())
+    where = ", ".join(f"{n} from {name}" for name, n in deleted.items())
+    print(f"Forgot {total} memor{'y' if total == 1 else 'ies'} ({where}).")
+    return 0
