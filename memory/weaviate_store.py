@@ -4,41 +4,37 @@ Vectors come from our own Embedder (the collection has no vectorizer); search is
 hybrid query (BM25 on the text + vector similarity, fused by relative score)."""
 from __future__ import annotations
 
-import hashlib
-import json
-import re
-import uuid
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
-from urllib.parse import urlparse
+from typing import Iterator, Sequence
 
-import grpc
 import weaviate
-from weaviate.classes.config import Configure, DataType, Property, Tokenization
+from weaviate.classes.config import Configure
 from weaviate.classes.data import DataObject
-from weaviate.classes.init import AdditionalConfig, Auth, Timeout
 from weaviate.classes.query import Filter, FilterReturn, HybridFusion, MetadataQuery
 from weaviate.classes.tenants import Tenant, TenantActivityStatus
 from weaviate.collections import Collection
 from weaviate.exceptions import UnexpectedStatusCodeError, WeaviateBaseError, WeaviateInsertManyAllFailedError
-from weaviate.proto.v1 import health_weaviate_pb2
 
 from memory.embeddings import Embedder
 from memory.store import Hit, MemoryItem, SearchFilter
+from memory.weaviate_connect import WeaviateUnavailable, connect
+from memory.weaviate_schema import (
+    COLLECTION,
+    VECTOR,
+    matches_nothing,
+    object_id,
+    properties,
+    tenant_name,
+    to_filter,
+    to_item,
+    to_properties,
+)
 
-COLLECTION = "DeputyMemory"
-VECTOR = "default"
-# our item ids are free-form; Weaviate wants UUIDs, so each id maps to a stable uuid5 and
-# re-adding the same item overwrites it instead of duplicating it
-_ID_NAMESPACE = uuid.UUID("5b0e7f64-3d5c-4b61-9a0e-6f1d2c8a9e41")
-_TENANT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+__all__ = ["ImportFailed", "ImportReport", "WeaviateStore", "WeaviateUnavailable", "connect"]
+
 _READY_STATUSES = {TenantActivityStatus.ACTIVE, TenantActivityStatus.HOT}
 # a filter with thousands of ids is slow to parse server-side; deletes go in slices
 _IDS_PER_DELETE = 500
-
-
-class WeaviateUnavailable(RuntimeError):
-    """Weaviate could not be reached or refused us; the message says what to check."""
 
 
 @dataclass(frozen=True)
@@ -59,118 +55,6 @@ class ImportFailed(RuntimeError):
             f"(first: {first[0]}: {first[1]}); the other {len(report.added)} were"
         )
         self.report = report
-
-
-def connect(url: str, api_key: str | None = None, grpc_port: int = 50051, grpc_host: str | None = None,
-            timeout_s: float = 30.0) -> weaviate.WeaviateClient:
-    """A connected client for the Weaviate at `url` (REST) and its gRPC port.
-
-    The client's own init checks are skipped on purpose (they also query PyPI for a newer
-    client, which workers must not do); readiness and the gRPC port are checked here instead."""
-    parsed = urlparse(url if "://" in url else f"http://{url}")
-    if not parsed.hostname:
-        raise WeaviateUnavailable(f"WEAVIATE_URL {url!r} has no host; use e.g. http://127.0.0.1:8080")
-    secure = parsed.scheme == "https"
-    try:
-        client = weaviate.connect_to_custom(
-            http_host=parsed.hostname,
-            http_port=parsed.port or (443 if secure else 80),
-            http_secure=secure,
-            grpc_host=grpc_host or parsed.hostname,
-            grpc_port=grpc_port,
-            grpc_secure=secure,
-            auth_credentials=Auth.api_key(api_key) if api_key else None,
-            additional_config=AdditionalConfig(timeout=Timeout(init=timeout_s, query=timeout_s, insert=timeout_s)),
-            skip_init_checks=True,
-        )
-    except WeaviateBaseError as err:
-        raise WeaviateUnavailable(
-            f"Weaviate at {url} did not answer ({err}); check WEAVIATE_URL and WEAVIATE_API_KEY, "
-            "or unset WEAVIATE_URL to use the embedded store"
-        ) from err
-    if not client.is_ready():
-        client.close()
-        raise WeaviateUnavailable(f"Weaviate at {url} is not ready (GET /v1/.well-known/ready failed); is it still starting?")
-    # checked here because the client retries a dead gRPC port for about a minute per call
-    grpc_address = f"{grpc_host or parsed.hostname}:{grpc_port}"
-    try:
-        serving = _check_grpc(grpc_address, secure, min(timeout_s, 10.0))
-    except grpc.RpcError as err:
-        client.close()
-        raise WeaviateUnavailable(
-            f"Weaviate at {url} answers, but its gRPC port {grpc_address} does not ({err.code().name}); "  # type: ignore[attr-defined]
-            "set WEAVIATE_GRPC_PORT (and WEAVIATE_GRPC_HOST if gRPC is served elsewhere)"
-        ) from err
-    if not serving:
-        client.close()
-        raise WeaviateUnavailable(f"Weaviate at {url} reports its gRPC service as not serving; is it still starting?")
-    return client
-
-
-def _check_grpc(address: str, secure: bool, timeout_s: float) -> bool:
-    channel = grpc.secure_channel(address, grpc.ssl_channel_credentials()) if secure else grpc.insecure_channel(address)
-    with channel:
-        # Weaviate's health service, called the way the client's own start-up check calls it
-        check = channel.unary_unary(
-            "/grpc.health.v1.Health/Check",
-            request_serializer=health_weaviate_pb2.WeaviateHealthCheckRequest.SerializeToString,
-            response_deserializer=health_weaviate_pb2.WeaviateHealthCheckResponse.FromString,
-        )
-        reply = check(health_weaviate_pb2.WeaviateHealthCheckRequest(), timeout=timeout_s)
-    return bool(reply.status == health_weaviate_pb2.WeaviateHealthCheckResponse.SERVING)
-
-
-def tenant_name(workspace: str) -> str:
-    """The tenant a workspace's memories live in (Weaviate allows [A-Za-z0-9_-], 64 chars)."""
-    if _TENANT_NAME.match(workspace):
-        return workspace
-    digest = hashlib.sha1(workspace.encode()).hexdigest()[:10]
-    return f"{re.sub(r'[^A-Za-z0-9_-]', '-', workspace)[:50]}-{digest}"
-
-
-def object_id(item_id: str) -> uuid.UUID:
-    return uuid.uuid5(_ID_NAMESPACE, item_id)
-
-
-def _properties() -> list[Property]:
-    # exact-match fields are not tokenised, so a project "sales-eu" never matches "sales"
-    def exact(name: str) -> Property:
-        return Property(name=name, data_type=DataType.TEXT, tokenization=Tokenization.FIELD, index_searchable=False)
-
-    return [
-        Property(name="text", data_type=DataType.TEXT, tokenization=Tokenization.WORD),
-        exact("item_id"),
-        exact("project"),
-        exact("source"),
-        exact("author"),
-        exact("trust"),
-        Property(name="created_at", data_type=DataType.NUMBER, index_range_filters=True),
-        # str -> str metadata, kept as JSON: readable back, never searched
-        Property(name="meta", data_type=DataType.TEXT, index_filterable=False, index_searchable=False),
-    ]
-
-
-def to_filter(where: SearchFilter | None) -> FilterReturn | None:
-    """The Weaviate filter for a SearchFilter (None when it filters nothing)."""
-    if where is None:
-        return None
-    parts: list[FilterReturn] = []
-    if where.projects:
-        parts.append(Filter.by_property("project").contains_any(list(where.projects)))
-    if where.sources:
-        parts.append(Filter.by_property("source").contains_any(list(where.sources)))
-    if where.since is not None:
-        parts.append(Filter.by_property("created_at").greater_or_equal(float(where.since)))
-    if where.until is not None:
-        parts.append(Filter.by_property("created_at").less_than(float(where.until)))
-    if not parts:
-        return None
-    return parts[0] if len(parts) == 1 else Filter.all_of(parts)
-
-
-def matches_nothing(where: SearchFilter | None) -> bool:
-    # an empty allow-list admits nothing (Weaviate itself rejects filters on empty lists)
-    return where is not None and (where.projects == [] or where.sources == [])
 
 
 class WeaviateStore:
@@ -232,7 +116,7 @@ class WeaviateStore:
         except WeaviateBaseError as err:
             raise self._failed("search", workspace, err) from err
         return [
-            Hit(item=_to_item(workspace, obj.properties), score=float(obj.metadata.score or 0.0))
+            Hit(item=to_item(workspace, obj.properties), score=float(obj.metadata.score or 0.0))
             for obj in result.objects
         ]
 
@@ -286,7 +170,7 @@ class WeaviateStore:
     def _import_chunk(self, tenant: str, chunk: list[MemoryItem], report: ImportReport) -> None:
         vectors = self.embedder.embed([item.text for item in chunk])
         objects = [
-            DataObject(properties=_to_properties(item), uuid=object_id(item.id), vector={VECTOR: [float(v) for v in vector]})
+            DataObject(properties=to_properties(item), uuid=object_id(item.id), vector={VECTOR: [float(v) for v in vector]})
             for item, vector in zip(chunk, vectors)
         ]
         try:
@@ -317,7 +201,7 @@ class WeaviateStore:
                     collections.create(
                         self.name,
                         description="Deputy semantic memory: one tenant per workspace",
-                        properties=_properties(),
+                        properties=properties(),
                         vector_config=Configure.Vectors.self_provided(name=VECTOR),
                         multi_tenancy_config=Configure.multi_tenancy(enabled=True),
                     )
@@ -386,30 +270,3 @@ class WeaviateStore:
 def _chunks(items: list[MemoryItem], size: int) -> Iterator[list[MemoryItem]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
-
-
-def _to_properties(item: MemoryItem) -> dict[str, Any]:
-    return {
-        "text": item.text,
-        "item_id": item.id,
-        "project": item.project,
-        "source": item.source,
-        "author": item.author,
-        "trust": item.trust,
-        "created_at": float(item.created_at),
-        "meta": json.dumps(item.meta, sort_keys=True),
-    }
-
-
-def _to_item(workspace: str, props: dict[str, Any]) -> MemoryItem:
-    return MemoryItem(
-        id=str(props["item_id"]),
-        workspace=workspace,
-        text=str(props.get("text") or ""),
-        project=str(props.get("project") or "inbox"),
-        source=str(props.get("source") or "remember"),
-        author=str(props.get("author") or ""),
-        created_at=float(props.get("created_at") or 0.0),
-        trust="untrusted" if props.get("trust") == "untrusted" else "operator",
-        meta=json.loads(props["meta"]) if props.get("meta") else {},
-    )

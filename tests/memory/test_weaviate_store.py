@@ -16,14 +16,9 @@ import pytest
 from bot.settings import load_settings
 from memory.embeddings import Embedder, MiniLmEmbedder
 from memory.store import MemoryItem, SearchFilter
-from memory.weaviate_store import (
-    ImportFailed,
-    WeaviateStore,
-    WeaviateUnavailable,
-    connect,
-    object_id,
-    tenant_name,
-)
+from memory.weaviate_connect import WeaviateUnavailable, connect
+from memory.weaviate_schema import object_id, tenant_name
+from memory.weaviate_store import ImportFailed, WeaviateStore
 from tests.fakes.weaviate_server import FakeWeaviate
 from tests.memory.contract import MemoryStoreContract
 
