@@ -13,7 +13,7 @@ import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from weaviate.proto.v1 import base_pb2, base_search_pb2
 
@@ -23,6 +23,22 @@ CLASS_NAME = re.compile(r"^[A-Z][_0-9A-Za-z]*$")
 WORD = re.compile(r"[^\W_]+", re.UNICODE)
 # each half of a hybrid query ranks this many candidates before fusion, as Weaviate does
 HYBRID_CANDIDATES = 100
+
+
+@dataclass(frozen=True)
+class Recorded:
+    # "rest" or "grpc"
+    kind: str
+    # "POST /v1/schema" or the gRPC method name ("BatchObjects")
+    name: str
+    # the JSON body, or the decoded protobuf request
+    body: Any
+    # HTTP headers, or gRPC metadata
+    headers: dict[str, str]
+
+
+# an object's class, tenant and properties -> an error message to reject it with, or None
+Rejector = Callable[[str, str, dict[str, Any]], "str | None"]
 
 
 class WeaviateError(Exception):
