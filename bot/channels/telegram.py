@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING, Awaitable, Callable
 
 from aiohttp import web
+from redis.exceptions import RedisError
 from telegram import BotCommand, CallbackQuery, Update
 from telegram.error import TelegramError
 from telegram.ext import AIORateLimiter, Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
@@ -108,8 +109,14 @@ class TelegramChannel:
         await self.ready()
         await self.application.process_update(update)
         error = self._failures.pop(update.update_id, None)
-        if error is not None:
-            raise error
+        if error is None:
+            return
+        if isinstance(error, RedisError):
+            raise error  # not durable: Telegram must deliver it again
+        # a bug of ours on this one update must not hold back every later one (Telegram keeps order)
+        log.error("telegram: update %s failed and is let go: %r", update.update_id, error, exc_info=error)
+        await asyncio.to_thread(self.events.record, f"tg-{update.update_id}", "inbound.failed", "telegram", None,
+                                channel=CHANNEL, update_id=update.update_id, error=repr(error)[:300])
 
     # --- handlers
 

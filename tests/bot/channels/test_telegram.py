@@ -206,3 +206,18 @@ async def test_polling_confirms_an_offset_only_once_its_update_is_durable(make_p
     assert tg.queued() == 2
     assert sorted(e.data["event_id"] for e in tg.recent("inbound.received")) == ["306197398", "892252934"]
     assert telegram_api.calls_to("deleteWebhook")  # polling and a webhook cannot both be active
+
+
+async def test_an_update_that_breaks_a_handler_does_not_hold_back_later_ones(tg, telegram_api, shared_eval, monkeypatch):
+    real_accept = tg.services.gateway.accept
+
+    def broken_once(inbound):
+        if inbound.event_id == "50001":
+            raise ValueError("a bug, not an outage")
+        return real_accept(inbound)
+
+    monkeypatch.setattr(tg.services.gateway, "accept", broken_once)
+    assert await post_update(tg, text_update(shared_eval, "/remember one", update_id=50001)) == 200
+    assert await post_update(tg, text_update(shared_eval, "/remember two", update_id=50002)) == 200
+    assert tg.queued() == 1
+    assert tg.recent("inbound.failed")[0].data["update_id"] == 50001
