@@ -198,6 +198,20 @@ def _measure(registry: str) -> Callable[[argparse.Namespace, Settings], int]:
     return run
 
 
+# --- prove
+
+def _prove_args(parser: argparse.ArgumentParser) -> None:
+    from bot.prove.runner import add_arguments
+
+    add_arguments(parser)
+
+
+def _run_prove(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.prove.runner import main as prove
+
+    return prove(args, settings)
+
+
 # The one list of subcommands.
 COMMANDS: list[Subcommand] = [
     Subcommand("up", "run everything for one machine: gateway, web console, workers, cron", _up_args, run_up),
@@ -215,6 +229,8 @@ COMMANDS: list[Subcommand] = [
                memory_cli.run_ingest),
     Subcommand("forget", "remove memories by id, source or project from every memory backend", memory_cli.forget_args,
                memory_cli.run_forget),
+    Subcommand("prove", "fault injection, fuzzing, prompt injection: prove nothing is lost, repeated or let through",
+               _prove_args, _run_prove),
 ]
 
 

@@ -1,0 +1,156 @@
+"""`deputy prove [--quick|--full] [--json]`: every scenario, one table, one JSON object.
+
+--quick is the CI-sized run (a few minutes on two cores); --full is for a workstation: more requests,
+more payloads, and the production worker lease (so the recovery bound it measures is the real one)."""
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from bot.prove.cluster import PRODUCTION_LEASE, QUICK_LEASE, Lease
+from bot.prove.report import Report, Row
+from bot.settings import Settings
+
+log = logging.getLogger("deputy.prove")
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much each scenario does in a mode."""
+
+    storm_requests: int
+    storm_rate: float
+    kill_every_s: float
+    lease: Lease
+    redis_requests: int
+    gateway_requests: int
+    duplicate_messages: int
+    approval_storms: int
+    fuzz_console: int
+    fuzz_slack: int
+    fuzz_telegram: int
+    fuzz_hooks: int
+
+
+QUICK = Sizes(storm_requests=200, storm_rate=12, kill_every_s=1.0, lease=QUICK_LEASE, redis_requests=120,
+              gateway_requests=80, duplicate_messages=40, approval_storms=3,
+              fuzz_console=4_000, fuzz_slack=3_000, fuzz_telegram=2_000, fuzz_hooks=1_000)
+FULL = Sizes(storm_requests=1_000, storm_rate=15, kill_every_s=2.0, lease=PRODUCTION_LEASE, redis_requests=600,
+             gateway_requests=400, duplicate_messages=200, approval_storms=10,
+             fuzz_console=20_000, fuzz_slack=15_000, fuzz_telegram=10_000, fuzz_hooks=5_000)
+
+Scenario = Callable[[Path, Sizes], Row]
+
+
+def _worker_storm(folder: Path, s: Sizes) -> Row:
+    from bot.prove.faults import worker_kill_storm
+
+    return worker_kill_storm(folder, s.storm_requests, s.storm_rate, s.kill_every_s, s.lease)
+
+
+def _redis_restart(folder: Path, s: Sizes) -> Row:
+    from bot.prove.faults import redis_restart
+
+    return redis_restart(folder, s.redis_requests, rate=20, down_s=2.0)
+
+
+def _gateway_kill(folder: Path, s: Sizes) -> Row:
+    from bot.prove.faults import gateway_kill
+
+    return gateway_kill(folder, s.gateway_requests, rate=30, claimed_unqueued=5)
+
+
+def _console_duplicates(folder: Path, s: Sizes) -> Row:
+    from bot.prove.storms import console_duplicates
+
+    return console_duplicates(folder, s.duplicate_messages, copies=4)
+
+
+def _approval_clicks(folder: Path, s: Sizes) -> Row:
+    from bot.prove.storms import approval_click_storm
+
+    return approval_click_storm(folder, s.approval_storms, clicks=20)
+
+
+def _fuzz_console(folder: Path, s: Sizes) -> Row:
+    from bot.prove.fuzzing import console_fuzz
+
+    return console_fuzz(folder, s.fuzz_console)
+
+
+# The one list of scenarios, in the order they run.
+SCENARIOS: dict[str, Scenario] = {
+    "worker-kill": _worker_storm,
+    "redis-restart": _redis_restart,
+    "gateway-kill": _gateway_kill,
+    "console-duplicates": _console_duplicates,
+    "approval-clicks": _approval_clicks,
+    "fuzz-console": _fuzz_console,
+}
+
+
+def run_scenario(name: str, sizes: Sizes, keep: bool = False) -> Row:
+    """Run one scenario in a fresh temp folder; a scenario that crashes is a failed row, not a crash of the run."""
+    folder = Path(tempfile.mkdtemp(prefix=f"deputy-prove-{name}-"))
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
+    started = time.time()
+    try:
+        row = SCENARIOS[name](folder, sizes)
+    except Exception as err:
+        log.error("scenario %s crashed:\n%s", name, traceback.format_exc())
+        row = Row(scenario=name, attempts=0, failed_checks=(f"crashed: {type(err).__name__}: {err}"[:300],),
+                  notes="")
+        keep = True
+    row.details["seconds"] = round(time.time() - started, 1)
+    if not row.passed:
+        keep = True
+        row = Row(**{**row.__dict__, "notes": (row.notes + f"; logs in {folder}").lstrip("; ")})
+    if not keep:
+        shutil.rmtree(folder, ignore_errors=True)
+    return row
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="the CI-sized run (default)")
+    mode.add_argument("--full", action="store_true", help="more of everything, production worker lease (local use)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    parser.add_argument("--only", nargs="+", choices=sorted(SCENARIOS), metavar="SCENARIO",
+                        help=f"run only these scenarios ({', '.join(SCENARIOS)})")
+    parser.add_argument("--out", type=Path, help="folder for last.txt / last.json (default DATA_DIR/prove)")
+    parser.add_argument("--keep", action="store_true", help="keep every scenario's temp folder (logs, Redis files)")
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="deputy prove")
+    add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> Report:
+    """Run the scenarios the arguments choose; the report is also written to --out (or DATA_DIR/prove)."""
+    sizes = FULL if args.full else QUICK
+    report = Report(mode="full" if args.full else "quick")
+    for name in args.only or list(SCENARIOS):
+        log.info("prove: %s ...", name)
+        row = report.add(run_scenario(name, sizes, keep=args.keep))
+        log.info("prove: %s: %s", name, "pass" if row.passed else "FAIL")
+    report.finished_at = time.time()
+    report.write(args.out or settings.data_dir / "prove")
+    return report
+
+
+def main(args: argparse.Namespace, settings: Settings) -> int:
+    """`deputy prove`: prints the table (or JSON); exit status 1 when anything was lost, duplicated or let through."""
+    import json
+
+    report = run(args, settings)
+    print(json.dumps(report.as_json()) if args.json else report.table(), flush=True)
+    return 0 if report.passed else 1
