@@ -21,6 +21,7 @@ from telegram.ext import AIORateLimiter, Application, CallbackQueryHandler, Comm
 
 from bot.channels.card_places import CardPlaces
 from bot.channels.telegram_cards import ButtonTokens
+from bot.channels.telegram_polling import TelegramPoller
 from bot.channels.telegram_sender import TelegramSender
 from bot.gateway import Gateway
 from bot.messages import Decision, Inbound, Reply
@@ -61,7 +62,7 @@ def webhook_secret(token: str, configured: str | None) -> str:
 
 
 class TelegramChannel:
-    """PTB handlers that translate updates into Inbound / Decision for the gateway; plus the two ways updates arrive."""
+    """PTB handlers that translate updates into Inbound / Decision for the gateway, and the webhook."""
 
     def __init__(
         self,
@@ -71,7 +72,6 @@ class TelegramChannel:
         events: EventLog,
         secret: str,
         public_url: str | None,
-        poll_timeout_s: int = 25,
     ) -> None:
         self.application = application
         self.gateway = gateway
@@ -79,7 +79,6 @@ class TelegramChannel:
         self.events = events
         self.secret = secret
         self.public_url = public_url
-        self.poll_timeout_s = poll_timeout_s
         self._initialized = False
         self._init_lock = asyncio.Lock()
         # handler errors (Redis down) go to PTB's error handler; the webhook or poller re-raises them
@@ -213,13 +212,14 @@ class TelegramChannel:
         url = self.public_url.rstrip("/")
         url = url if url.endswith(WEBHOOK_PATH) else url + WEBHOOK_PATH
         try:
-            await self._until_done("set the webhook", lambda: self._setup(url))
+            await self.until_done("set the webhook", lambda: self.setup(url))
             log.info("telegram: webhook set to %s", url)
             await asyncio.Event().wait()
         finally:
             await self.close()
 
-    async def _setup(self, webhook_url: str | None) -> None:
+    async def setup(self, webhook_url: str | None) -> None:
+        """The command menu, and the webhook registered (or removed, for polling)."""
         await self.ready()
         bot = self.application.bot
         await bot.set_my_commands([BotCommand(name, description) for name, description in MENU])
@@ -228,7 +228,8 @@ class TelegramChannel:
         else:
             await bot.delete_webhook(drop_pending_updates=False)
 
-    async def _until_done(self, what: str, step: Callable[[], Awaitable[None]]) -> None:
+    async def until_done(self, what: str, step: Callable[[], Awaitable[None]]) -> None:
+        """Retry a setup step with backoff until Telegram takes it."""
         delay = 1.0
         while True:
             try:
@@ -238,40 +239,6 @@ class TelegramChannel:
                 log.warning("telegram: could not %s (%s); trying again in %.0f s", what, err, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 60)
-
-    # --- long polling
-
-    async def poll(self) -> None:
-        """Background task: getUpdates in a loop; an offset is confirmed only once its update is durable."""
-        try:
-            await self._until_done("start polling", lambda: self._setup(None))
-            offset: int | None = None
-            while True:
-                offset = await self.poll_once(offset)
-        finally:
-            await self.close()
-
-    async def poll_once(self, offset: int | None) -> int | None:
-        """One getUpdates round; returns the offset to ask with next."""
-        try:
-            updates = await self.application.bot.get_updates(
-                offset=offset, timeout=self.poll_timeout_s, allowed_updates=ALLOWED_UPDATES,
-                read_timeout=self.poll_timeout_s + 10,
-            )
-        except TelegramError as err:
-            log.warning("telegram: getUpdates failed (%s); retrying", err)
-            await asyncio.sleep(2)
-            return offset
-        for update in updates:
-            try:
-                await self.process(update)
-            except Exception:
-                # not durable: leave the offset before it, so Telegram hands it to us again
-                log.exception("telegram: update %s could not be stored; fetching it again", update.update_id)
-                await asyncio.sleep(1)
-                return offset
-            offset = update.update_id + 1
-        return offset
 
 
 def telegram_channel(services: "Services") -> "ChannelParts | None":
@@ -302,7 +269,7 @@ def telegram_channel(services: "Services") -> "ChannelParts | None":
     if settings.telegram_public_url:
         return ChannelParts(name=CHANNEL, routes=[web.post(WEBHOOK_PATH, channel.webhook)], sender=_ReadySender(channel, sender),
                             background=[channel.serve_webhook])
-    return ChannelParts(name=CHANNEL, routes=[], sender=_ReadySender(channel, sender), background=[channel.poll])
+    return ChannelParts(name=CHANNEL, routes=[], sender=_ReadySender(channel, sender), background=[TelegramPoller(channel, ALLOWED_UPDATES).run])
 
 
 class _ReadySender:
