@@ -170,6 +170,7 @@ class CalendarClient:
     def __init__(self, config: CalDavConfig) -> None:
         self.config = config
         self.where = f"CalDAV {config.url}"
+        self._calendar_url: str | None = None
 
     def _calendar(self, client: caldav.DAVClient) -> Any:
         calendars = client.principal().calendars()
@@ -189,10 +190,15 @@ class CalendarClient:
         try:
             with caldav.DAVClient(url=self.config.url, username=self.config.username, password=password,
                                   timeout=int(max(1, self.config.timeout_s))) as client:
-                yield self._calendar(client)
+                # discovery (principal, calendar list) is two round trips: done once, then the URL is reused
+                if self._calendar_url is None:
+                    self._calendar_url = str(self._calendar(client).url)
+                yield client.calendar(url=self._calendar_url)
         except PermanentError:
             raise
         except Exception as err:
+            # the calendar may have moved or gone: discover it again next time
+            self._calendar_url = None
             raise _classify(err, self.where) from err
 
     def _zone(self, name: str | None) -> ZoneInfo:

@@ -20,6 +20,7 @@ from typing import Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from integrations.capability import Capability, EffectContext, Health, PermanentError, RetryPolicy, RiskClass, TransientError
+from integrations.tls import tls_context
 
 Security = Literal["ssl", "starttls", "none"]
 BODY_LIMIT = 4_000
@@ -108,14 +109,14 @@ class TaskSink(Protocol):
 
 
 def _connect(config: ImapConfig) -> imaplib.IMAP4:
-    context = ssl.create_default_context(cafile=config.ca_file)
     if config.security == "ssl":
-        client: imaplib.IMAP4 = imaplib.IMAP4_SSL(config.host, config.port, ssl_context=context, timeout=config.timeout_s)
+        client: imaplib.IMAP4 = imaplib.IMAP4_SSL(config.host, config.port, ssl_context=tls_context(config.ca_file),
+                                                  timeout=config.timeout_s)
     else:
         client = imaplib.IMAP4(config.host, config.port, timeout=config.timeout_s)
     try:
         if config.security == "starttls":
-            client.starttls(ssl_context=context)
+            client.starttls(ssl_context=tls_context(config.ca_file))
         client.login(config.username, config.password.get_secret_value())
     except BaseException:
         with contextlib.suppress(OSError):  # keep the error that matters, not the socket's complaint

@@ -24,6 +24,7 @@ from integrations.capability import (
     RiskClass,
     TransientError,
 )
+from integrations.tls import tls_context
 
 Security = Literal["starttls", "ssl", "none"]
 # `deputy check` runs every health check in turn: a dead host must not hold it up for long
@@ -114,7 +115,7 @@ def build_message(config: SmtpConfig, args: SendEmail, key: str) -> EmailMessage
 
 
 def _tls_context(config: SmtpConfig) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=config.ca_file)
+    return tls_context(config.ca_file)
 
 
 def _connect(config: SmtpConfig) -> smtplib.SMTP:
