@@ -25,6 +25,7 @@ BENCHES: dict[str, Measure] = {
     "gateway": _lazy("bot.bench.gateway", "run"),
     "queue": _lazy("bot.bench.queue", "run"),
     "agents": _lazy("bot.bench.agents", "run"),
+    "connectors": _lazy("bot.bench.connectors", "run"),
     "slack": _lazy("bot.bench.slack", "run"),
 }
 
