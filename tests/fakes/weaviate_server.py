@@ -33,6 +33,8 @@ class FakeWeaviate:
         self.classes: dict[str, FakeClass] = {}
         self.requests: list[Recorded] = []
         self.rejectors: list[Rejector] = []
+        # request name ("POST /v1/schema") -> what happens just before the server handles it, once
+        self.interleaved: dict[str, Callable[[FakeWeaviate], None]] = {}
         self.lock = threading.RLock()
         self.http_port = 0
         self.grpc_port = 0
@@ -49,6 +51,10 @@ class FakeWeaviate:
 
     def reject(self, rejector: Rejector) -> None:
         self.rejectors.append(rejector)
+
+    def before(self, name: str, event: Callable[["FakeWeaviate"], None]) -> None:
+        """Run `event` (e.g. another worker's write) just before the next `name` request is handled."""
+        self.interleaved[name] = event
 
     def calls(self, name: str) -> list[Recorded]:
         return [r for r in self.requests if r.name == name]
@@ -81,6 +87,10 @@ class FakeWeaviate:
         if request.path not in open_paths and not self.authorized(headers):
             return _rest_error(401, "anonymous access not enabled, please provide an auth scheme such as OIDC or API key")
         request[BODY] = body
+        event = self.interleaved.pop(f"{request.method} {request.path}", None)
+        if event is not None:
+            # off the event loop, so the event may itself call this server (as another client would)
+            await asyncio.get_running_loop().run_in_executor(None, event, self)
         try:
             with self.lock:
                 return await handler(request)

@@ -205,6 +205,32 @@ def test_each_workspace_gets_its_own_tenant_on_first_write_only(server: FakeWeav
     assert tenant_name("acme.co") != tenant_name("acme-co") and tenant_name("acme.co").startswith("acme-co-")
 
 
+def test_another_worker_creating_the_collection_or_tenant_first_is_fine(server: FakeWeaviate, store: WeaviateStore,
+                                                                       embedder: WordEmbedder) -> None:
+    # a second worker, on its own connection, creates the collection and the tenant just before ours does
+    rival = WeaviateStore.open(server.url, embedder, api_key="test-key", grpc_port=server.grpc_port)
+    server.before("POST /v1/schema", lambda s: rival.add([item("r1", "the rival's note")]))
+
+    store.add([item("o1", "our note")])
+
+    assert store.count("acme") == 2
+    statuses = [r.name for r in server.requests if r.name in ("POST /v1/schema", "POST /v1/schema/DeputyMemory/tenants")]
+    # the rival created both; our create of the collection was refused as existing, and we then found the tenant
+    assert statuses.count("POST /v1/schema") == 2 and statuses.count("POST /v1/schema/DeputyMemory/tenants") == 1
+    rival.close()
+
+
+def test_a_tenant_created_between_our_check_and_our_create_is_used(server: FakeWeaviate, store: WeaviateStore) -> None:
+    store.add([item("a0", "warm the collection", workspace="other")])
+    other = connect(server.url, "test-key", server.grpc_port)
+    server.before("POST /v1/schema/DeputyMemory/tenants", lambda s: other.collections.use("DeputyMemory").tenants.create("acme"))
+
+    store.add([item("a1", "written after losing the race")])
+
+    assert [h.item.id for h in store.search("acme", "losing the race")] == ["a1"]
+    other.close()
+
+
 def test_vectors_come_from_our_embedder_and_search_is_hybrid(server: FakeWeaviate, store: WeaviateStore, embedder: WordEmbedder) -> None:
     store.add([item("v1", "renew the domain before May"), item("v2", "pay the designer")])
     store.search("acme", "domain renewal", limit=3, where=SearchFilter(projects=["inbox"], since=NOW - 10))
