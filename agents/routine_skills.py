@@ -110,10 +110,8 @@ def snooze_reminder(ctx: "SkillContext", value: str) -> Outcome:
     tz = ctx.reminders.tz
     when = reminder.local_due(tz)
     if not snoozed:
-        # the card keeps saying what really happened to it
-        note = "Done ✓" if reminder.status == "done" else f"Snoozed until {when:%a %H:%M}"
-        state = "done" if reminder.status == "done" else "snoozed"
-        return Outcome(text=f"That reminder was already {state}.", card=reminder_card(reminder, tz, seq, note=note))
+        # a plain message: the card already shows what the first click did
+        return Outcome(text=f"That reminder was already {'done' if reminder.status == 'done' else 'snoozed'}.")
     return Outcome(text=f"Snoozed: I'll remind you again {when:%a at %H:%M}.",
                    card=reminder_card(reminder, tz, seq, note=f"Snoozed until {when:%a %H:%M}"))
 
@@ -136,7 +134,8 @@ def _decide_spend(ctx: "SkillContext", value: str, approve: bool) -> Outcome:
     if request is None:
         return Outcome(text="That request has expired; ask again and I will price it afresh.", ok=False)
     if not fresh:
-        return Outcome(text=f"Already {request.status} by {request.decided_by}.", card=spend_card(request))
+        # a plain message: the card already shows what the first click did
+        return Outcome(text=f"Already {request.status} by {request.decided_by}.")
     if approve:
         again = " and I'm running your request again" if request.resume_func else "; ask again to run it"
         return Outcome(text=f"Approved {money(request.extra)} more for '{request.project}' today{again}.", card=spend_card(request))

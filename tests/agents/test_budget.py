@@ -156,10 +156,13 @@ async def test_over_budget_request_posts_a_card_and_approving_runs_it_once(deput
     await deputy.work()
     await deputy.work()
     assert len(openai_server.requests) == 1
-    [asked, card_message, answer] = await deputy.messages()
-    assert answer["text"] == "Ana's number is in the CRM."
-    # the card was answered in place, and the second click was told it came too late
+    messages = await deputy.messages()
+    assert [m["text"] for m in messages if m["text"] == "Ana's number is in the CRM."] == ["Ana's number is in the CRM."]
+    # the card was answered in place; the second click was told it came too late
+    [card_message] = [m for m in messages if m["card"]]
     assert card_message["card"]["resolution"] == "Approved by operator: $0.01 more for today ✓"
-    assert card_message["card"]["buttons"] == [] and card_message["text"] == "Already approved by operator."
+    assert card_message["card"]["buttons"] == []
+    assert card_message["text"] == "Approved $0.01 more for 'inbox' today and I'm running your request again."
+    assert "Already approved by operator." in [m["text"] for m in messages]
     rows = {row["project"]: row for row in runtime_for(redis).budgets.status()}
     assert rows["inbox"]["extra_today"] == 10_000 and rows["inbox"]["calls_today"] == 1

@@ -67,9 +67,11 @@ async def test_a_reminder_fires_in_its_thread_once_due_with_snooze_and_done(depu
         await deputy.client.post("/api/decisions", json={"thread_id": "t9", "action": snooze["action"], "value": snooze["value"],
                                                          "client_id": f"snooze-{n}"})
         await deputy.work()
-    card = (await deputy.messages("t9"))[-1]
-    assert card["text"] == "That reminder was already snoozed."
+    messages = await deputy.messages("t9")
+    [card] = [m for m in messages if m["card"]]
+    assert card["text"].startswith("Snoozed: I'll remind you again")
     assert card["card"]["resolution"].startswith("Snoozed until") and card["card"]["buttons"] == []
+    assert "That reminder was already snoozed." in [m["text"] for m in messages]
     later = scheduled(redis)
     assert list(later) == [job_id.replace("-0", "-1")]
     assert timedelta(minutes=14) < list(later.values())[0] - datetime.now(timezone.utc) <= timedelta(minutes=15)
