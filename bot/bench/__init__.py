@@ -30,7 +30,10 @@ BENCHES: dict[str, Measure] = {
 }
 
 # The one list of evaluations.
-EVALS: dict[str, Measure] = {}
+EVALS: dict[str, Measure] = {
+    "memory": _lazy("bot.bench.memory_eval", "run"),
+    "intents": _lazy("bot.bench.intents_eval", "run"),
+}
 
 
 def print_table(title: str, result: dict[str, Any]) -> str:
