@@ -5,10 +5,11 @@ per reply on the platform (a delivered marker is claimed before sending)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import socket
-from typing import Mapping
+from typing import Any, Mapping
 
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import ResponseError
@@ -72,9 +73,17 @@ class Dispatcher:
         rows = await self.redis.xreadgroup(GROUP, self.consumer, {STREAM: ">"}, count=count, block=block_ms)
         handled = 0
         for _, entries in rows or []:
-            results = await asyncio.gather(*(self._handle(entry_id, fields) for entry_id, fields in entries))
-            handled += len(results)
+            # one thread's replies go out in the order they were queued; threads go in parallel
+            by_thread: dict[str, list[tuple[Any, Any]]] = {}
+            for entry_id, fields in entries:
+                by_thread.setdefault(_thread_of(fields), []).append((entry_id, fields))
+            await asyncio.gather(*(self._in_order(batch) for batch in by_thread.values()))
+            handled += len(entries)
         return handled
+
+    async def _in_order(self, batch: list[tuple[Any, Any]]) -> None:
+        for entry_id, fields in batch:
+            await self._handle(entry_id, fields)
 
     async def _handle(self, entry_id: bytes | str, fields: Mapping[bytes | str, bytes | str]) -> None:
         raw = fields.get(b"reply") or fields.get("reply")
@@ -121,3 +130,12 @@ class Dispatcher:
             None, channel=reply.channel, reply_id=reply.reply_id, **data,
         )
 
+
+
+def _thread_of(fields: Mapping[bytes | str, bytes | str]) -> str:
+    raw = fields.get(b"reply") or fields.get("reply") or b"{}"
+    try:
+        reply = json.loads(raw)
+        return f"{reply.get('channel')}:{reply.get('thread_id')}"
+    except (ValueError, AttributeError):
+        return ""

@@ -117,3 +117,31 @@ async def test_threads_are_listed(deputy):
     await deputy.say("/help", thread_id=thread["id"])
     listed = (await (await deputy.client.get("/api/threads")).json())["threads"]
     assert listed[0]["id"] == thread["id"] and listed[0]["title"] == "Invoices"
+
+
+async def test_replies_in_one_thread_are_delivered_in_the_order_they_were_queued(deputy, monkeypatch):
+    import asyncio
+    import random
+
+    from bot.messages import Reply
+    from bot.outbox import Outbox
+
+    delivered: list[str] = []
+    from bot.server import DISPATCHER
+
+    sender = deputy.client.server.app[DISPATCHER].senders["console"]
+    original = sender.send
+
+    async def jittery(reply):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(random.random() / 100)  # platforms answer in their own time
+        delivered.append(reply.text)
+        await original(reply)
+
+    monkeypatch.setattr(sender, "send", jittery)
+    outbox = Outbox(deputy.redis)
+    for i in range(20):
+        outbox.put(Reply(channel="console", thread_id="ordered", text=f"part {i}"))
+        outbox.put(Reply(channel="console", thread_id=f"other-{i}", text=f"other {i}"))
+    await deputy.deliver()
+    assert [t for t in delivered if t.startswith("part")] == [f"part {i}" for i in range(20)]
+    assert [m["text"] for m in await deputy.messages("ordered")] == [f"part {i}" for i in range(20)]
