@@ -27,6 +27,7 @@ BENCHES: dict[str, Measure] = {
     "agents": _lazy("bot.bench.agents", "run"),
     "connectors": _lazy("bot.bench.connectors", "run"),
     "slack": _lazy("bot.bench.slack", "run"),
+    "memory": _lazy("bot.bench.memory", "run"),
 }
 
 # The one list of evaluations.
