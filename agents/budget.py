@@ -259,12 +259,16 @@ class Budgets:
             args=["approved" if approve else "declined", by, request.project, request.extra, REQUEST_TTL_S],
         ))
         request = self.request(request_id) or request
-        if fresh and approve and request.resume_func and self.scheduler is not None:
+        resumed = f"{key}:resumed"
+        # Resume on the deciding click, and also when that click's job died between deciding and
+        # queuing (its retry is not fresh): the marker, set only after queuing, says it was done.
+        if request.status == "approved" and request.resume_func and self.scheduler is not None and not self.redis.exists(resumed):
             payload = dict(request.resume_payload)
             # a fresh trace, derived from the request, so a retried decision cannot run it twice
             payload["trace_id"] = hashlib.sha256(f"spend:{request.id}".encode()).hexdigest()[:16]
             payload["resumes"] = request.run_id
             self.scheduler.run_now(request.resume_func, payload, job_id=payload["trace_id"])
+            self.redis.set(resumed, "1", ex=REQUEST_TTL_S)
         return request, fresh
 
     def tomorrow(self) -> datetime:

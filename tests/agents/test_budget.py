@@ -112,6 +112,37 @@ def test_approving_raises_the_cap_for_that_day_only(redis, openai_server):
     assert len(openai_server.requests) == 1
 
 
+def test_a_decision_job_that_died_before_queuing_the_resume_resumes_on_its_retry(redis, openai_server):
+    class Flaky:
+        def __init__(self) -> None:
+            self.calls: list[str] = []
+            self.fail = True
+
+        def run_now(self, func, payload, job_id):  # type: ignore[no-untyped-def]
+            if self.fail:
+                self.fail = False
+                raise ConnectionError("worker killed here")
+            self.calls.append(job_id)
+
+        def run_at(self, func, payload, job_id, at):  # type: ignore[no-untyped-def]
+            raise AssertionError("not used")
+
+    scheduler = Flaky()
+    llm, budgets = make(redis, openai_server, daily=0.002, scheduler=scheduler)
+    charge = Charge(run_id="r1", resume_func="jobs.tasks.handle_message", resume_payload={"x": 1})
+    with charge_to(charge), pytest.raises(OverBudget) as over:
+        llm.complete(HI)
+    request = over.value.request
+    with pytest.raises(ConnectionError):
+        budgets.decide(request.id, approve=True, by="operator")
+    # the retried decision job: not fresh any more, but the resume was never queued
+    assert budgets.decide(request.id, approve=True, by="operator")[1] is False
+    assert len(scheduler.calls) == 1
+    # and once queued, later clicks queue nothing more
+    budgets.decide(request.id, approve=True, by="operator")
+    assert len(scheduler.calls) == 1
+
+
 def test_background_work_over_budget_waits_for_tomorrow(redis, openai_server):
     queues = JobQueues(redis)
     clock = Clock(datetime(2025, 6, 2, 20, 0, tzinfo=timezone.utc))
