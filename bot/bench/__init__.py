@@ -24,6 +24,7 @@ def _lazy(module: str, func: str) -> Measure:
 BENCHES: dict[str, Measure] = {
     "gateway": _lazy("bot.bench.gateway", "run"),
     "queue": _lazy("bot.bench.queue", "run"),
+    "load": _lazy("bot.bench.load", "run"),
     "agents": _lazy("bot.bench.agents", "run"),
     "connectors": _lazy("bot.bench.connectors", "run"),
     "slack": _lazy("bot.bench.slack", "run"),

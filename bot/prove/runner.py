@@ -85,6 +85,12 @@ def _fuzz_console(folder: Path, s: Sizes) -> Row:
     return console_fuzz(folder, s.fuzz_console)
 
 
+def _injection(folder: Path, s: Sizes) -> Row:
+    from bot.prove.injection import injection_suite
+
+    return injection_suite(folder)
+
+
 # The one list of scenarios, in the order they run.
 SCENARIOS: dict[str, Scenario] = {
     "worker-kill": _worker_storm,
@@ -93,6 +99,7 @@ SCENARIOS: dict[str, Scenario] = {
     "console-duplicates": _console_duplicates,
     "approval-clicks": _approval_clicks,
     "fuzz-console": _fuzz_console,
+    "injection": _injection,
 }
 
 

@@ -1,0 +1,96 @@
+"""The harness itself: a private Redis that survives a crash on its append-only file, the fuzz oracle,
+the platform's retry semantics and the injection corpus."""
+from __future__ import annotations
+
+from collections import Counter
+
+from aiohttp import web
+
+from bot.prove.cluster import PrivateRedis
+from bot.prove.fuzzing import console_decision_valid, console_message_valid
+from bot.prove.injection import SIDE_EFFECTS, load_corpus
+from bot.prove.platform import ConsolePlatform, Delivery, session
+
+
+def test_private_redis_keeps_acknowledged_writes_across_a_sigkill(tmp_path):
+    server = PrivateRedis(tmp_path / "redis").start()
+    try:
+        client = server.client()
+        for i in range(200):
+            client.set(f"k{i}", i)
+        server.restart()  # SIGKILL, no SHUTDOWN: only the append-only file remains
+        assert server.client().get("k199") == b"199"
+        assert server.client().dbsize() == 200
+    finally:
+        server.stop()
+
+
+def test_console_oracle_matches_the_api_contract():
+    ok = {"text": "hi", "thread_id": "t", "client_id": "c"}
+    assert console_message_valid(ok)
+    assert console_message_valid({**ok, "thread_id": 7})
+    for bad in ({**ok, "text": "   "}, {**ok, "text": True}, {**ok, "client_id": "x" * 65}, {**ok, "text": ["a"]},
+                {"text": "hi"}, ["not", "an", "object"], None, {**ok, "text": "x" * 8001}):
+        assert not console_message_valid(bad), bad
+    assert console_decision_valid({"thread_id": "t", "client_id": "c", "action": "a", "value": "v"})
+    assert not console_decision_valid({"thread_id": "t", "client_id": "c", "action": "a", "value": "v" * 201})
+
+
+async def test_platform_retries_5xx_and_silence_with_the_same_id_until_acknowledged():
+    seen: list[str] = []
+    answers = [503, 500, 202]
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append((await request.json())["client_id"])
+        status = answers.pop(0)
+        return web.json_response({"status": "accepted", "trace_id": "t1"}, status=status)
+
+    app = web.Application()
+    app.add_routes([web.post("/api/messages", handler)])
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        platform = ConsolePlatform(f"http://127.0.0.1:{port}/", backoff_s=(0.01,))
+        delivery = Delivery(0, "hello", "t")
+        async with session() as http:
+            await platform.deliver(http, delivery)
+    finally:
+        await runner.cleanup()
+    assert delivery.statuses == [503, 500, 202] and delivery.acked and delivery.trace_id == "t1"
+    assert len(set(seen)) == 1  # every retry carried the same delivery id
+
+
+async def test_platform_gives_up_on_4xx_at_once():
+    async def handler(request: web.Request) -> web.Response:
+        return web.json_response({"error": "bad"}, status=400)
+
+    app = web.Application()
+    app.add_routes([web.post("/api/messages", handler)])
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        delivery = Delivery(0, "hello", "t")
+        async with session() as http:
+            await ConsolePlatform(f"http://127.0.0.1:{port}/").deliver(http, delivery)
+    finally:
+        await runner.cleanup()
+    assert delivery.statuses == [400] and not delivery.acked
+
+
+def test_injection_corpus_covers_every_source_and_attack():
+    cases = load_corpus()
+    assert len(cases) >= 50
+    assert len({c.id for c in cases}) == len(cases)
+    sources = Counter(c.source for c in cases)
+    attacks = Counter(c.attack for c in cases)
+    assert set(sources) == {"email", "calendar", "note", "webhook", "web"}
+    assert set(attacks) == {"exfiltrate", "send", "pay", "delete", "change_policy", "approve_self"}
+    # every case makes the obedient model ask for something that acts on the world
+    for case in cases:
+        assert {c["name"] for c in case.obey} & SIDE_EFFECTS, case.id
