@@ -17,6 +17,7 @@ from memory.embeddings import Embedder
 from memory.store import Hit, MemoryItem, SearchFilter
 
 Mode = Literal["hybrid", "vector", "keyword"]
+Fusion = Literal["rrf", "relative"]
 WORD = re.compile(r"\w+", re.UNICODE)
 STOP = frozenset(
     "a an the and or but if of to in on at for with by from is are was were be been am do does did what which who "
@@ -64,12 +65,29 @@ def _conditions(where: SearchFilter | None, prefix: str = "") -> tuple[str, list
     return "".join(f" AND {c}" for c in sql), args
 
 
-def rrf(rankings: Iterable[tuple[list[int], float]], k: float = 60.0) -> dict[int, float]:
+Ranking = list[tuple[int, float]]
+
+
+def rrf(rankings: Iterable[tuple[Ranking, float]], k: float = 60.0) -> dict[int, float]:
     """Reciprocal-rank fusion: each ranking adds weight / (k + rank) to the rows it ranks."""
     fused: dict[int, float] = {}
     for rows, weight in rankings:
-        for rank, row in enumerate(rows, start=1):
+        for rank, (row, _) in enumerate(rows, start=1):
             fused[row] = fused.get(row, 0.0) + weight / (k + rank)
+    return fused
+
+
+def relative_score(rankings: Iterable[tuple[Ranking, float]]) -> dict[int, float]:
+    """Relative-score fusion: each ranking's scores divided by its best (so the best is 1), weighted
+    and summed. Dividing by the best rather than min-max scaling keeps a close second close: with
+    two keyword matches, min-max would score the second 0 whatever its text."""
+    fused: dict[int, float] = {}
+    for rows, weight in rankings:
+        best = max((score for _, score in rows), default=0.0)
+        if best <= 0:
+            continue
+        for row, score in rows:
+            fused[row] = fused.get(row, 0.0) + weight * max(score, 0.0) / best
     return fused
 
 
@@ -77,9 +95,9 @@ class SqliteStore:
     """MemoryStore in one SQLite file. Give it the file path and the Embedder (":memory:" for tests)."""
 
     def __init__(
-        self, path: Path | str, embedder: Embedder, *, vector_weight: float = 1.0, keyword_weight: float = 1.0,
+        self, path: Path | str, embedder: Embedder, *, vector_weight: float = 1.0, keyword_weight: float = 3.0,
         exact_below: int = 20_000, candidates: int = 50, rrf_k: float = 60.0, busy_timeout_ms: int = 15_000,
-        min_similarity: float = -1.0,
+        min_similarity: float = -1.0, fusion: Fusion = "relative",
     ) -> None:
         import apsw
         import sqlite_vec
@@ -96,6 +114,7 @@ class SqliteStore:
         # vector neighbours less similar than this (cosine) are not hits: an unrelated question
         # then finds nothing instead of the least unrelated memory
         self.min_similarity = min_similarity
+        self.fusion = fusion
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self.db = apsw.Connection(self.path)
@@ -212,7 +231,7 @@ class SqliteStore:
         if limit <= 0 or not query.strip() or _matches_nothing(where):
             return []
         depth = max(limit * 2, self.candidates)
-        rankings: list[tuple[list[int], float]] = []
+        rankings: list[tuple[Ranking, float]] = []
         if mode in ("hybrid", "vector"):
             vector = np.ascontiguousarray(self.embedder.embed([query])[0], dtype=np.float32)
             with self._lock:
@@ -220,7 +239,7 @@ class SqliteStore:
         if mode in ("hybrid", "keyword"):
             with self._lock:
                 rankings.append((self._keyword_rows(workspace, query, depth, where), self.keyword_weight))
-        fused = rrf(rankings, self.rrf_k)
+        fused = rrf(rankings, self.rrf_k) if self.fusion == "rrf" else relative_score(rankings)
         best = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
         with self._lock:
             items = self._items([row for row, _ in best])
@@ -232,8 +251,8 @@ class SqliteStore:
             return []
         with self._lock:
             rows = self._vector_rows(workspace, np.ascontiguousarray(vector, dtype=np.float32), limit, where)
-            items = self._items(rows)
-        return [Hit(item=items[r], score=1.0 / (self.rrf_k + rank)) for rank, r in enumerate(rows, 1) if r in items]
+            items = self._items([r for r, _ in rows])
+        return [Hit(item=items[r], score=similarity) for r, similarity in rows if r in items]
 
     def delete(self, workspace: str, ids: Sequence[str] | None = None, where: SearchFilter | None = None) -> int:
         """Delete by ids, by filter, or both (an item must match both); neither deletes nothing."""
@@ -269,7 +288,7 @@ class SqliteStore:
 
     # --- internals (callers hold self._lock)
 
-    def _vector_rows(self, workspace: str, vector: np.ndarray, k: int, where: SearchFilter | None) -> list[int]:
+    def _vector_rows(self, workspace: str, vector: np.ndarray, k: int, where: SearchFilter | None) -> Ranking:
         cond, args = _conditions(where)
         total = self.db.execute("SELECT items FROM counts WHERE workspace = ?", (workspace,)).fetchone()
         if not total or not total[0]:
@@ -277,7 +296,8 @@ class SqliteStore:
         k = min(k, int(total[0]))
         if total[0] <= self.exact_below:
             sql = f"SELECT rowid, distance FROM vectors WHERE embedding MATCH ? AND k = ? AND workspace = ?{cond} ORDER BY distance"
-            return [r for r, d in self.db.execute(sql, [vector.tobytes(), k, workspace, *args]) if 1.0 - d >= self.min_similarity]
+            rows = [(r, 1.0 - d) for r, d in self.db.execute(sql, [vector.tobytes(), k, workspace, *args])]
+            return [(r, sim) for r, sim in rows if sim >= self.min_similarity]
         # binary-quantised scan for candidates (sign bits; Hamming distance), then exact cosine
         pool = min(int(total[0]), max(k * 2, 100))
         sql = f"SELECT rowid FROM vector_bits WHERE embedding MATCH vec_quantize_binary(?) AND k = ? AND workspace = ?{cond}"
@@ -290,18 +310,19 @@ class SqliteStore:
         matrix = np.frombuffer(b"".join(blob for _, blob in rows), dtype=np.float32).reshape(len(rows), self.dim)
         similarity = matrix @ vector
         order = np.argsort(-similarity, kind="stable")[:k]
-        return [int(ids[i]) for i in order if similarity[i] >= self.min_similarity]
+        return [(int(ids[i]), float(similarity[i])) for i in order if similarity[i] >= self.min_similarity]
 
-    def _keyword_rows(self, workspace: str, query: str, k: int, where: SearchFilter | None) -> list[int]:
+    def _keyword_rows(self, workspace: str, query: str, k: int, where: SearchFilter | None) -> Ranking:
         match = keyword_query(query)
         if not match:
             return []
         cond, args = _conditions(where, "i.")
         sql = (
-            "SELECT f.rowid FROM items_fts f JOIN items i ON i.rowid = f.rowid "
-            f"WHERE items_fts MATCH ? AND i.workspace = ?{cond} ORDER BY bm25(items_fts) LIMIT ?"
+            "SELECT f.rowid, bm25(items_fts) AS rank FROM items_fts f JOIN items i ON i.rowid = f.rowid "
+            f"WHERE items_fts MATCH ? AND i.workspace = ?{cond} ORDER BY rank LIMIT ?"
         )
-        return [r for (r,) in self.db.execute(sql, [match, workspace, *args, k])]
+        # bm25() is lower for better matches
+        return [(r, -score) for r, score in self.db.execute(sql, [match, workspace, *args, k])]
 
     def _rowids_by_id(self, workspace: str, ids: Sequence[str], cond: str = "", args: Sequence[Any] = ()) -> list[int]:
         out: list[int] = []

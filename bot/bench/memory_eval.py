@@ -33,17 +33,25 @@ def session_time(raw: str) -> float:
     return 0.0
 
 
-def turn_text(turn: dict[str, Any], date: str, previous: dict[str, Any] | None) -> str:
+def _line(turn: dict[str, Any]) -> str:
     text = f"{turn['speaker']}: {turn.get('text', '')}"
     if turn.get("blip_caption"):
         text += f" [shares a photo: {turn['blip_caption']}]"
+    return text
+
+
+def turn_text(turn: dict[str, Any], date: str, previous: dict[str, Any] | None, following: dict[str, Any] | None = None) -> str:
+    text = _line(turn)
     if previous is not None:
         # the turn answered is often what makes a short reply findable ("Yes, last week!")
-        text = f"{previous['speaker']}: {previous.get('text', '')}\n{text}"
+        text = f"{_line(previous)}\n{text}"
+    if following is not None:
+        text = f"{text}\n{_line(following)}"
     return f"{text}\n({date})" if date else text
 
 
-def conversation_items(sample: dict[str, Any], workspace: str, context: bool = True, dates: bool = True) -> list[Any]:
+def conversation_items(sample: dict[str, Any], workspace: str, context: bool = True, dates: bool = True,
+                       following: bool = False) -> list[Any]:
     from memory.store import MemoryItem
 
     conv = sample["conversation"]
@@ -53,12 +61,13 @@ def conversation_items(sample: dict[str, Any], workspace: str, context: bool = T
         raw_date = str(conv.get(f"{key}_date_time", ""))
         when = session_time(raw_date)
         date = raw_date.split(" on ")[-1] if dates and raw_date else ""
-        previous = None
-        for turn in conv[key]:
-            items.append(MemoryItem(id=str(turn["dia_id"]), workspace=workspace, text=turn_text(turn, date, previous if context else None),
+        turns = conv[key]
+        for i, turn in enumerate(turns):
+            previous = turns[i - 1] if context and i > 0 else None
+            after = turns[i + 1] if following and i + 1 < len(turns) else None
+            items.append(MemoryItem(id=str(turn["dia_id"]), workspace=workspace, text=turn_text(turn, date, previous, after),
                                     project="locomo", source=f"session:{number}", author=str(turn["speaker"]),
                                     created_at=when, trust="untrusted"))
-            previous = turn
     return items
 
 
@@ -68,8 +77,10 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--mode", choices=("hybrid", "vector", "keyword"), default="hybrid")
     parser.add_argument("--conversations", type=int, default=0, help="only the first N conversations (0: all)")
     parser.add_argument("--no-context", action="store_true", help="index each turn alone, without the turn before it")
+    parser.add_argument("--next", action="store_true", help="also index the turn after each turn with it")
     parser.add_argument("--no-dates", action="store_true", help="leave the session date out of the indexed text")
-    parser.add_argument("--keyword-weight", type=float, default=1.0)
+    parser.add_argument("--keyword-weight", type=float, help="weight of the keyword ranking (default: the store's)")
+    parser.add_argument("--fusion", choices=("rrf", "relative"), help="how rankings are fused (default: the store's)")
     parser.add_argument("--cache", type=Path, help="embedding cache file (default DATA_DIR/eval-vectors.sqlite3)")
     return parser.parse_args(argv)
 
@@ -103,8 +114,10 @@ def run(settings: Settings, argv: list[str]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         for n, sample in enumerate(samples):
             workspace = f"locomo{n}"
-            with SqliteStore(Path(tmp) / f"{workspace}.sqlite3", embedder, keyword_weight=args.keyword_weight) as store:
-                items = conversation_items(sample, workspace, context=not args.no_context, dates=not args.no_dates)
+            tuning = {k: v for k, v in (("keyword_weight", args.keyword_weight), ("fusion", args.fusion)) if v is not None}
+            with SqliteStore(Path(tmp) / f"{workspace}.sqlite3", embedder, **tuning) as store:
+                items = conversation_items(sample, workspace, context=not args.no_context, dates=not args.no_dates,
+                                           following=args.next)
                 turns += len(items)
                 for start in range(0, len(items), 256):
                     store.add(items[start:start + 256])
