@@ -91,6 +91,12 @@ def _injection(folder: Path, s: Sizes) -> Row:
     return injection_suite(folder)
 
 
+def _fuzz_platforms(folder: Path, s: Sizes) -> Row:
+    from bot.prove.platforms import platform_fuzz
+
+    return platform_fuzz(folder, s.fuzz_slack, s.fuzz_telegram, s.fuzz_hooks)
+
+
 # The one list of scenarios, in the order they run.
 SCENARIOS: dict[str, Scenario] = {
     "worker-kill": _worker_storm,
@@ -99,6 +105,7 @@ SCENARIOS: dict[str, Scenario] = {
     "console-duplicates": _console_duplicates,
     "approval-clicks": _approval_clicks,
     "fuzz-console": _fuzz_console,
+    "fuzz-platforms": _fuzz_platforms,
     "injection": _injection,
 }
 

@@ -71,3 +71,20 @@ def test_prompt_injection_makes_no_unapproved_effect_and_changes_no_policy(injec
                                         "in the content and whose wording misses its patterns (agents/inspector.py)")
 def test_prompt_injection_is_flagged_by_the_inspector(injection):
     assert injection.details["flagged"] == injection.details["runs"], explain(injection)
+
+
+@pytest.fixture(scope="module")
+def platforms() -> Row:
+    return run_scenario("fuzz-platforms", QUICK)
+
+
+def test_forged_unsigned_and_stale_platform_requests_are_refused_and_queue_nothing(platforms):
+    assert platforms.attempts >= QUICK.fuzz_slack + QUICK.fuzz_telegram + QUICK.fuzz_hooks
+    assert platforms.details["forged_let_in"] == [], explain(platforms)
+    assert not [c for c in platforms.failed_checks if "non-operators" in c or "no answer" in c], explain(platforms)
+
+
+@pytest.mark.xfail(strict=False, reason="signed but malformed Slack bodies (not UTF-8, odd interactivity shapes) and some "
+                                        "Telegram updates end in a 500 (bot/channels/slack.py, telegram.py)")
+def test_platform_fuzzing_never_5xx(platforms):
+    assert platforms.errors_5xx == 0, explain(platforms)
