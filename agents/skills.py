@@ -13,6 +13,7 @@ from memory.facts import FactStore
 from memory.notes import NoteStore
 from memory.tasks import Task, TaskStore
 from agents import action_skills, routine_skills
+from agents.intents import clarification
 
 if TYPE_CHECKING:
     from agents.budget import Budgets
@@ -142,6 +143,10 @@ def decide_task(ctx: SkillContext, value: str) -> Outcome:
     return finish_task(ctx, int(value))
 
 
+def coming_soon(ctx: SkillContext, intent: Intent) -> Outcome:
+    return Outcome(text=f"I understood that as '{intent.name}', which I can't do yet: it is coming soon. Nothing was changed.")
+
+
 Decider = Callable[[SkillContext, str], Outcome]
 
 # The one list of card buttons Deputy answers, by action.
@@ -153,6 +158,8 @@ DECISIONS: dict[str, Decider] = {
     "budget.decline": routine_skills.decline_spend,
     "approval.approve": action_skills.approve,
     "approval.reject": action_skills.reject,
+    # a clarifying question's buttons: carry out the intent picked, on the original text
+    "intent.choose": lambda ctx, value: clarification.choose(ctx, value, SKILLS),
 }
 
 # The one list of skills, by intent name.
@@ -174,4 +181,7 @@ SKILLS: dict[str, Skill] = {
     "do": action_skills.act,
     "lookup": action_skills.act,
     "triage": action_skills.act,
+    # free text the classifier was not sure about: ask, offering the two likeliest intents
+    "clarify": clarification.ask,
+    "draft": coming_soon,
 }

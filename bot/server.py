@@ -19,7 +19,8 @@ from bot.channels.telegram import telegram_channel
 from bot.channels.webhooks import HookRecognizer, webhook_channel
 from bot.console.api import console_channel
 from bot.dispatcher import Dispatcher
-from bot.gateway import CommandRecognizer, Gateway, Recognizer
+from bot.gateway import Gateway, Recognizer
+from bot.recognizer import GatewayRecognizer
 from bot.settings import Settings
 from jobs.queues import JobQueues
 from memory.events import EventLog
@@ -63,7 +64,7 @@ CHANNELS: list[ChannelFactory] = [
 def build_services(settings: Settings, redis: Redis, aredis: AsyncRedis, recognizer: Recognizer | None = None) -> Services:
     queues = JobQueues(redis, settings.job_retries, settings.retry_intervals(), settings.job_timeout_s)
     operators = {name: settings.operators(name) for name in ("console", "slack", "telegram", "webhook")}
-    gateway = Gateway(redis, settings.workspace, operators, queues, recognizer=HookRecognizer(recognizer or CommandRecognizer()),
+    gateway = Gateway(redis, settings.workspace, operators, queues, recognizer=HookRecognizer(recognizer or GatewayRecognizer()),
                       dedupe_ttl_s=settings.dedupe_ttl_s)
     return Services(settings=settings, redis=redis, aredis=aredis, gateway=gateway, events=EventLog(redis, settings.workspace))
 

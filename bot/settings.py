@@ -51,6 +51,14 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = None
     openai_model: str = "gpt-4o-mini"
 
+    # --- intents (free text → intent; see docs/intents.md)
+    # the operator's own intents, YAML; re-read and retrained on change (default DATA_DIR/intents.yaml)
+    intents_file: Path | None = None
+    # below this confidence (0-1) Deputy asks which intent was meant instead of guessing
+    intent_threshold: float = 0.4
+    # false: TF-IDF only, without the local MiniLM sentence embeddings
+    intent_embeddings: bool = True
+
     # --- Slack
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None

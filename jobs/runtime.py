@@ -15,6 +15,7 @@ from agents.skills import SkillContext
 from agents.recall import Recall
 from bot.commands import help_text
 from bot.outbox import Outbox
+from bot.recognizer import WorkerRecognizer
 from bot.settings import Settings, load_settings
 from jobs.agent_wiring import build_agent
 from jobs.memory_wiring import Memory, open_memory
@@ -49,6 +50,8 @@ class Runtime:
     agenda: Agenda | None = None
     # semantic memory: the store searched and written, and every backend forget reaches
     memory: Memory | None = None
+    # free text → intent (classifier, slots, function calling); trains on first use
+    recognizer: WorkerRecognizer | None = None
 
     @classmethod
     def build(cls, settings: Settings, redis: Redis) -> "Runtime":
@@ -69,6 +72,7 @@ class Runtime:
         )
         runtime.agent = build_agent(settings, redis, runtime.llm, runtime.queues)
         runtime.memory = open_memory(settings)
+        runtime.recognizer = WorkerRecognizer(settings, runtime.llm)
         return runtime
 
     def skill_context(self, trace_id: str, actor: str, thread_id: str, channel: str = "",

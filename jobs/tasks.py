@@ -13,6 +13,7 @@ from agents.budget import Charge, OverBudget, charge_to
 from agents.messages import Intent, Outcome
 from agents.skills import DECISIONS, SKILLS
 from bot.messages import Decision, Inbound, Reply
+from bot.recognizer import UNRECOGNISED
 from jobs.digest_jobs import remember_thread
 from jobs.ingest import remember_turn
 from jobs.runtime import Runtime, runtime_for
@@ -47,6 +48,10 @@ def handle_message(payload: dict[str, Any]) -> dict[str, Any]:
                     resume_func="jobs.tasks.handle_message", resume_payload=payload)
     with charge_to(charge):
         try:
+            if intent.name == UNRECOGNISED and rt.recognizer is not None:
+                # free text is classified here, not in the gateway (see bot/recognizer.py)
+                intent = rt.recognizer.recognize(intent.text or inbound.text, trace_id, rt.events)
+                skill = SKILLS.get(intent.name, SKILLS["help"])
             outcome = skill(ctx, intent)
         except OverBudget as over:
             outcome = over.outcome

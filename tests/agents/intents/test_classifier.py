@@ -1,0 +1,61 @@
+"""The local classifier on the built-in intents: paraphrases it never saw, and text it should not act on."""
+from __future__ import annotations
+
+import pytest
+
+from agents.intents.classifier import IntentClassifier
+from agents.intents.model import IntentWatcher
+from agents.intents.registry import load_registry
+from bot.settings import Settings
+
+THRESHOLD = Settings.model_fields["intent_threshold"].default
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("could you remind me to phone the accountant on monday", "remind"),
+        ("put renew the insurance on my to-do list", "add_task"),
+        ("please make a note that the alarm code is 1234", "remember"),
+        ("what have i got left to do", "list_tasks"),
+        ("set up a call with maria on thursday at 2pm", "schedule_meeting"),
+        ("how much has the ai cost me so far", "check_budget"),
+        ("bump the monthly budget to 80 euros", "set_budget"),
+        ("why did you answer that way", "trace"),
+    ],
+)
+def test_paraphrases_are_recognised_confidently(builtin: IntentWatcher, text: str, intent: str):
+    ranking = builtin.current().classifier.rank(text)
+    assert ranking.best == intent
+    assert ranking.confidence >= THRESHOLD
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["what's the capital of spain", "book a flight to rome", "what's my favourite colour", "how do magnets work",
+     "play the new taylor swift album", "is it going to rain tomorrow"],
+)
+def test_out_of_scope_text_is_below_the_threshold(builtin: IntentWatcher, text: str):
+    assert builtin.current().classifier.rank(text).confidence < THRESHOLD
+
+
+def test_ranking_offers_alternatives_with_probabilities(builtin: IntentWatcher):
+    ranking = builtin.current().classifier.rank("call the bank", top=3)
+    assert len(ranking.top) == 3
+    assert [p for _, p in ranking.top] == sorted((p for _, p in ranking.top), reverse=True)
+    assert 0.0 <= ranking.confidence <= 1.0
+
+
+def test_without_embeddings_tfidf_still_separates_clear_cases():
+    registry = load_registry()
+    texts, labels = registry.training_data()
+    pairs = [(t, label) for t, label in zip(texts, labels) if label in registry]
+    model = IntentClassifier(None).fit([t for t, _ in pairs], [label for _, label in pairs], registry.out_of_scope)
+    assert model.rank("remind me to call ana tomorrow").best == "remind"
+    assert model.rank("show my open tasks").best == "list_tasks"
+    assert model.rank("remind me to call ana tomorrow").confidence > model.rank("what's the capital of peru").confidence
+
+
+def test_one_intent_is_not_a_classifier():
+    with pytest.raises(ValueError, match="at least two intents"):
+        IntentClassifier(None).fit(["a b", "c d"], ["x", "x"])
