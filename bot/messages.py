@@ -58,3 +58,6 @@ class Reply(Frozen):
     updates_card: str | None = None
     reply_to: dict[str, str] = Field(default_factory=dict)
     ok: bool = True
+    # a small picture (base64 PNG, e.g. the digest's spend chart) for channels that show images;
+    # the text must stand on its own for those that don't
+    image_png: str | None = None

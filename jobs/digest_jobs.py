@@ -7,6 +7,8 @@ outbox ignores a reply id it has queued before). A tick after a missed time send
 and says so; a whole day without Deputy running is folded into the next digest."""
 from __future__ import annotations
 
+import base64
+
 import hashlib
 import json
 import logging
@@ -98,8 +100,9 @@ class OutboxDigest:
         queued = 0
         for target in where:
             stem = f"{base_id}.{target.channel}"
+            chart = base64.b64encode(digest.chart_png).decode() if digest.chart_png else None
             replies = [Reply(reply_id=f"{stem}.text", channel=target.channel, thread_id=target.thread_id, text=digest.text,
-                             trace_id=trace_id, reply_to=target.reply_to)]
+                             trace_id=trace_id, reply_to=target.reply_to, image_png=chart)]
             for card in digest.cards:
                 # a copy with its own id: the original card stays where it was first shown
                 copy = card.model_copy(update={"card_id": f"{card.card_id}.{base_id[-8:]}"})

@@ -62,7 +62,7 @@ class ConsoleThreads:
         card_id = reply.updates_card or (reply.card.card_id if reply.card else None)
         message_id = f"card-{card_id}" if card_id else f"d-{reply.reply_id}"
         message = {"id": message_id, "thread_id": reply.thread_id, "role": "deputy", "author": "Deputy", "text": reply.text,
-                   "trace_id": reply.trace_id, "ts": time.time(), "card": card, "ok": reply.ok}
+                   "trace_id": reply.trace_id, "ts": time.time(), "card": card, "ok": reply.ok, "image_png": reply.image_png}
         exists = self.redis.hexists(self.keys("console", "messages"), message_id)
         self._store(message, new=not exists)
         return message

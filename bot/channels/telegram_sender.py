@@ -2,6 +2,8 @@
 and in-place edits of a card once it is decided. Flood limits are PTB's AIORateLimiter's job."""
 from __future__ import annotations
 
+import base64
+
 import logging
 
 from telegram import Bot, Message, ReplyParameters
@@ -53,6 +55,8 @@ class TelegramSender:
         thread = int(to["thread"]) if to.get("thread", "").isdigit() else None
         if reply.card is None:
             await self.bot.send_message(chat_id, reply.text[:MESSAGE_MAX] or "…", reply_parameters=params, message_thread_id=thread)
+            if reply.image_png:
+                await self.bot.send_photo(chat_id, base64.b64decode(reply.image_png), message_thread_id=thread)
             return
         markup, issued = await keyboard(reply.card, self.tokens)
         message: Message = await self.bot.send_message(

@@ -145,3 +145,19 @@ async def test_replies_in_one_thread_are_delivered_in_the_order_they_were_queued
     await deputy.deliver()
     assert [t for t in delivered if t.startswith("part")] == [f"part {i}" for i in range(20)]
     assert [m["text"] for m in await deputy.messages("ordered")] == [f"part {i}" for i in range(20)]
+
+
+async def test_a_reply_with_a_picture_shows_it_in_the_console(deputy):
+    import base64
+
+    from agents.spend_chart import png
+    from bot.messages import Reply
+    from bot.outbox import Outbox
+
+    from datetime import date
+
+    encoded = base64.b64encode(png([(date(2026, 11, 1), 100), (date(2026, 11, 2), 300)])).decode()
+    Outbox(deputy.redis).put(Reply(channel="console", thread_id="pics", text="spend", image_png=encoded))
+    await deputy.deliver()
+    [message] = await deputy.messages("pics")
+    assert base64.b64decode(message["image_png"]).startswith(b"\x89PNG")

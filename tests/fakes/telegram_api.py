@@ -83,7 +83,10 @@ class FakeTelegramApi:
         if request.content_type == "application/json":
             params = await request.json() if request.can_read_body else {}
         else:
-            params = {k: _decode(v) for k, v in (await request.post()).items() if isinstance(v, str)}
+            params = {}
+            for k, v in (await request.post()).items():
+                # uploaded files (sendPhoto) are recorded by name and size
+                params[k] = _decode(v) if isinstance(v, str) else {"filename": v.filename, "size": len(v.file.read())}
         if request.match_info["token"] != self.token:
             self.calls.append(Call(method, params, 401))
             return web.json_response({"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401)
@@ -132,4 +135,8 @@ class FakeTelegramApi:
             if method != "sendMessage":
                 message["edit_date"] = int(time.time())
             return message
+        if method == "sendPhoto":
+            return {"message_id": next(self._message_ids), "date": int(time.time()), "from": BOT,
+                    "chat": {"id": params.get("chat_id"), "type": "private"},
+                    "photo": [{"file_id": "photo-1", "file_unique_id": "u-photo-1", "width": 160, "height": 48}]}
         return True

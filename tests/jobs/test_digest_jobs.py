@@ -1,3 +1,4 @@
+import base64
 import json
 from datetime import datetime, timedelta, timezone
 
@@ -88,6 +89,8 @@ async def test_digest_command_posts_the_digest_in_the_asking_thread(deputy, sett
     messages = await deputy.messages("t5")
     [digest] = digests(messages)
     assert "• #1 Call the accountant" in digest["text"]
+    # the console shows images: the spend chart comes as a PNG beside the text sparkline
+    assert base64.b64decode(digest["image_png"]).startswith(b"\x89PNG")
     # an on-demand digest does not count as the daily one
     assert not deputy.redis.exists(Keys(settings.workspace)("digest", "last"))
     assert json.loads(deputy.redis.hget(Keys(settings.workspace)("digest", "threads"), "console"))["thread_id"] == "t5"

@@ -56,6 +56,12 @@ function renderMessage(m) {
   const node = el("div", `msg ${m.role}${m.ok === false ? " failed" : ""}`);
   node.dataset.id = m.id;
   node.appendChild(el("div", "text", m.text));
+  if (m.image_png) {
+    const img = el("img", "picture");
+    img.src = "data:image/png;base64," + m.image_png;
+    img.alt = "chart";
+    node.appendChild(img);
+  }
   if (m.card) node.appendChild(renderCard(m.card, m));
   const when = new Date(m.ts * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
   node.appendChild(el("div", "meta", m.trace_id ? `${when} · trace ${m.trace_id}` : when));

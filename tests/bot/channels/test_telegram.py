@@ -220,3 +220,22 @@ async def test_an_update_that_breaks_a_handler_does_not_hold_back_later_ones(tg,
     assert await post_update(tg, text_update(shared_eval, "/remember two", update_id=50002)) == 200
     assert tg.queued() == 1
     assert tg.recent("inbound.failed")[0].data["update_id"] == 50001
+
+
+async def test_a_reply_with_a_picture_sends_the_text_then_the_photo(tg, telegram_api):
+    import base64
+
+    from agents.spend_chart import png
+    from bot.messages import Reply
+    from bot.outbox import Outbox
+
+    from datetime import date
+
+    chart = png([(date(2026, 11, d), cents) for d, cents in ((1, 0), (2, 200), (3, 100), (4, 500))], cap=400)
+    Outbox(tg.redis).put(Reply(channel="telegram", thread_id="42", text="Your digest", reply_to={"chat_id": "42"},
+                               image_png=base64.b64encode(chart).decode()))
+    assert await tg.deliver() == 1
+    [text] = telegram_api.calls_to("sendMessage")
+    [photo] = telegram_api.calls_to("sendPhoto")
+    assert text.params["text"] == "Your digest"
+    assert photo.params["photo"]["size"] == len(chart)
