@@ -144,7 +144,13 @@ def decide_task(ctx: SkillContext, value: str) -> Outcome:
 
 
 def coming_soon(ctx: SkillContext, intent: Intent) -> Outcome:
-    return Outcome(text=f"I understood that as '{intent.name}', which I can't do yet: it is coming soon. Nothing was changed.")
+    what = intent.slots.get("capability") or intent.slots.get("intent") or intent.name
+    return Outcome(text=f"I understood that as '{what}', which I can't do yet: it is coming soon. Nothing was changed.")
+
+
+def run_playbook(ctx: SkillContext, intent: Intent) -> Outcome:
+    # an operator's intent (intents file) that names a playbook: the agent plans it under that name
+    return action_skills.act(ctx, intent.model_copy(update={"name": str(intent.slots.get("playbook", ""))}))
 
 
 Decider = Callable[[SkillContext, str], Outcome]
@@ -184,4 +190,6 @@ SKILLS: dict[str, Skill] = {
     # free text the classifier was not sure about: ask, offering the two likeliest intents
     "clarify": clarification.ask,
     "draft": coming_soon,
+    "playbook": run_playbook,
+    "capability": coming_soon,
 }
