@@ -1,9 +1,9 @@
 """`deputy eval memory --locomo FILE`: evidence recall of semantic memory on LoCoMo conversations.
 
 Each conversation goes into a fresh embedded store, one memory per turn (speaker, text, shared
-photo caption, session date); each question is a query. A question counts at k when any of its
-top-k turns is in its evidence list (`recall_at_k`); `evidence_recall_at_k` is the share of all
-evidence turns found, the LoCoMo paper's own measure."""
+photo caption, session date, and the turns just before and after it); each question is a query.
+A question counts at k when any of its top-k turns is in its evidence list (`recall_at_k`);
+`evidence_recall_at_k` is the share of all evidence turns found, the LoCoMo paper's own measure."""
 from __future__ import annotations
 
 import argparse
@@ -76,8 +76,8 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--locomo", type=Path, help="LoCoMo JSON (default ../shared/eval/locomo/locomo_dev.json when present)")
     parser.add_argument("--mode", choices=("hybrid", "vector", "keyword"), default="hybrid")
     parser.add_argument("--conversations", type=int, default=0, help="only the first N conversations (0: all)")
-    parser.add_argument("--no-context", action="store_true", help="index each turn alone, without the turn before it")
-    parser.add_argument("--next", action="store_true", help="also index the turn after each turn with it")
+    parser.add_argument("--window", choices=("none", "previous", "both"), default="both",
+                        help="neighbouring turns indexed with each turn (default both: the one before and the one after)")
     parser.add_argument("--no-dates", action="store_true", help="leave the session date out of the indexed text")
     parser.add_argument("--keyword-weight", type=float, help="weight of the keyword ranking (default: the store's)")
     parser.add_argument("--fusion", choices=("rrf", "relative"), help="how rankings are fused (default: the store's)")
@@ -116,8 +116,8 @@ def run(settings: Settings, argv: list[str]) -> dict[str, Any]:
             workspace = f"locomo{n}"
             tuning = {k: v for k, v in (("keyword_weight", args.keyword_weight), ("fusion", args.fusion)) if v is not None}
             with SqliteStore(Path(tmp) / f"{workspace}.sqlite3", embedder, **tuning) as store:
-                items = conversation_items(sample, workspace, context=not args.no_context, dates=not args.no_dates,
-                                           following=args.next)
+                items = conversation_items(sample, workspace, context=args.window != "none", dates=not args.no_dates,
+                                           following=args.window == "both")
                 turns += len(items)
                 for start in range(0, len(items), 256):
                     store.add(items[start:start + 256])
@@ -148,5 +148,5 @@ def run(settings: Settings, argv: list[str]) -> dict[str, Any]:
         for name in CATEGORIES.values() if asked[name]
     }
     result.update(questions=overall, skipped_without_evidence=skipped, conversations=len(samples), turns=turns,
-                  mode=args.mode, seconds=round(time.perf_counter() - started, 1), file=str(path))
+                  mode=args.mode, window=args.window, seconds=round(time.perf_counter() - started, 1), file=str(path))
     return result
