@@ -114,6 +114,11 @@ async def _measure(cluster: Cluster, rate: float, seconds: float, singles: int) 
     listener = asyncio.create_task(load.listen(ready))
     await ready.wait()
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=300), timeout=aiohttp.ClientTimeout(total=30)) as http:
+        # warm up: the first jobs of a worker load its models and connections
+        for i in range(3):
+            trace = await load.chat(http, 20_000 + i, record=False)
+            if trace:
+                await load.wait_replies([trace], 20)
         # one message at a time, each waiting for its reply: the figures a lone operator sees
         single_acks, single_traces = [], []
         for i in range(singles):

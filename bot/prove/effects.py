@@ -51,6 +51,10 @@ class Mailbox:
     def by_subject(self) -> Counter[str]:
         return Counter(str(m["Subject"]) for m in self.messages)
 
+    def same_id_duplicates(self) -> int:
+        """Copies that repeat an earlier Message-ID: a recipient's mail store can tell them apart."""
+        return sum(n - 1 for n in Counter(str(m["Message-ID"]) for m in self.messages).values() if n > 1)
+
     def duplicates(self) -> int:
         """Messages beyond the first with the same subject or the same Message-ID (the proof's subjects are unique)."""
         by_subject = sum(n - 1 for n in self.by_subject().values() if n > 1)

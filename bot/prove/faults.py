@@ -148,11 +148,14 @@ def worker_kill_storm(folder: Path, requests: int, rate: float, kill_every_s: fl
         errors_5xx=sum(d.count(500, 599) for d in deliveries),
         max_recovery_s=round(max(recoveries), 2) if recoveries else None,
         failed_checks=tuple(checks),
-        notes=(f"{len(kills)} kills ({len(mid_job)} mid-job); {len(mail.messages)} emails for {requests} requests; "
+        notes=(f"{len(kills)} kills ({len(mid_job)} mid-job); {len(mail.messages)} emails for {requests} requests"
+               + (f" ({mail.same_id_duplicates()} repeated with the same Message-ID: a kill between the server's 250 and "
+                  "the ledger record)" if mail.duplicates() else "") + "; "
                f"{told_failed} told of a failure; recovery bound {lease.bound_s:.0f} s lease+maintenance "
                f"(+ retry backoff {retry_backoff} s)"),
         details={"kills": len(kills), "kills_mid_job": len(mid_job), "emails": len(mail.messages), "told_failed": told_failed,
-                 "failed_but_sent": failed_but_sent, "drain_s": round(waited, 1), "lease": vars(lease)},
+                 "failed_but_sent": failed_but_sent, "email_duplicates": mail.duplicates(),
+                 "email_duplicates_same_message_id": mail.same_id_duplicates(), "drain_s": round(waited, 1), "lease": vars(lease)},
     )
 
 

