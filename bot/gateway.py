@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Callable, Literal, Protocol
 
 from redis import Redis
+from redis.client import Pipeline
+from redis.exceptions import WatchError
 
 from agents.messages import Intent
 from bot.commands import UsageError, parse_command
@@ -20,6 +23,9 @@ log = logging.getLogger("deputy.gateway")
 
 # by dotted name: the gateway never imports the worker's code
 FAILURE_CALLBACK = "jobs.tasks.report_failure"
+
+# how long a repeat waits for the first copy of a delivery before taking its claim over
+CLAIM_GRACE_S = 2.0
 
 Status = Literal["accepted", "duplicate", "refused"]
 
@@ -76,85 +82,134 @@ class Gateway:
 
     def accept(self, inbound: Inbound) -> Ack:
         """Take one inbound message. Durable in Redis (event + job) before this returns."""
-        trace_id, fresh = self._claim(inbound.channel, inbound.event_id)
-        if not fresh:
-            return self._duplicate(inbound.channel, inbound.event_id, trace_id)
+        claim = self._claim(inbound.channel, inbound.event_id)
+        if isinstance(claim, str):
+            return self._duplicate(inbound.channel, inbound.event_id, claim)
+        trace_id = claim.trace_id
         if not self.authorized(inbound.channel, inbound.user_id):
-            return self._refuse(inbound.channel, inbound.user_id, inbound.thread_id, inbound.reply_to, trace_id, "message")
+            return self._refuse(claim, inbound.channel, inbound.user_id, inbound.thread_id, inbound.reply_to, "message")
         intent = self.recognizer.recognize(inbound)
-        pipe = self._transaction()
-        self.events.record(
-            trace_id, "inbound.received", actor=inbound.user_id, pipe=pipe,
-            channel=inbound.channel, event_id=inbound.event_id, thread_id=inbound.thread_id, text=inbound.text[:500],
-        )
-        self.events.record(
-            trace_id, "intent.recognized", actor="gateway", pipe=pipe,
-            intent=intent.name, source=intent.source, confidence=round(intent.confidence, 3), slots=intent.slots,
-        )
-        payload = {"trace_id": trace_id, "inbound": inbound.model_dump(mode="json"), "intent": intent.model_dump(mode="json")}
-        self.queues.enqueue("jobs.tasks.handle_message", payload, job_id=trace_id, queue=INTERACTIVE, pipeline=pipe,
-                            on_failure=FAILURE_CALLBACK)
-        self.events.record(trace_id, "job.enqueued", actor="gateway", pipe=pipe, job="handle_message", queue=INTERACTIVE)
-        pipe.execute()
+
+        def write(pipe: Pipeline) -> None:
+            self.events.record(
+                trace_id, "inbound.received", actor=inbound.user_id, pipe=pipe,
+                channel=inbound.channel, event_id=inbound.event_id, thread_id=inbound.thread_id, text=inbound.text[:500],
+            )
+            self.events.record(
+                trace_id, "intent.recognized", actor="gateway", pipe=pipe,
+                intent=intent.name, source=intent.source, confidence=round(intent.confidence, 3), slots=intent.slots,
+            )
+            payload = {"trace_id": trace_id, "inbound": inbound.model_dump(mode="json"), "intent": intent.model_dump(mode="json")}
+            self.queues.enqueue("jobs.tasks.handle_message", payload, job_id=trace_id, queue=INTERACTIVE, pipeline=pipe,
+                                on_failure=FAILURE_CALLBACK)
+            self.events.record(trace_id, "job.enqueued", actor="gateway", pipe=pipe, job="handle_message", queue=INTERACTIVE)
+
+        if not self._commit(claim, "done", write):
+            return self._duplicate(inbound.channel, inbound.event_id, trace_id)
         return Ack("accepted", trace_id, intent.name)
 
     def decide(self, decision: Decision) -> Ack:
         """Take one button click: dedupe, check the clicker may decide, enqueue the decision."""
-        trace_id, fresh = self._claim(decision.channel, decision.event_id)
-        if not fresh:
-            return self._duplicate(decision.channel, decision.event_id, trace_id)
+        claim = self._claim(decision.channel, decision.event_id)
+        if isinstance(claim, str):
+            return self._duplicate(decision.channel, decision.event_id, claim)
+        trace_id = claim.trace_id
         if not self.authorized(decision.channel, decision.user_id):
-            return self._refuse(decision.channel, decision.user_id, decision.thread_id, decision.reply_to, trace_id, "decision")
-        pipe = self._transaction()
-        self.events.record(
-            trace_id, "decision.received", actor=decision.user_id, pipe=pipe,
-            channel=decision.channel, event_id=decision.event_id, action=decision.action, value=decision.value,
-        )
-        payload = {"trace_id": trace_id, "decision": decision.model_dump(mode="json")}
-        self.queues.enqueue("jobs.tasks.handle_decision", payload, job_id=trace_id, queue=INTERACTIVE, pipeline=pipe,
-                            on_failure=FAILURE_CALLBACK)
-        self.events.record(trace_id, "job.enqueued", actor="gateway", pipe=pipe, job="handle_decision", queue=INTERACTIVE)
-        pipe.execute()
+            return self._refuse(claim, decision.channel, decision.user_id, decision.thread_id, decision.reply_to, "decision")
+
+        def write(pipe: Pipeline) -> None:
+            self.events.record(
+                trace_id, "decision.received", actor=decision.user_id, pipe=pipe,
+                channel=decision.channel, event_id=decision.event_id, action=decision.action, value=decision.value,
+            )
+            payload = {"trace_id": trace_id, "decision": decision.model_dump(mode="json")}
+            self.queues.enqueue("jobs.tasks.handle_decision", payload, job_id=trace_id, queue=INTERACTIVE, pipeline=pipe,
+                                on_failure=FAILURE_CALLBACK)
+            self.events.record(trace_id, "job.enqueued", actor="gateway", pipe=pipe, job="handle_decision", queue=INTERACTIVE)
+
+        if not self._commit(claim, "done", write):
+            return self._duplicate(decision.channel, decision.event_id, trace_id)
         return Ack("accepted", trace_id, decision.action)
 
-    def _transaction(self):  # type: ignore[no-untyped-def]
-        # rq's enqueue joins a caller's pipeline only if MULTI was already explicit
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.multi()
-        return pipe
+    def _claim(self, channel: str, event_id: str) -> "Claim | str":
+        """A Claim to process this delivery, or the trace id of the delivery it repeats.
 
-    def _claim(self, channel: str, event_id: str) -> tuple[str, bool]:
-        """(trace id, first time seen). A delivery whose job never got queued (we crashed) counts as new."""
+        The claim key holds `pending:<trace>:<since>` until the delivery's transaction marks it
+        `done:<trace>` (or `refused:<trace>`). A repeat that finds it pending waits for the first
+        copy; a claim still pending after CLAIM_GRACE_S belongs to a gateway that died before its
+        transaction, and the repeat takes it over. Either way exactly one transaction commits (WATCH)."""
         key = Keys.global_("seen", channel, event_id)
-        trace_id = new_trace_id()
-        if self.redis.set(key, trace_id, nx=True, ex=self.dedupe_ttl_s):
-            return trace_id, True
-        existing = self.redis.get(key)
-        existing_id = existing.decode() if isinstance(existing, bytes) else (existing or trace_id)
-        if self.queues.exists(existing_id) or self._refused(existing_id):
-            return existing_id, False
-        log.warning("event %s:%s was claimed but never queued; taking it again as %s", channel, event_id, existing_id)
-        return existing_id, True
+        deadline = time.monotonic() + CLAIM_GRACE_S + 1.0
+        while True:
+            trace_id = new_trace_id()
+            value = f"pending:{trace_id}:{time.time():.3f}"
+            if self.redis.set(key, value, nx=True, ex=self.dedupe_ttl_s):
+                return Claim(key, trace_id, value.encode())
+            raw = self.redis.get(key)
+            if raw is None:
+                continue  # it expired between the two calls: claim it afresh
+            state, trace_id, since = _parse_claim(raw)
+            if state != "pending":
+                return trace_id
+            if time.time() - since >= CLAIM_GRACE_S or time.monotonic() >= deadline:
+                log.warning("event %s:%s was claimed but never queued; taking it over as %s", channel, event_id, trace_id)
+                return Claim(key, trace_id, raw)
+            time.sleep(0.01)
 
-    def _refused(self, trace_id: str) -> bool:
-        return bool(self.redis.exists(Keys.global_("refused", trace_id)))
+    def _commit(self, claim: "Claim", state: str, write: Callable[[Pipeline], None]) -> bool:
+        """Write the delivery's events and job and close its claim, in one transaction; False when
+        another copy of the delivery committed first."""
+        with self.redis.pipeline(transaction=True) as pipe:
+            try:
+                pipe.watch(claim.key)
+                if pipe.get(claim.key) != claim.token:
+                    return False
+                # rq's enqueue joins a caller's pipeline only if MULTI was already explicit
+                pipe.multi()
+                write(pipe)
+                pipe.set(claim.key, f"{state}:{claim.trace_id}", ex=self.dedupe_ttl_s)
+                pipe.execute()
+                return True
+            except WatchError:
+                return False
 
     def _duplicate(self, channel: str, event_id: str, trace_id: str) -> Ack:
         self.events.record(trace_id, "inbound.duplicate", actor="gateway", channel=channel, event_id=event_id)
         return Ack("duplicate", trace_id)
 
-    def _refuse(self, channel: str, user_id: str, thread_id: str, reply_to: dict[str, str], trace_id: str, what: str) -> Ack:
+    def _refuse(self, claim: "Claim", channel: str, user_id: str, thread_id: str, reply_to: dict[str, str], what: str) -> Ack:
+        trace_id = claim.trace_id
         log.info("refused %s from %s:%s (not an operator)", what, channel, user_id)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.set(Keys.global_("refused", trace_id), "1", ex=self.dedupe_ttl_s)
-        self.events.record(trace_id, f"{what}.refused", actor=user_id, pipe=pipe, channel=channel, reason="not an operator")
         text = (
             "Sorry, I only take instructions from this workspace's operator."
             if what == "message"
             else "Sorry, only the operator can decide this. Nothing was changed."
         )
-        self.outbox.put(Reply(reply_id=f"{trace_id}.refused", channel=channel, thread_id=thread_id, text=text,
-                              trace_id=trace_id, reply_to=reply_to, ok=False), pipe=pipe)
-        pipe.execute()
+
+        def write(pipe: Pipeline) -> None:
+            self.events.record(trace_id, f"{what}.refused", actor=user_id, pipe=pipe, channel=channel, reason="not an operator")
+            self.outbox.put(Reply(reply_id=f"{trace_id}.refused", channel=channel, thread_id=thread_id, text=text,
+                                  trace_id=trace_id, reply_to=reply_to, ok=False), pipe=pipe)
+
+        if not self._commit(claim, "refused", write):
+            return self._duplicate(channel, "", trace_id)
         return Ack("refused", trace_id, "not an operator")
 
+
+@dataclass(frozen=True)
+class Claim:
+    key: str
+    trace_id: str
+    # the exact value this claim holds: committing requires it unchanged
+    token: bytes
+
+
+def _parse_claim(raw: bytes | str) -> tuple[str, str, float]:
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    state, _, rest = text.partition(":")
+    if state == "pending":
+        trace_id, _, since = rest.partition(":")
+        return state, trace_id, float(since or 0)
+    if state in ("done", "refused"):
+        return state, rest, 0.0
+    return "done", text, 0.0  # a bare trace id: written before claims had states

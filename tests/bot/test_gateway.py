@@ -1,6 +1,9 @@
 """Gateway policy, channel-independent: dedupe, allow-list, durability before ack."""
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 from redis import Redis
 from redis.backoff import NoBackoff
@@ -49,7 +52,7 @@ def test_click_by_someone_else_is_refused_and_changes_nothing(redis):
 def test_event_claimed_but_never_queued_is_taken_again_on_redelivery(redis):
     """The gateway died after claiming the event id but before its MULTI: the platform's retry must still be processed."""
     gw = make_gateway(redis)
-    redis.set(Keys.global_("seen", "console", "e9"), "deadbeefdeadbeef")
+    redis.set(Keys.global_("seen", "console", "e9"), f"pending:deadbeefdeadbeef:{time.time() - 60:.3f}")
     ack = gw.accept(inbound(event_id="e9"))
     assert ack.status == "accepted" and ack.trace_id == "deadbeefdeadbeef"
     assert Queue("interactive", connection=redis).count == 1
@@ -82,3 +85,47 @@ async def test_redis_down_is_a_503_so_the_platform_retries(settings, monkeypatch
         assert (await client.get("/healthz")).status == 503
     finally:
         await client.close()
+
+
+class SlowFirst:
+    """Recognises slowly the first time, as a gateway busy with the first copy of an event would."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def recognize(self, inbound):  # type: ignore[no-untyped-def]
+        from bot.gateway import CommandRecognizer
+
+        self.calls += 1
+        if self.calls == 1:
+            time.sleep(0.5)
+        return CommandRecognizer().recognize(inbound)
+
+
+def test_a_copy_arriving_while_the_first_is_being_queued_is_a_duplicate(redis):
+    gw = Gateway(redis, "acme", {"console": frozenset({"op"})}, JobQueues(redis, retries=1, backoff=[0]), recognizer=SlowFirst())
+    acks = []
+    threads = [threading.Thread(target=lambda: acks.append(gw.accept(inbound(event_id="storm")))) for _ in range(4)]
+    for t in threads:
+        t.start()
+        time.sleep(0.05)
+    for t in threads:
+        t.join(10)
+    assert sorted(a.status for a in acks) == ["accepted", "duplicate", "duplicate", "duplicate"]
+    assert len({a.trace_id for a in acks}) == 1
+    assert Queue("interactive", connection=redis).count == 1
+
+
+def test_a_first_copy_slower_than_the_grace_period_still_gives_one_job(redis, monkeypatch):
+    import bot.gateway
+
+    monkeypatch.setattr(bot.gateway, "CLAIM_GRACE_S", 0.1)  # the second copy takes the claim over mid-flight
+    gw = Gateway(redis, "acme", {"console": frozenset({"op"})}, JobQueues(redis, retries=1, backoff=[0]), recognizer=SlowFirst())
+    acks = []
+    first = threading.Thread(target=lambda: acks.append(gw.accept(inbound(event_id="slow"))))
+    first.start()
+    time.sleep(0.2)
+    acks.append(gw.accept(inbound(event_id="slow")))
+    first.join(10)
+    assert sorted(a.status for a in acks) == ["accepted", "duplicate"]
+    assert Queue("interactive", connection=redis).count == 1
