@@ -15,7 +15,10 @@ from typing import Any
 from redis import Redis
 from rq import Queue, SimpleWorker
 from rq.executions import Execution
-from rq.job import Job
+from rq import worker_registration
+from rq.job import Job, JobStatus
+from rq.registry import clean_registries
+from rq.utils import now
 from rq.serializers import JSONSerializer
 from rq.worker import WorkerStatus
 
@@ -66,6 +69,36 @@ class DeputyWorker(SimpleWorker):
             stop.set()
             beats.join(5)
         self.set_state(WorkerStatus.IDLE)
+
+    def clean_registries(self) -> None:
+        """rq's maintenance, plus recovery of jobs a worker took but died before starting."""
+        for queue in self.queues:
+            # one worker at a time per queue, as in rq
+            if queue.acquire_maintenance_lock():
+                try:
+                    self._requeue_never_started(queue)
+                    clean_registries(queue, self._exc_handlers)
+                    worker_registration.clean_worker_registry(queue)
+                    queue.intermediate_queue.cleanup(self, queue)
+                finally:
+                    queue.release_maintenance_lock()
+        self.last_cleaned_at = now()
+
+    def _requeue_never_started(self, queue: Queue) -> None:
+        """A worker killed between taking a job and starting it leaves the job QUEUED, leased in the
+        started registry, in no queue; rq's cleanup skips it (not STARTED) and drops the lease, so it
+        would never run. It never ran, so it goes back to its queue without using a retry."""
+        registry = queue.started_job_registry
+        for job_id in registry.get_expired_job_ids():
+            job = queue.fetch_job(job_id)
+            if job is None or job.get_status(refresh=True) != JobStatus.QUEUED:
+                continue
+            with self.connection.pipeline() as pipe:
+                pipe.lrem(queue.intermediate_queue_key, 0, job.id)
+                pipe.lrem(queue.key, 0, job.id)
+                queue.push_job_id(job.id, pipeline=pipe, at_front=True)
+                pipe.execute()
+            log.warning("job %s was taken by a worker that died before starting it; queued again", job.id)
 
     def _renew_lease(self, job: Job, execution: Execution, stop: threading.Event) -> None:
         while not stop.wait(self.job_heartbeat_s):

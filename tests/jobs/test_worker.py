@@ -72,3 +72,19 @@ def test_long_job_on_a_live_worker_keeps_its_lease(redis, redis_url):
         worker.wait(20)
     assert redis.get("w:attempts") == b"1"
     assert Job.fetch(job.id, connection=redis, serializer=JSONSerializer).get_status() == JobStatus.FINISHED
+
+
+def test_a_job_taken_by_a_worker_that_died_before_starting_it_runs_once(redis):
+    """rq leaves such a job QUEUED in no queue; maintenance must put it back."""
+    job = enqueue(redis, first_attempt_s=0)
+    dying = make_worker(redis)
+    dying.abandoned_after_s = 0  # its lease has run out by the time anyone looks
+    queue = Queue("default", connection=redis, serializer=JSONSerializer)
+    taken, _ = Queue.dequeue_any([queue], None, connection=redis, serializer=JSONSerializer)
+    assert taken.id == job.id
+    dying.prepare_execution(taken)  # leased in the started registry... and the worker dies here
+    assert queue.count == 0 and taken.get_status(refresh=True) == JobStatus.QUEUED
+    time.sleep(1.1)
+    run_burst(redis)
+    assert redis.get("w:attempts") == b"1" and redis.get("w:done") == b"1"
+    assert Job.fetch(job.id, connection=redis, serializer=JSONSerializer).get_status() == JobStatus.FINISHED
