@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import socket
+import time
 from typing import Any, Mapping
 
 from redis.asyncio import Redis as AsyncRedis
@@ -32,6 +33,7 @@ class Dispatcher:
         attempts: int = 5,
         backoff_s: float = 0.5,
         reclaim_idle_ms: int = 30_000,
+        reclaim_every_s: float = 15.0,
     ) -> None:
         self.redis = redis
         self.senders = dict(senders)
@@ -39,6 +41,7 @@ class Dispatcher:
         self.attempts = attempts
         self.backoff_s = backoff_s
         self.reclaim_idle_ms = reclaim_idle_ms
+        self.reclaim_every_s = reclaim_every_s
         self.consumer = f"{socket.gethostname()}-{os.getpid()}"
 
     async def setup(self) -> None:
@@ -51,15 +54,22 @@ class Dispatcher:
     async def run(self) -> None:
         """Deliver until cancelled."""
         await self.setup()
-        await self.reclaim()
+        last_reclaim = 0.0
         while True:
             try:
+                # replies read but never acknowledged (a dead dispatcher, or Redis lost mid-delivery)
+                # are taken over once idle; the delivered marker stops a second send
+                if time.monotonic() - last_reclaim >= self.reclaim_every_s:
+                    await self.reclaim()
+                    last_reclaim = time.monotonic()
                 await self.drain(block_ms=1_000)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # keep delivering whatever one bad batch did
+            except Exception as err:  # keep delivering whatever one bad batch did
                 log.exception("dispatcher batch failed; continuing")
                 await asyncio.sleep(1)
+                if "NOGROUP" in str(err):  # Redis came back without our stream (no persistence)
+                    await self.setup()
 
     async def reclaim(self) -> int:
         """Take over replies another (dead) dispatcher read but never acknowledged."""
@@ -99,6 +109,11 @@ class Dispatcher:
     async def deliver(self, reply: Reply) -> bool:
         marker = Keys.global_("outbox", "delivered", reply.reply_id)
         if not await self.redis.set(marker, "sending", nx=True, ex=7 * 86_400):
+            state = await self.redis.get(marker)
+            if state == b"sending":
+                # a dispatcher died while sending it: it may or may not have arrived. Sending again
+                # could say it twice, so it is not resent; the event makes it visible instead.
+                await self._record(reply, "reply.in_doubt")
             log.info("reply %s was already delivered (or in doubt); not sending again", reply.reply_id)
             return False
         sender = self.senders.get(reply.channel)
