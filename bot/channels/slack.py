@@ -14,7 +14,10 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from pydantic import ValidationError
 from redis import Redis
+from redis.exceptions import RedisError
+from slack_bolt import BoltResponse
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
@@ -186,10 +189,23 @@ class SlackChannel:
         return ack
 
 
+async def answer_error(error: Exception) -> BoltResponse:
+    """What Slack is told when a listener fails: 503 (retry) when our store is down, 400 (don't)
+    for a signed payload we cannot read; bolt's default would be 500 for both."""
+    if isinstance(error, RedisError):
+        log.error("slack: redis unavailable, asking Slack to retry: %s", error)
+        return BoltResponse(status=503, body="store unavailable; retry")
+    if isinstance(error, (KeyError, TypeError, ValueError, AttributeError, IndexError, ValidationError)):
+        log.warning("slack: rejected a payload we cannot read (%s: %s)", type(error).__name__, error)
+        return BoltResponse(status=400, body="unreadable payload")
+    log.exception("slack: listener failed", exc_info=error)
+    return BoltResponse(status=500, body="")
+
+
 def build_bolt_app(services: "Services", client: AsyncWebClient) -> AsyncApp:
     settings = services.settings
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
-    return AsyncApp(
+    app = AsyncApp(
         client=client,
         signing_secret=secret,
         # verification is bolt's; without a signing secret only Socket Mode (no HTTP route) is served
@@ -197,6 +213,8 @@ def build_bolt_app(services: "Services", client: AsyncWebClient) -> AsyncApp:
         process_before_response=True,
         logger=logging.getLogger("deputy.slack.bolt"),
     )
+    app.error(answer_error)
+    return app
 
 
 def slack_channel(services: "Services") -> "ChannelParts | None":
@@ -214,7 +232,18 @@ def slack_channel(services: "Services") -> "ChannelParts | None":
     )
 
     async def events(request: web.Request) -> web.Response:
-        return await to_aiohttp_response(await app.async_dispatch(await to_bolt_request(request)))
+        try:
+            (await request.read()).decode("utf-8")
+        except UnicodeDecodeError:
+            log.info("slack: rejected a body that is not UTF-8 from %s", request.remote)
+            raise web.HTTPBadRequest(text="body must be UTF-8")
+        try:
+            # bolt reads ids out of the payload before it checks the signature, and again to report
+            # an error: a shape it cannot read is refused here, queued nowhere
+            return await to_aiohttp_response(await app.async_dispatch(await to_bolt_request(request)))
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
+            log.info("slack: rejected a payload bolt cannot read (%s: %s) from %s", type(err).__name__, err, request.remote)
+            raise web.HTTPBadRequest(text="unreadable payload")
 
     routes = [web.post(EVENTS_PATH, events)] if settings.slack_signing_secret is not None else []
     background = []

@@ -197,7 +197,7 @@ class TelegramChannel:
         await self.ready()
         try:
             update = Update.de_json(data, self.application.bot)
-        except (TypeError, ValueError, KeyError) as err:
+        except (TypeError, ValueError, KeyError, AttributeError, IndexError) as err:
             # Telegram would redeliver it forever (holding back every later update): log it and let it go
             log.error("telegram: dropping update %s that python-telegram-bot cannot read: %s", data["update_id"], err)
             await asyncio.to_thread(self.events.record, f"tg-{data['update_id']}", "inbound.unreadable", "telegram", None,

@@ -252,3 +252,28 @@ async def _posted_ts(slack: Platform, card_id: str) -> str:
     raw = slack.redis.get(f"dp:default:slack:card:{card_id}")
     assert raw, f"no place stored for card {card_id}"
     return json.loads(raw)["ts"]
+
+
+async def test_signed_but_unreadable_payloads_get_a_4xx_and_queue_nothing(slack, shared_eval):
+    """A 5xx makes Slack retry for good a request that can never succeed; only a store outage should."""
+    from urllib.parse import quote
+
+    ts = str(int(time.time()))
+    raw = b'{"type": "event_callback", "event": {"text": "\xff\xfe"}}'
+    import hashlib
+    import hmac
+
+    digest = hmac.new(SLACK_SECRET.encode(), b"v0:" + ts.encode() + b":" + raw, hashlib.sha256).hexdigest()
+    headers = {"Content-Type": "application/json", "X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}
+    assert 400 <= (await slack.client.post("/slack/events", data=raw, headers=headers)).status < 500
+
+    mention = dm(shared_eval, "hi", event_id="Ev-odd")
+    mention["event"] = {"type": "app_mention", "channel": "C1", "user": SLACK_OPERATOR, "text": "<@U0> hi"}  # no ts
+    assert 400 <= await post_event(slack, mention) < 500
+
+    actions = {"type": "block_actions", "user": {"id": SLACK_OPERATOR}, "actions": [{"action_id": 5, "value": {"x": 1}}],
+               "container": "not an object", "trigger_id": "t-odd"}
+    form = "payload=" + quote(json.dumps(actions))
+    resp = await slack.client.post("/slack/events", **signed(form, content_type="application/x-www-form-urlencoded"))
+    assert 400 <= resp.status < 500
+    assert slack.queued() == 0
