@@ -210,7 +210,10 @@ def send_email_capability(config: SmtpConfig) -> Capability:
         # a sent email cannot be taken back
         reversible=False,
         compensation=None,
-        idempotency="natural",
+        # Not "natural": the Message-ID derived from the key lets a mailbox spot a copy, but SMTP
+        # servers deliver it anyway. A send interrupted between the server's 250 and our record is
+        # therefore reported as in doubt (check the Sent folder), never sent a second time.
+        idempotency="ledger",
         retry=RetryPolicy(attempts=4, base_s=1.0, max_s=30.0, jitter=1.0),
         run=run,
         health=lambda: smtp_health(config),
