@@ -129,6 +129,8 @@ class Settings(BaseSettings):
     smtp_from: str | None = None
     smtp_from_name: str = ""
     smtp_ca_file: str | None = None
+    # seconds to wait for each answer of the SMTP server before counting the attempt as failed
+    smtp_timeout_s: float = 20.0
 
     # --- email in (IMAP): inbox triage exists only when IMAP_HOST and IMAP_USERNAME are set
     imap_host: str | None = None

@@ -30,7 +30,7 @@ def integrations_config(settings: Settings) -> IntegrationsConfig:
         workspace=settings.workspace,
         smtp_host=settings.smtp_host, smtp_port=settings.smtp_port, smtp_security=settings.smtp_security,  # type: ignore[arg-type]
         smtp_username=settings.smtp_username, smtp_password=settings.smtp_password, smtp_from=settings.smtp_from,
-        smtp_from_name=settings.smtp_from_name, smtp_ca_file=settings.smtp_ca_file,
+        smtp_from_name=settings.smtp_from_name, smtp_ca_file=settings.smtp_ca_file, smtp_timeout_s=settings.smtp_timeout_s,
         imap_host=settings.imap_host, imap_port=settings.imap_port, imap_security=settings.imap_security,  # type: ignore[arg-type]
         imap_username=settings.imap_username, imap_password=settings.imap_password, imap_folder=settings.imap_folder,
         imap_ca_file=settings.imap_ca_file,

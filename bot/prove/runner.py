@@ -37,6 +37,13 @@ class Sizes:
     fuzz_slack: int
     fuzz_telegram: int
     fuzz_hooks: int
+    # connector outages: requests per second, seconds the target is down, seconds of traffic after it is back
+    outage_rate: float = 2.0
+    outage_s: float = 6.0
+    outage_after_s: float = 4.0
+    # per-platform duplicate storms: Slack events (x4) and Telegram updates (x2), approval cards per platform
+    platform_messages: int = 10
+    platform_approvals: int = 1
 
 
 QUICK = Sizes(storm_requests=200, storm_rate=12, kill_every_s=1.0, lease=QUICK_LEASE, redis_requests=120,
@@ -44,7 +51,8 @@ QUICK = Sizes(storm_requests=200, storm_rate=12, kill_every_s=1.0, lease=QUICK_L
               fuzz_console=4_000, fuzz_slack=3_000, fuzz_telegram=2_000, fuzz_hooks=1_000)
 FULL = Sizes(storm_requests=1_000, storm_rate=15, kill_every_s=2.0, lease=PRODUCTION_LEASE, redis_requests=600,
              gateway_requests=400, duplicate_messages=200, approval_storms=10,
-             fuzz_console=20_000, fuzz_slack=15_000, fuzz_telegram=10_000, fuzz_hooks=5_000)
+             fuzz_console=20_000, fuzz_slack=15_000, fuzz_telegram=10_000, fuzz_hooks=5_000,
+             outage_rate=4.0, outage_s=20.0, outage_after_s=10.0, platform_messages=50, platform_approvals=5)
 
 Scenario = Callable[[Path, Sizes], Row]
 
@@ -79,6 +87,12 @@ def _approval_clicks(folder: Path, s: Sizes) -> Row:
     return approval_click_storm(folder, s.approval_storms, clicks=20)
 
 
+def _platform_storms(folder: Path, s: Sizes) -> Row:
+    from bot.prove.platform_storms import platform_storms
+
+    return platform_storms(folder, s.platform_messages, s.platform_approvals, clicks=20)
+
+
 def _fuzz_console(folder: Path, s: Sizes) -> Row:
     from bot.prove.fuzzing import console_fuzz
 
@@ -97,6 +111,26 @@ def _fuzz_platforms(folder: Path, s: Sizes) -> Row:
     return platform_fuzz(folder, s.fuzz_slack, s.fuzz_telegram, s.fuzz_hooks)
 
 
+def _outage(mode: str) -> Scenario:
+    def scenario(folder: Path, s: Sizes) -> Row:
+        from bot.prove.outage import Outage, connector_outage
+
+        # job retries outlast the outage; the breaker opens after 3 failures and rests 2 s
+        common = {"JOB_RETRIES": "3", "JOB_RETRY_BACKOFF": "1,2,4"}
+        timings = {
+            "unavailable": {},
+            # the server takes 2.5 s to answer EHLO; we wait 1 s for each answer
+            "timeout": {"SMTP_TIMEOUT_S": "1"},
+            # the server holds DATA until it is back; the job is cut short after 3 s, and a step whose worker was
+            # cut short is found in doubt once its 4 s effect lease lapses
+            "hang": {"JOB_TIMEOUT_S": "3", "EFFECT_LEASE_S": "4", "JOB_RETRIES": "4", "JOB_RETRY_BACKOFF": "1,2,4,4"},
+        }[mode]
+        return connector_outage(folder, Outage(mode=mode, outage_s=s.outage_s, after_s=s.outage_after_s,  # type: ignore[arg-type]
+                                               rate=s.outage_rate, settings={**common, **timings}, slow_s=2.5))
+
+    return scenario
+
+
 # The one list of scenarios, in the order they run.
 SCENARIOS: dict[str, Scenario] = {
     "worker-kill": _worker_storm,
@@ -104,6 +138,10 @@ SCENARIOS: dict[str, Scenario] = {
     "gateway-kill": _gateway_kill,
     "console-duplicates": _console_duplicates,
     "approval-clicks": _approval_clicks,
+    "platform-storms": _platform_storms,
+    "outage-unavailable": _outage("unavailable"),
+    "outage-timeout": _outage("timeout"),
+    "outage-hang": _outage("hang"),
     "fuzz-console": _fuzz_console,
     "fuzz-platforms": _fuzz_platforms,
     "injection": _injection,
