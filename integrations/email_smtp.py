@@ -167,11 +167,14 @@ def send_email(config: SmtpConfig, args: SendEmail, key: str) -> EmailSent:
         client = _connect(config)
         try:
             refused = client.send_message(message, from_addr=config.sender, to_addrs=recipients)
-        finally:
-            try:
-                client.quit()
-            except (smtplib.SMTPException, OSError):
-                client.close()
+        except BaseException:
+            # the server may be hung mid-reply: saying goodbye would wait on it again (past a job's timeout)
+            client.close()
+            raise
+        try:
+            client.quit()
+        except (smtplib.SMTPException, OSError):
+            client.close()
     except Exception as err:
         raise _classify(err, f"sending to {', '.join(recipients)} via {config.host}:{config.port}") from err
     # the message went to the others: retrying would send them a second copy, so report instead

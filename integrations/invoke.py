@@ -82,9 +82,10 @@ def call(
             # the target answered clearly: the connector works, this request does not
             breaker.success()
             raise
-        except BaseException as err:
-            if isinstance(err, capability.retry.retry_on):
-                breaker.failure()
+        except Exception:
+            # anything but a clear answer from the target counts against the connector: a retryable
+            # failure, and a call cut short from outside (the job's timeout firing while the target hangs)
+            breaker.failure()
             raise
         breaker.success()
         return capability.output_model.model_validate(result.model_dump() if isinstance(result, BaseModel) else result)

@@ -125,3 +125,23 @@ def test_read_only_capabilities_skip_the_ledger(redis):
     ledger = EffectLedger(redis, "ws")
     assert invoke(reader, {"to": "x"}, ctx(), ledger, CircuitBreaker(redis, "r")).delivered == 1
     assert invoke(reader, {"to": "x"}, ctx(), ledger, CircuitBreaker(redis, "r")).delivered == 2
+
+
+class CutShort(Exception):
+    """What a job timeout raises inside a call that hangs (rq's JobTimeoutException is a plain Exception)."""
+
+
+def test_calls_cut_short_by_a_hanging_target_open_the_breaker_and_keep_the_claim(redis):
+    breaker = CircuitBreaker(redis, "ping", failure_threshold=3, cooldown_s=60)
+    ledger = EffectLedger(redis, "ws")
+    cap = counting(redis, failures=[CutShort("job timeout")] * 3)
+    for i in range(3):
+        with pytest.raises(CutShort):
+            call(cap, {"to": "a@b.c"}, ctx(f"r:{i}"), ledger, breaker, sleep=lambda s: None)
+    # the target never answered: later calls fail fast instead of hanging a worker each
+    assert breaker.status().state == "open"
+    with pytest.raises(CircuitOpen):
+        call(cap, {"to": "a@b.c"}, ctx("r:3"), ledger, breaker, sleep=lambda s: None)
+    # a hung call may have taken effect: its key stays claimed, never handed back for a blind retry
+    assert ledger.claim("r:0").state == "in_progress"
+    assert effects(redis) == 0

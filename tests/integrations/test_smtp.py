@@ -224,3 +224,55 @@ def test_a_resend_after_a_crash_is_recognisably_the_same_message(smtp: SmtpServe
     # and from now on the ledger answers: no third copy
     assert call(capability, MAIL, ctx("run-9:0"), ledger, CircuitBreaker(redis, "email.send", "w")).replayed
     assert len(smtp.messages) == 2
+
+
+class HeldData:
+    """An SMTP handler that holds DATA until released (a hung server) and notes whether QUIT ever came."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.release = threading.Event()
+        self.quit_seen = False
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # type: ignore[no-untyped-def]
+        import asyncio
+
+        while not self.release.is_set():
+            await asyncio.sleep(0.02)
+        return "250 accepted late"
+
+    async def handle_QUIT(self, server, session, envelope) -> str:  # type: ignore[no-untyped-def]
+        self.quit_seen = True
+        return "221 Bye"
+
+
+def test_a_send_cut_short_while_the_server_hangs_does_not_wait_to_say_goodbye():
+    """A job timeout that interrupts a hung DATA must end the call, not leave it waiting on QUIT's answer."""
+    import signal
+
+    from aiosmtpd.controller import Controller
+
+    class CutShort(Exception):
+        pass
+
+    def cut(signum, frame):  # type: ignore[no-untyped-def]
+        raise CutShort()
+
+    handler, port = HeldData(), free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    previous = signal.signal(signal.SIGALRM, cut)
+    try:
+        config = SmtpConfig(host="127.0.0.1", port=port, security="none", sender="me@studio.example", timeout_s=30)
+        signal.setitimer(signal.ITIMER_REAL, 0.5)
+        with pytest.raises(CutShort):
+            send_email(config, MAIL, "run-1:0")
+        # the call came back while the server still held the message, and left without a QUIT it would wait on
+        assert not handler.release.is_set()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        handler.release.set()
+        controller.stop()
+    assert not handler.quit_seen
