@@ -45,8 +45,9 @@ class CircuitOpen(CapabilityError):
     """The connector failed repeatedly and is resting; calls fail fast until the cool-down ends."""
 
     def __init__(self, name: str, retry_in_s: float) -> None:
-        wait = f"in about {max(1, round(retry_in_s))} s" if retry_in_s > 0 else "shortly"
-        super().__init__(f"{name} is failing repeatedly, so I stopped calling it for now; I will try again {wait}.")
+        # nothing retries a failed step by itself: the operator is the one who asks again
+        wait = f"in about {max(1, round(retry_in_s))} s" if retry_in_s > 0 else "in a moment"
+        super().__init__(f"{name} is failing repeatedly, so I stopped calling it for now; ask me again {wait}.")
         self.name = name
         self.retry_in_s = retry_in_s
 

@@ -39,8 +39,8 @@ class Sizes:
     fuzz_hooks: int
     # connector outages: requests per second, seconds the target is down, seconds of traffic after it is back
     outage_rate: float = 2.0
-    outage_s: float = 6.0
-    outage_after_s: float = 4.0
+    outage_s: float = 10.0
+    outage_after_s: float = 3.0
     # per-platform duplicate storms: Slack events (x4) and Telegram updates (x2), approval cards per platform
     platform_messages: int = 10
     platform_approvals: int = 1
@@ -121,9 +121,9 @@ def _outage(mode: str) -> Scenario:
             "unavailable": {},
             # the server takes 2.5 s to answer EHLO; we wait 1 s for each answer
             "timeout": {"SMTP_TIMEOUT_S": "1"},
-            # the server holds DATA until it is back; the job is cut short after 3 s, and a step whose worker was
-            # cut short is found in doubt once its 4 s effect lease lapses
-            "hang": {"JOB_TIMEOUT_S": "3", "EFFECT_LEASE_S": "4", "JOB_RETRIES": "4", "JOB_RETRY_BACKOFF": "1,2,4,4"},
+            # the server holds DATA until it is back; the job is cut short after 2 s, and a step whose worker was
+            # cut short is found in doubt once its 3 s effect lease lapses
+            "hang": {"JOB_TIMEOUT_S": "2", "EFFECT_LEASE_S": "3", "JOB_RETRIES": "4", "JOB_RETRY_BACKOFF": "1,2,4,4"},
         }[mode]
         return connector_outage(folder, Outage(mode=mode, outage_s=s.outage_s, after_s=s.outage_after_s,  # type: ignore[arg-type]
                                                rate=s.outage_rate, settings={**common, **timings}, slow_s=2.5))

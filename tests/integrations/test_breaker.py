@@ -58,3 +58,12 @@ def test_state_is_shared_between_instances(redis):
     with pytest.raises(CircuitOpen):
         CircuitBreaker(redis, "cal", failure_threshold=1, cooldown_s=60).allow()
     CircuitBreaker(redis, "other", failure_threshold=1, cooldown_s=60).allow()
+
+
+def test_the_open_breaker_tells_the_operator_to_ask_again_rather_than_promising_a_retry(redis):
+    # a failed step is final: nothing calls the connector again for this request by itself
+    breaker = CircuitBreaker(redis, "smtp", failure_threshold=1, cooldown_s=60)
+    breaker.failure()
+    with pytest.raises(CircuitOpen) as err:
+        breaker.allow()
+    assert "ask me again in about" in str(err.value) and "I will try" not in str(err.value)

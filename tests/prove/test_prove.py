@@ -46,6 +46,29 @@ def test_twenty_clicks_on_one_approval_execute_once():
     assert row.passed, explain(row)
 
 
+def test_slack_and_telegram_storms_give_one_job_one_reply_and_one_execution_per_approval():
+    row = run_scenario("platform-storms", QUICK)
+    d = row.details
+    assert d["jobs"] == {"slack": QUICK.platform_messages, "telegram": QUICK.platform_messages}, explain(row)
+    assert d["replies"] == {"slack": QUICK.platform_messages, "telegram": QUICK.platform_messages}, explain(row)
+    # one card per platform and approval, twenty clicks each, one decision and one email each
+    assert d["cards"] == d["decisions"] == d["emails"] == 2 * QUICK.platform_approvals, explain(row)
+    assert row.passed, explain(row)
+
+
+@pytest.mark.parametrize("mode", ["unavailable", "timeout", "hang"])
+def test_connector_outage_trips_the_breaker_tells_the_operator_and_recovers(mode):
+    row = run_scenario(f"outage-{mode}", QUICK)
+    d = row.details
+    assert d["breaker_opened_in_outage"] > 0 and d["breaker_closed_after_s"] is not None, explain(row)
+    assert d["told_failed"] > 0 and d["unfinished"] == [], explain(row)
+    assert row.max_recovery_s is not None, explain(row)
+    assert row.lost == 0 and row.duplicated == 0 and d["duplicate_emails"] == 0, explain(row)
+    if mode == "hang":
+        assert d["job_timeouts"] > 0, explain(row)
+    assert row.passed, explain(row)
+
+
 def test_console_fuzzing_never_5xx_and_queues_nothing_invalid():
     row = run_scenario("fuzz-console", QUICK)
     assert row.attempts >= QUICK.fuzz_console
