@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Callable, Literal, Protocol
 
 from agents.approval_cards import approval_card
-from agents.approvals import ApprovalStore
+from agents.approvals import ApprovalState, ApprovalStore
 from agents.executor import Executor, RunReport
-from agents.inspector import Inspector
+from agents.inspector import Verdict
 from agents.messages import Intent, Outcome
 from agents.plan import Origin, Plan
 from agents.planner import Planner, PlanProblem, describe
@@ -51,33 +51,43 @@ class Agent:
     def start(self, intent: Intent, origin: Origin, trace_id: str, untrusted: tuple[str, ...] = ()) -> Outcome:
         """Plan the intent (once per request) and carry the run as far as it may go now."""
         run_id = run_id_for(trace_id)
-        if self.runs.plan(run_id) is None:
-            made = self._plan(intent, origin, trace_id, run_id, untrusted)
-            if isinstance(made, PlanProblem):
-                return Outcome(text=made.reason, ok=False)
-            self.runs.save(made)
-        return self.render(self.executor.run(run_id, confidence=intent.confidence))
+        plan, results = self.runs.load(run_id)
+        if plan is not None:  # a retried job: the run it already started goes on
+            return self.render(self.executor.run(run_id, confidence=intent.confidence, plan=plan, results=results))
+        made = self._plan(intent, origin, trace_id, run_id, untrusted)
+        if isinstance(made, PlanProblem):
+            return Outcome(text=made.reason, ok=False)
+        plan, verdict, record = made
+        if not self.runs.save(plan, also=record):
+            # another worker stored this run first: carry on with its plan, not ours
+            return self.render(self.executor.run(run_id, confidence=intent.confidence))
+        return self.render(self.executor.run(run_id, confidence=intent.confidence, plan=plan, results={}, verdict=verdict))
 
-    def _plan(self, intent: Intent, origin: Origin, trace_id: str, run_id: str, untrusted: tuple[str, ...]) -> Plan | PlanProblem:
-        inspector = Inspector(self.executor.policy)
+    def _plan(
+        self, intent: Intent, origin: Origin, trace_id: str, run_id: str, untrusted: tuple[str, ...]
+    ) -> tuple[Plan, Verdict, Callable[[Any], object]] | PlanProblem:
+        """The plan to run, the inspector's verdict on it, and its plan.made event (written with the plan)."""
+        inspector = self.executor.inspector
         feedback = ""
-        for attempt in range(1, self.max_replans + 2):
+        attempt = 0
+        while True:
+            attempt += 1
             made, usage = self.planner.plan(intent, run_id, trace_id, self.workspace, origin, untrusted, feedback)
             if isinstance(made, PlanProblem):
                 self.events.record(trace_id, "plan.failed", actor="planner", reason=made.reason, attempt=attempt,
                                    llm_usage=usage.prompt_tokens + usage.completion_tokens)
                 return made
             verdict = inspector.check_plan(made, self.executor.capabilities, made.request)
-            self.events.record(
-                trace_id, "plan.made", actor="planner", run_id=run_id, source=made.source, attempt=attempt,
-                steps=describe(made), allowed=list(made.allowed), untrusted=len(untrusted),
-                findings=verdict.reasons(), model=usage.model, llm_usage=usage.prompt_tokens + usage.completion_tokens,
+            fields: dict[str, Any] = dict(
+                run_id=run_id, source=made.source, attempt=attempt, steps=describe(made), allowed=list(made.allowed),
+                untrusted=len(untrusted), findings=verdict.reasons(), model=usage.model,
+                llm_usage=usage.prompt_tokens + usage.completion_tokens,
             )
             if not verdict.blocked or made.source != "llm" or attempt > self.max_replans:
-                return made
+                return made, verdict, lambda pipe: self.events.record(trace_id, "plan.made", actor="planner", pipe=pipe, **fields)
+            self.events.record(trace_id, "plan.made", actor="planner", **fields)
             # send it back with the reason; the executor refuses the blocked steps if the model insists
             feedback = "; ".join(verdict.reasons("block"))
-        return made
 
     def run(self, run_id: str) -> Outcome:
         return self.render(self.executor.run(run_id))
@@ -86,7 +96,8 @@ class Agent:
         if report.status == "awaiting_approval" and report.approval is not None:
             a = report.approval
             return Outcome(text=f"I need your approval before I {a.capability} (risk {a.risk_score}/100).",
-                           card=approval_card(a, self.approvals.state(a.id)))
+                           # the executor has just seen it pending: no need to read it back
+                           card=approval_card(a, ApprovalState("pending")))
         return Outcome(text=report.message, ok=report.status == "done")
 
     def decide(self, approval_id: str, actor: str, verdict: Literal["approved", "rejected"], trace_id: str) -> Outcome:

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from agents.approval_cards import preview
-from agents.approvals import Approval, ApprovalStore, new_approval_id
+from agents.approvals import Approval, ApprovalState, ApprovalStore, new_approval_id
 from agents.inspector import Inspector, Verdict
 from agents.plan import Plan, Step, StepResult, digest
 from agents.policy import Policy
 from agents.risk import Assessment, Directory, assess
-from agents.run_store import RunStatus, RunStore
+from agents.run_store import RunStatus, RunStore, Writes
 from integrations.breaker import Breakers
 from integrations.capability import Capability, CapabilityError, EffectContext, effect_key
 from integrations.invoke import EffectInProgress, call
@@ -112,36 +112,54 @@ class Executor:
         # looked up at call time, so a test can make backoff instant
         self.sleep = sleep or (lambda seconds: time.sleep(seconds))
 
-    def run(self, run_id: str, confidence: float = 1.0) -> RunReport:
-        """Carry the run forward as far as it may go now; safe to call again at any point."""
-        plan = self.runs.plan(run_id)
+    def run(
+        self, run_id: str, confidence: float = 1.0, *, plan: Plan | None = None, results: Mapping[int, StepResult] | None = None,
+        verdict: Verdict | None = None,
+    ) -> RunReport:
+        """Carry the run forward as far as it may go now; safe to call again at any point.
+
+        A caller that has just stored the plan passes it (with no results, and the inspector's verdict on it)
+        instead of having it read back."""
         if plan is None:
-            raise RunMissing(f"no run {run_id}")
-        results = self.runs.results(run_id)
-        verdict = self.inspector.check_plan(plan, self.capabilities, plan.request)
-        self.runs.set_status(run_id, "running")
+            plan, results = self.runs.load(run_id)
+            if plan is None:
+                raise RunMissing(f"no run {run_id}")
+        if verdict is None:
+            verdict = self.inspector.check_plan(plan, self.capabilities, plan.request)
+        writes = self.runs.writes()
+        self.runs.set_status(run_id, "running", pipe=writes.pipe)
+        try:
+            return self._carry(plan, dict(results or {}), verdict, confidence, writes)
+        except Exception:
+            # what was decided before the failure stays on record (a retried job records it again, which is harmless)
+            writes.flush_quietly()
+            raise
+
+    def _carry(self, plan: Plan, results: dict[int, StepResult], verdict: Verdict, confidence: float, writes: Writes) -> RunReport:
         # a blocked step stops the whole run before anything acts, not just when its turn comes
         pending = {s.index for s in plan.steps if not (results.get(s.index) and results[s.index].status == "done")}
         blocked = [f for f in verdict.findings if f.severity == "block" and f.step in pending]
         if blocked:
             step = plan.steps[min(f.step for f in blocked if f.step is not None)]
             reasons = [f.reason for f in blocked]
-            self.events.record(plan.trace_id, "step.blocked", actor="inspector", run_id=run_id, index=step.index,
-                               capability=step.capability, reasons=reasons, flags=verdict.reasons("flag"))
-            return self._stop(plan, results, step, "blocked", "I did not act: " + "; ".join(reasons) + ".")
+            self.events.record(plan.trace_id, "step.blocked", actor="inspector", pipe=writes.pipe, run_id=plan.run_id,
+                               index=step.index, capability=step.capability, reasons=reasons, flags=verdict.reasons("flag"))
+            return self._stop(plan, results, step, "blocked", "I did not act: " + "; ".join(reasons) + ".", writes)
         lines: list[str] = []
         for step in plan.steps:
             earlier = results.get(step.index)
             if earlier is not None and earlier.status == "done":
+                # done by an earlier call (before an approval, or by a worker that died after it): still reported
+                lines.append(summarize(step.capability, self._args(step, results), earlier.output or {}))
                 continue
             if earlier is not None and earlier.status in TERMINAL:
-                return self._finish(plan, results, earlier.status, earlier.error)
-            outcome = self._step(plan, step, results, verdict, confidence)
+                return self._finish(plan, results, earlier.status, earlier.error, writes)
+            outcome = self._step(plan, step, results, verdict, confidence, writes)
             if isinstance(outcome, RunReport):
                 return outcome
             results[step.index] = outcome
             lines.append(summarize(step.capability, self._args(step, results), outcome.output or {}))
-        return self._finish(plan, results, "done", "\n".join(lines) or "Done.")
+        return self._finish(plan, results, "done", "\n".join(lines) or "Done.", writes)
 
     def _args(self, step: Step, results: Mapping[int, StepResult]) -> dict[str, Any]:
         try:
@@ -149,13 +167,14 @@ class Executor:
         except UnresolvedReference:
             return step.args
 
-    def _step(self, plan: Plan, step: Step, results: dict[int, StepResult], verdict: Verdict, confidence: float) -> StepResult | RunReport:
+    def _step(self, plan: Plan, step: Step, results: dict[int, StepResult], verdict: Verdict, confidence: float,
+              writes: Writes) -> StepResult | RunReport:
         trace = plan.trace_id
         capability = self.capabilities.get(step.capability)
         try:
             args = resolve(step.args, results)
         except UnresolvedReference as err:
-            return self._stop(plan, results, step, "blocked", f"I could not fill in step {step.index + 1}: {err}.")
+            return self._stop(plan, results, step, "blocked", f"I could not fill in step {step.index + 1}: {err}.", writes)
         # findings about this step force approval; those about the whole plan are shown in the trace
         flags = tuple(f.reason for f in verdict.findings if f.severity == "flag" and f.step == step.index)
         risk = assess(capability, step.capability, args, self.policy, self.directory, confidence, bool(plan.untrusted))
@@ -164,89 +183,112 @@ class Executor:
         if flags and decision == "auto" and capability is not None and capability.side_effect:
             decision, why = "approve", "the inspector flagged: " + "; ".join(flags)
         self.events.record(
-            trace, "step.assessed", actor="executor", run_id=plan.run_id, index=step.index, capability=step.capability,
-            inputs=args, rationale=step.rationale, risk=risk.score, reasons=list(risk.reasons), decision=decision, why=why,
-            flags=list(flags),
+            trace, "step.assessed", actor="executor", pipe=writes.pipe, run_id=plan.run_id, index=step.index,
+            capability=step.capability, inputs=args, rationale=step.rationale, risk=risk.score, reasons=list(risk.reasons),
+            decision=decision, why=why, flags=list(flags),
         )
         if decision == "deny" or capability is None:
             return self._stop(plan, results, step, "denied", f"I will not do step {step.index + 1} ({step.capability}): {risk.why}.",
-                              risk=risk.score)
+                              writes, risk=risk.score)
         if decision == "approve":
-            gate = self._gate(plan, step, args, capability, risk, why, flags)
+            # the assessment is on record before anyone is asked
+            writes.flush()
+            gate = self._gate(plan, step, args, capability, risk, why, flags, results, writes)
             if gate is not None:
                 return gate
-        return self._execute(plan, step, args, capability, risk.score, decision)
+        if capability.side_effect or writes.checkpoint:
+            # an effect's assessment, and the previous step's checkpoint, are in Redis before the call
+            writes.flush()
+        return self._execute(plan, step, args, capability, risk.score, decision, results, writes)
 
     def _gate(self, plan: Plan, step: Step, args: dict[str, Any], capability: Capability, risk: Assessment, why: str,
-              flags: tuple[str, ...]) -> RunReport | None:
+              flags: tuple[str, ...], results: dict[int, StepResult], writes: Writes) -> RunReport | None:
         """None when an approval of exactly these arguments was given; otherwise the run waits or stops."""
         approval = self.approvals.for_step(plan.run_id, step.index)
+        now = self.clock()
+        state: ApprovalState | None = None
         if approval is None:
-            now = self.clock()
-            approval = self.approvals.create(Approval(
+            asked = Approval(
                 id=new_approval_id(), run_id=plan.run_id, step_index=step.index, trace_id=plan.trace_id,
                 capability=step.capability, args=args, digest=digest(step.capability, args), rationale=step.rationale,
                 risk_score=risk.score, risk_reasons=risk.reasons, why=why, flags=flags,
                 preview=preview(step.capability, args), deciders=self.deciders, created_at=now,
                 expires_at=now + self.policy.approval_ttl_s,
-            ))
-            self.events.record(plan.trace_id, "approval.requested", actor="executor", run_id=plan.run_id, index=step.index,
-                               approval_id=approval.id, digest=approval.digest, deciders=list(approval.deciders),
-                               expires_at=approval.expires_at)
-        state = self.approvals.state(approval.id, now=self.clock())
+            )
+            approval = self.approvals.create(asked)
+            if approval.id == asked.id:
+                # ours and brand new: nobody has seen its card yet, so nobody can have decided it
+                state = ApprovalState("pending") if now < approval.expires_at else None
+                self.events.record(plan.trace_id, "approval.requested", actor="executor", pipe=writes.pipe, run_id=plan.run_id,
+                                   index=step.index, approval_id=approval.id, digest=approval.digest,
+                                   deciders=list(approval.deciders), expires_at=approval.expires_at)
+        if state is None:
+            state = self.approvals.state(approval.id, now=now)
         if state.status == "pending":
-            self.runs.checkpoint(plan.run_id, StepResult(index=step.index, capability=step.capability, status="awaiting_approval",
-                                                         risk=risk.score, decision="approve", approval_id=approval.id))
-            self.runs.set_status(plan.run_id, "awaiting_approval")
-            return RunReport(plan.run_id, "awaiting_approval", tuple(self.runs.results(plan.run_id).values()),
+            waiting = StepResult(index=step.index, capability=step.capability, status="awaiting_approval", risk=risk.score,
+                                 decision="approve", approval_id=approval.id)
+            self.runs.checkpoint(plan.run_id, waiting, pipe=writes.pipe)
+            self.runs.set_status(plan.run_id, "awaiting_approval", pipe=writes.pipe)
+            writes.flush()
+            merged = {**results, step.index: waiting}
+            return RunReport(plan.run_id, "awaiting_approval", tuple(merged[k] for k in sorted(merged)),
                              "I need your approval first.", approval)
         if state.status in ("rejected", "expired"):
             text = "Rejected: nothing was done." if state.status == "rejected" else "The approval expired: nothing was done."
-            return self._stop(plan, self.runs.results(plan.run_id), step, state.status, text, risk=risk.score)
+            return self._stop(plan, results, step, state.status, text, writes, risk=risk.score)
         if approval.digest != digest(step.capability, args):
-            self.events.record(plan.trace_id, "approval.mismatch", actor="executor", run_id=plan.run_id, index=step.index,
-                               approval_id=approval.id, approved=approval.digest, now=digest(step.capability, args))
-            return self._stop(plan, self.runs.results(plan.run_id), step, "blocked",
+            self.events.record(plan.trace_id, "approval.mismatch", actor="executor", pipe=writes.pipe, run_id=plan.run_id,
+                               index=step.index, approval_id=approval.id, approved=approval.digest, now=digest(step.capability, args))
+            return self._stop(plan, results, step, "blocked",
                               "I did not act: the action changed after it was approved. Ask me again to get a fresh approval.",
-                              risk=risk.score)
+                              writes, risk=risk.score)
         return None
 
-    def _execute(self, plan: Plan, step: Step, args: dict[str, Any], capability: Capability, risk: int, decision: str) -> StepResult | RunReport:
+    def _execute(self, plan: Plan, step: Step, args: dict[str, Any], capability: Capability, risk: int, decision: str,
+                 results: dict[int, StepResult], writes: Writes) -> StepResult | RunReport:
         ctx = EffectContext(idempotency_key=effect_key(plan.run_id, step.index), workspace=plan.workspace,
                             trace_id=plan.trace_id, run_id=plan.run_id)
         started = time.perf_counter()
         try:
-            done = call(capability, args, ctx, self.ledger, self.breakers.for_(capability.name), sleep=self.sleep)
+            # the ledger's record of the effect joins the step's checkpoint: both land in one transaction
+            done = call(capability, args, ctx, self.ledger, self.breakers.for_(capability.name), sleep=self.sleep,
+                        record_in=writes.pipe)
         except EffectInProgress:
             raise  # another worker holds the step: let the job be retried later
         except CapabilityError as err:
             ms = round((time.perf_counter() - started) * 1000, 2)
-            self.events.record(plan.trace_id, "step.failed", actor="executor", run_id=plan.run_id, index=step.index,
-                               capability=capability.name, error=str(err)[:500], ms=ms)
-            return self._stop(plan, self.runs.results(plan.run_id), step, "failed",
-                              f"I could not do step {step.index + 1} ({capability.name}): {err}", risk=risk, record=False)
+            self.events.record(plan.trace_id, "step.failed", actor="executor", pipe=writes.pipe, run_id=plan.run_id,
+                               index=step.index, capability=capability.name, error=str(err)[:500], ms=ms)
+            return self._stop(plan, results, step, "failed", f"I could not do step {step.index + 1} ({capability.name}): {err}",
+                              writes, risk=risk, record=False)
         output = done.output.model_dump(mode="json")
         result = StepResult(index=step.index, capability=capability.name, status="done", output=output, decision=decision,
                             risk=risk, ms=done.ms, replayed=done.replayed)
-        self.runs.checkpoint(plan.run_id, result)
+        self.runs.checkpoint(plan.run_id, result, pipe=writes.pipe)
         after = self.inspector.check_result(step, output)
-        self.events.record(plan.trace_id, "step.done", actor="executor", run_id=plan.run_id, index=step.index,
+        self.events.record(plan.trace_id, "step.done", actor="executor", pipe=writes.pipe, run_id=plan.run_id, index=step.index,
                            capability=capability.name, result=output, ms=done.ms, attempts=done.attempts,
                            replayed=done.replayed, took_over=done.took_over, flags=after.reasons())
+        writes.checkpoint = True
+        if capability.side_effect:
+            # an effect that happened is recorded at once, never left waiting for the next step
+            writes.flush()
         return result
 
-    def _stop(self, plan: Plan, results: Mapping[int, StepResult], step: Step, status: RunStatus, message: str, risk: int = 0,
-              record: bool = True) -> RunReport:
+    def _stop(self, plan: Plan, results: Mapping[int, StepResult], step: Step, status: RunStatus, message: str, writes: Writes,
+              risk: int = 0, record: bool = True) -> RunReport:
         result = StepResult(index=step.index, capability=step.capability, status=status, error=message, risk=risk)  # type: ignore[arg-type]
-        self.runs.checkpoint(plan.run_id, result)
+        self.runs.checkpoint(plan.run_id, result, pipe=writes.pipe)
         if record and status != "blocked":
-            self.events.record(plan.trace_id, f"step.{status}", actor="executor", run_id=plan.run_id, index=step.index,
-                               capability=step.capability, reason=message)
+            self.events.record(plan.trace_id, f"step.{status}", actor="executor", pipe=writes.pipe, run_id=plan.run_id,
+                               index=step.index, capability=step.capability, reason=message)
         merged = {**results, step.index: result}
-        return self._finish(plan, merged, status, message)
+        return self._finish(plan, merged, status, message, writes)
 
-    def _finish(self, plan: Plan, results: Mapping[int, StepResult], status: RunStatus, message: str) -> RunReport:
-        self.runs.set_status(plan.run_id, status, message)
-        self.events.record(plan.trace_id, "run.finished", actor="executor", run_id=plan.run_id, status=status,
+    def _finish(self, plan: Plan, results: Mapping[int, StepResult], status: RunStatus, message: str, writes: Writes) -> RunReport:
+        self.runs.set_status(plan.run_id, status, message, pipe=writes.pipe)
+        self.events.record(plan.trace_id, "run.finished", actor="executor", pipe=writes.pipe, run_id=plan.run_id, status=status,
                            steps=len(plan.steps), done=sum(1 for r in results.values() if r.status == "done"))
+        writes.flush()
         return RunReport(plan.run_id, status, tuple(results[k] for k in sorted(results)), message)
+

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from pydantic import BaseModel, ValidationError
 from tenacity import RetryError, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
@@ -45,8 +45,12 @@ def call(
     ledger: EffectLedger,
     breaker: CircuitBreaker,
     sleep: Callable[[float], None] = time.sleep,
+    record_in: Any = None,
 ) -> Invocation:
-    """Run one capability call at most once per idempotency key, with retries and a breaker."""
+    """Run one capability call at most once per idempotency key, with retries and a breaker.
+
+    `record_in`: a caller's Redis transaction that the ledger record joins (with the step's checkpoint, so
+    both land together); the caller executes it right after. Without it the record is written here."""
     started = time.perf_counter()
     try:
         data = capability.parse(args)
@@ -110,7 +114,7 @@ def call(
     # anything else (a bug after the effect?) keeps the claim: its lease lapses into "stale",
     # which only a target that dedupes by our key may act on again
     if claim is not None:
-        ledger.record(ctx.idempotency_key, output.model_dump_json())
+        ledger.record(ctx.idempotency_key, output.model_dump_json(), pipe=record_in)
     return Invocation(output, replayed=False, attempts=attempts, ms=_ms(started), took_over=took_over)
 
 

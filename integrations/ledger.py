@@ -16,7 +16,7 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from redis import Redis
 
@@ -43,11 +43,6 @@ rec['lease_until'] = now_ms + lease_ms
 rec['claims'] = rec['claims'] + 1
 redis.call('SET', KEYS[1], cjson.encode(rec), 'EX', ARGV[3])
 return {'stale', ''}
-"""
-
-RECORD = """
-redis.call('SET', KEYS[1], cjson.encode({state='done', result=ARGV[1]}), 'EX', ARGV[2])
-return 1
 """
 
 # Only the lease holder may give a claim back, and never once it is done.
@@ -83,7 +78,6 @@ class EffectLedger:
         self.lease_ms = int(lease_s * 1000)
         self.ttl_s = ttl_s
         self._claim = redis.register_script(CLAIM)
-        self._record = redis.register_script(RECORD)
         self._release = redis.register_script(RELEASE)
 
     def _key(self, key: str) -> str:
@@ -99,9 +93,13 @@ class EffectLedger:
             return Claim(key=key, state="done", result=result)
         return Claim(key=key, state=state, token=token if state in ("new", "stale") else "")
 
-    def record(self, key: str, result_json: str) -> None:
-        """The effect happened: store its output; every later claim of the key returns it."""
-        self._record(keys=[self._key(key)], args=[result_json, self.ttl_s])
+    def record(self, key: str, result_json: str, pipe: Any = None) -> None:
+        """The effect happened: store its output; every later claim of the key returns it.
+
+        With `pipe`, the record joins the caller's transaction (the step's checkpoint), sent when it executes."""
+        # a plain SET, not a script: a script inside a caller's pipeline costs an extra round trip
+        value = json.dumps({"state": "done", "result": result_json}, separators=(",", ":"))
+        (pipe if pipe is not None else self.redis).set(self._key(key), value, ex=self.ttl_s)
 
     def release(self, claim: Claim) -> bool:
         """The effect certainly did not happen (the target refused it): let a later try act."""

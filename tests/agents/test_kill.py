@@ -11,7 +11,7 @@ from rq import Queue
 from rq.registry import StartedJobRegistry
 from rq.serializers import JSONSerializer
 
-from integrations.ledger import EffectLedger
+from agents.run_store import Writes
 from jobs.queues import QUEUES
 from jobs.worker import run_burst
 from memory.events import EventLog
@@ -35,16 +35,20 @@ def _requeue_abandoned(redis: Redis) -> int:
     return moved
 
 
-async def test_kill_between_the_ledger_record_and_the_checkpoint_sends_once(deputy, smtp, settings, monkeypatch):
-    original = EffectLedger.record
+async def test_kill_after_the_effect_is_recorded_sends_once_and_reports_it(deputy, smtp, settings, monkeypatch):
+    """The ledger's record and the step's checkpoint land in one transaction; a worker killed right after it
+    (before the run is finished and the reply queued) leaves a retry nothing to send, only to report."""
+    original = Writes.flush
 
-    def record_then_hang(self, key, result_json):  # type: ignore[no-untyped-def]
-        original(self, key, result_json)
-        if self.redis.get(BLOCK):
-            self.redis.set(REACHED, "1")
-            time.sleep(60)  # the kill lands here: effect done and recorded, step not checkpointed
+    def flush_then_hang(self):  # type: ignore[no-untyped-def]
+        original(self)
+        redis = Redis.from_url(settings.redis_url)
+        recorded = [k for k in redis.scan_iter(f"dp:{settings.workspace}:effect:*") if b'"done"' in (redis.get(k) or b"")]
+        if redis.get(BLOCK) and recorded:
+            redis.set(REACHED, "1")
+            time.sleep(60)  # the kill lands here: effect done, recorded and checkpointed; run not finished
 
-    monkeypatch.setattr(EffectLedger, "record", record_then_hang)
+    monkeypatch.setattr(Writes, "flush", flush_then_hang)
     await deputy.say("/email ana@acme.io Contract | Signed copy attached.")
     await deputy.work()
     card = (await deputy.messages())[-1]["card"]
@@ -69,8 +73,10 @@ async def test_kill_between_the_ledger_record_and_the_checkpoint_sends_once(depu
     await deputy.work()
 
     assert len(smtp.messages) == 1
-    done = [e for e in EventLog(deputy.redis, settings.workspace).recent(500) if e.kind == "step.done"]
-    assert [e.data["replayed"] for e in done] == [True]
+    events = EventLog(deputy.redis, settings.workspace).recent(500)
+    # the killed worker's step.done went out with its checkpoint; the retry ran nothing again
+    assert [e.data["replayed"] for e in events if e.kind == "step.done"] == [False]
+    assert [e.data["status"] for e in events if e.kind == "run.finished"] == ["done"]
     assert "Sent “Contract” to ana@acme.io" in (await deputy.messages())[-1]["text"]
 
 
