@@ -1,42 +1,37 @@
 """The embedded MemoryStore: one local SQLite file with sqlite-vec (vectors) and FTS5 (keywords).
 
-Search runs both and fuses their rankings with reciprocal-rank fusion. WAL mode lets a reader
-search while a worker writes; every add or delete is one transaction, so a crash mid-write leaves
-the file as it was before that write. See docs/memory.md for the design and the measurements."""
+Search runs both sides and fuses their rankings; the keyword side runs on a second connection
+while the caller embeds the query and scans vectors. WAL mode lets a reader search while a worker
+writes; every add or delete is one transaction, so a crash mid-write leaves the file as it was
+before that write. See docs/memory.md for the design and the measurements."""
 from __future__ import annotations
 
 import json
-import re
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterable, Literal, Sequence
+from typing import Any, Literal, Sequence
 
 import numpy as np
 
+from memory.bit_index import BitIndex, BitRow, sign_bits
 from memory.embeddings import Embedder
+from memory.fusion import Ranking, relative_score, rrf
+from memory.keyword_search import KeywordSearch, keyword_query
 from memory.store import Hit, MemoryItem, SearchFilter
+
+__all__ = ["SqliteStore", "StoreMismatch", "keyword_query", "rrf", "relative_score"]
 
 Mode = Literal["hybrid", "vector", "keyword"]
 Fusion = Literal["rrf", "relative"]
-WORD = re.compile(r"\w+", re.UNICODE)
-STOP = frozenset(
-    "a an the and or but if of to in on at for with by from is are was were be been am do does did what which who "
-    "whom when where why how i me my we our you your it its this that these those there their they them he she his "
-    "her about as into than then so not no can could should would will shall may might must have has had any some".split()
-)
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
+# read-mostly file: map it (reads skip a copy), keep hot pages and sort scratch in memory
+PRAGMAS = ("PRAGMA mmap_size=268435456", "PRAGMA cache_size=-32000", "PRAGMA temp_store=MEMORY")
+BIT_ROWS = "SELECT i.rowid, i.project, i.source, i.created_at, b.bits FROM items i JOIN item_bits b ON b.rowid = i.rowid"
 
 
 class StoreMismatch(RuntimeError):
     """The file was built with another embedding model or dimension."""
-
-
-def keyword_query(text: str) -> str:
-    """An FTS5 query matching any meaningful word of `text` (each quoted: no query syntax leaks in)."""
-    words = [w.lower() for w in WORD.findall(text)]
-    kept = [w for w in words if w not in STOP] or words
-    unique = list(dict.fromkeys(kept))[:32]
-    return " OR ".join(f'"{w}"' for w in unique)
 
 
 def _matches_nothing(where: SearchFilter | None) -> bool:
@@ -65,39 +60,13 @@ def _conditions(where: SearchFilter | None, prefix: str = "") -> tuple[str, list
     return "".join(f" AND {c}" for c in sql), args
 
 
-Ranking = list[tuple[int, float]]
-
-
-def rrf(rankings: Iterable[tuple[Ranking, float]], k: float = 60.0) -> dict[int, float]:
-    """Reciprocal-rank fusion: each ranking adds weight / (k + rank) to the rows it ranks."""
-    fused: dict[int, float] = {}
-    for rows, weight in rankings:
-        for rank, (row, _) in enumerate(rows, start=1):
-            fused[row] = fused.get(row, 0.0) + weight / (k + rank)
-    return fused
-
-
-def relative_score(rankings: Iterable[tuple[Ranking, float]]) -> dict[int, float]:
-    """Relative-score fusion: each ranking's scores divided by its best (so the best is 1), weighted
-    and summed. Dividing by the best rather than min-max scaling keeps a close second close: with
-    two keyword matches, min-max would score the second 0 whatever its text."""
-    fused: dict[int, float] = {}
-    for rows, weight in rankings:
-        best = max((score for _, score in rows), default=0.0)
-        if best <= 0:
-            continue
-        for row, score in rows:
-            fused[row] = fused.get(row, 0.0) + weight * max(score, 0.0) / best
-    return fused
-
-
 class SqliteStore:
     """MemoryStore in one SQLite file. Give it the file path and the Embedder (":memory:" for tests)."""
 
     def __init__(
         self, path: Path | str, embedder: Embedder, *, vector_weight: float = 1.0, keyword_weight: float = 3.0,
         exact_below: int = 20_000, candidates: int = 50, rrf_k: float = 60.0, busy_timeout_ms: int = 15_000,
-        min_similarity: float = -1.0, fusion: Fusion = "relative",
+        min_similarity: float = -1.0, fusion: Fusion = "relative", rerank_pool: int = 200, keyword_budget: int = 6_000,
     ) -> None:
         import apsw
         import sqlite_vec
@@ -106,9 +75,10 @@ class SqliteStore:
         self.embedder = embedder
         self.vector_weight = vector_weight
         self.keyword_weight = keyword_weight
-        # up to this many items in a workspace, vector search is exact; past it, a binary-quantised
-        # scan picks candidates that are re-ranked with the full vectors (docs/memory.md)
+        # up to this many items in a workspace, vector search is exact; past it, a sign-bit scan
+        # picks `rerank_pool` candidates that are re-ranked with the full vectors (docs/memory.md)
         self.exact_below = exact_below
+        self.rerank_pool = rerank_pool
         self.candidates = candidates
         self.rrf_k = rrf_k
         # vector neighbours less similar than this (cosine) are not hits: an unrelated question
@@ -126,6 +96,20 @@ class SqliteStore:
         self._lock = threading.RLock()
         self.dim = 0
         self._open()
+        self._indexes: dict[str, BitIndex] = {}
+        self._data_version = -1
+        # the keyword side gets its own connection (a second one cannot see a ":memory:" file)
+        self._keyword_db = self.db
+        self._keyword_lock = self._lock
+        self._pool: ThreadPoolExecutor | None = None
+        if self.path != ":memory:":
+            self._keyword_db = apsw.Connection(self.path)
+            self._keyword_db.set_busy_timeout(busy_timeout_ms)
+            self._keyword_lock = threading.RLock()
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memory-keywords")
+        for pragma in PRAGMAS:
+            self._keyword_db.execute(pragma)
+        self.keywords = KeywordSearch(self._keyword_db, _conditions, keyword_budget)
 
     # --- schema
 
@@ -134,6 +118,8 @@ class SqliteStore:
             if self.path != ":memory:":
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
+            for pragma in PRAGMAS:
+                self.db.execute(pragma)
             with self.db:
                 self.db.execute("CREATE TABLE IF NOT EXISTS info (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
                 info = dict(self.db.execute("SELECT key, value FROM info").fetchall())
@@ -144,6 +130,9 @@ class SqliteStore:
                         f"{self.path} holds vectors of {info.get('model')!r}, but the embedder is {self.embedder.name!r}; "
                         "set EMBEDDINGS back, or move the file aside and run `deputy ingest` again"
                     )
+                if info.get("schema") != SCHEMA_VERSION:
+                    with self.db:
+                        self._upgrade()
                 return
             self.dim = int(self.embedder.dim)
             with self.db:
@@ -162,19 +151,35 @@ class SqliteStore:
             CREATE TABLE counts (workspace TEXT PRIMARY KEY, items INTEGER NOT NULL);
             -- full vectors by rowid for the re-rank: point reads from vec0 cost ~0.5 ms each
             CREATE TABLE item_vectors (rowid INTEGER PRIMARY KEY, vector BLOB NOT NULL);
+            -- sign bits, loaded into memory for the candidate scan of large workspaces
+            CREATE TABLE item_bits (rowid INTEGER PRIMARY KEY, bits BLOB NOT NULL);
             CREATE VIRTUAL TABLE items_fts USING fts5(
                 text, content='items', content_rowid='rowid', tokenize='porter unicode61 remove_diacritics 2');
             """
         )
         meta = "project text, source text, created_at float"
         self.db.execute(f"CREATE VIRTUAL TABLE vectors USING vec0(workspace text partition key, embedding float[{dim}] distance_metric=cosine, {meta})")
-        self.db.execute(f"CREATE VIRTUAL TABLE vector_bits USING vec0(workspace text partition key, embedding bit[{dim}], {meta})")
         self.db.executemany(
             "INSERT INTO info (key, value) VALUES (?, ?)",
             [("dim", str(dim)), ("model", self.embedder.name), ("schema", SCHEMA_VERSION)],
         )
 
+    def _upgrade(self) -> None:
+        # schema 2 kept sign bits in a vec0 table, scanned in SQL (25-35 ms at 100k items)
+        self.db.execute("CREATE TABLE IF NOT EXISTS item_bits (rowid INTEGER PRIMARY KEY, bits BLOB NOT NULL)")
+        rows = self.db.execute("SELECT rowid, vector FROM item_vectors WHERE rowid NOT IN (SELECT rowid FROM item_bits)")
+        for rowid, blob in rows.fetchall():
+            self.db.execute("INSERT INTO item_bits (rowid, bits) VALUES (?, ?)",
+                            (rowid, sign_bits(np.frombuffer(blob, dtype=np.float32))[0].tobytes()))
+        self.db.execute("DROP TABLE IF EXISTS vector_bits")
+        self.db.execute("INSERT OR REPLACE INTO info (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
+
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+        with self._keyword_lock:
+            if self._keyword_db is not self.db:
+                self._keyword_db.close()
         with self._lock:
             self.db.close()
 
@@ -195,13 +200,21 @@ class SqliteStore:
         if vectors.shape != (len(latest), self.dim):
             raise StoreMismatch(f"the embedder returned {vectors.shape}, the store holds {self.dim} dimensions")
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        with self._lock, self.db:
-            for item, vector in zip(latest, vectors):
-                self._delete_rows(self._rowids_by_id(item.workspace, [item.id]))
-                self._insert(item, vector)
+        bits = sign_bits(vectors)
+        with self._lock:
+            removed: list[tuple[str, int]] = []
+            try:
+                with self.db:
+                    for item, vector, code in zip(latest, vectors, bits):
+                        removed += self._delete_rows(self._rowids_by_id(item.workspace, [item.id]))
+                        self._insert(item, vector, code)
+            except BaseException:
+                self._indexes.clear()
+                raise
+            self._forget_rows(removed)
         return [i.id for i in items]
 
-    def _insert(self, item: MemoryItem, vector: np.ndarray) -> None:
+    def _insert(self, item: MemoryItem, vector: np.ndarray, bits: np.ndarray) -> None:
         row = (
             item.workspace, item.id, item.project, item.source, item.author, float(item.created_at), item.trust,
             json.dumps(item.meta, ensure_ascii=False, sort_keys=True), item.text,
@@ -212,17 +225,12 @@ class SqliteStore:
         rowid = self.db.last_insert_rowid()
         self.db.execute("INSERT INTO items_fts (rowid, text) VALUES (?, ?)", (rowid, item.text))
         blob = vector.tobytes()
-        meta = (item.project, item.source, float(item.created_at))
         self.db.execute(
             "INSERT INTO vectors (rowid, workspace, embedding, project, source, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (rowid, item.workspace, blob, *meta),
+            (rowid, item.workspace, blob, item.project, item.source, float(item.created_at)),
         )
         self.db.execute("INSERT INTO item_vectors (rowid, vector) VALUES (?, ?)", (rowid, blob))
-        self.db.execute(
-            "INSERT INTO vector_bits (rowid, workspace, embedding, project, source, created_at) "
-            "VALUES (?, ?, vec_quantize_binary(?), ?, ?, ?)",
-            (rowid, item.workspace, blob, *meta),
-        )
+        self.db.execute("INSERT INTO item_bits (rowid, bits) VALUES (?, ?)", (rowid, bits.tobytes()))
         self.db.execute(
             "INSERT INTO counts (workspace, items) VALUES (?, 1) ON CONFLICT (workspace) DO UPDATE SET items = items + 1",
             (item.workspace,),
@@ -234,19 +242,24 @@ class SqliteStore:
         if limit <= 0 or not query.strip() or _matches_nothing(where):
             return []
         depth = max(limit * 2, self.candidates)
+        keyword: Future[Ranking] | None = None
+        if mode in ("hybrid", "keyword") and self._pool is not None:
+            # starts now, and runs while this thread embeds the query and scans the vectors
+            keyword = self._pool.submit(self._keyword_rows, workspace, query, depth, where)
         rankings: list[tuple[Ranking, float]] = []
         if mode in ("hybrid", "vector"):
             vector = np.ascontiguousarray(self.embedder.embed([query])[0], dtype=np.float32)
             with self._lock:
                 rankings.append((self._vector_rows(workspace, vector, depth, where), self.vector_weight))
         if mode in ("hybrid", "keyword"):
-            with self._lock:
-                rankings.append((self._keyword_rows(workspace, query, depth, where), self.keyword_weight))
+            rows = keyword.result() if keyword is not None else self._keyword_rows(workspace, query, depth, where)
+            rankings.append((rows, self.keyword_weight))
         fused = rrf(rankings, self.rrf_k) if self.fusion == "rrf" else relative_score(rankings)
         best = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
         with self._lock:
             items = self._items([row for row, _ in best])
-        return [Hit(item=items[row], score=score) for row, score in best if row in items]
+        # the keyword side may skip its workspace check (a file of one workspace); this is the check
+        return [Hit(item=items[row], score=score) for row, score in best if row in items and items[row].workspace == workspace]
 
     def vector_search(self, workspace: str, vector: np.ndarray, limit: int = 10, where: SearchFilter | None = None) -> list[Hit]:
         """Nearest items to an already-embedded query (no keyword side)."""
@@ -262,12 +275,19 @@ class SqliteStore:
         if _matches_nothing(where) or (ids is None and (where is None or not _conditions(where)[0])):
             return 0
         cond, args = _conditions(where)
-        with self._lock, self.db:
-            if ids is not None:
-                rowids = [r for r in self._rowids_by_id(workspace, ids, cond, args)]
-            else:
-                rowids = [r for (r,) in self.db.execute(f"SELECT rowid FROM items WHERE workspace = ?{cond}", [workspace, *args])]
-            return self._delete_rows(rowids)
+        with self._lock:
+            try:
+                with self.db:
+                    if ids is not None:
+                        rowids = self._rowids_by_id(workspace, ids, cond, args)
+                    else:
+                        rowids = [r for (r,) in self.db.execute(f"SELECT rowid FROM items WHERE workspace = ?{cond}", [workspace, *args])]
+                    removed = self._delete_rows(rowids)
+            except BaseException:
+                self._indexes.clear()
+                raise
+            self._forget_rows(removed)
+            return len(removed)
 
     def count(self, workspace: str, where: SearchFilter | None = None) -> int:
         if _matches_nothing(where):
@@ -275,8 +295,7 @@ class SqliteStore:
         cond, args = _conditions(where)
         with self._lock:
             if not cond:
-                row = self.db.execute("SELECT items FROM counts WHERE workspace = ?", (workspace,)).fetchone()
-                return int(row[0]) if row else 0
+                return self._total(workspace)
             return int(self.db.execute(f"SELECT count(*) FROM items WHERE workspace = ?{cond}", [workspace, *args]).fetchone()[0])
 
     def workspaces(self) -> list[str]:
@@ -289,43 +308,75 @@ class SqliteStore:
             items = self._items(rowids)
         return [items[r] for r in rowids if r in items]
 
-    # --- internals (callers hold self._lock)
+    # --- internals (callers hold self._lock, except for the keyword side)
+
+    def _total(self, workspace: str) -> int:
+        row = self.db.execute("SELECT items FROM counts WHERE workspace = ?", (workspace,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def _keyword_rows(self, workspace: str, query: str, k: int, where: SearchFilter | None) -> Ranking:
+        with self._keyword_lock:
+            others = self._keyword_db.execute(
+                "SELECT 1 FROM counts WHERE workspace != ? AND items > 0 LIMIT 1", (workspace,)).fetchone()
+            return self.keywords.rows(workspace, query, k, where, only_workspace=others is None)
 
     def _vector_rows(self, workspace: str, vector: np.ndarray, k: int, where: SearchFilter | None) -> Ranking:
-        cond, args = _conditions(where)
-        total = self.db.execute("SELECT items FROM counts WHERE workspace = ?", (workspace,)).fetchone()
-        if not total or not total[0]:
+        total = self._total(workspace)
+        if not total:
             return []
-        k = min(k, int(total[0]))
-        if total[0] <= self.exact_below:
+        k = min(k, total)
+        if total <= self.exact_below:
+            cond, args = _conditions(where)
             sql = f"SELECT rowid, distance FROM vectors WHERE embedding MATCH ? AND k = ? AND workspace = ?{cond} ORDER BY distance"
             rows = [(r, 1.0 - d) for r, d in self.db.execute(sql, [vector.tobytes(), k, workspace, *args])]
             return [(r, sim) for r, sim in rows if sim >= self.min_similarity]
-        # binary-quantised scan for candidates (sign bits; Hamming distance), then exact cosine
-        pool = min(int(total[0]), max(k * 2, 100))
-        sql = f"SELECT rowid FROM vector_bits WHERE embedding MATCH vec_quantize_binary(?) AND k = ? AND workspace = ?{cond}"
-        candidates = [r for (r,) in self.db.execute(sql, [vector.tobytes(), pool, workspace, *args])]
+        # sign-bit scan in memory for candidates (Hamming distance), then exact cosine from the file
+        candidates = self._bit_index(workspace).nearest(sign_bits(vector)[0], max(k, self.rerank_pool), where)
         if not candidates:
             return []
+        cond, args = _conditions(where, "i.")
         marks = ",".join("?" * len(candidates))
-        rows = self.db.execute(f"SELECT rowid, vector FROM item_vectors WHERE rowid IN ({marks})", candidates).fetchall()
+        sql = (f"SELECT v.rowid, v.vector FROM item_vectors v JOIN items i ON i.rowid = v.rowid "
+               f"WHERE v.rowid IN ({marks}) AND +i.workspace = ?{cond}")
+        rows = self.db.execute(sql, [*candidates, workspace, *args]).fetchall()
+        if not rows:
+            return []
         ids = np.fromiter((r for r, _ in rows), dtype=np.int64, count=len(rows))
         matrix = np.frombuffer(b"".join(blob for _, blob in rows), dtype=np.float32).reshape(len(rows), self.dim)
         similarity = matrix @ vector
         order = np.argsort(-similarity, kind="stable")[:k]
         return [(int(ids[i]), float(similarity[i])) for i in order if similarity[i] >= self.min_similarity]
 
-    def _keyword_rows(self, workspace: str, query: str, k: int, where: SearchFilter | None) -> Ranking:
-        match = keyword_query(query)
-        if not match:
-            return []
-        cond, args = _conditions(where, "i.")
-        sql = (
-            "SELECT f.rowid, bm25(items_fts) AS rank FROM items_fts f JOIN items i ON i.rowid = f.rowid "
-            f"WHERE items_fts MATCH ? AND i.workspace = ?{cond} ORDER BY rank LIMIT ?"
-        )
-        # bm25() is lower for better matches
-        return [(r, -score) for r, score in self.db.execute(sql, [match, workspace, *args, k])]
+    def _bit_index(self, workspace: str) -> BitIndex:
+        """The workspace's sign bits, caught up with every committed write."""
+        version = int(self.db.execute("PRAGMA data_version").fetchone()[0])
+        changed_elsewhere = version != self._data_version
+        self._data_version = version
+        index = self._indexes.get(workspace)
+        if index is None:
+            index = BitIndex(words=len(sign_bits(np.zeros(self.dim))[0]) // 8)
+            index.extend(self._bit_rows(workspace))
+            self._indexes[workspace] = index
+            return index
+        # this connection's own deletes are applied as they commit; new rows have higher rowids
+        # (a rowid freed by another process and reused may keep old bits: the re-rank reads the
+        # real vector, so only that row's chance of being a candidate can be off)
+        index.extend(self._bit_rows(workspace, after=index.last_rowid))
+        if changed_elsewhere and len(index) != self._total(workspace):
+            # another process deleted rows
+            index = self._indexes[workspace] = BitIndex(index.words)
+            index.extend(self._bit_rows(workspace))
+        return index
+
+    def _bit_rows(self, workspace: str, after: int = 0) -> list[BitRow]:
+        # "+": by rowid, not by a workspace index (that reads every row of the workspace to find new ones)
+        return self.db.execute(f"{BIT_ROWS} WHERE +i.workspace = ? AND i.rowid > ? ORDER BY i.rowid", (workspace, after)).fetchall()
+
+    def _forget_rows(self, removed: Sequence[tuple[str, int]]) -> None:
+        for workspace, rowid in removed:
+            index = self._indexes.get(workspace)
+            if index is not None:
+                index.remove([rowid])
 
     def _rowids_by_id(self, workspace: str, ids: Sequence[str], cond: str = "", args: Sequence[Any] = ()) -> list[int]:
         out: list[int] = []
@@ -337,8 +388,8 @@ class SqliteStore:
             out += [r for (r,) in self.db.execute(sql, [workspace, *batch, *args])]
         return out
 
-    def _delete_rows(self, rowids: Sequence[int]) -> int:
-        deleted = 0
+    def _delete_rows(self, rowids: Sequence[int]) -> list[tuple[str, int]]:
+        deleted: list[tuple[str, int]] = []
         for rowid in rowids:
             row = self.db.execute("SELECT workspace, text FROM items WHERE rowid = ?", (rowid,)).fetchone()
             if row is None:
@@ -347,11 +398,11 @@ class SqliteStore:
             # external-content FTS5 forgets a row only when told its old text
             self.db.execute("INSERT INTO items_fts (items_fts, rowid, text) VALUES ('delete', ?, ?)", (rowid, text))
             self.db.execute("DELETE FROM vectors WHERE rowid = ?", (rowid,))
-            self.db.execute("DELETE FROM vector_bits WHERE rowid = ?", (rowid,))
             self.db.execute("DELETE FROM item_vectors WHERE rowid = ?", (rowid,))
+            self.db.execute("DELETE FROM item_bits WHERE rowid = ?", (rowid,))
             self.db.execute("DELETE FROM items WHERE rowid = ?", (rowid,))
             self.db.execute("UPDATE counts SET items = items - 1 WHERE workspace = ?", (workspace,))
-            deleted += 1
+            deleted.append((workspace, rowid))
         return deleted
 
     def _items(self, rowids: Sequence[int]) -> dict[int, MemoryItem]:
