@@ -18,6 +18,8 @@ from rq.executions import Execution
 from rq import worker_registration
 from rq.job import Job, JobStatus
 from rq.registry import clean_registries
+from rq.scheduler import RQScheduler
+from rq.scripts import release_lock
 from rq.utils import now
 from rq.serializers import JSONSerializer
 from rq.worker import WorkerStatus
@@ -32,6 +34,9 @@ log = logging.getLogger("deputy.worker")
 MAINTENANCE_INTERVAL_S = 15
 ABANDONED_AFTER_S = 20
 JOB_HEARTBEAT_S = 5.0
+# rq's scheduler lock lasts its 1 s interval + 60 s and is refreshed every second by a live scheduler
+SCHEDULER_LOCK_TTL_S = 61
+SCHEDULER_SILENT_S = 10
 # an idle worker wakes from its blocking dequeue every WORKER_TTL_S - 15 s to run maintenance
 WORKER_TTL_S = 30
 
@@ -69,6 +74,23 @@ class DeputyWorker(SimpleWorker):
             stop.set()
             beats.join(5)
         self.set_state(WorkerStatus.IDLE)
+
+    def run_maintenance_tasks(self) -> None:
+        self._free_dead_scheduler_locks()
+        super().run_maintenance_tasks()
+
+    def _free_dead_scheduler_locks(self) -> None:
+        """rq's scheduler refreshes its per-queue lock every second (TTL 61 s). Its process dies with its
+        Redis connection (a Redis restart) or its worker, and the lock it leaves would hold back every
+        scheduled retry for a minute; a lock nobody refreshed for SCHEDULER_SILENT_S is let go, so a live
+        worker's scheduler takes over at its next maintenance."""
+        for queue in self.queues:
+            key = RQScheduler.get_locking_key(queue.name)
+            holder, ttl = self.connection.get(key), self.connection.ttl(key)
+            if holder and 0 < ttl < SCHEDULER_LOCK_TTL_S - SCHEDULER_SILENT_S:
+                if release_lock(self.connection, key, holder.decode() if isinstance(holder, bytes) else holder):
+                    log.warning("scheduler lock of %s held by %s went %d s without a refresh; released", queue.name, holder,
+                                SCHEDULER_LOCK_TTL_S - ttl)
 
     def clean_registries(self) -> None:
         """rq's maintenance, plus recovery of jobs a worker took but died before starting."""

@@ -149,6 +149,7 @@ def connector_outage(folder: Path, outage: Outage) -> Row:
     opened_in_outage = [t for t in watch.opened_at if down <= t <= up + 0.5]
     closed_after = [t for t in watch.closed_at if t >= up]
     # mail that went out again: the first message whose DATA began after the server was back
+    tried_in_outage = sum(down <= t <= up for t in mail.handler.connections)
     after = sorted(a.answered for a in mail.handler.attempts if a.accepted and a.started >= up)
     recovery = round(after[0] - up, 2) if after else None
     checks = []
@@ -180,11 +181,12 @@ def connector_outage(folder: Path, outage: Outage) -> Row:
         failed_checks=tuple(checks),
         notes=(f"server down {up - down:.1f} s; {told_failed} told of a failure in the thread, {len(acked) - told_failed} sent; "
                f"breaker opened {len(watch.opened_at)}x, closed {round(closed_after[0] - up, 2) if closed_after else '-'} s after "
-               f"the outage; {len(mail.handler.delivered)} emails for {len(sent)} requests"
+               f"the outage; {tried_in_outage} connection attempts while down; {len(mail.handler.delivered)} emails for "
+               f"{len(sent)} requests"
                + (f"; {job_timeouts} jobs cut short by the job timeout" if job_timeouts else "")
                + (f"; {in_doubt} reported in doubt (held DATA)" if in_doubt else "")
-               + (f"; {failed_but_sent} told failed/in doubt although the held message went out later" if failed_but_sent else "")),
-        details={"outage_s": round(up - down, 2), "told_failed": told_failed, "emails": len(mail.handler.delivered),
+               + (f" ({failed_but_sent} of them did go out once the server was back: never twice)" if failed_but_sent else "")),
+        details={"outage_s": round(up - down, 2), "told_failed": told_failed, "attempts_while_down": tried_in_outage, "emails": len(mail.handler.delivered),
                  "duplicate_emails": dup_emails, "retried_sends": len(retried),
                  "max_attempts_per_send": max((len(ts) for ts in tries.values()), default=0), "retry_gaps_s": gaps[:12],
                  "breaker_opened": len(watch.opened_at), "breaker_opened_in_outage": len(opened_in_outage),

@@ -40,7 +40,7 @@ class Sizes:
     # connector outages: requests per second, seconds the target is down, seconds of traffic after it is back
     outage_rate: float = 2.0
     outage_s: float = 10.0
-    outage_after_s: float = 3.0
+    outage_after_s: float = 5.0
     # per-platform duplicate storms: Slack events (x4) and Telegram updates (x2), approval cards per platform
     platform_messages: int = 10
     platform_approvals: int = 1

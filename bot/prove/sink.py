@@ -40,9 +40,12 @@ class OutageHandler:
     # (subject, Message-ID, when delivered)
     delivered: list[tuple[str, str, float]] = field(default_factory=list)
     restored: threading.Event = field(default_factory=threading.Event)
+    # when each client connection greeted us: every send attempt opens one
+    connections: list[float] = field(default_factory=list)
 
     async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]) -> list[str]:
         session.host_name = hostname
+        self.connections.append(time.time())
         if self.mode == "timeout":
             await asyncio.sleep(self.slow_s)
         return responses
@@ -54,11 +57,22 @@ class OutageHandler:
         if self.mode == "unavailable":
             self.attempts.append(Attempt(subject, started, time.time(), False))
             return "451 4.3.0 Service temporarily unavailable, try again later"
-        while self.mode == "hang" and not self.restored.is_set():
-            await asyncio.sleep(0.05)
-        self.delivered.append((subject, str(message["Message-ID"]), time.time()))
-        self.attempts.append(Attempt(subject, started, time.time(), True))
+        if self.mode == "hang":
+            # delivered once the server is back, whether or not the client is still there to hear the 250
+            # (aiosmtpd cancels the handler when the client leaves; the delivery runs on by itself)
+            await asyncio.shield(asyncio.ensure_future(self._deliver_when_back(subject, str(message["Message-ID"]), started)))
+            return "250 Message accepted for delivery"
+        self._deliver(subject, str(message["Message-ID"]), started)
         return "250 Message accepted for delivery"
+
+    async def _deliver_when_back(self, subject: str, message_id: str, started: float) -> None:
+        while not self.restored.is_set():
+            await asyncio.sleep(0.05)
+        self._deliver(subject, message_id, started)
+
+    def _deliver(self, subject: str, message_id: str, started: float) -> None:
+        self.delivered.append((subject, message_id, time.time()))
+        self.attempts.append(Attempt(subject, started, time.time(), True))
 
 
 class OutageMailServer:

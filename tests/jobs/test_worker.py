@@ -88,3 +88,23 @@ def test_a_job_taken_by_a_worker_that_died_before_starting_it_runs_once(redis):
     run_burst(redis)
     assert redis.get("w:attempts") == b"1" and redis.get("w:done") == b"1"
     assert Job.fetch(job.id, connection=redis, serializer=JSONSerializer).get_status() == JobStatus.FINISHED
+
+
+def test_a_dead_schedulers_lock_does_not_hold_back_scheduled_retries(redis):
+    """A scheduler that died with its Redis connection (a Redis restart) leaves its lock for a minute; until
+    maintenance lets it go, no worker moves a scheduled retry back to its queue."""
+    from datetime import timedelta
+
+    from rq.scheduler import RQScheduler
+
+    queue = Queue("default", connection=redis, serializer=JSONSerializer)
+    queue.enqueue_in(timedelta(seconds=0), "tests.jobs.work.slow_or_stuck", {"key": "s", "first_attempt_s": 0})
+    dead, live = RQScheduler.get_locking_key("default"), RQScheduler.get_locking_key("interactive")
+    redis.set(dead, "scheduler-of-a-dead-worker", ex=45)  # nobody refreshed it for 16 s
+    redis.set(live, "scheduler-of-a-live-worker", ex=60)  # refreshed a second ago
+    run_burst(redis)
+    assert redis.get("s:done") is None  # held back
+    make_worker(redis).run_maintenance_tasks()
+    assert redis.get(dead) is None and redis.get(live) == b"scheduler-of-a-live-worker"
+    run_burst(redis)
+    assert redis.get("s:done") == b"1"
