@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agents.llm import Llm
 from agents.messages import Intent
@@ -16,6 +17,9 @@ from bot.messages import Inbound
 from bot.settings import Settings
 from memory.embeddings import Embedder
 from memory.events import EventLog
+
+if TYPE_CHECKING:
+    from agents.intents.recognition import IntentRecognizer
 
 log = logging.getLogger("deputy.intents")
 
@@ -47,9 +51,9 @@ class WorkerRecognizer:
         self.settings = settings
         self.llm = llm
         self._embedder = embedder
-        self._engine = None  # type: ignore[var-annotated]
+        self._engine: IntentRecognizer | None = None
 
-    def engine(self):  # type: ignore[no-untyped-def]
+    def engine(self) -> "IntentRecognizer":
         # sklearn and the model load here, on first use, not when a worker starts
         if self._engine is None:
             from agents.intents.model import IntentWatcher

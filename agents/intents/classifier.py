@@ -7,7 +7,6 @@ close the text is to the nearest examples of the winning class and subtracts how
 known out-of-scope phrases; docs/intents.md has the measurements behind each choice."""
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -19,8 +18,6 @@ from sklearn.pipeline import FeatureUnion
 from sklearn.svm import LinearSVC
 
 from memory.embeddings import Embedder
-
-log = logging.getLogger("deputy.intents")
 
 
 @dataclass(frozen=True)
