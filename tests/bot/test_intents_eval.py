@@ -1,0 +1,77 @@
+"""`deputy eval intents`: the protocol (which split is scored, where the threshold comes from) and the JSON fields."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.bench.intents_eval import auroc, choose_threshold, run
+
+TOPICS = {
+    "weather": ["will it rain {}", "weather forecast for {}", "is it sunny in {}", "how cold is it in {}"],
+    "flights": ["book a flight to {}", "find flights to {}", "cheap tickets to {}", "fly me to {}"],
+    "hotels": ["book a hotel in {}", "find a room in {}", "hotels near {}", "reserve a stay in {}"],
+}
+CITIES = ["paris", "rome", "oslo", "lima", "cairo", "tokyo", "quito", "dakar", "perth", "sofia", "riga", "baku"]
+OOS = ["tell me a joke", "what is love", "sing a song", "who am i", "how do magnets work", "play some jazz",
+       "what is the meaning of life", "recommend a movie", "how tall is everest", "order a pizza"]
+
+
+def _pairs(cities: list[str]) -> list[list[str]]:
+    return [[t.format(c), label] for label, templates in TOPICS.items() for t in templates for c in cities]
+
+
+def test_clinc_format_scores_test_with_a_threshold_chosen_on_val(tmp_path: Path, settings):
+    data = {
+        "train": _pairs(CITIES[:6]), "val": _pairs(CITIES[6:9]), "test": _pairs(CITIES[9:]),
+        "oos_train": [[t, "oos"] for t in OOS[:3]], "oos_val": [[t, "oos"] for t in OOS[3:6]],
+        "oos_test": [[t, "oos"] for t in OOS[6:]],
+    }
+    path = tmp_path / "clinc.json"
+    path.write_text(json.dumps(data))
+    result = run(settings, ["--clinc", str(path), "--no-embeddings", "--latency-samples", "5"])
+    assert result["split"] == "test" and result["classes"] == 3 and len(result["threshold"]) == 1
+    for field in ("in_scope_accuracy", "oos_recall", "latency_p50_ms", "latency_p99_ms", "train_s"):
+        assert isinstance(result[field], float), field
+    assert 0 <= result["in_scope_accuracy"] <= 100 and 0 <= result["oos_recall"] <= 100 and 0 <= result["oos_auroc"] <= 1
+    assert result["accuracy_without_rejection"] >= result["in_scope_accuracy"]
+
+
+def test_without_a_test_split_val_is_scored_with_cross_fitted_thresholds(tmp_path: Path, settings):
+    data = {"train": _pairs(CITIES[:8]), "val": _pairs(CITIES[8:]), "oos_val": [[t, "oos"] for t in OOS]}
+    path = tmp_path / "clinc_dev.json"
+    path.write_text(json.dumps(data))
+    result = run(settings, ["--clinc", str(path), "--no-embeddings", "--latency-samples", "5"])
+    assert result["split"].startswith("val") and len(result["threshold"]) == 2
+
+
+def test_hwu_folds_and_missing_folds(tmp_path: Path, settings):
+    rows = ["answerid;test_fold;scenario;intent;answer_annotation;answer_from_anno;answer_from_user"]
+    for i, (text, label) in enumerate(_pairs(CITIES)):
+        scenario, _, intent = (label + "_query").partition("_")
+        rows.append(f"{i};{i % 3 + 1};{scenario};{intent};{text};{text};{text}")
+    path = tmp_path / "hwu.csv"
+    path.write_text("\n".join(rows) + "\n")
+    result = run(settings, ["--hwu", str(path), "--no-embeddings", "--test-folds", "2,3", "--latency-samples", "5"])
+    assert result["test_folds"] == [2, 3] and set(result["per_fold"]) == {"2", "3"}
+    assert 0 <= result["f1"] <= 1 and "latency_p99_ms" in result and "train_s" in result
+    with pytest.raises(SystemExit, match="folds \\[9\\] are not in"):
+        run(settings, ["--hwu", str(path), "--no-embeddings", "--test-folds", "9"])
+
+
+def test_threshold_meets_the_recall_floor_with_the_best_accuracy():
+    correct = np.array([True, True, True, False])
+    in_conf = np.array([0.9, 0.8, 0.3, 0.95])
+    oos_conf = np.array([0.1, 0.2, 0.35, 0.85])
+    t = choose_threshold(correct, in_conf, oos_conf, min_recall=0.75)
+    assert np.mean(oos_conf < t) >= 0.75
+    assert t == pytest.approx(0.8)  # rejects 0.1, 0.2, 0.35; keeps the two confident right answers
+
+
+def test_auroc_is_the_probability_in_scope_ranks_above_out_of_scope():
+    assert auroc(np.array([0.9, 0.8]), np.array([0.1, 0.2])) == 1.0
+    assert auroc(np.array([0.1, 0.2]), np.array([0.9, 0.8])) == 0.0
+    assert auroc(np.array([0.5]), np.array([0.5])) == 0.5
+
