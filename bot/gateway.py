@@ -82,15 +82,9 @@ class Gateway:
 
     def accept(self, inbound: Inbound) -> Ack:
         """Take one inbound message. Durable in Redis (event + job) before this returns."""
-        claim = self._claim(inbound.channel, inbound.event_id)
-        if isinstance(claim, str):
-            return self._duplicate(inbound.channel, inbound.event_id, claim)
-        trace_id = claim.trace_id
-        if not self.authorized(inbound.channel, inbound.user_id):
-            return self._refuse(claim, inbound.channel, inbound.user_id, inbound.thread_id, inbound.reply_to, "message")
-        intent = self.recognizer.recognize(inbound)
 
-        def write(pipe: Pipeline) -> None:
+        def write(pipe: Pipeline, trace_id: str) -> str:
+            intent = self.recognizer.recognize(inbound)
             self.events.record(
                 trace_id, "inbound.received", actor=inbound.user_id, pipe=pipe,
                 channel=inbound.channel, event_id=inbound.event_id, thread_id=inbound.thread_id, text=inbound.text[:500],
@@ -100,36 +94,40 @@ class Gateway:
                 intent=intent.name, source=intent.source, confidence=round(intent.confidence, 3), slots=intent.slots,
             )
             payload = {"trace_id": trace_id, "inbound": inbound.model_dump(mode="json"), "intent": intent.model_dump(mode="json")}
-            self.queues.enqueue("jobs.tasks.handle_message", payload, job_id=trace_id, queue=INTERACTIVE, pipeline=pipe,
-                                on_failure=FAILURE_CALLBACK)
-            self.events.record(trace_id, "job.enqueued", actor="gateway", pipe=pipe, job="handle_message", queue=INTERACTIVE)
+            self._enqueue(pipe, trace_id, "handle_message", payload)
+            return intent.name
 
-        if not self._commit(claim, "done", write):
-            return self._duplicate(inbound.channel, inbound.event_id, trace_id)
-        return Ack("accepted", trace_id, intent.name)
+        return self._take(inbound, "message", write)
 
     def decide(self, decision: Decision) -> Ack:
         """Take one button click: dedupe, check the clicker may decide, enqueue the decision."""
-        claim = self._claim(decision.channel, decision.event_id)
-        if isinstance(claim, str):
-            return self._duplicate(decision.channel, decision.event_id, claim)
-        trace_id = claim.trace_id
-        if not self.authorized(decision.channel, decision.user_id):
-            return self._refuse(claim, decision.channel, decision.user_id, decision.thread_id, decision.reply_to, "decision")
 
-        def write(pipe: Pipeline) -> None:
+        def write(pipe: Pipeline, trace_id: str) -> str:
             self.events.record(
                 trace_id, "decision.received", actor=decision.user_id, pipe=pipe,
                 channel=decision.channel, event_id=decision.event_id, action=decision.action, value=decision.value,
             )
-            payload = {"trace_id": trace_id, "decision": decision.model_dump(mode="json")}
-            self.queues.enqueue("jobs.tasks.handle_decision", payload, job_id=trace_id, queue=INTERACTIVE, pipeline=pipe,
-                                on_failure=FAILURE_CALLBACK)
-            self.events.record(trace_id, "job.enqueued", actor="gateway", pipe=pipe, job="handle_decision", queue=INTERACTIVE)
+            self._enqueue(pipe, trace_id, "handle_decision", {"trace_id": trace_id, "decision": decision.model_dump(mode="json")})
+            return decision.action
 
-        if not self._commit(claim, "done", write):
-            return self._duplicate(decision.channel, decision.event_id, trace_id)
-        return Ack("accepted", trace_id, decision.action)
+        return self._take(decision, "decision", write)
+
+    def _take(self, delivery: Inbound | Decision, what: str, write: Callable[[Pipeline, str], str]) -> Ack:
+        """Claim the delivery, refuse a non-operator, else write it (events + job) and close the claim."""
+        claim = self._claim(delivery.channel, delivery.event_id)
+        if isinstance(claim, str):
+            return self._duplicate(delivery.channel, delivery.event_id, claim)
+        if not self.authorized(delivery.channel, delivery.user_id):
+            return self._refuse(claim, delivery.channel, delivery.user_id, delivery.thread_id, delivery.reply_to, what)
+        detail: list[str] = []
+        if not self._commit(claim, "done", lambda pipe: detail.append(write(pipe, claim.trace_id))):
+            return self._duplicate(delivery.channel, delivery.event_id, claim.trace_id)
+        return Ack("accepted", claim.trace_id, detail[0] if detail else "")
+
+    def _enqueue(self, pipe: Pipeline, trace_id: str, job: str, payload: dict[str, object]) -> None:
+        self.queues.enqueue(f"jobs.tasks.{job}", payload, job_id=trace_id, queue=INTERACTIVE, pipeline=pipe,
+                            on_failure=FAILURE_CALLBACK)
+        self.events.record(trace_id, "job.enqueued", actor="gateway", pipe=pipe, job=job, queue=INTERACTIVE)
 
     def _claim(self, channel: str, event_id: str) -> "Claim | str":
         """A Claim to process this delivery, or the trace id of the delivery it repeats.
