@@ -138,6 +138,10 @@ class Inspector:
                 severity: Severity = "block" if injected else "flag"
                 out.append(Finding(step.index, severity,
                                    f"step {step.index + 1} would reach {low}, an address that only appears in content you did not write"))
+            elif plan.untrusted and low not in operator_addresses and "${steps." not in address:
+                # a plan made while reading someone else's text, reaching a person the operator never named
+                out.append(Finding(step.index, "flag",
+                                   f"step {step.index + 1} would reach {low}, whom you did not name, in a plan made from content you did not write"))
         text = " ".join(s for k in OUTBOUND_TEXT for s in _strings(step.args.get(k)))
         for kind in pii_in(text):
             out.append(Finding(step.index, "flag", f"step {step.index + 1} sends {kind} in its text"))
