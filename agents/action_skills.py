@@ -1,10 +1,18 @@
-"""Skills for action intents: each starts a run (plan → inspect → execute), and the approval buttons."""
+"""Skills for action intents: each starts a run (plan → inspect → execute); drafts, operator capability intents,
+and the approval and draft buttons."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from pydantic import ValidationError
+
+from agents.drafts import Draft, draft_card, new_draft, parse_request, template, written_by_model
 from agents.messages import Intent, Outcome
 from agents.plan import Origin
+from agents.planner import Planner
+from agents.playbooks import Playbook, StepTemplate
+from memory.retrieval import render_for_model
 
 if TYPE_CHECKING:
     from agents.skills import SkillContext
@@ -32,3 +40,112 @@ def reject(ctx: "SkillContext", value: str) -> Outcome:
     if ctx.agent is None:
         return NOT_WIRED
     return ctx.agent.decide(value, ctx.actor, "rejected", ctx.trace_id)
+
+
+def draft(ctx: "SkillContext", intent: Intent) -> Outcome:
+    """A draft email shown as a card; nothing leaves until Send goes through the email playbook's approval."""
+    if ctx.drafts is None:
+        return Outcome(text="I cannot keep drafts here: this process has no draft store configured.", ok=False)
+    request = parse_request(intent.slots)
+    if not request.about and not request.to:
+        return Outcome(text="What should the email say? For example: /draft ana@acme.io about the invoice for May", ok=False)
+    written = None
+    if ctx.llm is not None:
+        memories = ""
+        if ctx.recall is not None:
+            hits = ctx.recall.retriever.retrieve(ctx.workspace, request.about or request.text, intent="draft")
+            memories = render_for_model(hits)
+        written = written_by_model(ctx.llm, request, memories)
+    subject, body = written or template(request)
+    made = new_draft(request, subject, body, "model" if written else "template", ctx.trace_id)
+    ctx.drafts.save(made)
+    ctx.events.record(ctx.trace_id, "draft.created", actor="worker", draft_id=made.id, to=list(made.to),
+                      written_by=made.written_by, digest=made.digest)
+    note = "" if written or ctx.llm is None else " (the model gave no usable draft, so this one is from a template)"
+    hint = " Add an address to send it: /draft ADDRESS ABOUT." if not made.to else " Send asks for your approval first."
+    return Outcome(text=f"Here is a draft{note}.{hint}", card=draft_card(made))
+
+
+def _open_draft(ctx: "SkillContext", value: str) -> tuple[Draft, str] | Outcome:
+    draft_id, _, digest = value.partition(".")
+    found = ctx.drafts.get(draft_id) if ctx.drafts is not None and draft_id else None
+    if found is None:
+        return Outcome(text="I no longer have that draft (drafts are kept for 7 days); nothing was sent. Ask me for a new one.", ok=False)
+    made, status = found
+    if made.digest != digest:
+        ctx.events.record(ctx.trace_id, "draft.refused", actor="worker", draft_id=made.id, reason="changed since shown")
+        return Outcome(text="That draft changed after I showed it to you, so I did not send it. Ask me for a new draft.", ok=False)
+    return made, status
+
+
+def send_draft(ctx: "SkillContext", value: str) -> Outcome:
+    """Send: the email playbook plans exactly this draft, so policy and approval apply as to any email."""
+    if ctx.agent is None or ctx.drafts is None:
+        return NOT_WIRED
+    opened = _open_draft(ctx, value)
+    if isinstance(opened, Outcome):
+        return opened
+    made, _ = opened
+    if not made.to:
+        return Outcome(text="This draft has no recipient; ask again with an address: /draft ADDRESS ABOUT.", ok=False)
+    ours, status = ctx.drafts.close(made.id, "sent", ctx.trace_id)
+    if not ours:
+        what = "already sent for approval" if status == "sent" else "discarded"
+        return Outcome(text=f"That draft was {what}; nothing new was done.", card=draft_card(made, resolution=what.capitalize()), ok=False)
+    ctx.events.record(ctx.trace_id, "draft.send", actor=ctx.actor, draft_id=made.id, digest=made.digest, draft_trace=made.trace_id)
+    email = Intent(name="email", text=made.request, slots={"to": list(made.to), "subject": made.subject, "body": made.body})
+    return act(ctx, email)
+
+
+def discard_draft(ctx: "SkillContext", value: str) -> Outcome:
+    if ctx.drafts is None:
+        return Outcome(text="I cannot keep drafts here: this process has no draft store configured.", ok=False)
+    opened = _open_draft(ctx, value)
+    if isinstance(opened, Outcome):
+        return opened
+    made, _ = opened
+    ours, status = ctx.drafts.close(made.id, "discarded", ctx.trace_id)
+    if not ours:
+        what = "already sent for approval" if status == "sent" else "already discarded"
+        return Outcome(text=f"That draft was {what}; nothing was changed.", card=draft_card(made, resolution=what.capitalize()), ok=False)
+    ctx.events.record(ctx.trace_id, "draft.discarded", actor=ctx.actor, draft_id=made.id)
+    return Outcome(text="Discarded; nothing was sent.", card=draft_card(made, resolution=f"Discarded by {ctx.actor}"))
+
+
+# slots recognition adds for its own bookkeeping; never arguments of a capability
+_BOOKKEEPING = {"intent", "capability", "playbook", "candidates"}
+
+
+def run_capability(ctx: "SkillContext", intent: Intent) -> Outcome:
+    """An operator's intent that names a capability: a one-step plan through the agent, so the inspector,
+    policy, risk and approvals apply exactly as to any plan. Arguments are the slots, checked against the
+    capability's input model first so a missing one becomes a question, not a failed run."""
+    if ctx.agent is None:
+        return NOT_WIRED
+    name = str(intent.slots.get("capability") or "")
+    label = str(intent.slots.get("intent") or name)
+    capability = ctx.agent.planner.capabilities.get(name)
+    args = {k: v for k, v in intent.slots.items() if k not in _BOOKKEEPING and v not in (None, "", [])}
+    if capability is not None:
+        fields = capability.input_model.model_fields
+        args = {k: v for k, v in args.items() if k in fields}
+        try:
+            capability.input_model.model_validate(args)
+        except ValidationError as err:
+            missing = [str(e["loc"][0]) for e in err.errors() if e["type"] == "missing" and e["loc"]]
+            if missing:
+                wanted = ", ".join(f"{m} ({fields[m].description})" if fields[m].description else m for m in missing)
+                return Outcome(text=f"To do '{label}' I still need: {wanted}. Tell me again with those included.", ok=False)
+            bad = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors()[:3])
+            return Outcome(text=f"I could not do '{label}': {bad}. Nothing was changed.", ok=False)
+    book = Playbook(
+        name=label, description=f"do '{label}'", allowed=(name,),
+        # "{slot}" templates, filled from the slots by the planner: values keep their types and are never re-parsed
+        steps=(StepTemplate(capability=name, args={k: "{" + k + "}" for k in args}, rationale=f"You asked me to {label.replace('_', ' ')}.",
+                            expect=capability.description if capability is not None else ""),),
+    )
+    # the same agent with a planner that knows just this one-step plan: everything after planning is shared
+    planner = Planner({label: book}, ctx.agent.planner.capabilities, None)
+    one_step = replace(ctx.agent, planner=planner)
+    origin = Origin(channel=ctx.channel or "console", thread_id=ctx.thread_id, actor=ctx.actor, reply_to=dict(ctx.reply_to))
+    return one_step.start(intent.model_copy(update={"name": label}), origin, ctx.trace_id)

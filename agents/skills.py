@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from agents.budget import Budgets
     from agents.reminders import ReminderBook
     from agents.agent import Agent
+    from agents.drafts import DraftStore
+    from agents.llm import Llm
     from agents.recall import Recall
 
 
@@ -44,6 +46,9 @@ class SkillContext:
     agent: "Agent | None" = None
     # semantic memory (search with citations, remember); None where a process has not wired it
     recall: "Recall | None" = None
+    # draft emails (Send / Discard buttons) and the budgeted model that writes them; None where not wired
+    drafts: "DraftStore | None" = None
+    llm: "Llm | None" = None
 
 
 Skill = Callable[[SkillContext, Intent], Outcome]
@@ -143,11 +148,6 @@ def decide_task(ctx: SkillContext, value: str) -> Outcome:
     return finish_task(ctx, int(value))
 
 
-def coming_soon(ctx: SkillContext, intent: Intent) -> Outcome:
-    what = intent.slots.get("capability") or intent.slots.get("intent") or intent.name
-    return Outcome(text=f"I understood that as '{what}', which I can't do yet: it is coming soon. Nothing was changed.")
-
-
 def run_playbook(ctx: SkillContext, intent: Intent) -> Outcome:
     # an operator's intent (intents file) that names a playbook: the agent plans it under that name
     return action_skills.act(ctx, intent.model_copy(update={"name": str(intent.slots.get("playbook", ""))}))
@@ -164,6 +164,8 @@ DECISIONS: dict[str, Decider] = {
     "budget.decline": routine_skills.decline_spend,
     "approval.approve": action_skills.approve,
     "approval.reject": action_skills.reject,
+    "draft.send": action_skills.send_draft,
+    "draft.discard": action_skills.discard_draft,
     # a clarifying question's buttons: carry out the intent picked, on the original text
     "intent.choose": lambda ctx, value: clarification.choose(ctx, value, SKILLS),
 }
@@ -189,7 +191,7 @@ SKILLS: dict[str, Skill] = {
     "triage": action_skills.act,
     # free text the classifier was not sure about: ask, offering the two likeliest intents
     "clarify": clarification.ask,
-    "draft": coming_soon,
+    "draft": action_skills.draft,
     "playbook": run_playbook,
-    "capability": coming_soon,
+    "capability": action_skills.run_capability,
 }

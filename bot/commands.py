@@ -112,7 +112,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("email", "/email ADDRESS SUBJECT | TEXT", "send an email (I show it to you first)", _email),
     Command("followup", "/followup NAME_OR_EMAIL [| TEXT]", "follow up a lead by email and keep a task for the reply", _followup),
     Command("do", "/do GOAL", "anything else: I plan it with the model and ask before acting", _text("goal")),
-    Command("draft", "/draft WHAT", "a draft email or message for you to check (coming soon)", _text("request")),
+    Command("draft", "/draft [ADDRESS] ABOUT", "a draft email for you to check, then Send (with approval) or Discard", _text("request")),
 )
 
 _BY_NAME = {alias: c for c in COMMANDS for alias in (c.name, *c.aliases)}

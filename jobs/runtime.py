@@ -7,6 +7,7 @@ from redis import Redis
 
 from agents.budget import BudgetedLlm, Budgets, Caps
 from agents.costs import CostLedger, PriceTable
+from agents.drafts import DraftStore
 from agents.digest import Agenda, PendingApprovals
 from agents.llm import Llm, OpenAiLlm
 from agents.reminders import ReminderBook
@@ -96,6 +97,8 @@ class Runtime:
             digests=OutboxDigest(self, builder_for(self)),
             agent=self.agent,
             recall=self.recall(),
+            drafts=DraftStore(self.redis, self.settings.workspace),
+            llm=self.llm,
         )
 
     def recall(self) -> Recall | None:

@@ -47,7 +47,7 @@ async def click(deputy, button: dict, client_id: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "usage"),
-    [("/draft", "Usage: /draft WHAT"), ("/budget set lots", "Usage: /budget"), ("/trace not-an-id!", "Usage: /trace"),
+    [("/draft", "Usage: /draft"), ("/budget set lots", "Usage: /budget"), ("/trace not-an-id!", "Usage: /trace"),
      ("/task done soon", "Usage: /task"), ("/remember", "Usage: /remember TEXT"), ("/frobnicate now", "I don't know /frobnicate")],
 )
 async def test_commands_with_bad_arguments_get_usage_help(deputy, text: str, usage: str):
@@ -59,10 +59,11 @@ async def test_commands_with_bad_arguments_get_usage_help(deputy, text: str, usa
     assert effect_keys(deputy) == []
 
 
-async def test_a_command_whose_skill_is_not_built_yet_says_so(deputy):
+async def test_a_draft_command_answers_with_a_draft_card_and_sends_nothing(deputy):
     await deputy.say("/draft a thank-you note to Lisa")
     await deputy.work()
-    assert "coming soon" in (await deputy.messages())[-1]["text"]
+    last = (await deputy.messages())[-1]
+    assert last["card"]["title"] == "Draft email" and effect_keys(deputy) == []
 
 
 async def test_free_text_is_classified_in_the_worker_with_slots(deputy, settings):
