@@ -125,6 +125,7 @@ class TestWithModel:
                        and r["body"]["tools"][0]["function"]["name"] == "write_email")
         prompt = json.dumps(request["messages"])
         assert "invoice 42 being due" in prompt and "ana@acme.io" in prompt
+        assert "is due on 30 June" in prompt  # what was remembered reaches the model
         assert card["preview"] == "To: ana@acme.io\nSubject: Invoice #42 reminder\n\nHi Ana,\n\na friendly reminder that invoice #42 is due on 30 June.\n\nThanks"
         assert {f["label"]: f["value"] for f in card["fields"]}["Written by"] == "the language model"
 
