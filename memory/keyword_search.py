@@ -7,8 +7,9 @@ decide which rows are candidates, and every word still adds to those rows' bm25 
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from typing import Any
 
+from memory.sql_filter import conditions
 from memory.store import SearchFilter
 
 WORD = re.compile(r"\w+", re.UNICODE)
@@ -20,7 +21,6 @@ STOP = frozenset(
 # the FTS5 table's own tokenizer settings: document frequencies are looked up by its tokens
 TOKENIZER = ("porter", ["unicode61", "remove_diacritics", "2"])
 Ranking = list[tuple[int, float]]
-Conditions = Callable[[SearchFilter | None, str], tuple[str, list[Any]]]
 
 
 def query_words(text: str) -> list[str]:
@@ -53,6 +53,8 @@ def bounded_query(words: list[str], frequency: dict[str, int], budget: int) -> s
         required.append(word)
         spent += frequency[word]
     rest = [w for w in found if w not in required]
+    if not rest:
+        return any_of(required)
     # the required words appear in both halves, so they count twice in bm25: they are the rare ones
     return f"({any_of(required)}) AND ({any_of(required + rest)})"
 
@@ -61,11 +63,10 @@ class KeywordSearch:
     """bm25-ranked FTS5 search on its own connection (a `threading` caller may run it beside the
     vector side: apsw releases the GIL while SQLite works)."""
 
-    def __init__(self, db: Any, conditions: Conditions, budget: int = 6_000) -> None:
+    def __init__(self, db: Any, budget: int = 6_000) -> None:
         import apsw
 
         self.db = db
-        self.conditions = conditions
         self.budget = budget
         self._tokenize = db.fts5_tokenizer(*TOKENIZER)
         self._flags = apsw.FTS5_TOKENIZE_QUERY
@@ -92,7 +93,7 @@ class KeywordSearch:
         if not words:
             return []
         match = bounded_query(words, self.frequencies(words), self.budget)
-        cond, args = self.conditions(where, "i.")
+        cond, args = conditions(where, "i.")
         if only_workspace and not cond:
             sql = "SELECT rowid, bm25(items_fts) AS rank FROM items_fts WHERE items_fts MATCH ? ORDER BY rank LIMIT ?"
             params: list[Any] = [match, k]

@@ -14,50 +14,23 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 
-from memory.bit_index import BitIndex, BitRow, sign_bits
+from memory import sqlite_schema
+from memory.bit_index import BitIndexes, sign_bits
 from memory.embeddings import Embedder
 from memory.fusion import Ranking, relative_score, rrf
 from memory.keyword_search import KeywordSearch, keyword_query
+from memory.sql_filter import conditions as _conditions
+from memory.sql_filter import matches_nothing as _matches_nothing
 from memory.store import Hit, MemoryItem, SearchFilter
 
 __all__ = ["SqliteStore", "StoreMismatch", "keyword_query", "rrf", "relative_score"]
 
 Mode = Literal["hybrid", "vector", "keyword"]
 Fusion = Literal["rrf", "relative"]
-SCHEMA_VERSION = "3"
-# read-mostly file: map it (reads skip a copy), keep hot pages and sort scratch in memory
-PRAGMAS = ("PRAGMA mmap_size=268435456", "PRAGMA cache_size=-32000", "PRAGMA temp_store=MEMORY")
-BIT_ROWS = "SELECT i.rowid, i.project, i.source, i.created_at, b.bits FROM items i JOIN item_bits b ON b.rowid = i.rowid"
 
 
 class StoreMismatch(RuntimeError):
     """The file was built with another embedding model or dimension."""
-
-
-def _matches_nothing(where: SearchFilter | None) -> bool:
-    # an empty allow-list admits nothing
-    return where is not None and (where.projects == [] or where.sources == [])
-
-
-def _conditions(where: SearchFilter | None, prefix: str = "") -> tuple[str, list[Any]]:
-    """SQL conditions (joined with AND, each led by AND) for a filter on columns of `prefix`."""
-    sql: list[str] = []
-    args: list[Any] = []
-    if where is None:
-        return "", args
-    if where.projects:
-        sql.append(f"{prefix}project IN ({','.join('?' * len(where.projects))})")
-        args += where.projects
-    if where.sources:
-        sql.append(f"{prefix}source IN ({','.join('?' * len(where.sources))})")
-        args += where.sources
-    if where.since is not None:
-        sql.append(f"{prefix}created_at >= ?")
-        args.append(float(where.since))
-    if where.until is not None:
-        sql.append(f"{prefix}created_at < ?")
-        args.append(float(where.until))
-    return "".join(f" AND {c}" for c in sql), args
 
 
 class SqliteStore:
@@ -96,8 +69,7 @@ class SqliteStore:
         self._lock = threading.RLock()
         self.dim = 0
         self._open()
-        self._indexes: dict[str, BitIndex] = {}
-        self._data_version = -1
+        self._bits = BitIndexes(self.dim)
         # the keyword side gets its own connection (a second one cannot see a ":memory:" file)
         self._keyword_db = self.db
         self._keyword_lock = self._lock
@@ -107,9 +79,9 @@ class SqliteStore:
             self._keyword_db.set_busy_timeout(busy_timeout_ms)
             self._keyword_lock = threading.RLock()
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memory-keywords")
-        for pragma in PRAGMAS:
+        for pragma in sqlite_schema.PRAGMAS:
             self._keyword_db.execute(pragma)
-        self.keywords = KeywordSearch(self._keyword_db, _conditions, keyword_budget)
+        self.keywords = KeywordSearch(self._keyword_db, keyword_budget)
 
     # --- schema
 
@@ -118,7 +90,7 @@ class SqliteStore:
             if self.path != ":memory:":
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
-            for pragma in PRAGMAS:
+            for pragma in sqlite_schema.PRAGMAS:
                 self.db.execute(pragma)
             with self.db:
                 self.db.execute("CREATE TABLE IF NOT EXISTS info (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
@@ -130,49 +102,13 @@ class SqliteStore:
                         f"{self.path} holds vectors of {info.get('model')!r}, but the embedder is {self.embedder.name!r}; "
                         "set EMBEDDINGS back, or move the file aside and run `deputy ingest` again"
                     )
-                if info.get("schema") != SCHEMA_VERSION:
+                if info.get("schema") != sqlite_schema.VERSION:
                     with self.db:
-                        self._upgrade()
+                        sqlite_schema.upgrade(self.db)
                 return
             self.dim = int(self.embedder.dim)
             with self.db:
-                self._create(self.dim)
-
-    def _create(self, dim: int) -> None:
-        self.db.execute(
-            """
-            CREATE TABLE items (
-                rowid INTEGER PRIMARY KEY, workspace TEXT NOT NULL, id TEXT NOT NULL, project TEXT NOT NULL,
-                source TEXT NOT NULL, author TEXT NOT NULL, created_at REAL NOT NULL, trust TEXT NOT NULL,
-                meta TEXT NOT NULL, text TEXT NOT NULL, UNIQUE (workspace, id));
-            CREATE INDEX items_project ON items (workspace, project);
-            CREATE INDEX items_source ON items (workspace, source);
-            CREATE INDEX items_time ON items (workspace, created_at);
-            CREATE TABLE counts (workspace TEXT PRIMARY KEY, items INTEGER NOT NULL);
-            -- full vectors by rowid for the re-rank: point reads from vec0 cost ~0.5 ms each
-            CREATE TABLE item_vectors (rowid INTEGER PRIMARY KEY, vector BLOB NOT NULL);
-            -- sign bits, loaded into memory for the candidate scan of large workspaces
-            CREATE TABLE item_bits (rowid INTEGER PRIMARY KEY, bits BLOB NOT NULL);
-            CREATE VIRTUAL TABLE items_fts USING fts5(
-                text, content='items', content_rowid='rowid', tokenize='porter unicode61 remove_diacritics 2');
-            """
-        )
-        meta = "project text, source text, created_at float"
-        self.db.execute(f"CREATE VIRTUAL TABLE vectors USING vec0(workspace text partition key, embedding float[{dim}] distance_metric=cosine, {meta})")
-        self.db.executemany(
-            "INSERT INTO info (key, value) VALUES (?, ?)",
-            [("dim", str(dim)), ("model", self.embedder.name), ("schema", SCHEMA_VERSION)],
-        )
-
-    def _upgrade(self) -> None:
-        # schema 2 kept sign bits in a vec0 table, scanned in SQL (25-35 ms at 100k items)
-        self.db.execute("CREATE TABLE IF NOT EXISTS item_bits (rowid INTEGER PRIMARY KEY, bits BLOB NOT NULL)")
-        rows = self.db.execute("SELECT rowid, vector FROM item_vectors WHERE rowid NOT IN (SELECT rowid FROM item_bits)")
-        for rowid, blob in rows.fetchall():
-            self.db.execute("INSERT INTO item_bits (rowid, bits) VALUES (?, ?)",
-                            (rowid, sign_bits(np.frombuffer(blob, dtype=np.float32))[0].tobytes()))
-        self.db.execute("DROP TABLE IF EXISTS vector_bits")
-        self.db.execute("INSERT OR REPLACE INTO info (key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,))
+                sqlite_schema.create(self.db, self.dim, self.embedder.name)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -209,9 +145,9 @@ class SqliteStore:
                         removed += self._delete_rows(self._rowids_by_id(item.workspace, [item.id]))
                         self._insert(item, vector, code)
             except BaseException:
-                self._indexes.clear()
+                self._bits.clear()
                 raise
-            self._forget_rows(removed)
+            self._bits.forget(removed)
         return [i.id for i in items]
 
     def _insert(self, item: MemoryItem, vector: np.ndarray, bits: np.ndarray) -> None:
@@ -268,7 +204,7 @@ class SqliteStore:
         with self._lock:
             rows = self._vector_rows(workspace, np.ascontiguousarray(vector, dtype=np.float32), limit, where)
             items = self._items([r for r, _ in rows])
-        return [Hit(item=items[r], score=similarity) for r, similarity in rows if r in items]
+        return [Hit(item=items[r], score=similarity) for r, similarity in rows if r in items and items[r].workspace == workspace]
 
     def delete(self, workspace: str, ids: Sequence[str] | None = None, where: SearchFilter | None = None) -> int:
         """Delete by ids, by filter, or both (an item must match both); neither deletes nothing."""
@@ -284,9 +220,9 @@ class SqliteStore:
                         rowids = [r for (r,) in self.db.execute(f"SELECT rowid FROM items WHERE workspace = ?{cond}", [workspace, *args])]
                     removed = self._delete_rows(rowids)
             except BaseException:
-                self._indexes.clear()
+                self._bits.clear()
                 raise
-            self._forget_rows(removed)
+            self._bits.forget(removed)
             return len(removed)
 
     def count(self, workspace: str, where: SearchFilter | None = None) -> int:
@@ -316,9 +252,14 @@ class SqliteStore:
 
     def _keyword_rows(self, workspace: str, query: str, k: int, where: SearchFilter | None) -> Ranking:
         with self._keyword_lock:
-            others = self._keyword_db.execute(
-                "SELECT 1 FROM counts WHERE workspace != ? AND items > 0 LIMIT 1", (workspace,)).fetchone()
-            return self.keywords.rows(workspace, query, k, where, only_workspace=others is None)
+            only = self._only_workspace(self._keyword_db, workspace)
+            return self.keywords.rows(workspace, query, k, where, only_workspace=only)
+
+    @staticmethod
+    def _only_workspace(db: Any, workspace: str) -> bool:
+        """The file holds no other workspace's items (so rows need no workspace check in SQL; the
+        hits are still checked before they are returned)."""
+        return db.execute("SELECT 1 FROM counts WHERE workspace != ? AND items > 0 LIMIT 1", (workspace,)).fetchone() is None
 
     def _vector_rows(self, workspace: str, vector: np.ndarray, k: int, where: SearchFilter | None) -> Ranking:
         total = self._total(workspace)
@@ -331,14 +272,18 @@ class SqliteStore:
             rows = [(r, 1.0 - d) for r, d in self.db.execute(sql, [vector.tobytes(), k, workspace, *args])]
             return [(r, sim) for r, sim in rows if sim >= self.min_similarity]
         # sign-bit scan in memory for candidates (Hamming distance), then exact cosine from the file
-        candidates = self._bit_index(workspace).nearest(sign_bits(vector)[0], max(k, self.rerank_pool), where)
+        candidates = self._bits.get(self.db, workspace, total).nearest(sign_bits(vector)[0], max(k, self.rerank_pool), where)
         if not candidates:
             return []
         cond, args = _conditions(where, "i.")
         marks = ",".join("?" * len(candidates))
-        sql = (f"SELECT v.rowid, v.vector FROM item_vectors v JOIN items i ON i.rowid = v.rowid "
-               f"WHERE v.rowid IN ({marks}) AND +i.workspace = ?{cond}")
-        rows = self.db.execute(sql, [*candidates, workspace, *args]).fetchall()
+        if not cond and self._only_workspace(self.db, workspace):
+            rows = self.db.execute(f"SELECT rowid, vector FROM item_vectors WHERE rowid IN ({marks})", candidates).fetchall()
+        else:
+            # the index may lag another process's writes: the file has the last word on workspace and filter
+            sql = (f"SELECT v.rowid, v.vector FROM item_vectors v JOIN items i ON i.rowid = v.rowid "
+                   f"WHERE v.rowid IN ({marks}) AND +i.workspace = ?{cond}")
+            rows = self.db.execute(sql, [*candidates, workspace, *args]).fetchall()
         if not rows:
             return []
         ids = np.fromiter((r for r, _ in rows), dtype=np.int64, count=len(rows))
@@ -346,37 +291,6 @@ class SqliteStore:
         similarity = matrix @ vector
         order = np.argsort(-similarity, kind="stable")[:k]
         return [(int(ids[i]), float(similarity[i])) for i in order if similarity[i] >= self.min_similarity]
-
-    def _bit_index(self, workspace: str) -> BitIndex:
-        """The workspace's sign bits, caught up with every committed write."""
-        version = int(self.db.execute("PRAGMA data_version").fetchone()[0])
-        changed_elsewhere = version != self._data_version
-        self._data_version = version
-        index = self._indexes.get(workspace)
-        if index is None:
-            index = BitIndex(words=len(sign_bits(np.zeros(self.dim))[0]) // 8)
-            index.extend(self._bit_rows(workspace))
-            self._indexes[workspace] = index
-            return index
-        # this connection's own deletes are applied as they commit; new rows have higher rowids
-        # (a rowid freed by another process and reused may keep old bits: the re-rank reads the
-        # real vector, so only that row's chance of being a candidate can be off)
-        index.extend(self._bit_rows(workspace, after=index.last_rowid))
-        if changed_elsewhere and len(index) != self._total(workspace):
-            # another process deleted rows
-            index = self._indexes[workspace] = BitIndex(index.words)
-            index.extend(self._bit_rows(workspace))
-        return index
-
-    def _bit_rows(self, workspace: str, after: int = 0) -> list[BitRow]:
-        # "+": by rowid, not by a workspace index (that reads every row of the workspace to find new ones)
-        return self.db.execute(f"{BIT_ROWS} WHERE +i.workspace = ? AND i.rowid > ? ORDER BY i.rowid", (workspace, after)).fetchall()
-
-    def _forget_rows(self, removed: Sequence[tuple[str, int]]) -> None:
-        for workspace, rowid in removed:
-            index = self._indexes.get(workspace)
-            if index is not None:
-                index.remove([rowid])
 
     def _rowids_by_id(self, workspace: str, ids: Sequence[str], cond: str = "", args: Sequence[Any] = ()) -> list[int]:
         out: list[int] = []

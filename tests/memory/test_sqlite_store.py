@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from memory.embeddings import MiniLmEmbedder
+from memory.keyword_search import bounded_query
 from memory.sqlite_store import SqliteStore, StoreMismatch, keyword_query
 from memory.store import SearchFilter
 from tests.memory.contract import NOTES, MemoryStoreContract, ids, item
@@ -32,6 +33,16 @@ class TestSqliteQuantisedContract(MemoryStoreContract):
     @pytest.fixture
     def store(self, embedder: MiniLmEmbedder, tmp_path: Path):  # type: ignore[no-untyped-def]
         with SqliteStore(tmp_path / "memory.sqlite3", embedder, exact_below=0) as store:
+            yield store
+
+
+class TestSqliteLargeWorkspaceContract(MemoryStoreContract):
+    """The same contract when both sides take their large-workspace paths: sign-bit candidates, and
+    keyword candidates limited to the rarest words (a budget of one row)."""
+
+    @pytest.fixture
+    def store(self, embedder: MiniLmEmbedder, tmp_path: Path):  # type: ignore[no-untyped-def]
+        with SqliteStore(tmp_path / "memory.sqlite3", embedder, exact_below=0, keyword_budget=1) as store:
             yield store
 
 
@@ -163,3 +174,84 @@ def test_sigkill_mid_ingest_leaves_a_store_that_opens_and_searches(embedder: Min
         assert len(store.search("acme", "crates", limit=10)) == 10
         store.add([item("after", "Written after the crash")])
         assert store.count("acme") == total + 1
+
+
+# --- large workspaces: bounded keyword side, sign-bit index kept up with writes
+
+
+def test_bounded_query_keeps_the_plain_query_under_budget_and_requires_rare_words_over_it() -> None:
+    words = ["invoice", "zephyr", "due"]
+    frequency = {"invoice": 900, "zephyr": 3, "due": 400}
+    assert bounded_query(words, frequency, budget=2_000) == '"invoice" OR "zephyr" OR "due"'
+    assert bounded_query(words, frequency, budget=500) == '("zephyr" OR "due") AND ("zephyr" OR "due" OR "invoice")'
+    # the rarest word is kept even when it alone is over the budget
+    assert bounded_query(words, frequency, budget=1) == '("zephyr") AND ("zephyr" OR "due" OR "invoice")'
+    # words found nowhere cannot narrow anything
+    assert bounded_query(["nowhere", "invoice"], {"invoice": 900}, budget=10) == '"invoice"'
+
+
+def test_common_words_do_not_bury_the_note_that_names_the_client(embedder: MiniLmEmbedder, tmp_path: Path) -> None:
+    filler = [item(f"f{i}", f"Invoice {i} is due for the design work") for i in range(100)]
+    filler += [item(f"g{i}", f"Garden note {i}: water the tomatoes") for i in range(200)]
+    wanted = item("zephyr", "Invoice for Zephyr Labs is due on Friday")
+    other = item("zephyr-lunch", "Lunch with the Zephyr Labs founder")
+    with SqliteStore(tmp_path / "m.sqlite3", embedder, keyword_budget=50) as store:
+        store.add([*filler, wanted, other])
+        assert store.keywords.frequencies(["invoice", "zephyr", "invoices"]) == {"invoice": 101, "zephyr": 2, "invoices": 101}
+        hits = store.search("acme", "when is the Zephyr invoice due", limit=5, mode="keyword")
+        # candidates come from the rare word only, and the common words still rank the right one first
+        assert ids(hits) == ["zephyr", "zephyr-lunch"]
+        assert ids(store.search("acme", "when is the Zephyr invoice due", limit=3))[0] == "zephyr"
+
+
+def test_a_large_workspace_sees_what_another_process_writes_and_forgets(embedder: MiniLmEmbedder, tmp_path: Path) -> None:
+    path = tmp_path / "m.sqlite3"
+    with SqliteStore(path, embedder, exact_below=0) as reader, SqliteStore(path, embedder, exact_below=0) as writer:
+        writer.add(NOTES)
+        assert ids(reader.search("acme", "VAT accountant", limit=1, mode="vector")) == ["n3"]
+        writer.add([item("new", "The delivery van needs new winter tyres")])
+        assert ids(reader.search("acme", "snow tires for the truck", limit=1, mode="vector")) == ["new"]
+        writer.delete("acme", ids=["new", "n3"])
+        assert not {"new", "n3"} & set(ids(reader.search("acme", "tyres for the van, or the accountant", limit=10)))
+        # replaced elsewhere: the reader finds the new text, once
+        writer.add([item("n1", "Anna from Globex now prefers email, never calls")])
+        hits = reader.search("acme", "how does Anna want to be contacted", limit=10, mode="vector")
+        assert ids(hits).count("n1") == 1 and "email" in next(h.item.text for h in hits if h.item.id == "n1")
+        # and its own deletes and replacements
+        reader.delete("acme", ids=["n2"])
+        reader.add([item("n4", "The trade fair in Berlin is cancelled")])
+        found = reader.search("acme", "server password rotation or Berlin fair", limit=10, mode="vector")
+        assert "n2" not in ids(found) and [h.item.text for h in found if h.item.id == "n4"] == ["The trade fair in Berlin is cancelled"]
+
+
+def test_a_file_of_the_previous_layout_is_upgraded_and_searches(embedder: MiniLmEmbedder, tmp_path: Path) -> None:
+    path = tmp_path / "m.sqlite3"
+    with SqliteStore(path, embedder) as store:
+        store.add(NOTES)
+        # what layout 2 had: sign bits in vec0, none in item_bits
+        store.db.execute("DROP TABLE item_bits")
+        store.db.execute("CREATE VIRTUAL TABLE vector_bits USING vec0(workspace text partition key, embedding bit[384])")
+        store.db.execute("UPDATE info SET value = '2' WHERE key = 'schema'")
+    with SqliteStore(path, embedder, exact_below=0) as store:
+        tables = {name for (name,) in store.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert "item_bits" in tables and "vector_bits" not in tables
+        assert store.db.execute("SELECT count(*) FROM item_bits").fetchone()[0] == len(NOTES)
+        assert ids(store.search("acme", "who is our accountant for the VAT return", limit=1, mode="vector")) == ["n3"]
+
+
+def test_many_threads_searching_one_store_get_their_own_answers(embedder: MiniLmEmbedder, tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "m.sqlite3", embedder, exact_below=0) as store:
+        store.add(NOTES)
+        questions = {"VAT accountant Priya": "n3", "Globex phone calls afternoon": "n1", "nightly database backup": "n6"}
+        answers: list[tuple[str, str]] = []
+
+        def ask(question: str) -> None:
+            for _ in range(5):
+                answers.append((question, ids(store.search("acme", question, limit=1))[0]))
+
+        threads = [threading.Thread(target=ask, args=(q,)) for q in questions for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(answers) == 30 and all(questions[q] == got for q, got in answers)
