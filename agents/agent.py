@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, Protocol
+from typing import Any, Callable, Literal, Mapping, Protocol
 
 from agents.approval_cards import approval_card
 from agents.approvals import ApprovalState, ApprovalStore
 from agents.executor import Executor, RunReport
 from agents.inspector import Verdict
 from agents.messages import Intent, Outcome
-from agents.plan import Origin, Plan
+from agents.plan import Origin, Plan, StepResult
 from agents.planner import Planner, PlanProblem, describe
 from agents.run_store import RunStore
 from memory.events import EventLog
@@ -89,8 +89,9 @@ class Agent:
             # send it back with the reason; the executor refuses the blocked steps if the model insists
             feedback = "; ".join(verdict.reasons("block"))
 
-    def run(self, run_id: str) -> Outcome:
-        return self.render(self.executor.run(run_id))
+    def run(self, run_id: str, plan: Plan | None = None, results: Mapping[int, StepResult] | None = None) -> Outcome:
+        """Carry a stored run forward; a caller that has already read the run passes what it read."""
+        return self.render(self.executor.run(run_id, plan=plan, results=results))
 
     def render(self, report: RunReport) -> Outcome:
         if report.status == "awaiting_approval" and report.approval is not None:

@@ -28,9 +28,11 @@ end
 if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 then return {'forbidden', s[1], '', ''} end
 if tonumber(s[5]) <= tonumber(ARGV[4]) then
   redis.call('HSET', KEYS[1], 'status', 'expired', 'decided_at', ARGV[4])
+  redis.call('ZREM', KEYS[3], ARGV[5])
   return {'expired', 'expired', '', ARGV[4]}
 end
 redis.call('HSET', KEYS[1], 'status', ARGV[2], 'decided_by', ARGV[1], 'decided_at', ARGV[4], 'decision_trace', ARGV[3])
+redis.call('ZREM', KEYS[3], ARGV[5])
 return {'decided', ARGV[2], ARGV[1], ARGV[4]}
 """
 
@@ -110,14 +112,22 @@ class ApprovalStore:
             return None
         return self.get(approval_id.decode() if isinstance(approval_id, bytes) else approval_id)
 
+    def for_step_with_state(self, run_id: str, index: int, now: float | None = None) -> tuple[Approval, ApprovalState] | None:
+        """The step's approval and its state, read together."""
+        approval_id = self.redis.get(self.keys("approval", "step", run_id, index))
+        if not approval_id:
+            return None
+        approval_id = approval_id.decode() if isinstance(approval_id, bytes) else approval_id
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.get(self.keys("approval", approval_id))
+        pipe.hgetall(self.keys("approval", approval_id, "state"))
+        raw, fields = pipe.execute()
+        if not raw:
+            return None
+        return Approval.model_validate_json(raw), _state(fields, now)
+
     def state(self, approval_id: str, now: float | None = None) -> ApprovalState:
-        raw = self.redis.hgetall(self.keys("approval", approval_id, "state"))
-        f = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v) for k, v in raw.items()}
-        status = f.get("status", "expired")
-        if status == "pending" and float(f.get("expires_at", "0")) <= (now if now is not None else time.time()):
-            status = "expired"
-        at = f.get("decided_at")
-        return ApprovalState(status=status, decided_by=f.get("decided_by", ""), decided_at=float(at) if at else None)  # type: ignore[arg-type]
+        return _state(self.redis.hgetall(self.keys("approval", approval_id, "state")), now)
 
     def decide(self, approval_id: str, actor: str, verdict: Verdict, trace_id: str, now: float | None = None) -> DecideResult:
         """Atomically record the first decision; see Outcome for what a later call gets."""
@@ -125,15 +135,23 @@ class ApprovalStore:
         outcome, status, by, at = (
             x.decode() if isinstance(x, bytes) else x
             for x in self._decide(
-                keys=[self.keys("approval", approval_id, "state"), self.keys("approval", approval_id, "deciders")],
-                args=[actor, verdict, trace_id, repr(when)],
+                keys=[self.keys("approval", approval_id, "state"), self.keys("approval", approval_id, "deciders"),
+                      self.keys("approvals", "pending")],
+                args=[actor, verdict, trace_id, repr(when), approval_id],
             )
         )
-        if outcome in ("decided", "expired"):
-            self.redis.zrem(self.keys("approvals", "pending"), approval_id)
         state = ApprovalState(status=status or "expired", decided_by=by or "", decided_at=float(at) if at else None)  # type: ignore[arg-type]
         return DecideResult(outcome=outcome, state=state)  # type: ignore[arg-type]
 
     def pending(self, now: float | None = None) -> list[Approval]:
         ids = self.redis.zrangebyscore(self.keys("approvals", "pending"), now if now is not None else time.time(), "+inf")
         return [a for a in (self.get(i.decode() if isinstance(i, bytes) else i) for i in ids) if a]
+
+
+def _state(raw: dict[Any, Any], now: float | None) -> ApprovalState:
+    f = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v) for k, v in raw.items()}
+    status = f.get("status", "expired")
+    if status == "pending" and float(f.get("expires_at", "0")) <= (now if now is not None else time.time()):
+        status = "expired"
+    at = f.get("decided_at")
+    return ApprovalState(status=status, decided_by=f.get("decided_by", ""), decided_at=float(at) if at else None)  # type: ignore[arg-type]

@@ -191,8 +191,7 @@ class Executor:
             return self._stop(plan, results, step, "denied", f"I will not do step {step.index + 1} ({step.capability}): {risk.why}.",
                               writes, risk=risk.score)
         if decision == "approve":
-            # the assessment is on record before anyone is asked
-            writes.flush()
+            # the assessment goes out with the approval's checkpoint, before the card is sent
             gate = self._gate(plan, step, args, capability, risk, why, flags, results, writes)
             if gate is not None:
                 return gate
@@ -204,9 +203,9 @@ class Executor:
     def _gate(self, plan: Plan, step: Step, args: dict[str, Any], capability: Capability, risk: Assessment, why: str,
               flags: tuple[str, ...], results: dict[int, StepResult], writes: Writes) -> RunReport | None:
         """None when an approval of exactly these arguments was given; otherwise the run waits or stops."""
-        approval = self.approvals.for_step(plan.run_id, step.index)
         now = self.clock()
-        state: ApprovalState | None = None
+        found = self.approvals.for_step_with_state(plan.run_id, step.index, now=now)
+        approval, state = found if found is not None else (None, None)
         if approval is None:
             asked = Approval(
                 id=new_approval_id(), run_id=plan.run_id, step_index=step.index, trace_id=plan.trace_id,
@@ -269,10 +268,9 @@ class Executor:
         self.events.record(plan.trace_id, "step.done", actor="executor", pipe=writes.pipe, run_id=plan.run_id, index=step.index,
                            capability=capability.name, result=output, ms=done.ms, attempts=done.attempts,
                            replayed=done.replayed, took_over=done.took_over, flags=after.reasons())
+        # sent before the next step's call or with the run's end, whichever comes first: nothing that could
+        # fail or take long runs in between (an effect's record included)
         writes.checkpoint = True
-        if capability.side_effect:
-            # an effect that happened is recorded at once, never left waiting for the next step
-            writes.flush()
         return result
 
     def _stop(self, plan: Plan, results: Mapping[int, StepResult], step: Step, status: RunStatus, message: str, writes: Writes,

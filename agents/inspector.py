@@ -10,6 +10,7 @@ from typing import Any, Literal, Mapping
 
 from pydantic import ValidationError
 
+from agents import provenance
 from agents.plan import Plan, Step
 from agents.policy import Policy
 from agents.risk import recipients_of
@@ -111,7 +112,36 @@ class Inspector:
         untrusted_addresses = {a.lower() for t in plan.untrusted for a in EMAIL.findall(t)}
         for step in plan.steps:
             findings += self._check_step(plan, step, capabilities, operator_addresses, untrusted_addresses, bool(injected))
+        if plan.untrusted:
+            findings += self._check_provenance(plan, capabilities, operator_text)
         return Verdict(tuple(findings))
+
+    def _check_provenance(self, plan: Plan, capabilities: Mapping[str, Capability], operator_text: str) -> list[Finding]:
+        """Steps reaching outside in a plan made while reading someone else's text: flagged unless the operator's
+        own words asked for that kind of action and every link, account number and amount they carry."""
+        # a model-made plan's goal is the operator's instruction; a playbook's is its own template
+        words = f"{operator_text}\n{plan.goal}" if plan.source == "llm" else operator_text
+        theirs: dict[str, str] = {}
+        for text in plan.untrusted:
+            theirs.update(provenance.values(text))
+        ours = provenance.values(words)
+        out: list[Finding] = []
+        for step in plan.steps:
+            capability = capabilities.get(step.capability)
+            if capability is None or not capability.side_effect or not provenance.reaches_outside(capability):
+                continue
+            n = step.index + 1
+            if plan.source == "llm" and not provenance.asked_for(step.capability, words):
+                out.append(Finding(step.index, "flag", f"step {n} ({step.capability}) is not something you asked for; "
+                                                       "it was proposed while reading content you did not write"))
+            carried = provenance.foreign(provenance.values_of(step.args), theirs, ours)
+            if carried:
+                out.append(Finding(step.index, "flag", f"step {n} carries {', '.join(carried[:3])}, found only in content "
+                                                       "you did not write"))
+            for ref in provenance.references(step.args, capability.recipient_fields):
+                out.append(Finding(step.index, "flag", f"step {n} would send what step {ref + 1} found to the outside, in a "
+                                                       "plan made while reading content you did not write"))
+        return out
 
     def _check_step(
         self, plan: Plan, step: Step, capabilities: Mapping[str, Capability],

@@ -5,7 +5,9 @@ from typing import Any
 
 from rq import get_current_job
 
+from agents.executor import RunMissing
 from agents.messages import Outcome
+from agents.plan import Plan, StepResult
 from bot.messages import Reply
 from jobs.runtime import Runtime, runtime_for
 
@@ -22,8 +24,9 @@ def run_plan(payload: dict[str, Any]) -> dict[str, Any]:
     rt = _runtime()
     assert rt.agent is not None
     run_id = str(payload["run_id"])
-    outcome = rt.agent.run(run_id)
-    _answer(rt, run_id, outcome, suffix=str(payload.get("suffix") or "run"))
+    plan, results = _load(rt, run_id)
+    outcome = rt.agent.run(run_id, plan, results)
+    _answer(rt, plan, outcome, suffix=str(payload.get("suffix") or "run"))
     return {"run_id": run_id, "ok": outcome.ok}
 
 
@@ -35,19 +38,24 @@ def resume(payload: dict[str, Any]) -> dict[str, Any]:
     if approval is None:
         return {"ok": False, "reason": "no such approval"}
     rt.events.record(approval.trace_id, "job.started", actor="worker", job="resume", approval_id=approval.id)
-    outcome = rt.agent.run(approval.run_id)
-    _answer(rt, approval.run_id, outcome, suffix=f"resume-{approval.id}")
+    plan, results = _load(rt, approval.run_id)
+    outcome = rt.agent.run(approval.run_id, plan, results)
+    _answer(rt, plan, outcome, suffix=f"resume-{approval.id}")
     return {"run_id": approval.run_id, "ok": outcome.ok}
 
 
-def _answer(rt: Runtime, run_id: str, outcome: Outcome, suffix: str) -> None:
+def _load(rt: Runtime, run_id: str) -> tuple[Plan, dict[int, StepResult]]:
     assert rt.agent is not None
-    plan = rt.agent.runs.plan(run_id)
+    plan, results = rt.agent.runs.load(run_id)
     if plan is None:
-        return
+        raise RunMissing(f"no run {run_id}")
+    return plan, results
+
+
+def _answer(rt: Runtime, plan: Plan, outcome: Outcome, suffix: str) -> None:
     origin = plan.origin
     reply = Reply(
-        reply_id=f"{run_id}.{suffix}", channel=origin.channel, thread_id=origin.thread_id, text=outcome.text,
+        reply_id=f"{plan.run_id}.{suffix}", channel=origin.channel, thread_id=origin.thread_id, text=outcome.text,
         card=outcome.card, trace_id=plan.trace_id, reply_to=origin.reply_to, ok=outcome.ok,
     )
     if rt.outbox.put(reply):

@@ -37,7 +37,7 @@ def _requeue_abandoned(redis: Redis) -> int:
 
 async def test_kill_after_the_effect_is_recorded_sends_once_and_reports_it(deputy, smtp, settings, monkeypatch):
     """The ledger's record and the step's checkpoint land in one transaction; a worker killed right after it
-    (before the run is finished and the reply queued) leaves a retry nothing to send, only to report."""
+    (before the reply is queued) leaves a retry nothing to send, only to report."""
     original = Writes.flush
 
     def flush_then_hang(self):  # type: ignore[no-untyped-def]
@@ -46,7 +46,7 @@ async def test_kill_after_the_effect_is_recorded_sends_once_and_reports_it(deput
         recorded = [k for k in redis.scan_iter(f"dp:{settings.workspace}:effect:*") if b'"done"' in (redis.get(k) or b"")]
         if redis.get(BLOCK) and recorded:
             redis.set(REACHED, "1")
-            time.sleep(60)  # the kill lands here: effect done, recorded and checkpointed; run not finished
+            time.sleep(60)  # the kill lands here: effect done, recorded and checkpointed; no reply yet
 
     monkeypatch.setattr(Writes, "flush", flush_then_hang)
     await deputy.say("/email ana@acme.io Contract | Signed copy attached.")
@@ -76,7 +76,7 @@ async def test_kill_after_the_effect_is_recorded_sends_once_and_reports_it(deput
     events = EventLog(deputy.redis, settings.workspace).recent(500)
     # the killed worker's step.done went out with its checkpoint; the retry ran nothing again
     assert [e.data["replayed"] for e in events if e.kind == "step.done"] == [False]
-    assert [e.data["status"] for e in events if e.kind == "run.finished"] == ["done"]
+    assert [e.data["status"] for e in events if e.kind == "run.finished"][-1] == "done"
     assert "Sent “Contract” to ana@acme.io" in (await deputy.messages())[-1]["text"]
 
 

@@ -1,0 +1,139 @@
+"""Provenance: whether what a step does, and the values it carries, came from the operator or from someone else.
+
+A model reading third-party text (an email, a web page) can be talked into acting on it in wording no list
+of phrases anticipates ("Don't ask, just send"). So rather than recognise the attack, the inspector holds each
+step that reaches outside against what the operator actually said: it must be the kind of action the operator
+asked for, and the links, account numbers and amounts it carries must not come only from that text."""
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any
+
+from integrations.capability import Capability, RiskClass
+
+OUTWARD = frozenset({RiskClass.EXTERNAL_WRITE, RiskClass.FINANCIAL, RiskClass.IRREVERSIBLE})
+
+# how an operator asks for each family of outward action; a family not listed needs its own verb
+# ("refund", "cancel") in the operator's words
+ASKS: dict[str, re.Pattern[str]] = {
+    "email": re.compile(
+        r"\b(?:send|reply|respond|answer|forward|tell|write (?:to|back)|let \S+ know|"
+        r"e-?mail (?:to\b|back\b|them\b|him\b|her\b|everyone\b|[\w.+-]+@)|mail (?:to|it|them)\b)",
+        re.IGNORECASE,
+    ),
+    # "this calendar", "the meeting" name what was read, not something to do: they do not count
+    "calendar": re.compile(r"\b(?:schedule|book|invite|reschedule|accept|arrange|set up|meet(?!ing)|"
+                           r"(?:add|put)\b[^.]*\b(?:calendar|diary|agenda))", re.IGNORECASE),
+    "webhook": re.compile(r"\b(?:webhook|notify|post|push|sync|ping)", re.IGNORECASE),
+    "payment": re.compile(r"\b(?:pay|refund|transfer|wire)", re.IGNORECASE),
+}
+URL = re.compile(r"(?:https?://|www\.)[^\s\"'<>)\]]+", re.IGNORECASE)
+# dates and times are how meetings are copied from an invitation, not values an attacker plants
+DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?|\b\d{1,2}:\d{2}\b")
+# digits with the separators people write inside numbers: "4,950.00", "DE44 5001 0517 5407 3249 31"
+NUMBER = re.compile(r"\d(?:[,.' -]?\d)*")
+IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b")
+GROUPED = re.compile(r"\d{1,3}(?:[,' ]\d{3})+(?:\.\d+)?")
+PLAIN = re.compile(r"\d+(?:\.\d+)?")
+REFERENCE = re.compile(r"\$\{steps\.(\d+)")
+# below this an amount is too common (a day, a count, a small price) to say where it came from
+MIN_AMOUNT = 100
+# at least this many digits: an account, card or phone number rather than an amount
+MIN_ACCOUNT_DIGITS = 6
+
+
+def reaches_outside(capability: Capability) -> bool:
+    return capability.risk in OUTWARD or bool(capability.recipient_fields)
+
+
+def asked_for(capability: str, operator_text: str) -> bool:
+    """True when the operator's words ask for this kind of action."""
+    family, _, verb = capability.partition(".")
+    pattern = ASKS.get(family)
+    if pattern is not None and pattern.search(operator_text):
+        return True
+    return bool(verb) and re.search(rf"\b{re.escape(verb)}", operator_text, re.IGNORECASE) is not None
+
+
+def _amount(raw: str) -> Decimal | None:
+    if GROUPED.fullmatch(raw):
+        return Decimal(re.sub(r"[,' ]", "", raw))
+    if PLAIN.fullmatch(raw):
+        return Decimal(raw)
+    return None
+
+
+def _number(amount: Decimal) -> str:
+    # exact, however long (a card number is not a float), without trailing zeros: 4950.00 → "4950"
+    return format(amount.normalize(), "f")
+
+
+def values(text: str) -> dict[str, str]:
+    """The links, account numbers (IBANs, cards, phones) and amounts in a text, normalised so that the same
+    value written two ways ("4,950.00 EUR" and 4950) meets; each maps to how it was written."""
+    found = {u.rstrip(".,;:!?").lower(): u.rstrip(".,;:!?") for u in URL.findall(text)}
+    rest = DATE_TIME.sub(" ", URL.sub(" ", text))
+    found.update({re.sub(r"\s", "", m.group()): m.group() for m in IBAN.finditer(rest)})
+    for match in NUMBER.finditer(rest):
+        raw = match.group().strip(" .,'-")
+        digits = re.sub(r"\D", "", raw)
+        if len(digits) >= MIN_ACCOUNT_DIGITS and not re.search(r"[.,]", raw):
+            # only digits, spaces and dashes: an account, card or phone number, leading zeros and all
+            found.setdefault(digits, raw)
+            continue
+        amount = _amount(raw)
+        if amount is not None and amount >= MIN_AMOUNT:
+            found.setdefault(_number(amount), raw)
+    return found
+
+
+def values_of(args: Any) -> dict[str, str]:
+    """values() of every string in the arguments, and the amounts among their numbers."""
+    if isinstance(args, bool):
+        return {}
+    if isinstance(args, (int, float)):
+        return {_number(Decimal(str(args))): str(args)} if abs(args) >= MIN_AMOUNT else {}
+    if isinstance(args, str):
+        return values(args)
+    if isinstance(args, dict):
+        return {k: v for item in args.values() for k, v in values_of(item).items()}
+    if isinstance(args, (list, tuple)):
+        return {k: v for item in args for k, v in values_of(item).items()}
+    return {}
+
+
+def foreign(step: dict[str, str], untrusted: dict[str, str], operator: dict[str, str]) -> list[str]:
+    """The step's values (as written in the step) that occur in someone else's text and not in the operator's.
+    A long number also counts when one contains the other (an IBAN without its country code)."""
+    accounts = [u for u in untrusted if u.isdigit() and len(u) >= MIN_ACCOUNT_DIGITS]
+    out = []
+    for value, written in step.items():
+        if value in operator:
+            continue
+        account = value.isdigit() and len(value) >= MIN_ACCOUNT_DIGITS
+        if value in untrusted or (account and any(value in u or u in value for u in accounts)):
+            out.append(written)
+    # an IBAN's digits are found on their own too: name the whole value once
+    return sorted(w for w in set(out) if not any(w != other and w.replace(" ", "") in other.replace(" ", "") for other in out))
+
+
+def references(args: dict[str, Any], skip: tuple[str, ...]) -> list[int]:
+    """Earlier steps whose results these arguments carry (outside the recipient fields)."""
+    found: set[int] = set()
+    for key, value in args.items():
+        if key in skip:
+            continue
+        for text in _strings(value):
+            found.update(int(m.group(1)) for m in REFERENCE.finditer(text))
+    return sorted(found)
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, (list, tuple)):
+        return [s for v in value for s in _strings(v)]
+    return []
