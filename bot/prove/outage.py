@@ -97,7 +97,7 @@ def connector_outage(folder: Path, outage: Outage) -> Row:
                     **outage.settings}
         try:
             with Cluster(folder, redis, settings, workers=2).start() as cluster:
-                total = int(outage.rate * (outage.outage_s + outage.after_s + 1))
+                total = int(outage.rate * (outage.outage_s + outage.after_s + 0.5))
                 deliveries = [Delivery(i, f"/email ana@prove.example req-{i} | Order {i} has shipped.", f"outage-{i}")
                               for i in range(total)]
                 watch = BreakerWatch(Keys(cluster.workspace)("breaker", CAPABILITY)).start(cluster)
@@ -106,7 +106,7 @@ def connector_outage(folder: Path, outage: Outage) -> Row:
                     platform = ConsolePlatform(cluster.url)
 
                     async def outage_window() -> None:
-                        await asyncio.sleep(1.0)
+                        await asyncio.sleep(0.5)
                         marks["down"] = time.time()
                         mail.set_mode(outage.mode)
                         await asyncio.sleep(outage.outage_s)

@@ -40,14 +40,14 @@ class Sizes:
     # connector outages: requests per second, seconds the target is down, seconds of traffic after it is back
     outage_rate: float = 2.0
     outage_s: float = 10.0
-    outage_after_s: float = 5.0
+    outage_after_s: float = 4.0
     # per-platform duplicate storms: Slack events (x4) and Telegram updates (x2), approval cards per platform
     platform_messages: int = 10
     platform_approvals: int = 1
 
 
-QUICK = Sizes(storm_requests=200, storm_rate=12, kill_every_s=1.0, lease=QUICK_LEASE, redis_requests=120,
-              gateway_requests=80, duplicate_messages=40, approval_storms=3,
+QUICK = Sizes(storm_requests=200, storm_rate=20, kill_every_s=1.0, lease=QUICK_LEASE, redis_requests=120,
+              gateway_requests=80, duplicate_messages=24, approval_storms=2,
               fuzz_console=4_000, fuzz_slack=3_000, fuzz_telegram=2_000, fuzz_hooks=1_000)
 FULL = Sizes(storm_requests=1_000, storm_rate=15, kill_every_s=2.0, lease=PRODUCTION_LEASE, redis_requests=600,
              gateway_requests=400, duplicate_messages=200, approval_storms=10,

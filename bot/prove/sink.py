@@ -81,7 +81,7 @@ class OutageMailServer:
         self.handler.restored.set()
         self.port = free_port()
         # a generous server-side timeout: a client that went away must not cut a held DATA short
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, server_kwargs={"timeout": 600})
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, timeout=600)
 
     def settings(self, sender: str = "deputy@prove.example") -> dict[str, str]:
         return {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(self.port), "SMTP_SECURITY": "none", "SMTP_FROM": sender}
