@@ -8,13 +8,13 @@ Script entries (consumed in order; the last one repeats):
 """
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 import time
 from typing import Any
 
 from aiohttp import web
+
+from tests.fakes.threaded_app import ThreadedApp
 
 
 class ScriptedOpenAI:
@@ -22,9 +22,6 @@ class ScriptedOpenAI:
         self.requests: list[dict[str, Any]] = []
         self.script: list[dict[str, Any]] = [{"content": "ok"}]
         self.usage = {"prompt_tokens": 100, "completion_tokens": 20}
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
         self.port = 0
 
     @property
@@ -79,28 +76,9 @@ class ScriptedOpenAI:
         return web.json_response({"object": "list", "data": data, "model": body.get("model"), "usage": {"prompt_tokens": 1, "total_tokens": 1}})
 
     def start(self) -> "ScriptedOpenAI":
-        ready = threading.Event()
-
-        def serve() -> None:
-            self._loop = asyncio.new_event_loop()
-            app = web.Application()
-            app.add_routes([web.post("/v1/chat/completions", self._chat), web.post("/v1/embeddings", self._embeddings)])
-            self._runner = web.AppRunner(app)
-            self._loop.run_until_complete(self._runner.setup())
-            site = web.TCPSite(self._runner, "127.0.0.1", 0)
-            self._loop.run_until_complete(site.start())
-            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-            ready.set()
-            self._loop.run_forever()
-
-        self._thread = threading.Thread(target=serve, daemon=True)
-        self._thread.start()
-        ready.wait(10)
+        self._server = ThreadedApp([web.post("/v1/chat/completions", self._chat), web.post("/v1/embeddings", self._embeddings)])
+        self.port = self._server.start()
         return self
 
     def stop(self) -> None:
-        if self._loop and self._runner:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread:
-            self._thread.join(10)
+        self._server.stop()

@@ -17,6 +17,8 @@ from typing import Any, Callable
 import grpc
 from aiohttp import web
 
+from tests.fakes.threaded_app import ThreadedApp
+
 from tests.fakes.weaviate_data import CLASS_NAME, TENANT_NAME, FakeClass, Recorded, Rejector, Stored, WeaviateError
 from tests.fakes.weaviate_grpc import grpc_server
 
@@ -38,9 +40,6 @@ class FakeWeaviate:
         self.lock = threading.RLock()
         self.http_port = 0
         self.grpc_port = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
         self._grpc: grpc.Server | None = None
 
     @property
@@ -172,36 +171,21 @@ class FakeWeaviate:
     # --- lifecycle
 
     def start(self) -> "FakeWeaviate":
-        ready = threading.Event()
-
-        def serve() -> None:
-            self._loop = asyncio.new_event_loop()
-            app = web.Application(middlewares=[self._rest_middleware], client_max_size=64 * 1024 * 1024)
-            app.add_routes([
-                web.get("/v1/meta", self._meta),
-                web.get("/v1/.well-known/ready", self._ok),
-                web.get("/v1/.well-known/live", self._ok),
-                web.get("/v1/.well-known/openid-configuration", self._no_oidc),
-                web.get("/v1/schema", self._schema),
-                web.post("/v1/schema", self._create_class),
-                web.get("/v1/schema/{cls}", self._get_class),
-                web.delete("/v1/schema/{cls}", self._delete_class),
-                web.get("/v1/schema/{cls}/tenants", self._tenants),
-                web.post("/v1/schema/{cls}/tenants", self._create_tenants),
-                web.put("/v1/schema/{cls}/tenants", self._update_tenants),
-                web.head("/v1/schema/{cls}/tenants/{tenant}", self._tenant_exists),
-            ])
-            self._runner = web.AppRunner(app)
-            self._loop.run_until_complete(self._runner.setup())
-            site = web.TCPSite(self._runner, "127.0.0.1", 0)
-            self._loop.run_until_complete(site.start())
-            self.http_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-            ready.set()
-            self._loop.run_forever()
-
-        self._thread = threading.Thread(target=serve, daemon=True)
-        self._thread.start()
-        ready.wait(10)
+        self._http = ThreadedApp([
+            web.get("/v1/meta", self._meta),
+            web.get("/v1/.well-known/ready", self._ok),
+            web.get("/v1/.well-known/live", self._ok),
+            web.get("/v1/.well-known/openid-configuration", self._no_oidc),
+            web.get("/v1/schema", self._schema),
+            web.post("/v1/schema", self._create_class),
+            web.get("/v1/schema/{cls}", self._get_class),
+            web.delete("/v1/schema/{cls}", self._delete_class),
+            web.get("/v1/schema/{cls}/tenants", self._tenants),
+            web.post("/v1/schema/{cls}/tenants", self._create_tenants),
+            web.put("/v1/schema/{cls}/tenants", self._update_tenants),
+            web.head("/v1/schema/{cls}/tenants/{tenant}", self._tenant_exists),
+        ], middlewares=[self._rest_middleware], client_max_size=64 * 1024 * 1024)
+        self.http_port = self._http.start()
 
         server = grpc_server(self)
         self.grpc_port = server.add_insecure_port("127.0.0.1:0")
@@ -212,11 +196,7 @@ class FakeWeaviate:
     def stop(self) -> None:
         if self._grpc is not None:
             self._grpc.stop(0)
-        if self._loop and self._runner:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread:
-            self._thread.join(10)
+        self._http.stop()
 
 
 def _rest_error(status: int, message: str) -> web.Response:
