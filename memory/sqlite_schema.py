@@ -38,7 +38,11 @@ def create(db: Any, dim: int, model: str) -> None:
 
 def upgrade(db: Any) -> None:
     """Bring a file of an older layout up to this one (the caller holds a transaction)."""
-    # layout 2 kept sign bits in a vec0 table, scanned in SQL (25-35 ms at 100k items)
+    # layout 1 read float vectors from vec0 only; layout 2 kept sign bits in a vec0 table, scanned
+    # in SQL (25-35 ms at 100k items)
+    db.execute("CREATE TABLE IF NOT EXISTS item_vectors (rowid INTEGER PRIMARY KEY, vector BLOB NOT NULL)")
+    db.execute("INSERT INTO item_vectors (rowid, vector) SELECT rowid, embedding FROM vectors "
+               "WHERE rowid NOT IN (SELECT rowid FROM item_vectors)")
     db.execute("CREATE TABLE IF NOT EXISTS item_bits (rowid INTEGER PRIMARY KEY, bits BLOB NOT NULL)")
     rows = db.execute("SELECT rowid, vector FROM item_vectors WHERE rowid NOT IN (SELECT rowid FROM item_bits)").fetchall()
     for rowid, blob in rows:

@@ -7,6 +7,7 @@ before that write. See docs/memory.md for the design and the measurements."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -79,6 +80,8 @@ class SqliteStore:
             self._keyword_db.set_busy_timeout(busy_timeout_ms)
             self._keyword_lock = threading.RLock()
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memory-keywords")
+        # a forked child has the pool but not its thread: it searches on its own thread
+        self._pid = os.getpid()
         for pragma in sqlite_schema.PRAGMAS:
             self._keyword_db.execute(pragma)
         self.keywords = KeywordSearch(self._keyword_db, keyword_budget)
@@ -179,7 +182,7 @@ class SqliteStore:
             return []
         depth = max(limit * 2, self.candidates)
         keyword: Future[Ranking] | None = None
-        if mode in ("hybrid", "keyword") and self._pool is not None:
+        if mode in ("hybrid", "keyword") and self._pool is not None and os.getpid() == self._pid:
             # starts now, and runs while this thread embeds the query and scans the vectors
             keyword = self._pool.submit(self._keyword_rows, workspace, query, depth, where)
         rankings: list[tuple[Ranking, float]] = []

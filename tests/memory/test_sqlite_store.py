@@ -224,19 +224,25 @@ def test_a_large_workspace_sees_what_another_process_writes_and_forgets(embedder
         assert "n2" not in ids(found) and [h.item.text for h in found if h.item.id == "n4"] == ["The trade fair in Berlin is cancelled"]
 
 
-def test_a_file_of_the_previous_layout_is_upgraded_and_searches(embedder: MiniLmEmbedder, tmp_path: Path) -> None:
+@pytest.mark.parametrize("layout", ["1", "2"])
+def test_a_file_of_an_older_layout_is_upgraded_and_searches(embedder: MiniLmEmbedder, tmp_path: Path, layout: str) -> None:
     path = tmp_path / "m.sqlite3"
     with SqliteStore(path, embedder) as store:
         store.add(NOTES)
-        # what layout 2 had: sign bits in vec0, none in item_bits
+        # what layout 2 had: sign bits in vec0, none in item_bits; layout 1 had no item_vectors either
         store.db.execute("DROP TABLE item_bits")
         store.db.execute("CREATE VIRTUAL TABLE vector_bits USING vec0(workspace text partition key, embedding bit[384])")
-        store.db.execute("UPDATE info SET value = '2' WHERE key = 'schema'")
+        if layout == "1":
+            store.db.execute("DROP TABLE item_vectors")
+        store.db.execute("UPDATE info SET value = ? WHERE key = 'schema'", (layout,))
     with SqliteStore(path, embedder, exact_below=0) as store:
         tables = {name for (name,) in store.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        assert "item_bits" in tables and "vector_bits" not in tables
+        assert {"item_bits", "item_vectors"} <= tables and "vector_bits" not in tables
         assert store.db.execute("SELECT count(*) FROM item_bits").fetchone()[0] == len(NOTES)
+        assert store.db.execute("SELECT count(*) FROM item_vectors").fetchone()[0] == len(NOTES)
         assert ids(store.search("acme", "who is our accountant for the VAT return", limit=1, mode="vector")) == ["n3"]
+        assert store.delete("acme", ids=["n3"]) == 1
+        assert "n3" not in ids(store.search("acme", "who is our accountant for the VAT return", limit=3))
 
 
 def test_many_threads_searching_one_store_get_their_own_answers(embedder: MiniLmEmbedder, tmp_path: Path) -> None:
