@@ -1,7 +1,8 @@
 """The embedded store's file layout: tables, connection settings, and upgrades of older files."""
 from __future__ import annotations
 
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -49,3 +50,17 @@ def upgrade(db: Any) -> None:
         db.execute("INSERT INTO item_bits (rowid, bits) VALUES (?, ?)", (rowid, sign_bits(np.frombuffer(blob, dtype=np.float32))[0].tobytes()))
     db.execute("DROP TABLE IF EXISTS vector_bits")
     db.execute("INSERT OR REPLACE INTO info (key, value) VALUES ('schema', ?)", (VERSION,))
+
+
+@contextmanager
+def writing(db: Any) -> Iterator[None]:
+    """A write transaction that takes the write lock up front (BEGIN IMMEDIATE). A deferred one that
+    read first fails at once with "database is locked" when another process wrote in between (WAL
+    cannot upgrade a stale snapshot, and the busy timeout does not apply); this one waits instead."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")

@@ -22,6 +22,7 @@ from memory.fusion import Ranking, relative_score, rrf
 from memory.keyword_search import KeywordSearch, keyword_query
 from memory.sql_filter import conditions as _conditions
 from memory.sql_filter import matches_nothing as _matches_nothing
+from memory.sqlite_schema import writing
 from memory.store import Hit, MemoryItem, SearchFilter
 
 __all__ = ["SqliteStore", "StoreMismatch", "keyword_query", "rrf", "relative_score"]
@@ -143,7 +144,7 @@ class SqliteStore:
         with self._lock:
             removed: list[tuple[str, int]] = []
             try:
-                with self.db:
+                with writing(self.db):
                     for item, vector, code in zip(latest, vectors, bits):
                         removed += self._delete_rows(self._rowids_by_id(item.workspace, [item.id]))
                         self._insert(item, vector, code)
@@ -216,7 +217,7 @@ class SqliteStore:
         cond, args = _conditions(where)
         with self._lock:
             try:
-                with self.db:
+                with writing(self.db):
                     if ids is not None:
                         rowids = self._rowids_by_id(workspace, ids, cond, args)
                     else:

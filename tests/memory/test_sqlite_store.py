@@ -14,7 +14,8 @@ import pytest
 from memory.embeddings import MiniLmEmbedder
 from memory.keyword_search import bounded_query
 from memory.sqlite_store import SqliteStore, StoreMismatch, keyword_query
-from memory.store import SearchFilter
+from memory.store import MemoryItem, SearchFilter
+from tests.memory.test_weaviate_store import WordEmbedder
 from tests.memory.contract import NOTES, MemoryStoreContract, ids, item
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -261,3 +262,34 @@ def test_many_threads_searching_one_store_get_their_own_answers(embedder: MiniLm
         for thread in threads:
             thread.join()
         assert len(answers) == 30 and all(questions[q] == got for q, got in answers)
+
+
+def test_two_processes_writing_at_once_both_succeed(tmp_path):
+    """Two workers remembering at the same moment: the second waits for the write lock instead of
+    failing with "database is locked" (a deferred transaction that read first cannot upgrade in WAL)."""
+    import multiprocessing as mp
+
+    path = tmp_path / "shared.sqlite3"
+    SqliteStore(path, WordEmbedder()).close()
+    ctx = mp.get_context("fork")
+    done = ctx.Queue()
+    procs = [ctx.Process(target=_write_many, args=(str(path), n, done)) for n in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    results = [done.get(timeout=5) for _ in procs]
+    assert results == ["ok"] * 3
+    with SqliteStore(path, WordEmbedder()) as store:
+        assert store.count("ws") == 3 * 40
+
+
+def _write_many(path: str, n: int, done) -> None:  # type: ignore[no-untyped-def]
+    try:
+        with SqliteStore(path, WordEmbedder()) as store:
+            for i in range(40):
+                store.search("ws", f"note {i}", limit=3)  # a read first, as /remember does before it writes
+                store.add([MemoryItem(id=f"{n}-{i}", workspace="ws", text=f"note {n} {i} about invoices", created_at=1.0)])
+        done.put("ok")
+    except Exception as err:  # reported to the parent, which asserts
+        done.put(repr(err))
