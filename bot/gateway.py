@@ -80,10 +80,15 @@ class Gateway:
     def authorized(self, channel: str, user_id: str) -> bool:
         return user_id in self.operators.get(channel, frozenset())
 
-    def accept(self, inbound: Inbound) -> Ack:
-        """Take one inbound message. Durable in Redis (event + job) before this returns."""
+    def accept(self, inbound: Inbound, also: Callable[[Pipeline, str], None] | None = None) -> Ack:
+        """Take one inbound message. Durable in Redis (event + job) before this returns.
+
+        `also` lets a channel add its own writes (the console's copy of the message) to the same
+        transaction: they happen exactly when the message is taken, and cost no extra round trip."""
 
         def write(pipe: Pipeline, trace_id: str) -> str:
+            if also is not None:
+                also(pipe, trace_id)
             intent = self.recognizer.recognize(inbound)
             self.events.record(
                 trace_id, "inbound.received", actor=inbound.user_id, pipe=pipe,
@@ -97,7 +102,7 @@ class Gateway:
             self._enqueue(pipe, trace_id, "handle_message", payload)
             return intent.name
 
-        return self._take(inbound, "message", write)
+        return self._take(inbound, "message", write, also)
 
     def decide(self, decision: Decision) -> Ack:
         """Take one button click: dedupe, check the clicker may decide, enqueue the decision."""
@@ -112,13 +117,14 @@ class Gateway:
 
         return self._take(decision, "decision", write)
 
-    def _take(self, delivery: Inbound | Decision, what: str, write: Callable[[Pipeline, str], str]) -> Ack:
+    def _take(self, delivery: Inbound | Decision, what: str, write: Callable[[Pipeline, str], str],
+              also: Callable[[Pipeline, str], None] | None = None) -> Ack:
         """Claim the delivery, refuse a non-operator, else write it (events + job) and close the claim."""
         claim = self._claim(delivery.channel, delivery.event_id)
         if isinstance(claim, str):
             return self._duplicate(delivery.channel, delivery.event_id, claim)
         if not self.authorized(delivery.channel, delivery.user_id):
-            return self._refuse(claim, delivery.channel, delivery.user_id, delivery.thread_id, delivery.reply_to, what)
+            return self._refuse(claim, delivery.channel, delivery.user_id, delivery.thread_id, delivery.reply_to, what, also)
         detail: list[str] = []
         if not self._commit(claim, "done", lambda pipe: detail.append(write(pipe, claim.trace_id))):
             return self._duplicate(delivery.channel, delivery.event_id, claim.trace_id)
@@ -175,7 +181,8 @@ class Gateway:
         self.events.record(trace_id, "inbound.duplicate", actor="gateway", channel=channel, event_id=event_id)
         return Ack("duplicate", trace_id)
 
-    def _refuse(self, claim: "Claim", channel: str, user_id: str, thread_id: str, reply_to: dict[str, str], what: str) -> Ack:
+    def _refuse(self, claim: "Claim", channel: str, user_id: str, thread_id: str, reply_to: dict[str, str], what: str,
+                also: Callable[[Pipeline, str], None] | None = None) -> Ack:
         trace_id = claim.trace_id
         log.info("refused %s from %s:%s (not an operator)", what, channel, user_id)
         text = (
@@ -185,6 +192,8 @@ class Gateway:
         )
 
         def write(pipe: Pipeline) -> None:
+            if also is not None:
+                also(pipe, trace_id)
             self.events.record(trace_id, f"{what}.refused", actor=user_id, pipe=pipe, channel=channel, reason="not an operator")
             self.outbox.put(Reply(reply_id=f"{trace_id}.refused", channel=channel, thread_id=thread_id, text=text,
                                   trace_id=trace_id, reply_to=reply_to, ok=False), pipe=pipe)

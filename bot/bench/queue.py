@@ -15,6 +15,8 @@ from bot.bench.harness import base_parser, child, flush, scratch_url, wait_for
 from bot.settings import Settings
 from jobs.queues import INTERACTIVE
 
+RESULT_TTL = 600
+
 
 def raw_round_trips(redis: Redis, n: int) -> float:
     key = "bench:raw"
@@ -46,7 +48,7 @@ def run(settings: Settings, argv: list[str]) -> dict[str, Any]:
         for start in range(0, args.jobs, 500):
             with redis.pipeline() as pipe:
                 for i in range(start, min(args.jobs, start + 500)):
-                    queue.enqueue_call("jobs.bench_jobs.noop", args=({"i": i},), result_ttl=600, pipeline=pipe)
+                    queue.enqueue_call("jobs.bench_jobs.noop", args=({"i": i},), result_ttl=RESULT_TTL, pipeline=pipe)
                 pipe.execute()
         finished = FinishedJobRegistry(INTERACTIVE, connection=redis)
         began = time.perf_counter()

@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 from redis import Redis
+from redis.client import Pipeline
 
 from bot.messages import Reply
 from memory.keys import Keys
@@ -28,11 +29,13 @@ class ConsoleThreads:
         return self.keys("console", "live")
 
     def new_thread(self, title: str = "") -> dict[str, Any]:
+        """A new thread id. An untitled thread is stored with its first message, named after it."""
         thread = {"id": uuid.uuid4().hex[:12], "title": title.strip()[:80] or DEFAULT_TITLE, "created_at": time.time()}
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(self.keys("console", "threads"), thread["id"], json.dumps(thread))
-        pipe.zadd(self.keys("console", "recent"), {thread["id"]: thread["created_at"]})
-        pipe.execute()
+        if title.strip():
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.hset(self.keys("console", "threads"), thread["id"], json.dumps(thread))
+            pipe.zadd(self.keys("console", "recent"), {thread["id"]: thread["created_at"]})
+            pipe.execute()
         return thread
 
     def thread(self, thread_id: str) -> dict[str, Any] | None:
@@ -49,10 +52,11 @@ class ConsoleThreads:
         rows = self.redis.hmget(self.keys("console", "messages"), ids) if ids else []
         return [json.loads(r) for r in rows if r]
 
-    def add_user_message(self, thread_id: str, text: str, user: str, trace_id: str) -> dict[str, Any]:
+    def add_user_message(self, thread_id: str, text: str, user: str, trace_id: str, pipe: Pipeline | None = None) -> dict[str, Any]:
+        """Store the operator's message (inside the gateway's transaction when given one)."""
         message = {"id": f"u-{trace_id}", "thread_id": thread_id, "role": "user", "author": user, "text": text,
                    "trace_id": trace_id, "ts": time.time(), "card": None}
-        self._store(message, new=True, title_hint=text)
+        self._store(message, new=True, title_hint=text, pipe=pipe)
         return message
 
     def deliver(self, reply: Reply) -> dict[str, Any]:
@@ -67,21 +71,20 @@ class ConsoleThreads:
         self._store(message, new=not exists)
         return message
 
-    def _store(self, message: dict[str, Any], new: bool, title_hint: str = "") -> None:
+    def _store(self, message: dict[str, Any], new: bool, title_hint: str = "", pipe: Pipeline | None = None) -> None:
         thread_id = message["thread_id"]
-        pipe = self.redis.pipeline(transaction=True)
-        thread = self.thread(thread_id)
-        if thread is None or (title_hint.strip() and thread["title"] == DEFAULT_TITLE):
-            # a thread is named after its first message
-            thread = {"id": thread_id, "title": title_hint.strip()[:60] or DEFAULT_TITLE,
-                      "created_at": thread["created_at"] if thread else message["ts"]}
-            pipe.hset(self.keys("console", "threads"), thread_id, json.dumps(thread))
-        pipe.hset(self.keys("console", "messages"), message["id"], json.dumps(message))
+        own = pipe is None
+        p = self.redis.pipeline(transaction=True) if own else pipe
+        # a thread that was never stored is named after its first message (no read: it may be inside a MULTI)
+        thread = {"id": thread_id, "title": title_hint.strip()[:60] or DEFAULT_TITLE, "created_at": message["ts"]}
+        p.hsetnx(self.keys("console", "threads"), thread_id, json.dumps(thread))
+        p.hset(self.keys("console", "messages"), message["id"], json.dumps(message))
         if new:
-            pipe.rpush(self.keys("console", "thread", thread_id), message["id"])
-        pipe.zadd(self.keys("console", "recent"), {thread_id: message["ts"]})
-        pipe.publish(self.live_channel, json.dumps({"type": "message", "new": new, "message": message}))
-        pipe.execute()
+            p.rpush(self.keys("console", "thread", thread_id), message["id"])
+        p.zadd(self.keys("console", "recent"), {thread_id: message["ts"]})
+        p.publish(self.live_channel, json.dumps({"type": "message", "new": new, "message": message}))
+        if own:
+            p.execute()
 
 
 class ConsoleSender:

@@ -132,10 +132,10 @@ class ConsoleApi:
         return web.json_response({"status": ack.status, "trace_id": ack.trace_id}, status=202)
 
     def _accept(self, inbound: Inbound):  # type: ignore[no-untyped-def]
-        ack = self.gateway.accept(inbound)
-        if ack.status != "duplicate":
-            self.threads.add_user_message(inbound.thread_id, inbound.text, inbound.user_id, ack.trace_id)
-        return ack
+        # the thread's copy of the message is written in the gateway's own transaction
+        return self.gateway.accept(
+            inbound, also=lambda pipe, trace_id: self.threads.add_user_message(inbound.thread_id, inbound.text, inbound.user_id, trace_id, pipe=pipe)
+        )
 
     async def post_decision(self, request: web.Request) -> web.Response:
         body = await _json(request)
