@@ -87,16 +87,6 @@ def injection_in(texts: tuple[str, ...]) -> str | None:
     return None
 
 
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for v in value.values() for s in _strings(v)]
-    if isinstance(value, (list, tuple)):
-        return [s for v in value for s in _strings(v)]
-    return []
-
-
 class Inspector:
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
@@ -172,7 +162,7 @@ class Inspector:
                 # a plan made while reading someone else's text, reaching a person the operator never named
                 out.append(Finding(step.index, "flag",
                                    f"step {step.index + 1} would reach {low}, whom you did not name, in a plan made from content you did not write"))
-        text = " ".join(s for k in OUTBOUND_TEXT for s in _strings(step.args.get(k)))
+        text = " ".join(s for k in OUTBOUND_TEXT for s in provenance.strings(step.args.get(k)))
         for kind in pii_in(text):
             out.append(Finding(step.index, "flag", f"step {step.index + 1} sends {kind} in its text"))
         return out
@@ -187,4 +177,4 @@ class Inspector:
 
 
 def _has_refs(args: dict[str, Any]) -> bool:
-    return any("${steps." in s for s in _strings(args))
+    return any("${steps." in s for s in provenance.strings(args))

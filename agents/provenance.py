@@ -124,16 +124,17 @@ def references(args: dict[str, Any], skip: tuple[str, ...]) -> list[int]:
     for key, value in args.items():
         if key in skip:
             continue
-        for text in _strings(value):
+        for text in strings(value):
             found.update(int(m.group(1)) for m in REFERENCE.finditer(text))
     return sorted(found)
 
 
-def _strings(value: Any) -> list[str]:
+def strings(value: Any) -> list[str]:
+    """Every string inside a step's arguments, at any depth."""
     if isinstance(value, str):
         return [value]
     if isinstance(value, dict):
-        return [s for v in value.values() for s in _strings(v)]
+        return [s for v in value.values() for s in strings(v)]
     if isinstance(value, (list, tuple)):
-        return [s for v in value for s in _strings(v)]
+        return [s for v in value for s in strings(v)]
     return []

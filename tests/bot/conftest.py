@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 import pytest
@@ -13,17 +12,17 @@ from jobs.worker import run_burst
 
 
 @dataclass
-class Deputy:
+class Driven:
     """A gateway app under test, with the two halves tests drive by hand: workers and delivery."""
 
     client: TestClient
     services: Services
     redis: Redis
 
-    async def work(self) -> None:
-        """Run every queued job (a burst worker), then deliver every queued reply."""
+    async def work(self) -> int:
+        """Run every queued job (a burst worker), then deliver every queued reply; returns replies delivered."""
         run_burst(self.redis)  # rq installs signal handlers: main thread only
-        await self.deliver()
+        return await self.deliver()
 
     async def deliver(self) -> int:
         dispatcher = self.client.server.app[DISPATCHER]
@@ -32,6 +31,11 @@ class Deputy:
         while (n := await dispatcher.drain(block_ms=None)) > 0:
             total += n
         return total
+
+
+@dataclass
+class Deputy(Driven):
+    """The console's side of a gateway under test."""
 
     async def say(self, text: str, thread_id: str = "t1", client_id: str | None = None) -> dict:
         import uuid

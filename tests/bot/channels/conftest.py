@@ -12,10 +12,10 @@ from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from rq import Queue
 
-from bot.server import DISPATCHER, ChannelParts, Services, build_app, build_services
+from bot.server import ChannelParts, Services, build_app, build_services
 from bot.settings import load_settings
-from jobs.worker import run_burst
 from memory.events import EventLog
+from tests.bot.conftest import Driven
 from tests.fakes.slack_api import FakeSlackApi
 from tests.fakes.telegram_api import FakeTelegramApi
 
@@ -27,23 +27,8 @@ TELEGRAM_OPERATOR = 1111111
 
 
 @dataclass
-class Platform:
-    client: TestClient
-    services: Services
-    redis: Redis
-
-    async def work(self) -> int:
-        """Run every queued job (a burst worker), then deliver every queued reply; returns replies delivered."""
-        run_burst(self.redis)
-        return await self.deliver()
-
-    async def deliver(self) -> int:
-        dispatcher = self.client.server.app[DISPATCHER]
-        await dispatcher.setup()
-        total = 0
-        while (n := await dispatcher.drain(block_ms=None)) > 0:
-            total += n
-        return total
+class Platform(Driven):
+    """A platform's side of a gateway under test."""
 
     def queued(self) -> int:
         return Queue("interactive", connection=self.redis, serializer=None).count
