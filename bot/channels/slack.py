@@ -212,6 +212,11 @@ def build_bolt_app(services: "Services", client: AsyncWebClient) -> AsyncApp:
         request_verification_enabled=secret is not None,
         process_before_response=True,
         logger=logging.getLogger("deputy.slack.bolt"),
+        # middlewares for features Deputy does not use (workflow functions, the Assistant API):
+        # each runs on every request
+        attaching_function_token_enabled=False,
+        attaching_conversation_kwargs_enabled=False,
+        ignoring_self_assistant_message_events_enabled=False,
     )
     app.error(answer_error)
     return app
