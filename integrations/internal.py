@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 from redis import Redis
@@ -122,6 +122,15 @@ def _redis_health(redis: Redis) -> Health:
     return Health(ok=True, detail="redis answers")
 
 
+def _own_state(name: str, description: str, input_model: type[BaseModel], output_model: type[BaseModel], writes: bool,
+               run: Callable[[BaseModel, EffectContext], BaseModel], health: Callable[[], Health]) -> Capability:
+    """A capability on Deputy's own state: a write is reversible and natural (the store dedupes by
+    the source event), a read has no effect; both retry like local calls."""
+    return Capability(name, description, input_model, output_model, RiskClass.INTERNAL_WRITE if writes else RiskClass.READ,
+                      side_effect=writes, reversible=True, compensation=None, idempotency="natural" if writes else "ledger",
+                      retry=LOCAL, run=run, health=health)
+
+
 def task_capabilities(config: "IntegrationsConfig", redis: Redis | None) -> Sequence[Capability]:
     if redis is None:
         return []
@@ -140,10 +149,8 @@ def task_capabilities(config: "IntegrationsConfig", redis: Redis | None) -> Sequ
 
     health = lambda: _redis_health(redis)  # noqa: E731
     return [
-        Capability("tasks.create", "Add a task to the operator's to-do list", TaskCreate, TaskOut, RiskClass.INTERNAL_WRITE,
-                   side_effect=True, reversible=True, compensation=None, idempotency="natural", retry=LOCAL, run=create, health=health),
-        Capability("tasks.list", "List the operator's tasks", TaskList, TaskListOut, RiskClass.READ,
-                   side_effect=False, reversible=True, compensation=None, idempotency="ledger", retry=LOCAL, run=list_, health=health),
+        _own_state("tasks.create", "Add a task to the operator's to-do list", TaskCreate, TaskOut, writes=True, run=create, health=health),
+        _own_state("tasks.list", "List the operator's tasks", TaskList, TaskListOut, writes=False, run=list_, health=health),
     ]
 
 
@@ -163,10 +170,8 @@ def note_capabilities(config: "IntegrationsConfig", redis: Redis | None) -> Sequ
 
     health = lambda: _redis_health(redis)  # noqa: E731
     return [
-        Capability("notes.add", "Remember a note", NoteAdd, NoteOut, RiskClass.INTERNAL_WRITE,
-                   side_effect=True, reversible=True, compensation=None, idempotency="natural", retry=LOCAL, run=add, health=health),
-        Capability("notes.search", "Find notes by keywords", NoteSearch, NoteHits, RiskClass.READ,
-                   side_effect=False, reversible=True, compensation=None, idempotency="ledger", retry=LOCAL, run=search, health=health),
+        _own_state("notes.add", "Remember a note", NoteAdd, NoteOut, writes=True, run=add, health=health),
+        _own_state("notes.search", "Find notes by keywords", NoteSearch, NoteHits, writes=False, run=search, health=health),
     ]
 
 
@@ -186,8 +191,6 @@ def contact_capabilities(config: "IntegrationsConfig", redis: Redis | None) -> S
 
     health = lambda: _redis_health(redis)  # noqa: E731
     return [
-        Capability("contacts.upsert", "Add or update a contact", ContactUpsert, ContactsOut, RiskClass.INTERNAL_WRITE,
-                   side_effect=True, reversible=True, compensation=None, idempotency="natural", retry=LOCAL, run=upsert, health=health),
-        Capability("contacts.lookup", "Find a contact by email, name or company", ContactLookup, ContactsOut, RiskClass.READ,
-                   side_effect=False, reversible=True, compensation=None, idempotency="ledger", retry=LOCAL, run=lookup, health=health),
+        _own_state("contacts.upsert", "Add or update a contact", ContactUpsert, ContactsOut, writes=True, run=upsert, health=health),
+        _own_state("contacts.lookup", "Find a contact by email, name or company", ContactLookup, ContactsOut, writes=False, run=lookup, health=health),
     ]

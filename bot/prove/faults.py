@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from typing import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,6 +73,15 @@ async def kill_workers(cluster: Cluster, every_s: float, stop: asyncio.Event, ki
         except ProcessLookupError:
             continue
         kills.append(Kill(time.time(), pid, jobs.get(pid)))
+
+
+async def _load_during(platform: ConsolePlatform, deliveries: list[Delivery], rate: float,
+                       fault: Callable[[], Awaitable[None]]) -> None:
+    """Offer every delivery open-loop at `rate` while `fault` breaks something, then wait for the fault to end."""
+    breaking = asyncio.create_task(fault())
+    async with session() as http:
+        await open_loop(rate, len(deliveries) / rate, lambda i: platform.deliver(http, deliveries[i]))
+    await breaking
 
 
 def _reply_checks(cluster: Cluster, deliveries: list[Delivery]) -> tuple[int, int, int]:
@@ -167,23 +177,15 @@ def redis_restart(folder: Path, requests: int, rate: float, down_s: float) -> Ro
             deliveries = [Delivery(i, f"/remember durable note {i}", f"redis-{i}") for i in range(requests)]
             marks: dict[str, float] = {}
 
-            async def drive() -> None:
-                platform = ConsolePlatform(cluster.url, give_up_after_s=120)
+            async def crash() -> None:
+                await asyncio.sleep(requests / rate / 3)
+                marks["down"] = time.time()
+                await asyncio.to_thread(redis.kill)
+                await asyncio.sleep(down_s)
+                await asyncio.to_thread(redis.start)
+                marks["up"] = time.time()
 
-                async def crash() -> None:
-                    await asyncio.sleep(requests / rate / 3)
-                    marks["down"] = time.time()
-                    await asyncio.to_thread(redis.kill)
-                    await asyncio.sleep(down_s)
-                    await asyncio.to_thread(redis.start)
-                    marks["up"] = time.time()
-
-                crasher = asyncio.create_task(crash())
-                async with session() as http:
-                    await open_loop(rate, requests / rate, lambda i: platform.deliver(http, deliveries[i]))
-                await crasher
-
-            asyncio.run(drive())
+            asyncio.run(_load_during(ConsolePlatform(cluster.url, give_up_after_s=120), deliveries, rate, crash))
             waited = wait_for_replies(cluster.redis.client(), cluster.workspace, deliveries, timeout_s=90)
             lost, dup_replies, told_failed = _reply_checks(cluster, deliveries)
             stuck = [d.trace_id for d in deliveries if d.acked and not seen(cluster.redis.client(), cluster.workspace, d.thread_id).count]
@@ -226,22 +228,14 @@ def gateway_kill(folder: Path, requests: int, rate: float, claimed_unqueued: int
                 client.set(Keys.global_("seen", "console", d.client_id), f"pending:{d.index:016x}:{time.time():.3f}", ex=3600)
             marks: dict[str, float] = {}
 
-            async def drive() -> None:
-                platform = ConsolePlatform(cluster.url)
+            async def crash() -> None:
+                await asyncio.sleep(requests / rate / 2)
+                marks["down"] = time.time()
+                await asyncio.to_thread(cluster.kill_gateway)
+                await asyncio.to_thread(cluster.start_gateway)
+                marks["up"] = time.time()
 
-                async def crash() -> None:
-                    await asyncio.sleep(requests / rate / 2)
-                    marks["down"] = time.time()
-                    await asyncio.to_thread(cluster.kill_gateway)
-                    await asyncio.to_thread(cluster.start_gateway)
-                    marks["up"] = time.time()
-
-                crasher = asyncio.create_task(crash())
-                async with session() as http:
-                    await open_loop(rate, requests / rate, lambda i: platform.deliver(http, deliveries[i]))
-                await crasher
-
-            asyncio.run(drive())
+            asyncio.run(_load_during(ConsolePlatform(cluster.url), deliveries, rate, crash))
             waited = wait_for_replies(cluster.redis.client(), cluster.workspace, deliveries, timeout_s=60)
             lost, dup_replies, told_failed = _reply_checks(cluster, deliveries)
     finally:
