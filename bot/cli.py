@@ -47,7 +47,7 @@ def _up_args(parser: argparse.ArgumentParser) -> None:
 
 def run_up(args: argparse.Namespace, settings: Settings) -> int:
     """Gateway + console + workers + cron for one machine, in one command."""
-    from redis.asyncio import Redis as AsyncRedis
+    from bot.async_redis import async_redis
 
     from bot.redis_server import RedisUnavailable
     from bot.server import run_gateway
@@ -69,7 +69,7 @@ def run_up(args: argparse.Namespace, settings: Settings) -> int:
     url = f"http://{settings.console_host}:{port}/" + (f"?token={token}" if token else "")
     print(f"Deputy is up: open {url}  ({workers} workers, cron, workspace '{settings.workspace}'; Ctrl-C stops)", flush=True)
     try:
-        run_gateway(settings, redis, AsyncRedis.from_url(settings.redis_url), port=port)
+        run_gateway(settings, redis, async_redis(settings.redis_url), port=port)
     finally:
         for child in children:
             if child.poll() is None:
@@ -94,14 +94,14 @@ def _check_console_binding(settings: Settings) -> None:
 
 
 def run_gateway_cmd(args: argparse.Namespace, settings: Settings) -> int:
-    from redis.asyncio import Redis as AsyncRedis
+    from bot.async_redis import async_redis
 
     from bot.server import run_gateway
 
     _check_console_binding(settings)
     redis, _ = _connect(settings)
     print(f"Deputy gateway on http://{settings.console_host}:{args.port or settings.console_port}/", flush=True)
-    run_gateway(settings, redis, AsyncRedis.from_url(settings.redis_url), port=args.port)
+    run_gateway(settings, redis, async_redis(settings.redis_url), port=args.port)
     return 0
 
 

@@ -1,19 +1,20 @@
 """The gateway: dedupe, authorize, record, recognise, enqueue, ack. It never does the work itself."""
 from __future__ import annotations
 
+import asyncio
 import logging
-import time
 import uuid
 from dataclasses import dataclass
 from typing import Callable, Literal, Protocol
 
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
 from redis.client import Pipeline
-from redis.exceptions import WatchError
 
 from agents.messages import Intent
 from bot.commands import UsageError, parse_command
 from bot.messages import Decision, Inbound, Reply
+from bot.once import OnceWriter
 from bot.outbox import Outbox
 from jobs.queues import INTERACTIVE, JobQueues
 from memory.events import EventLog
@@ -23,9 +24,6 @@ log = logging.getLogger("deputy.gateway")
 
 # by dotted name: the gateway never imports the worker's code
 FAILURE_CALLBACK = "jobs.tasks.report_failure"
-
-# how long a repeat waits for the first copy of a delivery before taking its claim over
-CLAIM_GRACE_S = 2.0
 
 Status = Literal["accepted", "duplicate", "refused"]
 
@@ -57,7 +55,9 @@ def new_trace_id() -> str:
 
 
 class Gateway:
-    """Sync core shared by every channel; the async server runs it on a thread pool."""
+    """The policy every channel shares. Sync methods for threads and tests; `*_async` ones for the
+    event loop, which prepare the same batch and send it with the async client (the gateway never
+    blocks its loop, and a message costs no thread hop)."""
 
     def __init__(
         self,
@@ -67,6 +67,7 @@ class Gateway:
         queues: JobQueues,
         recognizer: Recognizer | None = None,
         dedupe_ttl_s: int = 86_400,
+        aredis: AsyncRedis | None = None,
     ) -> None:
         self.redis = redis
         self.workspace = workspace
@@ -76,6 +77,7 @@ class Gateway:
         self.dedupe_ttl_s = dedupe_ttl_s
         self.events = EventLog(redis, workspace)
         self.outbox = Outbox(redis)
+        self.writer = OnceWriter(redis, aredis)
 
     def authorized(self, channel: str, user_id: str) -> bool:
         return user_id in self.operators.get(channel, frozenset())
@@ -85,7 +87,20 @@ class Gateway:
 
         `also` lets a channel add its own writes (the console's copy of the message) to the same
         transaction: they happen exactly when the message is taken, and cost no extra round trip."""
+        return self._take(inbound, "message", self._message(inbound, also), also)
 
+    async def accept_async(self, inbound: Inbound, also: Callable[[Pipeline, str], None] | None = None) -> Ack:
+        """`accept` from the event loop: the write is one awaited round trip, with no thread hop."""
+        return await self._take_async(inbound, "message", self._message(inbound, also), also)
+
+    def decide(self, decision: Decision) -> Ack:
+        """Take one button click: dedupe, check the clicker may decide, enqueue the decision."""
+        return self._take(decision, "decision", self._decision(decision))
+
+    async def decide_async(self, decision: Decision) -> Ack:
+        return await self._take_async(decision, "decision", self._decision(decision))
+
+    def _message(self, inbound: Inbound, also: Callable[[Pipeline, str], None] | None) -> Callable[[Pipeline, str], str]:
         def write(pipe: Pipeline, trace_id: str) -> str:
             if also is not None:
                 also(pipe, trace_id)
@@ -102,11 +117,9 @@ class Gateway:
             self._enqueue(pipe, trace_id, "handle_message", payload)
             return intent.name
 
-        return self._take(inbound, "message", write, also)
+        return write
 
-    def decide(self, decision: Decision) -> Ack:
-        """Take one button click: dedupe, check the clicker may decide, enqueue the decision."""
-
+    def _decision(self, decision: Decision) -> Callable[[Pipeline, str], str]:
         def write(pipe: Pipeline, trace_id: str) -> str:
             self.events.record(
                 trace_id, "decision.received", actor=decision.user_id, pipe=pipe,
@@ -115,76 +128,48 @@ class Gateway:
             self._enqueue(pipe, trace_id, "handle_decision", {"trace_id": trace_id, "decision": decision.model_dump(mode="json")})
             return decision.action
 
-        return self._take(decision, "decision", write)
+        return write
 
     def _take(self, delivery: Inbound | Decision, what: str, write: Callable[[Pipeline, str], str],
               also: Callable[[Pipeline, str], None] | None = None) -> Ack:
-        """Claim the delivery, refuse a non-operator, else write it (events + job) and close the claim."""
-        claim = self._claim(delivery.channel, delivery.event_id)
-        if isinstance(claim, str):
-            return self._duplicate(delivery.channel, delivery.event_id, claim)
+        """Refuse a non-operator, else write the delivery (events + job); either way at most once
+        per event id, in one atomic step with the dedupe mark (see `_key`)."""
         if not self.authorized(delivery.channel, delivery.user_id):
-            return self._refuse(claim, delivery.channel, delivery.user_id, delivery.thread_id, delivery.reply_to, what, also)
+            return self._refuse(delivery, what, also)
+        trace_id, batch, detail = self._prepare(write)
+        first = self.writer.commit(_key(delivery), f"done:{trace_id}", self.dedupe_ttl_s, batch)
+        if first is not None:
+            return self._duplicate(delivery.channel, delivery.event_id, _parse_mark(first))
+        return Ack("accepted", trace_id, detail[0] if detail else "")
+
+    async def _take_async(self, delivery: Inbound | Decision, what: str, write: Callable[[Pipeline, str], str],
+                          also: Callable[[Pipeline, str], None] | None = None) -> Ack:
+        if not self.authorized(delivery.channel, delivery.user_id):
+            return await asyncio.to_thread(self._refuse, delivery, what, also)
+        trace_id, batch, detail = self._prepare(write)
+        first = await self.writer.acommit(_key(delivery), f"done:{trace_id}", self.dedupe_ttl_s, batch)
+        if first is not None:
+            return await asyncio.to_thread(self._duplicate, delivery.channel, delivery.event_id, _parse_mark(first))
+        return Ack("accepted", trace_id, detail[0] if detail else "")
+
+    def _prepare(self, write: Callable[[Pipeline, str], str]) -> tuple[str, Pipeline, list[str]]:
+        """A new trace id and the batch of writes for it (nothing sent yet)."""
+        trace_id = new_trace_id()
         detail: list[str] = []
-        if not self._commit(claim, "done", lambda pipe: detail.append(write(pipe, claim.trace_id))):
-            return self._duplicate(delivery.channel, delivery.event_id, claim.trace_id)
-        return Ack("accepted", claim.trace_id, detail[0] if detail else "")
+        return trace_id, self.writer.prepare(lambda pipe: detail.append(write(pipe, trace_id))), detail
 
     def _enqueue(self, pipe: Pipeline, trace_id: str, job: str, payload: dict[str, object]) -> None:
         self.queues.enqueue(f"jobs.tasks.{job}", payload, job_id=trace_id, queue=INTERACTIVE, pipeline=pipe,
                             on_failure=FAILURE_CALLBACK)
         self.events.record(trace_id, "job.enqueued", actor="gateway", pipe=pipe, job=job, queue=INTERACTIVE)
 
-    def _claim(self, channel: str, event_id: str) -> "Claim | str":
-        """A Claim to process this delivery, or the trace id of the delivery it repeats.
-
-        The claim key holds `pending:<trace>:<since>` until the delivery's transaction marks it
-        `done:<trace>` (or `refused:<trace>`). A repeat that finds it pending waits for the first
-        copy; a claim still pending after CLAIM_GRACE_S belongs to a gateway that died before its
-        transaction, and the repeat takes it over. Either way exactly one transaction commits (WATCH)."""
-        key = Keys.global_("seen", channel, event_id)
-        deadline = time.monotonic() + CLAIM_GRACE_S + 1.0
-        while True:
-            trace_id = new_trace_id()
-            value = f"pending:{trace_id}:{time.time():.3f}"
-            if self.redis.set(key, value, nx=True, ex=self.dedupe_ttl_s):
-                return Claim(key, trace_id, value.encode())
-            raw = self.redis.get(key)
-            if raw is None:
-                continue  # it expired between the two calls: claim it afresh
-            state, trace_id, since = _parse_claim(raw)
-            if state != "pending":
-                return trace_id
-            if time.time() - since >= CLAIM_GRACE_S or time.monotonic() >= deadline:
-                log.warning("event %s:%s was claimed but never queued; taking it over as %s", channel, event_id, trace_id)
-                return Claim(key, trace_id, raw)
-            time.sleep(0.01)
-
-    def _commit(self, claim: "Claim", state: str, write: Callable[[Pipeline], None]) -> bool:
-        """Write the delivery's events and job and close its claim, in one transaction; False when
-        another copy of the delivery committed first."""
-        with self.redis.pipeline(transaction=True) as pipe:
-            try:
-                pipe.watch(claim.key)
-                if pipe.get(claim.key) != claim.token:
-                    return False
-                # rq's enqueue joins a caller's pipeline only if MULTI was already explicit
-                pipe.multi()
-                write(pipe)
-                pipe.set(claim.key, f"{state}:{claim.trace_id}", ex=self.dedupe_ttl_s)
-                pipe.execute()
-                return True
-            except WatchError:
-                return False
-
     def _duplicate(self, channel: str, event_id: str, trace_id: str) -> Ack:
         self.events.record(trace_id, "inbound.duplicate", actor="gateway", channel=channel, event_id=event_id)
         return Ack("duplicate", trace_id)
 
-    def _refuse(self, claim: "Claim", channel: str, user_id: str, thread_id: str, reply_to: dict[str, str], what: str,
-                also: Callable[[Pipeline, str], None] | None = None) -> Ack:
-        trace_id = claim.trace_id
-        log.info("refused %s from %s:%s (not an operator)", what, channel, user_id)
+    def _refuse(self, delivery: Inbound | Decision, what: str, also: Callable[[Pipeline, str], None] | None = None) -> Ack:
+        trace_id = new_trace_id()
+        log.info("refused %s from %s:%s (not an operator)", what, delivery.channel, delivery.user_id)
         text = (
             "Sorry, I only take instructions from this workspace's operator."
             if what == "message"
@@ -194,29 +179,25 @@ class Gateway:
         def write(pipe: Pipeline) -> None:
             if also is not None:
                 also(pipe, trace_id)
-            self.events.record(trace_id, f"{what}.refused", actor=user_id, pipe=pipe, channel=channel, reason="not an operator")
-            self.outbox.put(Reply(reply_id=f"{trace_id}.refused", channel=channel, thread_id=thread_id, text=text,
-                                  trace_id=trace_id, reply_to=reply_to, ok=False), pipe=pipe)
+            self.events.record(trace_id, f"{what}.refused", actor=delivery.user_id, pipe=pipe, channel=delivery.channel,
+                               reason="not an operator")
+            self.outbox.put(Reply(reply_id=f"{trace_id}.refused", channel=delivery.channel, thread_id=delivery.thread_id,
+                                  text=text, trace_id=trace_id, reply_to=delivery.reply_to, ok=False), pipe=pipe)
 
-        if not self._commit(claim, "refused", write):
-            return self._duplicate(channel, "", trace_id)
+        first = self.writer.write(_key(delivery), f"refused:{trace_id}", self.dedupe_ttl_s, write)
+        if first is not None:
+            return self._duplicate(delivery.channel, delivery.event_id, _parse_mark(first))
         return Ack("refused", trace_id, "not an operator")
 
 
-@dataclass(frozen=True)
-class Claim:
-    key: str
-    trace_id: str
-    # the exact value this claim holds: committing requires it unchanged
-    token: bytes
+def _key(delivery: Inbound | Decision) -> str:
+    """The dedupe key of a delivery. It holds `done:<trace>` (or `refused:<trace>`) from the moment
+    the first copy's events and job exist: both land in one atomic step, so a gateway that dies
+    mid-way leaves nothing half-claimed and the platform's retry is simply processed."""
+    return Keys.global_("seen", delivery.channel, delivery.event_id)
 
 
-def _parse_claim(raw: bytes | str) -> tuple[str, str, float]:
-    text = raw.decode() if isinstance(raw, bytes) else raw
-    state, _, rest = text.partition(":")
-    if state == "pending":
-        trace_id, _, since = rest.partition(":")
-        return state, trace_id, float(since or 0)
-    if state in ("done", "refused"):
-        return state, rest, 0.0
-    return "done", text, 0.0  # a bare trace id: written before claims had states
+def _parse_mark(text: str) -> str:
+    """The trace id in a dedupe mark: `done:<trace>`, `refused:<trace>`, or a bare trace id."""
+    state, sep, rest = text.partition(":")
+    return rest if sep and state in ("done", "refused") else text

@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 from redis import Redis as SyncRedis
-from redis.asyncio import Redis as AsyncRedis
+from bot.async_redis import async_redis
 from rq import Queue
 from rq.suspension import resume, suspend
 
@@ -28,7 +28,7 @@ async def _measure(url: str, redis_url: str, workspace: str, rate: float, second
     sent_at: dict[str, float] = {}
     replies: dict[str, float] = {}
     errors = 0
-    aredis = AsyncRedis.from_url(redis_url)
+    aredis = async_redis(redis_url)
     pubsub = aredis.pubsub()
     await pubsub.subscribe(Keys(workspace)("console", "live"))
 

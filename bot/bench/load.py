@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from redis.asyncio import Redis as AsyncRedis
+from bot.async_redis import async_redis
 
 from bot.bench.harness import base_parser, open_loop, percentile
 from bot.prove.cluster import Cluster, PrivateRedis
@@ -45,7 +45,7 @@ class Load:
         self.tasks: list[str] = []
 
     async def listen(self, ready: asyncio.Event) -> None:
-        aredis = AsyncRedis.from_url(self.redis_url)
+        aredis = async_redis(self.redis_url)
         pubsub = aredis.pubsub()
         await pubsub.subscribe(Keys(self.workspace)("console", "live"))
         ready.set()

@@ -7,6 +7,7 @@ write cost on this machine. A local stub answers bolt's one auth.test call; noth
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import subprocess
@@ -21,6 +22,7 @@ from redis import Redis
 from slack_sdk.signature import SignatureVerifier
 
 from bot.bench.harness import ROOT, base_parser, child, flush, free_port, open_loop, percentile, scratch_url, wait_for
+from bot.server import new_event_loop
 from bot.settings import Settings
 
 SECRET = "bench-signing-secret"
@@ -39,7 +41,9 @@ def serve_bare(port: int) -> None:
 
     app = web.Application()
     app.add_routes([web.post("/slack/events", handle), web.get("/healthz", lambda r: handle(r))])
-    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+    # the gateway's own runtime settings (event loop, frozen heap), so the ratio compares handlers
+    gc.freeze()
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, loop=new_event_loop())
 
 
 async def _slack_stub(port: int) -> web.AppRunner:

@@ -28,7 +28,7 @@ from bot.channels.card_places import CardPlaces
 from bot.channels.slack_cards import parse_action_id, unescape
 from bot.channels.slack_sender import ChannelPacer, SlackSender
 from bot.commands import COMMANDS
-from bot.gateway import Ack, Gateway
+from bot.gateway import Gateway
 from bot.messages import Decision, Inbound
 from memory.keys import Keys
 
@@ -114,7 +114,9 @@ class SlackChannel:
             if not thread_ts or _mentions(event.get("text", ""), context.bot_user_id):
                 return
         inbound = self._inbound(body, event, context, thread_ts=thread_ts)
-        await asyncio.to_thread(self._accept, inbound, None if direct else (channel, str(thread_ts)))
+        if not direct and not await asyncio.to_thread(self.threads.joined, channel, str(thread_ts)):
+            return  # people talking among themselves in a thread Deputy is not part of
+        await self.gateway.accept_async(inbound)
 
     async def on_mention(self, event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext) -> None:
         channel = str(event.get("channel", ""))
@@ -122,7 +124,8 @@ class SlackChannel:
             return  # a mention in a DM also arrives as a message.im event
         thread_ts = str(event.get("thread_ts") or event["ts"])
         inbound = self._inbound(body, event, context, thread_ts=thread_ts)
-        await asyncio.to_thread(self._accept_and_join, inbound, channel, thread_ts)
+        if (await self.gateway.accept_async(inbound)).status == "accepted":
+            await asyncio.to_thread(self.threads.join, channel, thread_ts)
 
     async def on_action(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
         container = body.get("container") or {}
@@ -145,7 +148,7 @@ class SlackChannel:
                 "card_ts": message_ts, "decided_by": str(user.get("id", "")), "decided_at": str(int(time.time())),
             },
         )
-        await asyncio.to_thread(self.gateway.decide, decision)
+        await self.gateway.decide_async(decision)
         await ack()
 
     async def on_command(self, ack: AsyncAck, command: dict[str, Any]) -> None:
@@ -160,7 +163,7 @@ class SlackChannel:
             text=command_text(unescape(str(command.get("text", "")))),
             reply_to={"channel": channel, "thread_ts": "", "user": user},
         )
-        await asyncio.to_thread(self.gateway.accept, inbound)
+        await self.gateway.accept_async(inbound)
         await ack()
 
     # --- translation
@@ -177,16 +180,6 @@ class SlackChannel:
             reply_to={"channel": channel, "thread_ts": str(thread_ts or ""), "user": user},
         )
 
-    def _accept(self, inbound: Inbound, thread: tuple[str, str] | None) -> Ack | None:
-        if thread is not None and not self.threads.joined(*thread):
-            return None  # people talking among themselves in a thread Deputy is not part of
-        return self.gateway.accept(inbound)
-
-    def _accept_and_join(self, inbound: Inbound, channel: str, thread_ts: str) -> Ack:
-        ack = self.gateway.accept(inbound)
-        if ack.status == "accepted":
-            self.threads.join(channel, thread_ts)
-        return ack
 
 
 async def answer_error(error: Exception) -> BoltResponse:

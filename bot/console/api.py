@@ -128,14 +128,11 @@ class ConsoleApi:
             channel=CHANNEL, event_id=_field(body, "client_id", limit=64), user_id=self.operator,
             user_name=self.operator, thread_id=thread_id, text=text,
         )
-        ack = await asyncio.to_thread(self._accept, inbound)
-        return web.json_response({"status": ack.status, "trace_id": ack.trace_id}, status=202)
-
-    def _accept(self, inbound: Inbound):  # type: ignore[no-untyped-def]
         # the thread's copy of the message is written in the gateway's own transaction
-        return self.gateway.accept(
+        ack = await self.gateway.accept_async(
             inbound, also=lambda pipe, trace_id: self.threads.add_user_message(inbound.thread_id, inbound.text, inbound.user_id, trace_id, pipe=pipe)
         )
+        return web.json_response({"status": ack.status, "trace_id": ack.trace_id}, status=202)
 
     async def post_decision(self, request: web.Request) -> web.Response:
         body = await _json(request)
@@ -144,7 +141,7 @@ class ConsoleApi:
             thread_id=_field(body, "thread_id", limit=64), action=_field(body, "action", limit=64),
             value=_field(body, "value", limit=200),
         )
-        ack = await asyncio.to_thread(self.gateway.decide, decision)
+        ack = await self.gateway.decide_async(decision)
         return web.json_response({"status": ack.status, "trace_id": ack.trace_id}, status=202)
 
     async def stream(self, request: web.Request) -> web.StreamResponse:

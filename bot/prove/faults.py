@@ -221,8 +221,8 @@ def gateway_kill(folder: Path, requests: int, rate: float, claimed_unqueued: int
     try:
         with Cluster(folder, redis, {"JOB_RETRY_BACKOFF": "1"}, workers=2).start() as cluster:
             deliveries = [Delivery(i, f"/remember gateway note {i}", f"gw-{i}") for i in range(requests)]
-            # a gateway that died between claiming an event id and queuing its job leaves exactly this behind
-            # (the claim's format is bot/gateway.py's: pending:<trace>:<claimed at>)
+            # an older gateway, which claimed an event id before queuing its job, left exactly this behind
+            # when it died in between (`pending:<trace>:<claimed at>`); today's gateway claims and queues in one step
             client = cluster.redis.client()
             for d in deliveries[:claimed_unqueued]:
                 client.set(Keys.global_("seen", "console", d.client_id), f"pending:{d.index:016x}:{time.time():.3f}", ex=3600)

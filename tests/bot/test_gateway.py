@@ -49,12 +49,13 @@ def test_click_by_someone_else_is_refused_and_changes_nothing(redis):
     assert [e.kind for e in EventLog(redis, "acme").timeline(ack.trace_id)] == ["decision.refused"]
 
 
-def test_event_claimed_but_never_queued_is_taken_again_on_redelivery(redis):
-    """The gateway died after claiming the event id but before its MULTI: the platform's retry must still be processed."""
+def test_a_half_claimed_event_from_an_older_gateway_is_processed_on_redelivery(redis):
+    """Older gateways claimed an event id before queuing it; one that died in between left `pending:`
+    behind. The platform's retry must still be processed, once."""
     gw = make_gateway(redis)
     redis.set(Keys.global_("seen", "console", "e9"), f"pending:deadbeefdeadbeef:{time.time() - 60:.3f}")
     ack = gw.accept(inbound(event_id="e9"))
-    assert ack.status == "accepted" and ack.trace_id == "deadbeefdeadbeef"
+    assert ack.status == "accepted"
     assert Queue("interactive", connection=redis).count == 1
     assert gw.accept(inbound(event_id="e9")).status == "duplicate"
     assert Queue("interactive", connection=redis).count == 1
@@ -116,10 +117,7 @@ def test_a_copy_arriving_while_the_first_is_being_queued_is_a_duplicate(redis):
     assert Queue("interactive", connection=redis).count == 1
 
 
-def test_a_first_copy_slower_than_the_grace_period_still_gives_one_job(redis, monkeypatch):
-    import bot.gateway
-
-    monkeypatch.setattr(bot.gateway, "CLAIM_GRACE_S", 0.1)  # the second copy takes the claim over mid-flight
+def test_a_slow_first_copy_overtaken_by_a_retry_still_gives_one_job(redis):
     gw = Gateway(redis, "acme", {"console": frozenset({"op"})}, JobQueues(redis, retries=1, backoff=[0]), recognizer=SlowFirst())
     acks = []
     first = threading.Thread(target=lambda: acks.append(gw.accept(inbound(event_id="slow"))))

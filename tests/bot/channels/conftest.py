@@ -12,6 +12,7 @@ from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from rq import Queue
 
+from bot.async_redis import async_redis
 from bot.server import ChannelParts, Services, build_app, build_services
 from bot.settings import load_settings
 from memory.events import EventLog
@@ -49,7 +50,7 @@ async def _platform(settings_env: dict[str, str], monkeypatch: pytest.MonkeyPatc
     for key, value in settings_env.items():
         monkeypatch.setenv(key, value)
     settings = load_settings()
-    aredis = AsyncRedis.from_url(redis_url)
+    aredis = async_redis(redis_url)
     services = build_services(settings, redis_for_gateway or redis, aredis)
     client = TestClient(TestServer(build_app(services, channels=[factory], dispatch=False)))
     await client.start_server()

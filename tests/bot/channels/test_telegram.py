@@ -185,15 +185,15 @@ async def test_polling_confirms_an_offset_only_once_its_update_is_durable(make_p
     first["message"]["from"]["id"] = second["message"]["from"]["id"] = TELEGRAM_OPERATOR
     await telegram_api.queue_update(first)
     await telegram_api.queue_update(second)
-    real_accept = Gateway.accept
+    real_accept = Gateway.accept_async
     failures = iter([True])
 
-    def flaky_accept(self, inbound):  # Redis drops out once, while the second update is being stored
+    async def flaky_accept(self, inbound):  # Redis drops out once, while the second update is being stored
         if inbound.event_id == "892252934" and next(failures, False):
             raise RedisConnectionError("connection refused")
-        return real_accept(self, inbound)
+        return await real_accept(self, inbound)
 
-    monkeypatch.setattr(Gateway, "accept", flaky_accept)
+    monkeypatch.setattr(Gateway, "accept_async", flaky_accept)
     tg = await make_platform(telegram_env(telegram_api, TELEGRAM_PUBLIC_URL=""), telegram_channel)
     for _ in range(300):
         if 892252935 in telegram_api.offsets:
@@ -208,14 +208,14 @@ async def test_polling_confirms_an_offset_only_once_its_update_is_durable(make_p
 
 
 async def test_an_update_that_breaks_a_handler_does_not_hold_back_later_ones(tg, telegram_api, shared_eval, monkeypatch):
-    real_accept = tg.services.gateway.accept
+    real_accept = tg.services.gateway.accept_async
 
-    def broken_once(inbound):
+    async def broken_once(inbound):
         if inbound.event_id == "50001":
             raise ValueError("a bug, not an outage")
-        return real_accept(inbound)
+        return await real_accept(inbound)
 
-    monkeypatch.setattr(tg.services.gateway, "accept", broken_once)
+    monkeypatch.setattr(tg.services.gateway, "accept_async", broken_once)
     assert await post_update(tg, text_update(shared_eval, "/remember one", update_id=50001)) == 200
     assert await post_update(tg, text_update(shared_eval, "/remember two", update_id=50002)) == 200
     assert tg.queued() == 1

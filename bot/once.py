@@ -1,0 +1,104 @@
+"""Exactly-once writes: a delivery's events, job and dedupe mark land together, or not at all.
+
+`OnceWriter.write(key, mark, ttl_s, build)` collects the commands `build` queues on a pipeline and
+runs them only if `key` holds no mark yet, setting the mark in the same atomic step. Whoever loses
+the race learns the mark that won (for a delivery: the trace id of the first copy).
+
+The common path is one round trip: a Lua script checks the key, replays the queued commands and
+sets the mark. Redis runs a script atomically, so no WATCH is needed and no half-claimed state
+exists for a crashed gateway to leave behind. A batch that itself calls a script (Lua cannot call
+EVALSHA) falls back to WATCH / GET / MULTI-EXEC, with the same outcome in three round trips."""
+from __future__ import annotations
+
+import asyncio
+from typing import Callable
+
+from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
+from redis.client import Pipeline
+from redis.exceptions import WatchError
+
+# A claim written as `pending:<trace>:<since>` by an older gateway never became a job: treat it as free.
+ONCE = """
+local seen = redis.call('GET', KEYS[1])
+if seen and string.sub(seen, 1, 8) ~= 'pending:' then return seen end
+local i = 3
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  redis.call(unpack(ARGV, i + 1, i + n))
+  i = i + n + 1
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return false
+"""
+
+
+class OnceWriter:
+    """`write` from sync code; `prepare` + `acommit` from the event loop (no thread, one await)."""
+
+    def __init__(self, redis: Redis, aredis: AsyncRedis | None = None) -> None:
+        self.redis = redis
+        self._once = redis.register_script(ONCE)
+        self._aonce = aredis.register_script(ONCE) if aredis is not None else None
+
+    def write(self, key: str, mark: str, ttl_s: int, build: Callable[[Pipeline], None]) -> str | None:
+        """Run what `build` queues and set `key` to `mark`, unless `key` is already marked.
+
+        Returns None when this call's writes were made, else the mark found there."""
+        return self.commit(key, mark, ttl_s, self.prepare(build))
+
+    def prepare(self, build: Callable[[Pipeline], None]) -> Pipeline:
+        """The batch of commands `build` queues; nothing is sent yet."""
+        batch = self.redis.pipeline(transaction=True)
+        batch.multi()  # rq joins a caller's pipeline only once MULTI is explicit
+        build(batch)
+        return batch
+
+    def commit(self, key: str, mark: str, ttl_s: int, batch: Pipeline) -> str | None:
+        if _calls_scripts(batch):
+            return self._watched(key, mark, ttl_s, batch)
+        return _text(self._once(keys=[key], args=_script_args(mark, ttl_s, batch)))
+
+    async def acommit(self, key: str, mark: str, ttl_s: int, batch: Pipeline) -> str | None:
+        if self._aonce is None or _calls_scripts(batch):
+            return await asyncio.to_thread(self.commit, key, mark, ttl_s, batch)
+        return _text(await self._aonce(keys=[key], args=_script_args(mark, ttl_s, batch)))
+
+    def _watched(self, key: str, mark: str, ttl_s: int, batch: Pipeline) -> str | None:
+        queued, scripts = list(batch.command_stack), set(batch.scripts)
+        batch.reset()
+        with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    seen = _text(pipe.get(key))
+                    if seen is not None and not seen.startswith("pending:"):
+                        return seen
+                    pipe.multi()
+                    pipe.command_stack.extend(queued)
+                    pipe.scripts.update(scripts)
+                    pipe.set(key, mark, ex=ttl_s)
+                    pipe.execute()
+                    return None
+                except WatchError:
+                    continue  # someone marked or freed the key meanwhile: look again
+
+
+def _calls_scripts(batch: Pipeline) -> bool:
+    return bool(batch.scripts) or any(str(args[0]).upper() in ("EVALSHA", "EVAL") for args, _ in batch.command_stack)
+
+
+def _script_args(mark: str, ttl_s: int, batch: Pipeline) -> list[object]:
+    """The mark, its TTL, then each command as its length followed by its words."""
+    args: list[object] = [mark, ttl_s]
+    for command, _options in batch.command_stack:
+        args.append(len(command))
+        args.extend(command)
+    batch.reset()
+    return args
+
+
+def _text(raw: bytes | str | None) -> str | None:
+    if raw is None:
+        return None
+    return raw.decode() if isinstance(raw, bytes) else raw
