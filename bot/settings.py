@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     # the operator's own intents, YAML; re-read and retrained on change (default DATA_DIR/intents.yaml)
     intents_file: Path | None = None
     # below this confidence (0-1) Deputy asks which intent was meant instead of guessing
-    intent_threshold: float = 0.4
+    intent_threshold: float = 0.38
     # false: TF-IDF only, without the local MiniLM sentence embeddings
     intent_embeddings: bool = True
 

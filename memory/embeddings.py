@@ -8,7 +8,7 @@ import contextlib
 import json
 import threading
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Iterator, Protocol, Sequence
 
 import numpy as np
 
@@ -130,10 +130,16 @@ class _Bert:
 
     def forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Token states of shape (batch, length, hidden) for padded ids and their attention mask."""
+        *_, last = self.states(ids, mask)
+        return last
+
+    def states(self, ids: np.ndarray, mask: np.ndarray) -> Iterator[np.ndarray]:
+        """The token states after the embeddings (0) and after each layer (1..n), in order."""
         batch, length = ids.shape
         heads, head_dim = self.heads, self.hidden // self.heads
         x = self.word[ids] + self.position[:length] + self.token_type0
         x = _layer_norm(x, *self.ln, self.eps)
+        yield x
         # padded keys get a large negative score, so softmax gives them ~0 weight
         bias = ((1.0 - mask[:, None, None, :].astype(np.float32)) * np.float32(-1e9)).astype(np.float32)
         for layer in self.layers:
@@ -161,7 +167,7 @@ class _Bert:
             down += layer.down_b
             down += attended
             x = _layer_norm(down, *layer.ln2, self.eps).reshape(batch, length, self.hidden)
-        return x
+            yield x
 
 
 class MiniLmEmbedder:
@@ -218,9 +224,25 @@ class MiniLmEmbedder:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        return normalize(self.pooled(texts, layers=(-1,))[:, 0])
+
+    def embed_layers(self, texts: Sequence[str], layers: Sequence[int]) -> np.ndarray:
+        """One row per text: the mean-pooled states of `layers` (0 = embeddings, -1 = last), each
+        normalised, side by side and scaled so the row has unit length. The dot product of two rows
+        is then the mean of their per-layer cosine similarities."""
+        if not texts:
+            return np.zeros((0, self.dim * len(layers)), dtype=np.float32)
+        pooled = self.pooled(texts, layers)
+        rows = [normalize(pooled[:, i]) for i in range(len(layers))]
+        return (np.hstack(rows) / np.float32(np.sqrt(len(layers)))).astype(np.float32)
+
+    def pooled(self, texts: Sequence[str], layers: Sequence[int]) -> np.ndarray:
+        """Mean-pooled token states, shape (texts, layers, dim), in one forward pass."""
         bert, _ = self._load()
         ids = self.tokenize(texts)
-        out = np.empty((len(ids), self.dim), dtype=np.float32)
+        depth = len(bert.layers) + 1
+        wanted = [layer % depth for layer in layers]
+        out = np.empty((len(ids), len(wanted), self.dim), dtype=np.float32)
         # length buckets: sorting by token count keeps padding (and wasted matmul work) small
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         for start in range(0, len(order), self.batch_size):
@@ -231,11 +253,13 @@ class MiniLmEmbedder:
             for row, i in enumerate(chunk):
                 batch_ids[row, :len(ids[i])] = ids[i]
                 mask[row, :len(ids[i])] = 1.0
+            counts = np.maximum(mask.sum(axis=1, keepdims=True), 1.0)
             with self._small_batch_threads(len(chunk) * length):
-                states = bert.forward(batch_ids, mask)
-            pooled = (states * mask[:, :, None]).sum(axis=1) / np.maximum(mask.sum(axis=1, keepdims=True), 1.0)
-            out[chunk] = pooled
-        return normalize(out)
+                for depth_index, states in enumerate(bert.states(batch_ids, mask)):
+                    for column, layer in enumerate(wanted):
+                        if layer == depth_index:
+                            out[chunk, column] = (states * mask[:, :, None]).sum(axis=1) / counts
+        return out
 
 
 def build_embedder(

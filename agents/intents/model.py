@@ -17,6 +17,29 @@ from memory.embeddings import Embedder
 log = logging.getLogger("deputy.intents")
 
 
+# the classifier reads the last four layers of the sentence model, not only the last: on the dev
+# splits this took CLINC150 in-scope accuracy from 96.00 to 96.40 at the same OOS recall, and HWU64
+# micro-F1 from .920 to .922 (docs/intents.md). One forward pass either way.
+INTENT_LAYERS = (-4, -3, -2, -1)
+
+
+class IntentFeatures:
+    """What the classifier sees of a text: several layers of the local model where it offers them
+    (`embed_layers`), else the embedder's own vector (an OpenAI-compatible embedder, say)."""
+
+    def __init__(self, inner: Embedder, layers: Sequence[int] = INTENT_LAYERS) -> None:
+        self.inner = inner
+        self.layers = tuple(layers)
+        self.by_layers = hasattr(inner, "embed_layers")
+        self.dim = inner.dim * len(self.layers) if self.by_layers else inner.dim
+        self.name = f"{inner.name} (layers {','.join(map(str, self.layers))})" if self.by_layers else inner.name
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if self.by_layers:
+            return self.inner.embed_layers(texts, self.layers)  # type: ignore[attr-defined]
+        return self.inner.embed(texts)
+
+
 class MemoEmbedder:
     """Embeds each distinct text once: a retrain after one new intent only embeds its examples."""
 
@@ -69,7 +92,7 @@ class IntentWatcher:
 
     def __init__(self, operator_file: Path | None, embedder: Embedder | None, check_every_s: float = 2.0) -> None:
         self.operator_file = operator_file
-        self.embedder = MemoEmbedder(embedder) if embedder is not None else None
+        self.embedder = MemoEmbedder(IntentFeatures(embedder)) if embedder is not None else None
         self.check_every_s = check_every_s
         self.last_error = ""
         self._trained: TrainedIntents | None = None

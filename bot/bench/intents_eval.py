@@ -1,6 +1,6 @@
 """`deputy eval intents`: the local classifier on CLINC150 (with out-of-scope) and HWU64.
 
-  deputy eval intents --clinc FILE [--min-oos-recall 0.80]
+  deputy eval intents --clinc FILE [--min-oos-recall 0.82]
   deputy eval intents --hwu FILE [--test-folds 9,10]
 
 CLINC: trains on `train`, uses `oos_train` as known out-of-scope phrases, and reports in-scope
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from agents.intents.classifier import IntentClassifier
-from agents.intents.model import MemoEmbedder
+from agents.intents.model import IntentFeatures, MemoEmbedder
 from bot.settings import Settings
 from memory.embeddings import Embedder, MiniLmEmbedder
 
@@ -32,7 +32,9 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     source.add_argument("--clinc", type=Path, help="CLINC150 JSON (data_full.json format)")
     source.add_argument("--hwu", type=Path, help="HWU64 semicolon CSV with a test_fold column")
     parser.add_argument("--test-folds", help="HWU: only these test folds, e.g. 9,10 (default: every fold present)")
-    parser.add_argument("--min-oos-recall", type=float, default=0.80,
+    # a little above the 80% a deployment would want: 100 oos_val queries pin the threshold's recall
+    # only to within a few points, and the margin keeps the operating point on the right side of 80
+    parser.add_argument("--min-oos-recall", type=float, default=0.82,
                         help="CLINC: the threshold is the one with the best in-scope accuracy whose out-of-scope recall on val is at least this")
     parser.add_argument("--no-embeddings", action="store_true", help="TF-IDF only (no MiniLM)")
     parser.add_argument("--cache", type=Path, help="keep sentence vectors in this SQLite file across runs (train_s then leaves out embedding)")
@@ -48,7 +50,7 @@ def run(settings: Settings, argv: list[str]) -> dict[str, Any]:
     args = _parse(argv)
     embedder = None
     if not args.no_embeddings:
-        model: Embedder = MiniLmEmbedder()
+        model: Embedder = IntentFeatures(MiniLmEmbedder())
         if args.cache:
             from memory.embedding_cache import CachedEmbedder
 
@@ -205,7 +207,7 @@ def _latency(model: IntentClassifier, queries: list[str]) -> tuple[float, float]
     if isinstance(embedder, MemoEmbedder):
         # time the model itself, not a memo or cache lookup
         inner = embedder.inner
-        model.embedder = getattr(inner, "inner", inner)
+        model.embedder = inner.inner if type(inner).__name__ == "CachedEmbedder" else inner
     try:
         times = []
         for text in queries:

@@ -52,6 +52,18 @@ def test_batching_and_padding_do_not_change_vectors(minilm: MiniLmEmbedder) -> N
     assert np.allclose(together[:3], together[3:6], atol=1e-6)
 
 
+def test_layer_features_come_from_the_same_pass_and_stay_unit_length(minilm: MiniLmEmbedder) -> None:
+    texts = ["remind me to call ana on friday", "what's the weather", "x"]
+    last = minilm.embed_layers(texts, (-1,))
+    assert np.allclose(last, minilm.embed(texts), atol=1e-6)  # the last layer alone is the sentence vector
+    four = minilm.embed_layers(texts, (-4, -3, -2, -1))
+    assert four.shape == (3, 4 * minilm.dim)
+    assert np.allclose(np.linalg.norm(four, axis=1), 1.0, atol=1e-5)
+    assert np.allclose(four[:, 3 * minilm.dim:] * 2, last, atol=1e-6)  # each block normalised, then scaled by 1/sqrt(4)
+    assert not np.allclose(four[:, :minilm.dim] * 2, last, atol=1e-3)  # earlier layers say something else
+    assert minilm.embed_layers([], (-1, -2)).shape == (0, 2 * minilm.dim)
+
+
 def test_similar_texts_are_closer_than_unrelated(minilm: MiniLmEmbedder) -> None:
     a, b, c = minilm.embed(["The invoice is overdue", "The bill has not been paid yet", "My cat likes to sleep in the sun"])
     assert float(a @ b) > float(a @ c) + 0.2

@@ -1,6 +1,7 @@
 """The local classifier on the built-in intents: paraphrases it never saw, and text it should not act on."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from agents.intents.classifier import IntentClassifier
@@ -59,3 +60,21 @@ def test_without_embeddings_tfidf_still_separates_clear_cases():
 def test_one_intent_is_not_a_classifier():
     with pytest.raises(ValueError, match="at least two intents"):
         IntentClassifier(None).fit(["a b", "c d"], ["x", "x"])
+
+
+def test_intent_features_use_several_layers_when_the_embedder_has_them_and_its_vector_otherwise():
+    from agents.intents.model import IntentFeatures
+
+    class Plain:
+        name, dim = "plain", 3
+
+        def embed(self, texts):  # type: ignore[no-untyped-def]
+            return np.ones((len(texts), 3), dtype=np.float32)
+
+    class Layered(Plain):
+        def embed_layers(self, texts, layers):  # type: ignore[no-untyped-def]
+            return np.full((len(texts), 3 * len(layers)), 0.5, dtype=np.float32)
+
+    plain, layered = IntentFeatures(Plain()), IntentFeatures(Layered())
+    assert plain.embed(["a"]).shape == (1, 3) and plain.dim == 3 and plain.name == "plain"
+    assert layered.embed(["a", "b"]).shape == (2, 12) and layered.dim == 12 and "layers" in layered.name
