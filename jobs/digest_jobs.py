@@ -24,6 +24,7 @@ from agents.approvals import ApprovalStore
 from agents.digest import Agenda, AgendaItem, Digest, DigestBuilder, Mark, PendingApprovals
 from agents.messages import Card
 from bot.messages import Reply
+from jobs.card_copies import CardCopies, CardCopy
 from jobs.runtime import Runtime
 from memory.keys import Keys
 
@@ -89,6 +90,7 @@ class OutboxDigest:
     def __init__(self, rt: Runtime, builder: DigestBuilder) -> None:
         self.rt = rt
         self.builder = builder
+        self.copies = CardCopies(rt.redis, rt.settings.workspace)
 
     def send_to(self, channel: str, thread_id: str, reply_to: dict[str, str], trace_id: str) -> Digest:
         """`/digest`: build it now and post it where it was asked for (does not count as the daily one)."""
@@ -104,8 +106,11 @@ class OutboxDigest:
             replies = [Reply(reply_id=f"{stem}.text", channel=target.channel, thread_id=target.thread_id, text=digest.text,
                              trace_id=trace_id, reply_to=target.reply_to, image_png=chart)]
             for card in digest.cards:
-                # a copy with its own id: the original card stays where it was first shown
+                # a copy with its own id: the original card stays where it was first shown, and the
+                # copy is recorded so that deciding either one updates both
                 copy = card.model_copy(update={"card_id": f"{card.card_id}.{base_id[-8:]}"})
+                self.copies.add(card.card_id, CardCopy(card_id=copy.card_id, channel=target.channel,
+                                                       thread_id=target.thread_id, reply_to=target.reply_to))
                 replies.append(Reply(reply_id=f"{stem}.{card.card_id}", channel=target.channel, thread_id=target.thread_id,
                                      text=f"Waiting for you: {card.title}", card=copy, trace_id=trace_id, reply_to=target.reply_to))
             for reply in replies:

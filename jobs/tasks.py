@@ -10,10 +10,11 @@ from rq import get_current_job
 from rq.job import Job
 
 from agents.budget import Charge, OverBudget, charge_to
-from agents.messages import Intent, Outcome
+from agents.messages import Card, Intent, Outcome
 from agents.skills import DECISIONS, SKILLS
 from bot.messages import Decision, Inbound, Reply
 from bot.recognizer import UNRECOGNISED
+from jobs.card_copies import CardCopies
 from jobs.digest_jobs import remember_thread
 from jobs.ingest import remember_turn
 from jobs.runtime import Runtime, runtime_for
@@ -95,6 +96,21 @@ def _reply(rt: Runtime, trace_id: str, channel: str, thread_id: str, reply_to: d
     )
     if rt.outbox.put(reply):
         rt.events.record(trace_id, "reply.queued", actor="worker", reply_id=reply.reply_id, text=reply.text[:200])
+    if reply.updates_card and outcome.card is not None:
+        _update_copies(rt, reply, outcome.card)
+
+
+def _update_copies(rt: Runtime, reply: Reply, card: Card) -> None:
+    """The same update for every copy of the card (the digest's): no copy keeps live buttons."""
+    decided = {k: v for k, v in reply.reply_to.items() if k in ("decided_by", "decided_at")}
+    for copy in CardCopies(rt.redis, rt.settings.workspace).of(card.card_id):
+        update = reply.model_copy(update={
+            "reply_id": f"{reply.reply_id}.{copy.card_id}", "channel": copy.channel, "thread_id": copy.thread_id,
+            "card": card.model_copy(update={"card_id": copy.card_id}), "updates_card": copy.card_id,
+            "reply_to": {**copy.reply_to, **decided},
+        })
+        if rt.outbox.put(update):
+            rt.events.record(reply.trace_id, "reply.queued", actor="worker", reply_id=update.reply_id, text=f"card copy {copy.card_id}")
 
 
 def report_failure(

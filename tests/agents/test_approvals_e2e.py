@@ -138,3 +138,27 @@ async def test_smtp_failing_is_retried_then_the_breaker_opens_and_the_operator_i
     assert smtp.recorder.data_attempts == 3  # the breaker opened after 3 failures and stopped the 4th attempt
     last = (await deputy.messages())[-1]
     assert last["ok"] is False and "email.send is failing repeatedly" in last["text"]
+
+
+async def test_deciding_a_card_updates_its_digest_copy_too(deputy, smtp, monkeypatch):
+    """An approval waiting overnight is shown again in the digest; deciding it clears the buttons of both."""
+    from datetime import datetime, timezone
+
+    from tests.jobs.test_cron import tick
+
+    monkeypatch.setenv("DIGEST_TIME", "07:00")
+    _, card = await ask_to_send(deputy)
+    tick(deputy.redis, datetime(2025, 6, 2, 7, 0, tzinfo=timezone.utc))
+    await deputy.deliver()
+    [copy] = [m["card"] for m in await deputy.messages("digest") if m["card"]]
+    assert copy["card_id"] != card["card_id"] and copy["buttons"]
+
+    await click(deputy, card["buttons"][0]["value"])  # decided on the original, in its own thread
+    await deputy.work()
+    await deputy.deliver()
+
+    assert len(smtp.messages) == 1
+    original = next(m["card"] for m in await deputy.messages() if m["card"] and m["card"]["card_id"] == card["card_id"])
+    [copy] = [m["card"] for m in await deputy.messages("digest") if m["card"]]
+    for shown in (original, copy):
+        assert shown["buttons"] == [] and shown["resolution"].startswith("Approved by operator at")

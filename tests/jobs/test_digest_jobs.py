@@ -94,3 +94,4 @@ async def test_digest_command_posts_the_digest_in_the_asking_thread(deputy, sett
     # an on-demand digest does not count as the daily one
     assert not deputy.redis.exists(Keys(settings.workspace)("digest", "last"))
     assert json.loads(deputy.redis.hget(Keys(settings.workspace)("digest", "threads"), "console"))["thread_id"] == "t5"
+

@@ -1,0 +1,43 @@
+"""Where copies of a card were posted, so a decision updates every copy and no stale buttons remain.
+
+The digest re-posts each card still waiting for a decision (an approval, a spend request) as a copy
+with its own card id: the original stays where it was first shown. Each copy is recorded here under
+the original's id, with the thread it went to; when the card is decided, the worker queues an
+update for every copy as well as for the original (jobs/tasks.py)."""
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+from redis import Redis
+
+from memory.keys import Keys
+
+# as long as a card can wait for its decision
+COPY_TTL_S = 30 * 86_400
+
+
+class CardCopy(BaseModel):
+    card_id: str
+    channel: str
+    thread_id: str
+    reply_to: dict[str, str] = {}
+
+
+class CardCopies:
+    def __init__(self, redis: Redis, workspace: str, ttl_s: int = COPY_TTL_S) -> None:
+        self.redis = redis
+        self.keys = Keys(workspace)
+        self.ttl_s = ttl_s
+
+    def add(self, original_id: str, copy: CardCopy, pipe: Any = None) -> None:
+        p = pipe if pipe is not None else self.redis.pipeline(transaction=True)
+        key = self.keys("card", "copies", original_id)
+        p.hset(key, copy.card_id, copy.model_dump_json())
+        p.expire(key, self.ttl_s)
+        if pipe is None:
+            p.execute()
+
+    def of(self, original_id: str) -> list[CardCopy]:
+        raw = self.redis.hgetall(self.keys("card", "copies", original_id))
+        return sorted((CardCopy.model_validate_json(v) for v in raw.values()), key=lambda c: c.card_id)
