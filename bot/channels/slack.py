@@ -224,9 +224,15 @@ def slack_channel(services: "Services") -> "ChannelParts | None":
         return None
     client = AsyncWebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url)
     app = build_bolt_app(services, client)
-    SlackChannel(services.gateway, SlackThreads(services.redis, settings.workspace)).register(app)
+    threads = SlackThreads(services.redis, settings.workspace)
+    SlackChannel(services.gateway, threads).register(app)
+
+    async def join_thread(channel: str, ts: str) -> None:
+        await asyncio.to_thread(threads.join, channel, ts)
+
     sender = SlackSender(
-        client, CardPlaces(services.aredis, settings.workspace, CHANNEL), ChannelPacer(settings.slack_message_interval_s)
+        client, CardPlaces(services.aredis, settings.workspace, CHANNEL), ChannelPacer(settings.slack_message_interval_s),
+        join_thread=join_thread,
     )
 
     async def events(request: web.Request) -> web.Response:

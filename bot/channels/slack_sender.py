@@ -79,11 +79,14 @@ def _error_code(err: SlackApiError) -> str:
 class SlackSender:
     """The Slack channel's Sender: one reply, delivered once, through the Web API."""
 
-    def __init__(self, client: AsyncWebClient, places: CardPlaces, pacer: ChannelPacer, rate_limit_retries: int = 3) -> None:
+    def __init__(self, client: AsyncWebClient, places: CardPlaces, pacer: ChannelPacer, rate_limit_retries: int = 3,
+                 join_thread: Callable[[str, str], Awaitable[None]] | None = None) -> None:
         self.client = client
         self.places = places
         self.pacer = pacer
         self.rate_limit_retries = rate_limit_retries
+        # called with (channel, ts) for each new top-level post in a channel: replies under it are for Deputy
+        self.join_thread = join_thread
 
     async def send(self, reply: Reply) -> None:
         to = reply.reply_to
@@ -107,6 +110,9 @@ class SlackSender:
         else:
             kwargs["text"] = escape(reply.text)
         response = await self._call(channel, "chat_postMessage", **kwargs)
+        posted_in = str(response.get("channel") or channel)
+        if thread_ts is None and not posted_in.startswith("D") and self.join_thread is not None:
+            await self.join_thread(posted_in, str(response["ts"]))
         if reply.card is not None:
             await self.places.remember(reply.card.card_id, {"channel": str(response.get("channel") or channel), "ts": str(response["ts"])})
 

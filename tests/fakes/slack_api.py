@@ -22,6 +22,8 @@ class Call:
     token: str
     status: int
     at: float = field(default_factory=time.monotonic)
+    # what the fake answered (for a 200)
+    response: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -100,10 +102,12 @@ class FakeSlackApi:
                 return web.Response(status=failure.status, text="upstream error", headers=headers)
             return web.json_response({"ok": False, "error": failure.error}, status=failure.status, headers=headers)
         valid = token.startswith("xapp-") if method == "apps.connections.open" else token.startswith("xoxb-")
-        self.calls.append(Call(method, params, token, 200))
+        call = Call(method, params, token, 200)
+        self.calls.append(call)
         if not valid:
             return web.json_response({"ok": False, "error": "invalid_auth"})
-        return web.json_response(self._answer(method, params))
+        call.response = self._answer(method, params)
+        return web.json_response(call.response)
 
     def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         if method == "auth.test":

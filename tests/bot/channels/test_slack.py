@@ -198,6 +198,24 @@ async def test_slash_command_is_taken_as_that_command(slack, slack_api, shared_e
     assert post.params["channel"] == "C111" and "Added task #1: renew the domain" in post.params["text"]
 
 
+async def test_replies_under_a_post_deputy_started_in_a_channel_reach_deputy(slack, slack_api, shared_eval):
+    form = dict(parse_qsl((shared_eval / "payloads" / "slack" / "slash_command.form.txt").read_text().strip()))
+    form.update(command="/deputy", text="task add renew the domain", user_id=SLACK_OPERATOR)
+    assert (await slack.client.post("/slack/events", **signed(urlencode(form), content_type="application/x-www-form-urlencoded"))).status == 200
+    await slack.work()
+    [post] = slack_api.calls_to("chat.postMessage")
+    assert post.params["channel"] == "C111" and not post.params.get("thread_ts")  # a new top-level message
+    posted_ts = post.response["ts"]
+
+    reply = payload(shared_eval, "slack/event_callback_message.json")
+    reply["event"].update(channel="C111", user=SLACK_OPERATOR, text="/task list", thread_ts=posted_ts, ts="1595926400.000100")
+    reply["event_id"] = "Ev-under-post"
+    assert await post_event(slack, reply) == 200
+    assert slack.queued() == 1  # no mention needed: Deputy started this thread
+    await slack.work()
+    assert slack_api.calls_to("chat.postMessage")[-1].params["thread_ts"] == posted_ts
+
+
 async def test_rate_limited_reply_waits_for_retry_after_and_is_delivered_once(slack, slack_api, shared_eval):
     slack_api.fail("chat.postMessage", status=429, retry_after=2)
     pacer = slack.client.server.app[DISPATCHER].senders["slack"].pacer
