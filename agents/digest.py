@@ -9,7 +9,8 @@ from datetime import date, datetime, timedelta
 from typing import Protocol, Sequence
 from zoneinfo import ZoneInfo
 
-from agents.budget import Budgets, spend_card
+from agents.budget import Budgets
+from agents.spend_card import spend_card
 from agents.costs import money
 from agents.messages import Card, Frozen
 from agents.spend_chart import png, text_chart

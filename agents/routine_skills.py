@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Protocol
 
-from agents.budget import spend_card
+from agents.spend_card import spend_card
 from agents.costs import money, to_micro
 from agents.messages import Intent, Outcome
 from agents.reminders import Draft, ReminderError, parse, reminder_card

@@ -5,7 +5,8 @@ from dataclasses import dataclass
 
 from redis import Redis
 
-from agents.budget import BudgetedLlm, Budgets, Caps
+from agents.budget import Budgets, Caps
+from agents.budgeted_llm import BudgetedLlm
 from agents.costs import CostLedger, PriceTable
 from agents.drafts import DraftStore
 from agents.digest import Agenda, PendingApprovals

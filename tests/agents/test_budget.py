@@ -4,7 +4,8 @@ import pytest
 from rq.registry import ScheduledJobRegistry
 from rq.serializers import JSONSerializer
 
-from agents.budget import BudgetedLlm, Budgets, Caps, Charge, Hold, OverBudget, charge_to
+from agents.budget import Budgets, Caps, Charge, Hold, OverBudget, charge_to
+from agents.budgeted_llm import BudgetedLlm
 from agents.costs import CostLedger, PriceTable
 from agents.llm import LlmUnavailable, OpenAiLlm
 from agents.skills import SKILLS

@@ -1,0 +1,92 @@
+"""Every model call priced before it is made: `BudgetedLlm` wraps any Llm with the project's caps
+(agents/budget.py) and the ladder: cheaper model, tomorrow, or an "approve more spend" card."""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from agents.budget import Budgets, Charge, Hold, OverBudget, current_charge
+from agents.costs import PriceTable, Spend, money
+from agents.llm import Completion, Llm, ToolSpec
+from agents.messages import Outcome
+from agents.spend_card import spend_card
+from memory.events import EventLog
+
+
+def estimate_prompt_tokens(messages: list[dict[str, Any]], tools: list[ToolSpec] | None) -> int:
+    """About 4 characters a token for English and JSON, plus the chat format's per-message overhead;
+    it errs high, which only makes the check stricter."""
+    chars = sum(len(json.dumps(m, ensure_ascii=False)) for m in messages)
+    chars += sum(len(t.model_dump_json()) for t in tools or [])
+    return chars // 3 + 4 * len(messages) + 3
+
+
+class BudgetedLlm:
+    """Wraps any Llm: prices each call before it is made, refuses or degrades over a cap, records usage."""
+
+    def __init__(
+        self, inner: Llm, budgets: Budgets, prices: PriceTable, events: EventLog, model: str,
+        cheap_model: str | None = None, max_completion_tokens: int = 1024,
+    ) -> None:
+        self.inner = inner
+        self.budgets = budgets
+        self.prices = prices
+        self.events = events
+        self.model = model
+        self.cheap_model = cheap_model
+        self.max_completion_tokens = max_completion_tokens
+
+    def complete(
+        self, messages: list[dict[str, Any]], tools: list[ToolSpec] | None = None, model: str | None = None, purpose: str = ""
+    ) -> Completion:
+        charge = current_charge()
+        wanted = model or self.model
+        prompt = estimate_prompt_tokens(messages, tools)
+        chosen, hold, refusal = wanted, None, None
+        for candidate in dict.fromkeys(m for m in (wanted, self.cheap_model) if m):
+            estimate = self.prices.cost(candidate, prompt, self.max_completion_tokens)
+            result = self.budgets.reserve(charge.project, estimate)
+            if isinstance(result, Hold):
+                chosen, hold = candidate, result
+                break
+            refusal = refusal or (candidate, estimate, *result)
+        if hold is None:
+            assert refusal is not None
+            raise self._over(charge, *refusal, purpose=purpose)
+        if chosen != wanted:
+            self.events.record(charge.run_id, "budget.degraded", actor="budget", project=charge.project,
+                               wanted=wanted, used=chosen, purpose=purpose)
+        try:
+            completion = self.inner.complete(messages, tools=tools, model=chosen, purpose=purpose)
+        except BaseException:
+            self.budgets.settle(hold, None)
+            raise
+        usage = completion.usage
+        cost = self.prices.cost(completion.model or chosen, usage.prompt_tokens, usage.completion_tokens)
+        spend = Spend(run_id=charge.run_id, project=charge.project, model=completion.model or chosen,
+                      prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens, cost=cost,
+                      day=self.budgets.ledger.today().isoformat())
+        self.budgets.settle(hold, spend)
+        self.events.record(charge.run_id, "llm.call", actor="budget", project=charge.project, model=spend.model,
+                           purpose=purpose, prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
+                           cost_usd=cost / 1_000_000, estimate_prompt_tokens=prompt)
+        return completion
+
+    def _over(self, charge: Charge, model: str, estimate: int, scope: str, spent: int, cap: int, purpose: str) -> OverBudget:
+        self.events.record(charge.run_id, "budget.refused", actor="budget", project=charge.project, model=model,
+                           scope=scope, estimate_usd=estimate / 1_000_000, spent_usd=spent / 1_000_000,
+                           cap_usd=cap / 1_000_000, purpose=purpose)
+        scheduler = self.budgets.scheduler
+        if charge.when_over == "defer" and charge.resume_func and scheduler is not None:
+            at = self.budgets.tomorrow()
+            job_id = hashlib.sha256(f"defer:{charge.run_id}:{at.date()}".encode()).hexdigest()[:16]
+            scheduler.run_at(charge.resume_func, {**charge.resume_payload, "trace_id": job_id, "resumes": charge.run_id}, job_id, at)
+            self.events.record(charge.run_id, "budget.deferred", actor="budget", project=charge.project, until=at.isoformat())
+            text = (f"'{charge.project}' has reached its {scope} budget ({money(spent)} of {money(cap)}), "
+                    f"so I will do this tomorrow at {at:%H:%M}.")
+            return OverBudget(charge.project, Outcome(text=text))
+        request = self.budgets.ask(charge, model, estimate, scope, spent, cap)
+        text = (f"That needs a model call that would pass '{charge.project}''s {scope} budget "
+                f"({money(spent)} of {money(cap)} spent). Nothing was spent; approve more if you want it done.")
+        return OverBudget(charge.project, Outcome(text=text, card=spend_card(request)), request)
