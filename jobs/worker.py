@@ -16,6 +16,7 @@ from redis import Redis
 from rq import Queue, SimpleWorker
 from rq.executions import Execution
 from rq import worker_registration
+from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.job import Job, JobStatus
 from rq.registry import clean_registries
 from rq.scheduler import RQScheduler
@@ -39,6 +40,35 @@ SCHEDULER_LOCK_TTL_S = 61
 SCHEDULER_SILENT_S = 10
 # an idle worker wakes from its blocking dequeue every WORKER_TTL_S - 15 s to run maintenance
 WORKER_TTL_S = 30
+
+
+class DeputyScheduler(RQScheduler):
+    """rq's scheduler process, tied to the worker that forked it.
+
+    rq runs each worker's scheduler in a child process. A worker that is SIGKILLed (the OOM killer,
+    a crash) leaves that child running as an orphan: it keeps its queue locks, and every later
+    kill leaks another one. Here the child asks the kernel for SIGTERM when its parent dies
+    (PR_SET_PDEATHSIG on Linux). rq's handler then stops the loop and releases the locks, so a live
+    worker's scheduler takes them at its next maintenance."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.parent_pid = os.getpid()
+
+    def work(self) -> None:
+        _signal_on_parent_death(signal.SIGTERM)
+        if os.getppid() != self.parent_pid:
+            return  # the worker died before the line above took effect
+        super().work()
+
+
+def _signal_on_parent_death(signum: int) -> None:
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signum), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: an orphaned scheduler lives until its locks are freed by maintenance
 
 
 class DeputyWorker(SimpleWorker):
@@ -74,6 +104,25 @@ class DeputyWorker(SimpleWorker):
             stop.set()
             beats.join(5)
         self.set_state(WorkerStatus.IDLE)
+
+    def _start_scheduler(self, burst: bool = False, logging_level: str | None = "INFO",
+                         date_format: str = DEFAULT_LOGGING_DATE_FORMAT, log_format: str = DEFAULT_LOGGING_FORMAT) -> None:
+        """rq's own start-up, with a scheduler process that dies with this worker (DeputyScheduler)."""
+        self.scheduler = DeputyScheduler(self.queues, connection=self.connection, serializer=self.serializer,
+                                         logging_level=logging_level if logging_level is not None else self.log.level,
+                                         date_format=date_format, log_format=log_format)
+        self.scheduler.acquire_locks()
+        if not self.scheduler.acquired_locks:
+            return
+        if not burst:
+            self.scheduler.start()
+            return
+        try:
+            self.scheduler.register_birth()
+            self.scheduler.enqueue_scheduled_jobs()
+        finally:
+            self.scheduler.release_locks()
+            self.scheduler.register_death()
 
     def run_maintenance_tasks(self) -> None:
         self._free_dead_scheduler_locks()

@@ -1,7 +1,7 @@
 """The local intent classifier: sentence embeddings + TF-IDF, with a confidence that knows when it
 does not know.
 
-Two linear experts vote in log space: logistic regression on MiniLM sentence embeddings (meaning)
+Two linear experts vote in log space: logistic regression on MiniLM features (meaning; see IntentFeatures)
 and a linear SVM on TF-IDF word and character n-grams (wording, typos). The confidence adds how
 close the text is to the nearest examples of the winning class and subtracts how close it is to
 known out-of-scope phrases; docs/intents.md has the measurements behind each choice."""

@@ -15,6 +15,7 @@ from bot.prove.cluster import Cluster, Lease, PrivateRedis
 from bot.prove.effects import AUTONOMOUS_EMAIL_POLICY, Mailbox, policy_file
 from bot.prove.platform import ConsolePlatform, Delivery, delivered_at, seen, session, wait_for_replies
 from bot.prove.report import Row
+from memory.events import EventLog
 from memory.keys import Keys
 
 
@@ -84,6 +85,36 @@ async def _load_during(platform: ConsolePlatform, deliveries: list[Delivery], ra
     await breaking
 
 
+def _lost_traces(cluster: Cluster, deliveries: list[Delivery], limit: int = 5) -> list[dict[str, object]]:
+    """For acknowledged deliveries that were never answered: what their trace and their job show."""
+    from rq.job import Job
+
+    from rq.serializers import JSONSerializer
+
+    redis = cluster.redis.client()
+    out: list[dict[str, object]] = []
+    for d in deliveries:
+        if not d.acked or seen(redis, cluster.workspace, d.thread_id).count or not d.trace_id:
+            continue
+        try:
+            job = Job.fetch(d.trace_id, connection=redis, serializer=JSONSerializer)
+            status = str(job.get_status(refresh=True))
+            retries_left = job.retries_left
+        except Exception as err:  # the job's hash is gone
+            status, retries_left = f"missing ({type(err).__name__})", None
+        timeline = EventLog(redis, cluster.workspace).timeline(d.trace_id)
+        scheduled_in = {q: redis.zscore(f"rq:scheduled:{q}", d.trace_id) for q in ("interactive", "default", "background")}
+        locks = {q: (redis.get(f"rq:scheduler-lock:{q}"), redis.ttl(f"rq:scheduler-lock:{q}")) for q in ("interactive", "default", "background")}
+        out.append({"trace_id": d.trace_id, "job_status": status, "retries_left": retries_left, "now": time.time(),
+                    "scheduled_at": {q: v for q, v in scheduled_in.items() if v is not None},
+                    "scheduler_locks": {q: [str(h), t] for q, (h, t) in locks.items()},
+                    "schedulers": [str(k) for k in redis.keys("rq:scheduler-instance:*")] + [str(k) for k in redis.keys("rq:scheduler:*")],
+                    "events": [f"{e.kind} {e.summary[:120]}" for e in timeline][-25:]})
+        if len(out) >= limit:
+            break
+    return out
+
+
 def _reply_checks(cluster: Cluster, deliveries: list[Delivery]) -> tuple[int, int, int]:
     """(lost, duplicated replies, told of a failure) over the acknowledged deliveries."""
     redis = cluster.redis.client()
@@ -128,6 +159,7 @@ def worker_kill_storm(folder: Path, requests: int, rate: float, kill_every_s: fl
                 waited = wait_for_replies(cluster.redis.client(), cluster.workspace, deliveries,
                                           timeout_s=lease.bound_s * 4 + 60)
                 lost, dup_replies, told_failed = _reply_checks(cluster, deliveries)
+                lost_traces = _lost_traces(cluster, deliveries) if lost else []
                 client = cluster.redis.client()
                 by_trace = {d.trace_id: d for d in deliveries if d.trace_id}
                 recoveries = []
@@ -165,7 +197,8 @@ def worker_kill_storm(folder: Path, requests: int, rate: float, kill_every_s: fl
                f"(+ retry backoff {retry_backoff} s)"),
         details={"kills": len(kills), "kills_mid_job": len(mid_job), "emails": len(mail.messages), "told_failed": told_failed,
                  "failed_but_sent": failed_but_sent, "email_duplicates": mail.duplicates(),
-                 "email_duplicates_same_message_id": mail.same_id_duplicates(), "drain_s": round(waited, 1), "lease": vars(lease)},
+                 "email_duplicates_same_message_id": mail.same_id_duplicates(), "drain_s": round(waited, 1), "lease": vars(lease),
+                 "lost_traces": lost_traces},
     )
 
 

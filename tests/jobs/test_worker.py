@@ -108,3 +108,35 @@ def test_a_dead_schedulers_lock_does_not_hold_back_scheduled_retries(redis):
     assert redis.get(dead) is None and redis.get(live) == b"scheduler-of-a-live-worker"
     run_burst(redis)
     assert redis.get("s:done") == b"1"
+
+
+def test_a_killed_workers_scheduler_process_dies_with_it_and_lets_its_locks_go(redis, redis_url):
+    """rq runs a worker's scheduler in a child process; a SIGKILLed worker must not leave it running as an
+    orphan that keeps the queues' scheduler locks (and one more orphan per kill)."""
+    from rq.scheduler import RQScheduler
+
+    code = (
+        "import jobs.worker as w; from redis import Redis;"
+        f"w.make_worker(Redis.from_url({redis_url!r})).work(burst=False, with_scheduler=True, logging_level='WARNING')"
+    )
+    worker = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    lock = RQScheduler.get_locking_key("interactive")
+    try:
+        assert wait(lambda: redis.get(lock) is not None, 30), "the worker's scheduler never took its lock"
+        children = subprocess.run(["pgrep", "-P", str(worker.pid)], capture_output=True, text=True).stdout.split()
+        assert len(children) == 1, children
+        scheduler = int(children[0])
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait(10)
+        assert wait(lambda: not Path(f"/proc/{scheduler}").exists() or _zombie(scheduler), 10), "the scheduler outlived its worker"
+        assert wait(lambda: redis.get(lock) is None, 10), "the dead scheduler kept its lock"
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
