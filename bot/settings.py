@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -141,6 +141,8 @@ class Settings(BaseSettings):
     imap_password: SecretStr | None = None
     imap_folder: str = "INBOX"
     imap_ca_file: str | None = None
+    # with IMAP configured: turn unseen mail into tasks every this many minutes (0 = never)
+    inbox_triage_every_min: int = Field(15, ge=0)
 
     # --- calendar (CalDAV): the calendar capabilities exist only when CALDAV_URL is set
     caldav_url: str | None = None

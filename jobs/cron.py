@@ -13,6 +13,7 @@ from rq.serializers import JSONSerializer
 
 from bot.settings import Settings
 from jobs.digest_jobs import digest_tick
+from jobs.inbox_jobs import inbox_tick
 from jobs.ingest import sweep_retention
 
 log = logging.getLogger("deputy.cron")
@@ -30,6 +31,8 @@ class Periodic:
 CRON: list[Periodic] = [
     # every minute; the job itself decides whether today's digest is due in the operator's time zone
     Periodic(digest_tick, "background", interval_s=60),
+    # every minute; the job itself decides whether this INBOX_TRIAGE_EVERY_MIN slot's triage is due
+    Periodic(inbox_tick, "background", interval_s=60),
     # semantic memories past their project's retention_days
     Periodic(sweep_retention, "background", interval_s=3_600),
 ]
