@@ -110,7 +110,7 @@ class Gateway:
                 channel=inbound.channel, event_id=inbound.event_id, thread_id=inbound.thread_id, text=inbound.text[:500],
             )
             self.events.record(
-                trace_id, "intent.recognized", actor="gateway", pipe=pipe,
+                trace_id, "intent.recognized", actor="gateway", pipe=pipe, expire=False,
                 intent=intent.name, source=intent.source, confidence=round(intent.confidence, 3), slots=intent.slots,
             )
             payload = {"trace_id": trace_id, "inbound": inbound.model_dump(mode="json"), "intent": intent.model_dump(mode="json")}
@@ -161,7 +161,8 @@ class Gateway:
     def _enqueue(self, pipe: Pipeline, trace_id: str, job: str, payload: dict[str, object]) -> None:
         self.queues.enqueue(f"jobs.tasks.{job}", payload, job_id=trace_id, queue=INTERACTIVE, pipeline=pipe,
                             on_failure=FAILURE_CALLBACK)
-        self.events.record(trace_id, "job.enqueued", actor="gateway", pipe=pipe, job=job, queue=INTERACTIVE)
+        # always after the delivery's first event, which set the trace's expiry in this same batch
+        self.events.record(trace_id, "job.enqueued", actor="gateway", pipe=pipe, expire=False, job=job, queue=INTERACTIVE)
 
     def _duplicate(self, channel: str, event_id: str, trace_id: str) -> Ack:
         self.events.record(trace_id, "inbound.duplicate", actor="gateway", channel=channel, event_id=event_id)

@@ -52,8 +52,11 @@ class EventLog:
     def stream(self) -> str:
         return self.keys("events")
 
-    def record(self, trace_id: str, kind: str, actor: str = "", pipe: Any = None, **data: Any) -> str | None:
-        """Append one event; inside a caller's pipeline when given (then the id is not known yet)."""
+    def record(self, trace_id: str, kind: str, actor: str = "", pipe: Any = None, expire: bool = True, **data: Any) -> str | None:
+        """Append one event; inside a caller's pipeline when given (then the id is not known yet).
+
+        `expire=False` skips refreshing the trace stream's expiry, for a caller that already queued
+        an event of the same trace in the same pipeline."""
         fields = {
             "trace_id": trace_id,
             "kind": kind,
@@ -67,7 +70,8 @@ class EventLog:
         p = self.redis.pipeline(transaction=True) if own else pipe
         p.xadd(self.stream, fields, maxlen=self.maxlen, approximate=True)
         p.xadd(self.keys("trace", trace_id), fields, maxlen=1_000, approximate=True)
-        p.expire(self.keys("trace", trace_id), TRACE_TTL_S)
+        if expire:
+            p.expire(self.keys("trace", trace_id), TRACE_TTL_S)
         if not own:
             return None
         event_id = p.execute()[0]

@@ -127,3 +127,12 @@ def test_a_slow_first_copy_overtaken_by_a_retry_still_gives_one_job(redis):
     first.join(10)
     assert sorted(a.status for a in acks) == ["accepted", "duplicate"]
     assert Queue("interactive", connection=redis).count == 1
+
+
+def test_an_accepted_message_has_its_trace_kept_for_the_retention_period(redis):
+    from memory.events import TRACE_TTL_S
+
+    ack = make_gateway(redis).accept(inbound(event_id="ttl"))
+    key = Keys("acme")("trace", ack.trace_id)
+    assert [e.kind for e in EventLog(redis, "acme").timeline(ack.trace_id)] == ["inbound.received", "intent.recognized", "job.enqueued"]
+    assert TRACE_TTL_S - 60 < redis.ttl(key) <= TRACE_TTL_S
