@@ -1,25 +1,15 @@
 """Inbox triage on a schedule, against a real IMAP4rev1 server on loopback."""
 from __future__ import annotations
 
-from typing import Iterator
-
 import pytest
 
 from jobs.cron import CRON
 from jobs.inbox_jobs import inbox_tick, triage_if_due
 from jobs.runtime import forget_runtimes, runtime_for
 from memory.events import EventLog
-from tests.fakes.imap_server import ImapServer
-from tests.integrations.test_imap import mail
+from tests.integrations.test_imap import imap, mail  # noqa: F401  (imap: the server fixture)
 
 SLOT = 1_800_000_000.0  # a moment at the start of a 15-minute slot
-
-
-@pytest.fixture
-def imap() -> Iterator[ImapServer]:
-    server = ImapServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
