@@ -9,7 +9,7 @@ from typing import Any
 
 import hiredis
 from redis.asyncio import Redis as AsyncRedis
-from redis.asyncio.connection import Connection
+from redis.asyncio.connection import BlockingConnectionPool, Connection
 
 
 class PackedConnection(Connection):
@@ -23,10 +23,13 @@ class PackedConnection(Connection):
             return super().pack_command(*args)
 
 
-def async_redis(url: str, **options: Any) -> AsyncRedis:
-    """An asyncio client for `url` whose TCP connections pack with hiredis (unix sockets as redis-py has them)."""
-    client = AsyncRedis.from_url(url, **options)
-    pool = client.connection_pool
+def async_redis(url: str, max_connections: int = 64, wait_s: float = 10.0, **options: Any) -> AsyncRedis:
+    """An asyncio client for `url` whose TCP connections pack with hiredis (unix sockets as redis-py has them).
+
+    The pool *waits* for a free connection (up to `wait_s`) once `max_connections` are busy. redis-py's
+    default asyncio pool instead fails at once past 100, so a burst of a few hundred simultaneous
+    deliveries (a Slack retry storm) was answered with 503s."""
+    pool = BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=wait_s, **options)
     if pool.connection_class is Connection:
         pool.connection_class = PackedConnection
-    return client
+    return AsyncRedis(connection_pool=pool)

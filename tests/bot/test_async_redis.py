@@ -36,3 +36,16 @@ async def test_concurrent_copies_through_the_event_loop_give_one_job(redis, redi
         assert redis.llen("rq:queue:interactive") == 1
     finally:
         await client.aclose()
+
+
+async def test_a_burst_larger_than_the_pool_waits_for_connections_instead_of_failing(redis, redis_url):
+    """300 deliveries at once (a retry storm) on a pool of 64: every one is taken, none gets a 'Too many connections'."""
+    client = async_redis(redis_url)
+    gw = Gateway(redis, "acme", {"console": frozenset({"op"})}, JobQueues(redis, retries=1, backoff=[0]), aredis=client)
+    try:
+        burst = [Inbound(channel="console", event_id=f"burst-{i}", user_id="op", thread_id="t", text="/task list") for i in range(300)]
+        acks = await asyncio.gather(*(gw.accept_async(d) for d in burst))
+        assert {a.status for a in acks} == {"accepted"}
+        assert redis.llen("rq:queue:interactive") == 300
+    finally:
+        await client.aclose()
