@@ -1,12 +1,27 @@
-"""The event loop's Redis client packs with hiredis and still speaks every command redis-py sends."""
+"""The event loop's Redis client packs with hiredis, speaks every command redis-py sends, and makes
+a burst wait for a connection rather than fail."""
 from __future__ import annotations
 
 import asyncio
+from typing import AsyncIterator
+
+import pytest
 
 from bot.async_redis import PackedConnection, async_redis
 from bot.gateway import Gateway
 from bot.messages import Inbound
 from jobs.queues import JobQueues
+
+
+@pytest.fixture
+async def loop_gateway(redis, redis_url) -> AsyncIterator[Gateway]:  # type: ignore[no-untyped-def]
+    client = async_redis(redis_url)
+    yield Gateway(redis, "acme", {"console": frozenset({"op"})}, JobQueues(redis, retries=1, backoff=[0]), aredis=client)
+    await client.aclose()
+
+
+def message(event_id: str, user: str = "op") -> Inbound:
+    return Inbound(channel="console", event_id=event_id, user_id=user, thread_id="t", text="/task list")
 
 
 async def test_commands_scripts_and_odd_types_round_trip(redis_url):
@@ -22,30 +37,17 @@ async def test_commands_scripts_and_odd_types_round_trip(redis_url):
         await client.aclose()
 
 
-async def test_concurrent_copies_through_the_event_loop_give_one_job(redis, redis_url):
-    client = async_redis(redis_url)
-    gw = Gateway(redis, "acme", {"console": frozenset({"op"})}, JobQueues(redis, retries=1, backoff=[0]), aredis=client)
-    try:
-        copy = Inbound(channel="console", event_id="loop-storm", user_id="op", thread_id="t", text="/task list")
-        acks = await asyncio.gather(*(gw.accept_async(copy) for _ in range(5)))
-        assert sorted(a.status for a in acks) == ["accepted"] + ["duplicate"] * 4
-        assert len({a.trace_id for a in acks}) == 1
-        assert redis.llen("rq:queue:interactive") == 1
-        stranger = copy.model_copy(update={"user_id": "someone", "event_id": "loop-stranger"})
-        assert (await gw.accept_async(stranger)).status == "refused"
-        assert redis.llen("rq:queue:interactive") == 1
-    finally:
-        await client.aclose()
+async def test_concurrent_copies_through_the_event_loop_give_one_job(loop_gateway, redis):
+    acks = await asyncio.gather(*(loop_gateway.accept_async(message("loop-storm")) for _ in range(5)))
+    assert sorted(a.status for a in acks) == ["accepted"] + ["duplicate"] * 4
+    assert len({a.trace_id for a in acks}) == 1
+    assert redis.llen("rq:queue:interactive") == 1
+    assert (await loop_gateway.accept_async(message("loop-stranger", user="someone"))).status == "refused"
+    assert redis.llen("rq:queue:interactive") == 1
 
 
-async def test_a_burst_larger_than_the_pool_waits_for_connections_instead_of_failing(redis, redis_url):
+async def test_a_burst_larger_than_the_pool_waits_for_connections_instead_of_failing(loop_gateway, redis):
     """300 deliveries at once (a retry storm) on a pool of 64: every one is taken, none gets a 'Too many connections'."""
-    client = async_redis(redis_url)
-    gw = Gateway(redis, "acme", {"console": frozenset({"op"})}, JobQueues(redis, retries=1, backoff=[0]), aredis=client)
-    try:
-        burst = [Inbound(channel="console", event_id=f"burst-{i}", user_id="op", thread_id="t", text="/task list") for i in range(300)]
-        acks = await asyncio.gather(*(gw.accept_async(d) for d in burst))
-        assert {a.status for a in acks} == {"accepted"}
-        assert redis.llen("rq:queue:interactive") == 300
-    finally:
-        await client.aclose()
+    acks = await asyncio.gather(*(loop_gateway.accept_async(message(f"burst-{i}")) for i in range(300)))
+    assert {a.status for a in acks} == {"accepted"}
+    assert redis.llen("rq:queue:interactive") == 300
