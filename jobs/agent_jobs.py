@@ -58,5 +58,4 @@ def _answer(rt: Runtime, plan: Plan, outcome: Outcome, suffix: str) -> None:
         reply_id=f"{plan.run_id}.{suffix}", channel=origin.channel, thread_id=origin.thread_id, text=outcome.text,
         card=outcome.card, trace_id=plan.trace_id, reply_to=origin.reply_to, ok=outcome.ok,
     )
-    if rt.outbox.put(reply):
-        rt.events.record(plan.trace_id, "reply.queued", actor="worker", reply_id=reply.reply_id, text=reply.text[:200])
+    rt.queue_reply(reply)

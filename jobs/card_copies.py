@@ -6,8 +6,6 @@ the original's id, with the thread it went to; when the card is decided, the wor
 update for every copy as well as for the original (jobs/tasks.py)."""
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel
 from redis import Redis
 
@@ -30,13 +28,12 @@ class CardCopies:
         self.keys = Keys(workspace)
         self.ttl_s = ttl_s
 
-    def add(self, original_id: str, copy: CardCopy, pipe: Any = None) -> None:
-        p = pipe if pipe is not None else self.redis.pipeline(transaction=True)
+    def add(self, original_id: str, copy: CardCopy) -> None:
         key = self.keys("card", "copies", original_id)
-        p.hset(key, copy.card_id, copy.model_dump_json())
-        p.expire(key, self.ttl_s)
-        if pipe is None:
-            p.execute()
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, copy.card_id, copy.model_dump_json())
+            pipe.expire(key, self.ttl_s)
+            pipe.execute()
 
     def of(self, original_id: str) -> list[CardCopy]:
         raw = self.redis.hgetall(self.keys("card", "copies", original_id))

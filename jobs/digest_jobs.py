@@ -114,9 +114,7 @@ class OutboxDigest:
                 replies.append(Reply(reply_id=f"{stem}.{card.card_id}", channel=target.channel, thread_id=target.thread_id,
                                      text=f"Waiting for you: {card.title}", card=copy, trace_id=trace_id, reply_to=target.reply_to))
             for reply in replies:
-                if self.rt.outbox.put(reply):
-                    queued += 1
-                    self.rt.events.record(trace_id, "reply.queued", actor="worker", reply_id=reply.reply_id, text=reply.text[:200])
+                queued += self.rt.queue_reply(reply)
         return queued
 
 

@@ -31,10 +31,10 @@ def inbox_tick(payload: dict[str, Any]) -> dict[str, Any]:
 
 def triage_if_due(rt: Runtime, now: float) -> dict[str, Any]:
     every_s = rt.settings.inbox_triage_every_min * 60
-    executor = rt.agent.executor if rt.agent is not None else None
-    capability = executor.capabilities.get(CAPABILITY) if executor is not None and every_s > 0 else None
-    if capability is None or executor is None:
+    if every_s <= 0 or rt.agent is None or CAPABILITY not in rt.agent.executor.capabilities:
         return {"ran": False, "reason": "off (INBOX_TRIAGE_EVERY_MIN=0 or no IMAP_HOST)"}
+    executor = rt.agent.executor
+    capability = executor.capabilities[CAPABILITY]
     slot = int(now // every_s)
     ws = rt.settings.workspace
     if not rt.redis.set(Keys(ws)("inbox", "triage", str(slot)), "1", nx=True, ex=every_s * 2):

@@ -16,6 +16,7 @@ from agents.agent import Agent
 from agents.skills import SkillContext
 from agents.recall import Recall
 from bot.commands import help_text
+from bot.messages import Reply
 from bot.outbox import Outbox
 from bot.recognizer import WorkerRecognizer
 from bot.settings import Settings, load_settings
@@ -101,6 +102,14 @@ class Runtime:
             drafts=DraftStore(self.redis, self.settings.workspace),
             llm=self.llm,
         )
+
+    def queue_reply(self, reply: Reply, note: str | None = None) -> bool:
+        """Put a reply in the outbox and trace it (`note` instead of its text); False when that reply
+        id was queued before, so a retried job answers once."""
+        if not self.outbox.put(reply):
+            return False
+        self.events.record(reply.trace_id, "reply.queued", actor="worker", reply_id=reply.reply_id, text=(note or reply.text)[:200])
+        return True
 
     def recall(self) -> Recall | None:
         if self.memory is None:

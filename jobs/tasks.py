@@ -94,8 +94,7 @@ def _reply(rt: Runtime, trace_id: str, channel: str, thread_id: str, reply_to: d
         reply_to=reply_to,
         ok=outcome.ok,
     )
-    if rt.outbox.put(reply):
-        rt.events.record(trace_id, "reply.queued", actor="worker", reply_id=reply.reply_id, text=reply.text[:200])
+    rt.queue_reply(reply)
     if reply.updates_card and outcome.card is not None:
         _update_copies(rt, reply, outcome.card)
 
@@ -109,8 +108,7 @@ def _update_copies(rt: Runtime, reply: Reply, card: Card) -> None:
             "card": card.model_copy(update={"card_id": copy.card_id}), "updates_card": copy.card_id,
             "reply_to": {**copy.reply_to, **decided},
         })
-        if rt.outbox.put(update):
-            rt.events.record(reply.trace_id, "reply.queued", actor="worker", reply_id=update.reply_id, text=f"card copy {copy.card_id}")
+        rt.queue_reply(update, note=f"card copy {copy.card_id}")
 
 
 def report_failure(
@@ -142,5 +140,4 @@ def report_failure(
         reply_to=source.get("reply_to") or {},
         ok=False,
     )
-    if rt.outbox.put(reply):
-        rt.events.record(trace_id, "reply.queued", actor="worker", reply_id=reply.reply_id, text=text[:200])
+    rt.queue_reply(reply)

@@ -128,13 +128,9 @@ class _Bert:
         self.ln = (w["embeddings.LayerNorm.weight"].astype(np.float32), w["embeddings.LayerNorm.bias"].astype(np.float32))
         self.layers = [_Layer(w, f"encoder.layer.{i}", self.heads) for i in range(int(config["num_hidden_layers"]))]
 
-    def forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """Token states of shape (batch, length, hidden) for padded ids and their attention mask."""
-        *_, last = self.states(ids, mask)
-        return last
-
     def states(self, ids: np.ndarray, mask: np.ndarray) -> Iterator[np.ndarray]:
-        """The token states after the embeddings (0) and after each layer (1..n), in order."""
+        """Token states, shape (batch, length, hidden), for padded ids and their attention mask: after
+        the embeddings (0), then after each layer (1..n), in order."""
         batch, length = ids.shape
         heads, head_dim = self.heads, self.hidden // self.heads
         x = self.word[ids] + self.position[:length] + self.token_type0

@@ -23,6 +23,7 @@ import numpy as np
 from agents.intents.classifier import IntentClassifier
 from agents.intents.model import IntentFeatures, MemoEmbedder
 from bot.settings import Settings
+from memory.embedding_cache import CachedEmbedder
 from memory.embeddings import Embedder, MiniLmEmbedder
 
 
@@ -52,8 +53,6 @@ def run(settings: Settings, argv: list[str]) -> dict[str, Any]:
     if not args.no_embeddings:
         model: Embedder = IntentFeatures(MiniLmEmbedder())
         if args.cache:
-            from memory.embedding_cache import CachedEmbedder
-
             model = CachedEmbedder(model, args.cache)
         embedder = MemoEmbedder(model)
     if args.clinc:
@@ -132,7 +131,7 @@ def clinc(path: Path, embedder: MemoEmbedder | None, min_recall: float, latency_
 def _describe(embedder: MemoEmbedder | None) -> str:
     if embedder is None:
         return "none (TF-IDF only)"
-    return embedder.name + (" (vectors from cache)" if type(embedder.inner).__name__ == "CachedEmbedder" else "")
+    return embedder.name + (" (vectors from cache)" if isinstance(embedder.inner, CachedEmbedder) else "")
 
 
 def _cross_fitted(correct: np.ndarray, in_conf: np.ndarray, oos_conf: np.ndarray, min_recall: float) -> tuple[np.ndarray, np.ndarray, list[float]]:
@@ -207,7 +206,7 @@ def _latency(model: IntentClassifier, queries: list[str]) -> tuple[float, float]
     if isinstance(embedder, MemoEmbedder):
         # time the model itself, not a memo or cache lookup
         inner = embedder.inner
-        model.embedder = inner.inner if type(inner).__name__ == "CachedEmbedder" else inner
+        model.embedder = inner.inner if isinstance(inner, CachedEmbedder) else inner
     try:
         times = []
         for text in queries:

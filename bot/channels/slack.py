@@ -181,7 +181,6 @@ class SlackChannel:
         )
 
 
-
 async def answer_error(error: Exception) -> BoltResponse:
     """What Slack is told when a listener fails: 503 (retry) when our store is down, 400 (don't)
     for a signed payload we cannot read; bolt's default would be 500 for both."""

@@ -114,7 +114,7 @@ class SlackSender:
         if thread_ts is None and not posted_in.startswith("D") and self.join_thread is not None:
             await self.join_thread(posted_in, str(response["ts"]))
         if reply.card is not None:
-            await self.places.remember(reply.card.card_id, {"channel": str(response.get("channel") or channel), "ts": str(response["ts"])})
+            await self.places.remember(reply.card.card_id, {"channel": posted_in, "ts": str(response["ts"])})
 
     async def _update(self, reply: Reply, channel: str) -> bool:
         assert reply.card is not None and reply.updates_card is not None

@@ -86,10 +86,14 @@ async def _load_during(platform: ConsolePlatform, deliveries: list[Delivery], ra
 
 
 def _lost_traces(cluster: Cluster, deliveries: list[Delivery], limit: int = 5) -> list[dict[str, object]]:
-    """For acknowledged deliveries that were never answered: what their trace and their job show."""
+    """For acknowledged deliveries that were never answered: what their trace, their job and the
+    queues' schedulers show."""
     from rq.job import Job
-
+    from rq.registry import ScheduledJobRegistry
+    from rq.scheduler import RQScheduler
     from rq.serializers import JSONSerializer
+
+    from jobs.queues import QUEUES
 
     redis = cluster.redis.client()
     out: list[dict[str, object]] = []
@@ -103,12 +107,11 @@ def _lost_traces(cluster: Cluster, deliveries: list[Delivery], limit: int = 5) -
         except Exception as err:  # the job's hash is gone
             status, retries_left = f"missing ({type(err).__name__})", None
         timeline = EventLog(redis, cluster.workspace).timeline(d.trace_id)
-        scheduled_in = {q: redis.zscore(f"rq:scheduled:{q}", d.trace_id) for q in ("interactive", "default", "background")}
-        locks = {q: (redis.get(f"rq:scheduler-lock:{q}"), redis.ttl(f"rq:scheduler-lock:{q}")) for q in ("interactive", "default", "background")}
+        scheduled_at = {q: redis.zscore(ScheduledJobRegistry(q, connection=redis).key, d.trace_id) for q in QUEUES}
+        locks = {q: RQScheduler.get_locking_key(q) for q in QUEUES}
         out.append({"trace_id": d.trace_id, "job_status": status, "retries_left": retries_left, "now": time.time(),
-                    "scheduled_at": {q: v for q, v in scheduled_in.items() if v is not None},
-                    "scheduler_locks": {q: [str(h), t] for q, (h, t) in locks.items()},
-                    "schedulers": [str(k) for k in redis.keys("rq:scheduler-instance:*")] + [str(k) for k in redis.keys("rq:scheduler:*")],
+                    "scheduled_at": {q: at for q, at in scheduled_at.items() if at is not None},
+                    "scheduler_locks": {q: [str(redis.get(key)), redis.ttl(key)] for q, key in locks.items()},
                     "events": [f"{e.kind} {e.summary[:120]}" for e in timeline][-25:]})
         if len(out) >= limit:
             break
