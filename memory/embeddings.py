@@ -83,24 +83,29 @@ def _layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float) 
     return centred / np.sqrt(var + eps) * gamma + beta
 
 
+# where a layer keeps its attention weights: query, key, value, output projection, attention LayerNorm
+BERT_ATTENTION = ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense", "attention.output.LayerNorm")
+
+
 class _Layer:
-    def __init__(self, w: dict[str, np.ndarray], prefix: str, heads: int) -> None:
+    def __init__(self, w: dict[str, np.ndarray], prefix: str, heads: int, names: tuple[str, ...] = BERT_ATTENTION) -> None:
         def get(name: str) -> np.ndarray:
             return np.ascontiguousarray(w[f"{prefix}.{name}"], dtype=np.float32)
 
+        query, key, value, output, norm = names
         # one fused matmul for query, key and value; weights stored transposed for x @ W
         self.qkv_w = np.ascontiguousarray(
-            np.concatenate([get("attention.self.query.weight"), get("attention.self.key.weight"), get("attention.self.value.weight")]).T
+            np.concatenate([get(f"{query}.weight"), get(f"{key}.weight"), get(f"{value}.weight")]).T
         )
-        self.qkv_b = np.concatenate([get("attention.self.query.bias"), get("attention.self.key.bias"), get("attention.self.value.bias")])
+        self.qkv_b = np.concatenate([get(f"{query}.bias"), get(f"{key}.bias"), get(f"{value}.bias")])
         # attention's 1/sqrt(head_dim) folded into the query projection once, not per batch
-        hidden = get("attention.output.dense.bias").shape[0]
+        hidden = get(f"{output}.bias").shape[0]
         scale = np.float32(1.0 / np.sqrt(hidden // heads))
         self.qkv_w[:, :hidden] *= scale
         self.qkv_b[:hidden] *= scale
-        self.out_w = np.ascontiguousarray(get("attention.output.dense.weight").T)
-        self.out_b = get("attention.output.dense.bias")
-        self.ln1 = (get("attention.output.LayerNorm.weight"), get("attention.output.LayerNorm.bias"))
+        self.out_w = np.ascontiguousarray(get(f"{output}.weight").T)
+        self.out_b = get(f"{output}.bias")
+        self.ln1 = (get(f"{norm}.weight"), get(f"{norm}.bias"))
         self.up_w = np.ascontiguousarray(get("intermediate.dense.weight").T)
         self.up_b = get("intermediate.dense.bias")
         self.down_w = np.ascontiguousarray(get("output.dense.weight").T)
@@ -128,16 +133,26 @@ class _Bert:
         self.ln = (w["embeddings.LayerNorm.weight"].astype(np.float32), w["embeddings.LayerNorm.bias"].astype(np.float32))
         self.layers = [_Layer(w, f"encoder.layer.{i}", self.heads) for i in range(int(config["num_hidden_layers"]))]
 
+    def embed_tokens(self, ids: np.ndarray) -> np.ndarray:
+        """Word + absolute position (+ token type) embeddings, before their LayerNorm."""
+        return self.word[ids] + self.position[:ids.shape[1]] + self.token_type0
+
+    def position_bias(self, length: int) -> np.ndarray | None:
+        """An attention bias by relative position, shape (1, heads, length, length); BERT has none."""
+        return None
+
     def states(self, ids: np.ndarray, mask: np.ndarray) -> Iterator[np.ndarray]:
         """Token states, shape (batch, length, hidden), for padded ids and their attention mask: after
         the embeddings (0), then after each layer (1..n), in order."""
         batch, length = ids.shape
         heads, head_dim = self.heads, self.hidden // self.heads
-        x = self.word[ids] + self.position[:length] + self.token_type0
-        x = _layer_norm(x, *self.ln, self.eps)
+        x = _layer_norm(self.embed_tokens(ids), *self.ln, self.eps)
         yield x
         # padded keys get a large negative score, so softmax gives them ~0 weight
         bias = ((1.0 - mask[:, None, None, :].astype(np.float32)) * np.float32(-1e9)).astype(np.float32)
+        position_bias = self.position_bias(length)
+        if position_bias is not None:
+            bias = bias + position_bias
         for layer in self.layers:
             flat = x.reshape(batch * length, self.hidden)
             qkv = flat @ layer.qkv_w
@@ -166,13 +181,15 @@ class _Bert:
             yield x
 
 
-class MiniLmEmbedder:
-    """all-MiniLM-L6-v2 (384 dimensions), mean-pooled and normalised like sentence-transformers.
+class LocalEmbedder:
+    """A sentence-transformers model run in numpy: token states mean-pooled and normalised.
 
-    Loaded on first use; `embed` is safe to call from several threads."""
+    Loaded on first use; `embed` is safe to call from several threads. Subclasses name the model,
+    where its files are (`locate`) and its encoder class."""
 
-    name = MINILM_NAME
-    dim = 384
+    name = ""
+    dim = 0
+    encoder: type[_Bert] = _Bert
 
     def __init__(self, model_dir: Path | None = None, batch_size: int = 32, max_tokens: int = 256) -> None:
         self.model_dir = model_dir
@@ -190,12 +207,12 @@ class MiniLmEmbedder:
             if self._bert is None or self._tokenizer is None:
                 from tokenizers import Tokenizer
 
-                model_dir = self.model_dir or minilm_dir()
+                model_dir = self.model_dir or self.locate()
                 tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
                 tokenizer.no_padding()
                 tokenizer.enable_truncation(max_length=self.max_tokens)
                 self._tokenizer = tokenizer
-                self._bert = _Bert(model_dir)
+                self._bert = self.encoder(model_dir)
                 try:
                     from threadpoolctl import ThreadpoolController
 
@@ -203,6 +220,10 @@ class MiniLmEmbedder:
                 except ImportError:
                     self._blas = None
             return self._bert, self._tokenizer
+
+    def locate(self) -> Path:
+        """The folder with config.json, tokenizer.json and model.safetensors; ModelMissing if absent."""
+        raise NotImplementedError
 
     def _small_batch_threads(self, tokens: int) -> contextlib.AbstractContextManager[object]:
         # a query or a handful of notes is too small to split across BLAS threads: on a busy
@@ -256,6 +277,16 @@ class MiniLmEmbedder:
                         if layer == depth_index:
                             out[chunk, column] = (states * mask[:, :, None]).sum(axis=1) / counts
         return out
+
+
+class MiniLmEmbedder(LocalEmbedder):
+    """all-MiniLM-L6-v2 (384 dimensions), mean-pooled and normalised like sentence-transformers."""
+
+    name = MINILM_NAME
+    dim = 384
+
+    def locate(self) -> Path:
+        return minilm_dir()
 
 
 def build_embedder(

