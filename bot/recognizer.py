@@ -1,8 +1,8 @@
 """Intent recognition in Deputy's processes: exact commands in the gateway, free text in the worker.
 
 The gateway only parses commands: classifying free text costs ~15-20 ms per message on this class of
-machine (MiniLM embedding dominates, p99 higher under load; docs/intents.md has the figures) and a
-model call costs seconds, so free text travels to the worker as `unrecognised` and handle_message
+machine with MiniLM and several times that with all-mpnet-base-v2 beside it (the embeddings dominate,
+p99 higher under load; docs/intents.md has the figures) and a model call costs seconds, so free text travels to the worker as `unrecognised` and handle_message
 classifies it there, recording `intent.recognized` with its confidence and source."""
 from __future__ import annotations
 
@@ -47,10 +47,11 @@ def intents_file(settings: Settings) -> Path:
 class WorkerRecognizer:
     """Free text → Intent in a worker. Trains on first use and again whenever the intents file changes."""
 
-    def __init__(self, settings: Settings, llm: Llm | None, embedder: Embedder | None = None) -> None:
+    def __init__(self, settings: Settings, llm: Llm | None, embedder: Embedder | None = None, extra: Embedder | None = None) -> None:
         self.settings = settings
         self.llm = llm
         self._embedder = embedder
+        self._extra = extra
         self._engine: IntentRecognizer | None = None
 
     def engine(self) -> "IntentRecognizer":
@@ -61,7 +62,8 @@ class WorkerRecognizer:
             from agents.intents.resolver import LlmResolver
 
             embedder = self._embedder if self._embedder is not None else local_embedder(self.settings)
-            watcher = IntentWatcher(intents_file(self.settings), embedder)
+            extra = self._extra if self._embedder is not None else larger_embedder(self.settings, embedder)
+            watcher = IntentWatcher(intents_file(self.settings), embedder, extra=extra)
             resolver = LlmResolver(self.llm, self.settings.timezone) if self.llm is not None else None
             self._engine = IntentRecognizer(watcher, self.settings.intent_threshold, self.settings.timezone, resolver)
         return self._engine
@@ -88,3 +90,15 @@ def local_embedder(settings: Settings) -> Embedder | None:
         log.warning("intent classifier runs on TF-IDF only: %s", err)
         return None
     return MiniLmEmbedder()
+
+
+def larger_embedder(settings: Settings, local: Embedder | None) -> Embedder | None:
+    """all-mpnet-base-v2 beside MiniLM, where it is installed and wanted (INTENT_MPNET)."""
+    if local is None or not settings.intent_mpnet:
+        return None
+    from memory.mpnet import MpnetEmbedder, mpnet_installed
+
+    if not mpnet_installed():
+        log.info("intent classifier runs on MiniLM only: all-mpnet-base-v2 is not installed (docs/intents.md)")
+        return None
+    return MpnetEmbedder(settings.model_cache_dir)

@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     intent_threshold: float = 0.38
     # false: TF-IDF only, without the local MiniLM sentence embeddings
     intent_embeddings: bool = True
+    # also read all-mpnet-base-v2 next to MiniLM when it is installed (more accurate, ~60 ms and
+    # ~450 MB more per worker; docs/intents.md); false: MiniLM only
+    intent_mpnet: bool = True
+    # where downloaded-once model files are unpacked (the larger intent model)
+    model_cache_dir: Path = Path.home() / ".cache" / "deputy"
 
     # --- Slack
     slack_bot_token: SecretStr | None = None

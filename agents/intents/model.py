@@ -17,27 +17,50 @@ from memory.embeddings import Embedder
 log = logging.getLogger("deputy.intents")
 
 
-# the classifier reads the last four layers of the sentence model, not only the last: on the dev
+# the classifier reads the last four layers of each sentence model, not only the last: on the dev
 # splits this took CLINC150 in-scope accuracy from 96.00 to 96.40 at the same OOS recall, and HWU64
 # micro-F1 from .920 to .922 (docs/intents.md). One forward pass either way.
 INTENT_LAYERS = (-4, -3, -2, -1)
 
 
 class IntentFeatures:
-    """What the classifier sees of a text: several layers of the local model where it offers them
-    (`embed_layers`), else the embedder's own vector (an OpenAI-compatible embedder, say)."""
+    """What the classifier sees of a text: several layers of each local model where it offers them
+    (`embed_layers`), else the embedder's own vector (an OpenAI-compatible embedder, say).
 
-    def __init__(self, inner: Embedder, layers: Sequence[int] = INTENT_LAYERS) -> None:
+    With a second model (`extra`, all-mpnet-base-v2) the two blocks stand side by side, each of unit
+    length, so a dot product is the mean of the two models' similarities: two models trained on
+    different data err on different texts (HWU64 micro-F1 .922 -> .930, docs/intents.md)."""
+
+    def __init__(self, inner: Embedder, layers: Sequence[int] = INTENT_LAYERS, extra: Embedder | None = None) -> None:
         self.inner = inner
+        self.extra = extra
         self.layers = tuple(layers)
-        self.by_layers = hasattr(inner, "embed_layers")
-        self.dim = inner.dim * len(self.layers) if self.by_layers else inner.dim
-        self.name = f"{inner.name} (layers {','.join(map(str, self.layers))})" if self.by_layers else inner.name
+        self.models = [m for m in (inner, extra) if m is not None]
+        self.dim = sum(self._dim(m) for m in self.models)
+        self.name = " + ".join(self._name(m) for m in self.models)
+
+    def _dim(self, model: Embedder) -> int:
+        return model.dim * len(self.layers) if hasattr(model, "embed_layers") else model.dim
+
+    def _name(self, model: Embedder) -> str:
+        if hasattr(model, "embed_layers"):
+            return f"{model.name} (layers {','.join(map(str, self.layers))})"
+        return model.name
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        if self.by_layers:
-            return self.inner.embed_layers(texts, self.layers)  # type: ignore[attr-defined]
-        return self.inner.embed(texts)
+        blocks = [m.embed_layers(texts, self.layers) if hasattr(m, "embed_layers") else m.embed(texts)  # type: ignore[attr-defined]
+                  for m in self.models]
+        if len(blocks) == 1:
+            return blocks[0]
+        return (np.hstack(blocks) / np.float32(np.sqrt(len(blocks)))).astype(np.float32)
+
+
+def classifier_params(features: IntentFeatures | None) -> Params:
+    """With two sentence models the embedding expert is the stronger one, so the TF-IDF expert's vote
+    counts less: weight 1.5, not 2.5 (HWU64 folds 1-8 .9306 against .9268; docs/intents.md)."""
+    if features is not None and len(features.models) > 1:
+        return Params(tfidf_weight=1.5)
+    return Params()
 
 
 class MemoEmbedder:
@@ -90,9 +113,12 @@ class IntentWatcher:
     """The current trained intents. Re-reads the operator's file when it changes (checked at most every
     `check_every_s`) and retrains; a broken file keeps the last good model and reports why."""
 
-    def __init__(self, operator_file: Path | None, embedder: Embedder | None, check_every_s: float = 2.0) -> None:
+    def __init__(self, operator_file: Path | None, embedder: Embedder | None, check_every_s: float = 2.0,
+                 extra: Embedder | None = None) -> None:
         self.operator_file = operator_file
-        self.embedder = MemoEmbedder(IntentFeatures(embedder)) if embedder is not None else None
+        features = IntentFeatures(embedder, extra=extra) if embedder is not None else None
+        self.embedder = MemoEmbedder(features) if features is not None else None
+        self.params = classifier_params(features)
         self.check_every_s = check_every_s
         self.last_error = ""
         self._trained: TrainedIntents | None = None
@@ -122,7 +148,7 @@ class IntentWatcher:
             else:
                 self.last_error = ""
             if self._trained is None or registry.digest() != self._trained.digest:
-                self._trained = train(registry, self.embedder)
+                self._trained = train(registry, self.embedder, self.params)
                 log.info("intents trained: %d intents in %.2f s", len(registry), self._trained.train_s)
             self._stamp = stamp
             return self._trained

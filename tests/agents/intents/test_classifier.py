@@ -10,32 +10,28 @@ from agents.intents.registry import load_registry
 from bot.settings import Settings
 
 THRESHOLD = Settings.model_fields["intent_threshold"].default
+PARAPHRASES = [
+    ("could you remind me to phone the accountant on monday", "remind"),
+    ("put renew the insurance on my to-do list", "add_task"),
+    ("please make a note that the alarm code is 1234", "remember"),
+    ("what have i got left to do", "list_tasks"),
+    ("set up a call with maria on thursday at 2pm", "schedule_meeting"),
+    ("how much has the ai cost me so far", "check_budget"),
+    ("bump the monthly budget to 80 euros", "set_budget"),
+    ("why did you answer that way", "trace"),
+]
+OUT_OF_SCOPE = ["what's the capital of spain", "book a flight to rome", "what's my favourite colour", "how do magnets work",
+                "play the new taylor swift album", "is it going to rain tomorrow"]
 
 
-@pytest.mark.parametrize(
-    ("text", "intent"),
-    [
-        ("could you remind me to phone the accountant on monday", "remind"),
-        ("put renew the insurance on my to-do list", "add_task"),
-        ("please make a note that the alarm code is 1234", "remember"),
-        ("what have i got left to do", "list_tasks"),
-        ("set up a call with maria on thursday at 2pm", "schedule_meeting"),
-        ("how much has the ai cost me so far", "check_budget"),
-        ("bump the monthly budget to 80 euros", "set_budget"),
-        ("why did you answer that way", "trace"),
-    ],
-)
+@pytest.mark.parametrize(("text", "intent"), PARAPHRASES)
 def test_paraphrases_are_recognised_confidently(builtin: IntentWatcher, text: str, intent: str):
     ranking = builtin.current().classifier.rank(text)
     assert ranking.best == intent
     assert ranking.confidence >= THRESHOLD
 
 
-@pytest.mark.parametrize(
-    "text",
-    ["what's the capital of spain", "book a flight to rome", "what's my favourite colour", "how do magnets work",
-     "play the new taylor swift album", "is it going to rain tomorrow"],
-)
+@pytest.mark.parametrize("text", OUT_OF_SCOPE)
 def test_out_of_scope_text_is_below_the_threshold(builtin: IntentWatcher, text: str):
     assert builtin.current().classifier.rank(text).confidence < THRESHOLD
 

@@ -1,0 +1,69 @@
+"""The classifier reading two sentence models: MiniLM beside all-mpnet-base-v2."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agents.intents.model import IntentFeatures, IntentWatcher, MemoEmbedder
+from bot.recognizer import larger_embedder
+from bot.settings import Settings
+from memory.mpnet import MpnetEmbedder, mpnet_installed
+from tests.agents.intents.test_classifier import OUT_OF_SCOPE, PARAPHRASES, THRESHOLD
+
+
+class Layered:
+    def __init__(self, name: str, dim: int, seed: int) -> None:
+        self.name, self.dim, self.seed = name, dim, seed
+
+    def embed(self, texts):  # type: ignore[no-untyped-def]
+        return self.embed_layers(texts, (-1,))
+
+    def embed_layers(self, texts, layers):  # type: ignore[no-untyped-def]
+        rows = np.random.default_rng([self.seed] + [len(t) for t in texts]).normal(size=(len(texts), self.dim * len(layers)))
+        return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_two_models_stand_side_by_side_and_a_dot_product_averages_them():
+    small, large = Layered("small", 4, 1), Layered("large", 8, 2)
+    features = IntentFeatures(small, layers=(-2, -1), extra=large)
+    assert features.dim == 4 * 2 + 8 * 2
+    assert features.name == "small (layers -2,-1) + large (layers -2,-1)"
+    rows = features.embed(["ab", "abcd"])
+    assert rows.shape == (2, 24)
+    assert np.allclose(np.linalg.norm(rows, axis=1), 1.0, atol=1e-6)
+    a, b = small.embed_layers(["ab", "abcd"], (-2, -1)), large.embed_layers(["ab", "abcd"], (-2, -1))
+    assert rows[0] @ rows[1] == pytest.approx((a[0] @ a[1] + b[0] @ b[1]) / 2, abs=1e-6)
+
+
+def test_the_larger_model_is_used_only_when_wanted_and_installed(monkeypatch: pytest.MonkeyPatch, tmp_path):  # type: ignore[no-untyped-def]
+    local = Layered("small", 4, 1)
+    off = Settings(intent_mpnet=False, model_cache_dir=tmp_path)
+    on = Settings(intent_mpnet=True, model_cache_dir=tmp_path)
+    assert larger_embedder(off, local) is None
+    assert larger_embedder(on, None) is None  # TF-IDF only: no sentence models at all
+    monkeypatch.setattr("memory.mpnet.mpnet_installed", lambda: False)
+    assert larger_embedder(on, local) is None
+    monkeypatch.setattr("memory.mpnet.mpnet_installed", lambda: True)
+    chosen = larger_embedder(on, local)
+    assert isinstance(chosen, MpnetEmbedder) and chosen.cache_dir == tmp_path
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory: pytest.TempPathFactory, embedder: MemoEmbedder) -> IntentWatcher:
+    if not mpnet_installed():
+        pytest.skip("all-mpnet-base-v2 is not installed (scripts/test installs it)")
+    watcher = IntentWatcher(None, embedder.inner, extra=MpnetEmbedder(tmp_path_factory.mktemp("models")))
+    watcher.current()
+    return watcher
+
+
+@pytest.mark.parametrize(("text", "intent"), PARAPHRASES)
+def test_paraphrases_are_recognised_confidently_by_both(both: IntentWatcher, text: str, intent: str):
+    ranking = both.current().classifier.rank(text)
+    assert ranking.best == intent
+    assert ranking.confidence >= THRESHOLD
+
+
+@pytest.mark.parametrize("text", OUT_OF_SCOPE)
+def test_out_of_scope_text_is_below_the_threshold_with_both(both: IntentWatcher, text: str):
+    assert both.current().classifier.rank(text).confidence < THRESHOLD
