@@ -93,12 +93,23 @@ def local_embedder(settings: Settings) -> Embedder | None:
 
 
 def larger_embedder(settings: Settings, local: Embedder | None) -> Embedder | None:
-    """all-mpnet-base-v2 beside MiniLM, where it is installed and wanted (INTENT_MPNET)."""
+    """all-mpnet-base-v2 beside MiniLM, where it is installed and wanted (INTENT_MPNET). Its files are
+    unpacked here, so a missing piece, a damaged archive or an unwritable MODEL_CACHE_DIR costs accuracy
+    (MiniLM alone, with the reason logged), never the operator's message."""
     if local is None or not settings.intent_mpnet:
         return None
-    from memory.mpnet import MpnetEmbedder, mpnet_installed
+    import zipfile
 
-    if not mpnet_installed():
-        log.info("intent classifier runs on MiniLM only: all-mpnet-base-v2 is not installed (docs/intents.md)")
+    from memory.embeddings import ModelMissing
+    from memory.mpnet import MpnetEmbedder, mpnet_dir
+
+    try:
+        mpnet_dir(settings.model_cache_dir)
+    except ModelMissing as err:
+        log.info("intent classifier runs on MiniLM only: %s", err)
+        return None
+    except (OSError, zipfile.BadZipFile) as err:
+        log.error("intent classifier runs on MiniLM only: all-mpnet-base-v2 could not be unpacked into %s: %s",
+                  settings.model_cache_dir, err)
         return None
     return MpnetEmbedder(settings.model_cache_dir)

