@@ -97,11 +97,23 @@ class ImapServer:
         return self
 
     def stop(self) -> None:
-        if self._loop and self._server:
-            self._loop.call_soon_threadsafe(self._server.close)
+        if self._loop and self._server and self._loop.is_running():
+            # end the open sessions before the loop: a session task left pending when the loop goes
+            # away is reported as never awaited
+            asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(5)
             self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread:
             self._thread.join(5)
+        if self._loop and not self._loop.is_running():
+            self._loop.close()
+
+    async def _shutdown(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        sessions = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in sessions:
+            task.cancel()
+        await asyncio.gather(*sessions, return_exceptions=True)
 
     # --- the protocol
     async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
