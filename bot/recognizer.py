@@ -1,9 +1,10 @@
 """Intent recognition in Deputy's processes: exact commands in the gateway, free text in the worker.
 
 The gateway only parses commands: classifying free text costs ~15-20 ms per message on this class of
-machine with MiniLM and several times that with all-mpnet-base-v2 beside it (the embeddings dominate,
-p99 higher under load; docs/intents.md has the figures) and a model call costs seconds, so free text travels to the worker as `unrecognised` and handle_message
-classifies it there, recording `intent.recognized` with its confidence and source."""
+machine with MiniLM and ~75 ms with all-mpnet-base-v2 beside it (the embeddings dominate, p99 higher
+under load; docs/intents.md has the figures) and a model call costs seconds, so free text travels to
+the worker as `unrecognised` and handle_message classifies it there, recording `intent.recognized`
+with its confidence and source."""
 from __future__ import annotations
 
 import logging
@@ -47,11 +48,11 @@ def intents_file(settings: Settings) -> Path:
 class WorkerRecognizer:
     """Free text → Intent in a worker. Trains on first use and again whenever the intents file changes."""
 
-    def __init__(self, settings: Settings, llm: Llm | None, embedder: Embedder | None = None, extra: Embedder | None = None) -> None:
+    def __init__(self, settings: Settings, llm: Llm | None, embedder: Embedder | None = None) -> None:
         self.settings = settings
         self.llm = llm
+        # an embedder passed in (tests, benchmarks) is used alone; otherwise the settings choose
         self._embedder = embedder
-        self._extra = extra
         self._engine: IntentRecognizer | None = None
 
     def engine(self) -> "IntentRecognizer":
@@ -62,7 +63,7 @@ class WorkerRecognizer:
             from agents.intents.resolver import LlmResolver
 
             embedder = self._embedder if self._embedder is not None else local_embedder(self.settings)
-            extra = self._extra if self._embedder is not None else larger_embedder(self.settings, embedder)
+            extra = None if self._embedder is not None else larger_embedder(self.settings, embedder)
             watcher = IntentWatcher(intents_file(self.settings), embedder, extra=extra)
             resolver = LlmResolver(self.llm, self.settings.timezone) if self.llm is not None else None
             self._engine = IntentRecognizer(watcher, self.settings.intent_threshold, self.settings.timezone, resolver)
