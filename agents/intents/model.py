@@ -32,8 +32,6 @@ class IntentFeatures:
     different data err on different texts (HWU64 micro-F1 .922 -> .930, docs/intents.md)."""
 
     def __init__(self, inner: Embedder, layers: Sequence[int] = INTENT_LAYERS, extra: Embedder | None = None) -> None:
-        self.inner = inner
-        self.extra = extra
         self.layers = tuple(layers)
         self.models = [m for m in (inner, extra) if m is not None]
         self.dim = sum(self._dim(m) for m in self.models)

@@ -45,6 +45,9 @@ def test_without_a_test_split_val_is_scored_with_cross_fitted_thresholds(tmp_pat
     path.write_text(json.dumps(data))
     result = run(settings, ["--clinc", str(path), "--no-embeddings", "--latency-samples", "5"])
     assert result["split"].startswith("val") and len(result["threshold"]) == 2
+    assert result["min_oos_recall_on_val"] == 0.82  # no sentence models: the single-model default
+    chosen = run(settings, ["--clinc", str(path), "--no-embeddings", "--latency-samples", "5", "--min-oos-recall", "0.5"])
+    assert chosen["min_oos_recall_on_val"] == 0.5
 
 
 def test_hwu_folds_and_missing_folds(tmp_path: Path, settings):
