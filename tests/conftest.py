@@ -12,7 +12,7 @@ from redis import Redis
 
 # MiniLM only, in this process and the workers and gateways it starts: the larger intent model
 # adds seconds to every test that trains the classifier; tests/memory/test_mpnet.py and
-# tests/agents/intents/test_two_models.py turn it on where it is the subject
+# the `both` fixture in tests/agents/intents/conftest.py use it where it is the subject
 os.environ.setdefault("INTENT_MPNET", "false")
 REDIS_HOST = os.environ.get("DEPUTY_TEST_REDIS_HOST", "127.0.0.1")
 REDIS_PORT = int(os.environ.get("DEPUTY_TEST_REDIS_PORT", "6379"))

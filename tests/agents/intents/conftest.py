@@ -4,6 +4,7 @@ import pytest
 
 from agents.intents.model import IntentWatcher, MemoEmbedder
 from memory.embeddings import MiniLmEmbedder
+from memory.mpnet import MpnetEmbedder, mpnet_installed
 
 
 @pytest.fixture(scope="session")
@@ -17,3 +18,19 @@ def builtin(embedder: MemoEmbedder) -> IntentWatcher:
     watcher = IntentWatcher(None, embedder)
     watcher.current()
     return watcher
+
+
+@pytest.fixture(scope="session")
+def both(tmp_path_factory: pytest.TempPathFactory, embedder: MemoEmbedder) -> IntentWatcher:
+    """The built-in intents learned from MiniLM and all-mpnet-base-v2 together (the product default)."""
+    if not mpnet_installed():
+        pytest.skip("all-mpnet-base-v2 is not installed (scripts/test installs it)")
+    watcher = IntentWatcher(None, embedder.inner, extra=MpnetEmbedder(tmp_path_factory.mktemp("models")))
+    watcher.current()
+    return watcher
+
+
+@pytest.fixture(params=["minilm", "both"])
+def trained(request: pytest.FixtureRequest) -> IntentWatcher:
+    """Each way the built-in intents are learned: MiniLM only (INTENT_MPNET=false), and both models."""
+    return request.getfixturevalue("builtin" if request.param == "minilm" else "both")

@@ -25,15 +25,15 @@ OUT_OF_SCOPE = ["what's the capital of spain", "book a flight to rome", "what's 
 
 
 @pytest.mark.parametrize(("text", "intent"), PARAPHRASES)
-def test_paraphrases_are_recognised_confidently(builtin: IntentWatcher, text: str, intent: str):
-    ranking = builtin.current().classifier.rank(text)
+def test_paraphrases_are_recognised_confidently(trained: IntentWatcher, text: str, intent: str):
+    ranking = trained.current().classifier.rank(text)
     assert ranking.best == intent
     assert ranking.confidence >= THRESHOLD
 
 
 @pytest.mark.parametrize("text", OUT_OF_SCOPE)
-def test_out_of_scope_text_is_below_the_threshold(builtin: IntentWatcher, text: str):
-    assert builtin.current().classifier.rank(text).confidence < THRESHOLD
+def test_out_of_scope_text_is_below_the_threshold(trained: IntentWatcher, text: str):
+    assert trained.current().classifier.rank(text).confidence < THRESHOLD
 
 
 def test_ranking_offers_alternatives_with_probabilities(builtin: IntentWatcher):

@@ -1,4 +1,5 @@
-"""The classifier reading two sentence models: MiniLM beside all-mpnet-base-v2."""
+"""The classifier reading two sentence models: MiniLM beside all-mpnet-base-v2. (The built-in
+paraphrase and out-of-scope checks run with both in test_classifier.py, through the `trained` fixture.)"""
 from __future__ import annotations
 
 import zipfile
@@ -6,12 +7,11 @@ import zipfile
 import numpy as np
 import pytest
 
-from agents.intents.model import IntentFeatures, IntentWatcher, MemoEmbedder
+from agents.intents.model import IntentFeatures
 from bot.recognizer import larger_embedder
 from bot.settings import Settings
 from memory.embeddings import ModelMissing
-from memory.mpnet import MpnetEmbedder, mpnet_installed
-from tests.agents.intents.test_classifier import OUT_OF_SCOPE, PARAPHRASES, THRESHOLD
+from memory.mpnet import MpnetEmbedder
 
 
 class Layered:
@@ -62,24 +62,3 @@ def test_a_larger_model_that_cannot_be_had_leaves_minilm_alone_with_the_reason_l
     with caplog.at_level("INFO", logger="deputy.intents"):
         assert larger_embedder(Settings(intent_mpnet=True, model_cache_dir=tmp_path), Layered("small", 4, 1)) is None
     assert "MiniLM only" in caplog.text and str(failure) in caplog.text
-
-
-@pytest.fixture(scope="module")
-def both(tmp_path_factory: pytest.TempPathFactory, embedder: MemoEmbedder) -> IntentWatcher:
-    if not mpnet_installed():
-        pytest.skip("all-mpnet-base-v2 is not installed (scripts/test installs it)")
-    watcher = IntentWatcher(None, embedder.inner, extra=MpnetEmbedder(tmp_path_factory.mktemp("models")))
-    watcher.current()
-    return watcher
-
-
-@pytest.mark.parametrize(("text", "intent"), PARAPHRASES)
-def test_paraphrases_are_recognised_confidently_by_both(both: IntentWatcher, text: str, intent: str):
-    ranking = both.current().classifier.rank(text)
-    assert ranking.best == intent
-    assert ranking.confidence >= THRESHOLD
-
-
-@pytest.mark.parametrize("text", OUT_OF_SCOPE)
-def test_out_of_scope_text_is_below_the_threshold_with_both(both: IntentWatcher, text: str):
-    assert both.current().classifier.rank(text).confidence < THRESHOLD
