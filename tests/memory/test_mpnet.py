@@ -62,6 +62,22 @@ def test_corrupt_piece_is_refused_and_leaves_nothing_half_unpacked(tmp_path: Pat
     assert [p.name for p in (tmp_path / "cache").iterdir()] == [".all-mpnet-base-v2.lock"]
 
 
+def test_damage_inside_a_compressed_stream_is_refused_as_a_damaged_archive(tmp_path: Path) -> None:
+    files = {name: bytes(range(256)) * 400 for name in MODEL_FILES}
+    parts = _split_archive(tmp_path, files, pieces=1)
+    raw = bytearray(parts[0].read_bytes())
+    with zipfile.ZipFile(io.BytesIO(bytes(raw))) as archive:
+        info = archive.getinfo("all-mpnet-base-v2/model.safetensors")
+    # the member's compressed data starts after its local header (30 bytes, its name, its extra field)
+    name_length = int.from_bytes(raw[info.header_offset + 26:info.header_offset + 28], "little")
+    extra_length = int.from_bytes(raw[info.header_offset + 28:info.header_offset + 30], "little")
+    raw[info.header_offset + 30 + name_length + extra_length] = 0xFF  # a deflate block of the reserved type
+    parts[0].write_bytes(bytes(raw))
+    with pytest.raises(zipfile.BadZipFile, match="model.safetensors is damaged"):
+        mpnet_dir(tmp_path / "cache", parts)
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [".all-mpnet-base-v2.lock"]
+
+
 def test_archive_without_the_weights_is_a_clear_error(tmp_path: Path) -> None:
     parts = _split_archive(tmp_path, {"config.json": b"{}", "tokenizer.json": b"{}"})
     with pytest.raises(ModelMissing, match="model.safetensors"):
