@@ -1,19 +1,41 @@
 """The RQ queues and how work gets on them: JSON only, retries with backoff, deterministic ids."""
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, Callable
 
 from redis import Redis
 from redis.client import Pipeline
 from rq import Queue, Retry
-from rq.job import Callback, Job
+from rq.job import Callback, Job, JobStatus
 from rq.serializers import JSONSerializer
+from rq.utils import now
 
 INTERACTIVE = "interactive"
 DEFAULT = "default"
 BACKGROUND = "background"
 # workers drain them in this order
 QUEUES = (INTERACTIVE, DEFAULT, BACKGROUND)
+
+
+class DeputyJob(Job):
+    """rq's Job, with a retry after backoff written in one transaction.
+
+    rq 3.0's `Job.retry` marks the job `scheduled` at once and puts it in the scheduled registry
+    through the caller's pipeline afterwards. A worker killed between the two left a job marked
+    scheduled in no registry; the abandoned-job sweep only takes back jobs still `started`, so it
+    was never run again (found by `deputy prove`'s worker SIGKILL storm). Here the status goes in the
+    same pipeline: a kill before it executes leaves the job `started`, and the sweep retries it."""
+
+    def retry(self, queue: Queue, pipeline: Pipeline) -> None:
+        interval = self.get_retry_interval()
+        if not interval:
+            super().retry(queue, pipeline)
+            return
+        assert self.retries_left
+        self.retries_left -= 1
+        self.set_status(JobStatus.SCHEDULED, pipeline=pipeline)
+        queue.schedule_job(self, now() + timedelta(seconds=interval), pipeline=pipeline)
 
 
 class JobQueues:

@@ -25,7 +25,7 @@ from rq.utils import now
 from rq.serializers import JSONSerializer
 from rq.worker import WorkerStatus
 
-from jobs.queues import QUEUES
+from jobs.queues import QUEUES, DeputyJob
 
 log = logging.getLogger("deputy.worker")
 
@@ -181,7 +181,7 @@ class DeputyWorker(SimpleWorker):
 
 def make_worker(redis: Redis, name: str | None = None) -> DeputyWorker:
     return DeputyWorker(
-        list(QUEUES), connection=redis, serializer=JSONSerializer, name=name,
+        list(QUEUES), connection=redis, serializer=JSONSerializer, name=name, job_class=DeputyJob,
         maintenance_interval=MAINTENANCE_INTERVAL_S, worker_ttl=WORKER_TTL_S, job_monitoring_interval=int(JOB_HEARTBEAT_S),
     )
 

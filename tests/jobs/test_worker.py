@@ -140,3 +140,29 @@ def _zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return True
+
+
+def test_a_worker_killed_while_scheduling_a_retry_leaves_the_job_to_the_abandoned_job_sweep(redis):
+    """The kill lands after the retry was decided but before its pipeline ran: the job must still look
+    started, so the sweep of the dead worker's executions schedules the retry instead of skipping it."""
+    from rq.executions import Execution
+    from rq.registry import ScheduledJobRegistry, StartedJobRegistry
+
+    from jobs.queues import DeputyJob
+
+    queue = Queue("default", connection=redis, serializer=JSONSerializer, job_class=DeputyJob)
+    queued = queue.enqueue_call("tests.jobs.work.slow_or_stuck", args=({"key": "r", "first_attempt_s": 0},),
+                                retry=Retry(max=2, interval=1))
+    job = DeputyJob.fetch(queued.id, connection=redis, serializer=JSONSerializer)
+    with redis.pipeline() as pipe:  # what a worker writes as it starts the job
+        queue.remove(job, pipeline=pipe)
+        job.set_status(JobStatus.STARTED, pipeline=pipe)
+        Execution.create(job, ttl=60, pipeline=pipe)
+        pipe.execute()
+    dying = redis.pipeline()
+    job.retry(queue, dying)  # the attempt failed; the worker is killed before this pipeline executes
+    dying.reset()
+    assert DeputyJob.fetch(job.id, connection=redis, serializer=JSONSerializer).get_status() == JobStatus.STARTED
+    StartedJobRegistry(queue=queue, job_class=DeputyJob).cleanup(timestamp=time.time() + 120)  # the lease ran out
+    assert job.id in ScheduledJobRegistry(queue=queue).get_job_ids()
+    assert DeputyJob.fetch(job.id, connection=redis, serializer=JSONSerializer).get_status() == JobStatus.SCHEDULED
