@@ -22,6 +22,7 @@ from bot.console.api import console_channel
 from bot.dispatcher import Dispatcher
 from bot.gateway import Gateway, Recognizer
 from bot.recognizer import GatewayRecognizer
+from bot.refusals import Refusals
 from bot.settings import Settings
 from jobs.queues import JobQueues
 from memory.events import EventLog
@@ -39,6 +40,7 @@ class Services:
     aredis: AsyncRedis
     gateway: Gateway
     events: EventLog
+    refusals: Refusals
 
 
 @dataclass
@@ -67,7 +69,9 @@ def build_services(settings: Settings, redis: Redis, aredis: AsyncRedis, recogni
     operators = {name: settings.operators(name) for name in ("console", "slack", "telegram", "webhook")}
     gateway = Gateway(redis, settings.workspace, operators, queues, recognizer=HookRecognizer(recognizer or GatewayRecognizer()),
                       dedupe_ttl_s=settings.dedupe_ttl_s, aredis=aredis)
-    return Services(settings=settings, redis=redis, aredis=aredis, gateway=gateway, events=EventLog(redis, settings.workspace))
+    events = EventLog(redis, settings.workspace)
+    return Services(settings=settings, redis=redis, aredis=aredis, gateway=gateway, events=events,
+                    refusals=Refusals(aredis, events, settings.workspace))
 
 
 @web.middleware
