@@ -14,6 +14,7 @@ from agents.messages import Intent
 from agents.plan import Origin, Plan, Step
 from agents.playbooks import Playbook, fill
 from integrations.capability import Capability
+from memory.untrusted import fenced
 
 SYSTEM = (
     "You are the planner of Deputy, an assistant acting for one operator. Achieve the operator's goal by calling "
@@ -98,7 +99,7 @@ class Planner:
             return PlanProblem(f"None of the capabilities '{book.name}' may use is configured."), Usage()
         messages: list[dict[str, Any]] = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": f"Goal: {goal}"}]
         for text in untrusted:
-            messages.append({"role": "user", "content": f"<untrusted>\n{text}\n</untrusted>"})
+            messages.append({"role": "user", "content": fenced(text)})
         if feedback:
             messages.append({"role": "user", "content": f"Your previous plan was refused: {feedback}. Plan again without it."})
         try:
