@@ -43,6 +43,9 @@ def budget(ctx: "SkillContext", intent: Intent) -> Outcome:
         if amount is None:
             return Outcome(text="How much per month? e.g. '/budget set 30' (US dollars; 0 removes the cap).", ok=False)
         project = str(intent.slots.get("project") or "*")
+        refused = _refused_unless_approver(ctx, "set a budget", attempt="set", project=project, amount_usd=amount)
+        if refused is not None:
+            return refused
         ctx.budgets.set_monthly(to_micro(amount), project)
         scope = "every project" if project == "*" else f"'{project}'"
         return Outcome(text=f"Monthly budget for {scope} is now {money(to_micro(amount)) if amount else 'uncapped'}.")
@@ -127,9 +130,23 @@ def finish_reminder(ctx: "SkillContext", value: str) -> Outcome:
                    card=reminder_card(reminder, ctx.reminders.tz, int(seq), note="Done ✓"))
 
 
+def _refused_unless_approver(ctx: "SkillContext", doing: str, **detail: Any) -> Outcome | None:
+    # a cap is an approval given in advance: lifting it is for the people who decide approvals
+    if ctx.actor in ctx.approvers:
+        return None
+    ctx.events.record(ctx.trace_id, "spend.refused", actor=ctx.actor, reason="not an approver", **detail)
+    who = f" ({', '.join(ctx.approvers)})" if ctx.approvers else ""
+    return Outcome(text=f"Only an approver{who} can {doing}. Nothing was changed.", ok=False)
+
+
 def _decide_spend(ctx: "SkillContext", value: str, approve: bool) -> Outcome:
     if ctx.budgets is None:
         return Outcome(text="That button is not valid any more.", ok=False)
+    doing = "approve more spend" if approve else "decline a request for more spend"
+    refused = _refused_unless_approver(ctx, doing, attempt="approve" if approve else "decline", request_id=value)
+    if refused is not None:
+        # the card keeps its buttons: an approver can still answer it
+        return refused
     request, fresh = ctx.budgets.decide(value, approve, by=ctx.actor)
     if request is None:
         return Outcome(text="That request has expired; ask again and I will price it afresh.", ok=False)

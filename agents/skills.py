@@ -49,6 +49,8 @@ class SkillContext:
     # draft emails (Send / Discard buttons) and the budgeted model that writes them; None where not wired
     drafts: "DraftStore | None" = None
     llm: "Llm | None" = None
+    # who may approve more spend or set a budget (APPROVERS, else the operators); nobody when empty
+    approvers: tuple[str, ...] = ()
 
 
 Skill = Callable[[SkillContext, Intent], Outcome]

@@ -50,6 +50,16 @@ def policy_for(settings: Settings) -> Policy:
     return policy.model_copy(update=update) if update else policy
 
 
+def approvers_for(settings: Settings, policy: Policy | None = None) -> tuple[str, ...]:
+    """Who may decide approvals, approve more spend and set a budget: APPROVERS (or the policy's
+    approvers) when set, else the operators of every channel a person speaks on."""
+    policy = policy or policy_for(settings)
+    if policy.approvers:
+        return policy.approvers
+    operators = {user for channel in ("console", "slack", "telegram") for user in settings.operators(channel)}
+    return tuple(sorted(operators)) or ("operator",)
+
+
 def build_agent(
     settings: Settings, redis: Redis, llm: Llm | None, queues: JobQueues, capabilities: dict[str, Capability] | None = None
 ) -> Agent:
@@ -59,11 +69,10 @@ def build_agent(
     events = EventLog(redis, ws)
     runs = RunStore(redis, ws)
     approvals = ApprovalStore(redis, ws)
-    deciders = tuple(sorted({user for channel in ("console", "slack", "telegram") for user in settings.operators(channel)}))
     executor = Executor(
         caps, policy, runs, approvals, EffectLedger(redis, ws, lease_s=settings.effect_lease_s),
         Breakers(redis, ws, settings.breaker_failures, settings.breaker_cooldown_s), events,
-        deciders=deciders or ("operator",), directory=ContactBook(redis, ws),
+        deciders=approvers_for(settings, policy), directory=ContactBook(redis, ws),
     )
 
     def enqueue(func: str, payload: dict[str, Any], job_id: str) -> None:

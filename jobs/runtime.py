@@ -20,7 +20,7 @@ from bot.messages import Reply
 from bot.outbox import Outbox
 from bot.recognizer import WorkerRecognizer
 from bot.settings import Settings, load_settings
-from jobs.agent_wiring import build_agent
+from jobs.agent_wiring import approvers_for, build_agent
 from jobs.memory_wiring import Memory, open_memory
 from jobs.queues import JobQueues
 from jobs.scheduling import RqScheduler
@@ -55,6 +55,8 @@ class Runtime:
     memory: Memory | None = None
     # free text → intent (classifier, slots, function calling); trains on first use
     recognizer: WorkerRecognizer | None = None
+    # who may approve more spend or set a budget: the same people who decide approvals
+    approvers: tuple[str, ...] = ()
 
     @classmethod
     def build(cls, settings: Settings, redis: Redis) -> "Runtime":
@@ -76,6 +78,7 @@ class Runtime:
         runtime.agent = build_agent(settings, redis, runtime.llm, runtime.queues)
         runtime.memory = open_memory(settings)
         runtime.recognizer = WorkerRecognizer(settings, runtime.llm)
+        runtime.approvers = approvers_for(settings)
         return runtime
 
     def skill_context(self, trace_id: str, actor: str, thread_id: str, channel: str = "",
@@ -101,6 +104,7 @@ class Runtime:
             recall=self.recall(),
             drafts=DraftStore(self.redis, self.settings.workspace),
             llm=self.llm,
+            approvers=self.approvers,
         )
 
     def queue_reply(self, reply: Reply, note: str | None = None) -> bool:

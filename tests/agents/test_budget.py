@@ -1,3 +1,4 @@
+import asyncio
 from datetime import datetime, timezone
 
 import pytest
@@ -9,8 +10,9 @@ from agents.budgeted_llm import BudgetedLlm
 from agents.costs import CostLedger, PriceTable
 from agents.llm import LlmUnavailable, OpenAiLlm
 from agents.skills import SKILLS
+from bot.messages import Decision, Inbound
 from jobs.queues import DEFAULT, JobQueues
-from jobs.runtime import runtime_for
+from jobs.runtime import forget_runtimes, runtime_for
 from jobs.scheduling import RqScheduler
 from memory.events import EventLog
 
@@ -159,7 +161,8 @@ def test_background_work_over_budget_waits_for_tomorrow(redis, openai_server):
     assert openai_server.requests == []
 
 
-async def test_over_budget_request_posts_a_card_and_approving_runs_it_once(deputy, openai_server, monkeypatch, redis):
+async def over_budget_card(deputy, openai_server, monkeypatch, redis) -> dict:
+    """/ask through a model whose call would pass a $0.0002 daily cap: the reply is a spend card."""
     monkeypatch.setenv("OPENAI_BASE_URL", openai_server.base_url)
     monkeypatch.setenv("OPENAI_MODEL", "gpt-4o-mini")
     # gpt-4o-mini with 1024 completion tokens is priced at about $0.0006 before the call
@@ -169,15 +172,17 @@ async def test_over_budget_request_posts_a_card_and_approving_runs_it_once(deput
     def ask_the_model(ctx, intent):
         from agents.messages import Outcome
 
-        answer = runtime_for(redis).llm.complete([{"role": "user", "content": intent.text}])
-        return Outcome(text=answer.text)
+        return Outcome(text=runtime_for(redis).llm.complete([{"role": "user", "content": intent.text}]).text)
 
     monkeypatch.setitem(SKILLS, "ask", ask_the_model)
     await deputy.say("/ask where is Ana's number")
     await deputy.work()
-    assert openai_server.requests == []
-    [_, refusal] = await deputy.messages()
-    card = refusal["card"]
+    return (await deputy.messages())[-1]["card"]
+
+
+async def test_over_budget_request_posts_a_card_and_approving_runs_it_once(deputy, openai_server, monkeypatch, redis):
+    card = await over_budget_card(deputy, openai_server, monkeypatch, redis)
+    assert openai_server.requests == [] and len(await deputy.messages()) == 2
     assert card["title"] == "Approve more spend for 'inbox'?"
     approve = next(b for b in card["buttons"] if b["action"] == "budget.approve")
 
@@ -198,3 +203,59 @@ async def test_over_budget_request_posts_a_card_and_approving_runs_it_once(deput
     assert "Already approved by operator." in [m["text"] for m in messages]
     rows = {row["project"]: row for row in runtime_for(redis).budgets.status()}
     assert rows["inbox"]["extra_today"] == 10_000 and rows["inbox"]["calls_today"] == 1
+
+
+async def from_zed(deputy, delivery: Decision | Inbound) -> str:
+    """A message or click from zed, the console's other operator, carried out; the trace id it started."""
+    take = deputy.services.gateway.decide if isinstance(delivery, Decision) else deputy.services.gateway.accept
+    ack = await asyncio.to_thread(take, delivery)
+    assert ack.status == "accepted"
+    await deputy.work()
+    return ack.trace_id
+
+
+async def test_only_an_approver_may_approve_more_spend(deputy, openai_server, monkeypatch, redis, settings):
+    # APPROVERS=operator; zed is an operator of the console but not an approver
+    card = await over_budget_card(deputy, openai_server, monkeypatch, redis)
+    approve = next(b for b in card["buttons"] if b["action"] == "budget.approve")
+    for action, doing in (("budget.approve", "approve more spend"), ("budget.decline", "decline a request for more spend")):
+        click = Decision(channel="console", event_id=f"zed-{action}", user_id="zed", thread_id="t1", action=action, value=approve["value"])
+        trace_id = await from_zed(deputy, click)
+        assert (await deputy.messages())[-1]["text"] == f"Only an approver (operator) can {doing}. Nothing was changed."
+        [refused] = [e for e in EventLog(redis, settings.workspace).timeline(trace_id) if e.kind == "spend.refused"]
+        assert refused.actor == "zed" and refused.data["reason"] == "not an approver"
+    budgets = runtime_for(redis).budgets
+    assert budgets.granted("inbox") == 0 and [r.id for r in budgets.pending_requests()] == [approve["value"]]
+    assert openai_server.requests == []
+
+    # the card still has its buttons, and the approver's click works
+    resp = await deputy.client.post("/api/decisions", json={"thread_id": "t1", "action": "budget.approve",
+                                                            "value": approve["value"], "client_id": "op-1"})
+    assert resp.status == 202
+    await deputy.work()
+    await deputy.work()
+    assert budgets.granted("inbox") == 10_000 and len(openai_server.requests) == 1
+    assert "Ana's number is in the CRM." in [m["text"] for m in await deputy.messages()]
+
+
+async def test_only_an_approver_may_set_a_budget(deputy, redis, settings):
+    budgets = runtime_for(redis).budgets
+    before = budgets.caps_of("inbox")
+    trace_id = await from_zed(deputy, Inbound(channel="console", event_id="zed-1", user_id="zed", thread_id="t1", text="/budget set 500"))
+    assert (await deputy.messages())[-1]["text"] == "Only an approver (operator) can set a budget. Nothing was changed."
+    assert budgets.caps_of("inbox") == before
+    [refused] = [e for e in EventLog(redis, settings.workspace).timeline(trace_id) if e.kind == "spend.refused"]
+    assert refused.actor == "zed" and refused.data["reason"] == "not an approver" and refused.data["attempt"] == "set"
+
+    await deputy.say("/budget set 30")
+    await deputy.work()
+    assert (await deputy.messages())[-1]["text"] == "Monthly budget for every project is now $30.00."
+    assert budgets.caps_of("inbox")[1] == 30_000_000
+
+
+async def test_without_approvers_every_operator_may_set_a_budget(deputy, redis, monkeypatch):
+    monkeypatch.delenv("APPROVERS")
+    forget_runtimes()
+    await from_zed(deputy, Inbound(channel="console", event_id="zed-1", user_id="zed", thread_id="t1", text="/budget set 12"))
+    assert (await deputy.messages())[-1]["text"] == "Monthly budget for every project is now $12.00."
+    assert runtime_for(redis).budgets.caps_of("inbox")[1] == 12_000_000
