@@ -7,8 +7,13 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from memory.folder import Listing
+    from memory.ingest import FileResult
 
 
 def ingest_args(parser: argparse.ArgumentParser) -> None:
@@ -21,17 +26,24 @@ def ingest_args(parser: argparse.ArgumentParser) -> None:
 
 
 def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    """Report each file as a line: ingested (with what was left out, if anything) or skipped with
+    the reason on stdout, failed on stderr; exit 1 when a file failed."""
     import logging
 
-    from memory.events import EventLog
-    from memory.ingest import IngestError, files_under
+    from jobs.ingest import ingest_limits
+    from memory.folder import list_files
+    from memory.ingest import FileResult, IngestError
 
+    limits = ingest_limits(settings)
     try:
-        files = files_under(args.path)
+        listing = list_files(args.path, limits.max_file_bytes)
     except IngestError as err:
         print(f"deputy ingest: {err}", file=sys.stderr)
         return 2
-    if not files:
+    skipped = [FileResult(str(path), "skipped", reason) for path, reason in listing.skipped]
+    for result in skipped:
+        print(result.describe())
+    if not listing.files:
         print(f"deputy ingest: nothing to ingest under {args.path} (Deputy reads .txt .md .pdf .eml .csv)", file=sys.stderr)
         return 1
     # the per-file error line says what is wrong; pypdf's own warnings would bury it
@@ -39,53 +51,74 @@ def run_ingest(args: argparse.Namespace, settings: Settings) -> int:
     trace_id = f"ingest-{uuid.uuid4().hex[:12]}"
     project = args.project.strip().lower()
     if args.now:
-        return _ingest_now(files, project, args.trusted, settings, trace_id)
+        return _ingest_now(listing, len(skipped), project, args.trusted, settings, trace_id)
+    return _queue(args, listing, skipped, project, settings, trace_id)
+
+
+def _queue(args: argparse.Namespace, listing: Listing, skipped: list[FileResult], project: str, settings: Settings,
+           trace_id: str) -> int:
     from redis import Redis
 
     from jobs.queues import BACKGROUND, JobQueues
+    from memory.events import EventLog
 
     redis = Redis.from_url(settings.redis_url)
     queues = JobQueues(redis, settings.job_retries, settings.retry_intervals(), max(settings.job_timeout_s, 600))
-    EventLog(redis, settings.workspace).record(trace_id, "memory.ingest_queued", actor="cli", path=str(args.path), files=len(files))
+    events = EventLog(redis, settings.workspace)
+    events.record(trace_id, "memory.ingest_queued", actor="cli", path=str(args.path), files=len(listing.files),
+                  skipped=len(skipped))
+    with redis.pipeline(transaction=False) as pipe:
+        for result in skipped:
+            events.record(trace_id, "memory.ingest_skipped", actor="cli", pipe=pipe, **result.as_dict())
+        pipe.execute()
     job_ids = []
-    for path in files:
-        stat = path.stat()
-        key = hashlib.sha256(f"{settings.workspace}|{project}|{path.resolve()}|{stat.st_mtime_ns}|{stat.st_size}".encode()).hexdigest()[:20]
-        payload = {"workspace": settings.workspace, "path": str(path.resolve()), "project": project,
+    for path in listing.files:
+        try:
+            stat = path.stat()
+        except OSError:  # gone since the listing: its job says so
+            stat = None
+        version = f"{stat.st_mtime_ns}|{stat.st_size}" if stat else "gone"
+        key = hashlib.sha256(f"{settings.workspace}|{project}|{path}|{version}".encode()).hexdigest()[:20]
+        payload = {"workspace": settings.workspace, "path": str(path), "root": str(listing.root), "project": project,
                    "trusted": bool(args.trusted), "trace_id": trace_id}
         job_ids.append(queues.enqueue("jobs.ingest.ingest_file", payload, job_id=f"ingest-{key}", queue=BACKGROUND).id)
-    print(f"Queued {len(files)} file(s) for ingestion (trace {trace_id}); a worker takes them from the background queue.")
+    print(f"Queued {len(listing.files)} file(s) for ingestion (trace {trace_id}); a worker takes them from the background queue."
+          + (f" {len(skipped)} skipped (see above)." if skipped else ""))
     if args.wait:
         return _wait(queues, job_ids)
     return 0
 
 
-def _ingest_now(files: list[Path], project: str, trusted: bool, settings: Settings, trace_id: str) -> int:
+def _ingest_now(listing: Listing, skipped: int, project: str, trusted: bool, settings: Settings, trace_id: str) -> int:
     from tqdm import tqdm
 
+    from jobs.ingest import ingest_limits
     from jobs.memory_wiring import open_memory
     from memory.ingest import Ingestor
 
     memory = open_memory(settings)
-    ingestor = Ingestor(memory.store, settings.workspace)
-    failed = chunks = duplicates = 0
-    with tqdm(files, unit="file", file=sys.stderr, dynamic_ncols=True) as bar:
+    ingestor = Ingestor(memory.store, settings.workspace, limits=ingest_limits(settings))
+    counts = {"ingested": 0, "skipped": skipped, "failed": 0}
+    chunks = duplicates = 0
+    with tqdm(listing.files, unit="file", file=sys.stderr, dynamic_ncols=True) as bar:
         for path in bar:
             bar.set_postfix_str(path.name[-30:])
-            result = ingestor.file(path, project=project, trust="operator" if trusted else "untrusted")
+            result = ingestor.file(path, project=project, trust="operator" if trusted else "untrusted", root=listing.root)
             chunks += result.chunks
             duplicates += result.duplicates
-            if not result.ok:
-                failed += 1
-                bar.write(f"  ✗ {path}: {result.error}", file=sys.stderr)
+            counts[result.outcome] += 1
+            bar.write(result.describe(), file=sys.stderr if result.outcome == "failed" else sys.stdout)
     memory.close()
-    print(f"Ingested {len(files) - failed} of {len(files)} file(s): {chunks} new chunk(s), {duplicates} already known"
-          + (f"; {failed} failed (see above)" if failed else "") + f". (trace {trace_id})")
-    return 1 if failed else 0
+    total = len(listing.files) + skipped
+    print(f"Ingested {counts['ingested']} of {total} file(s): {chunks} new chunk(s), {duplicates} already known"
+          + "".join(f"; {counts[o]} {o}" for o in ("skipped", "failed") if counts[o]) + f". (trace {trace_id})")
+    return 1 if counts["failed"] else 0
 
 
 def _wait(queues, job_ids: list[str]) -> int:  # type: ignore[no-untyped-def]
     from tqdm import tqdm
+
+    from memory.ingest import FileResult
 
     pending = set(job_ids)
     failed = 0
@@ -99,12 +132,13 @@ def _wait(queues, job_ids: list[str]) -> int:  # type: ignore[no-untyped-def]
                     pending.discard(job_id)
                     bar.update(1)
                     result = job.return_value() if job and str(status).endswith(("finished", "FINISHED")) else None
-                    if result and result.get("error"):
-                        failed += 1
-                        bar.write(f"  ✗ {result['path']}: {result['error']}", file=sys.stderr)
+                    if result and result.get("outcome"):
+                        line = FileResult(**{k: v for k, v in result.items() if k != "error"})
+                        failed += line.outcome == "failed"
+                        bar.write(line.describe(), file=sys.stderr if line.outcome == "failed" else sys.stdout)
                     elif job is not None and str(status).endswith(("failed", "FAILED")):
                         failed += 1
-                        bar.write(f"  ✗ job {job_id} failed: {(job.exc_info or '').strip().splitlines()[-1:]}", file=sys.stderr)
+                        bar.write(f"failed job {job_id}: {(job.exc_info or '').strip().splitlines()[-1:]}", file=sys.stderr)
             time.sleep(0.2)
     return 1 if failed else 0
 

@@ -93,6 +93,11 @@ class Settings(BaseSettings):
     embedding_dim: int | None = None
     # channels whose conversations are remembered (comma separated: console, slack, telegram)
     ingest_conversations: str = ""
+    # `deputy ingest`: larger files are skipped unread; a PDF is read up to this many pages, and its
+    # text extraction stops after this many seconds (checked between pages); what was read is kept
+    ingest_max_file_mb: float = Field(20.0, gt=0)
+    ingest_max_pdf_pages: int = Field(500, ge=1)
+    ingest_pdf_timeout_s: float = Field(60.0, gt=0)
 
     # --- daily digest, reminders, spend
     # local time (in `timezone`) the daily digest is due, HH:MM

@@ -8,8 +8,9 @@ from typing import Any
 from rq import get_current_job
 
 from bot.messages import Inbound
+from bot.settings import Settings
 from jobs.runtime import Runtime, runtime_for
-from memory.ingest import Ingestor
+from memory.ingest import Ingestor, Limits
 from memory.retention import apply_retention
 from memory.workspaces import Workspaces
 
@@ -23,20 +24,32 @@ def _runtime() -> Runtime:
     return runtime_for(job.connection)
 
 
+def ingest_limits(settings: Settings) -> Limits:
+    return Limits(max_file_bytes=int(settings.ingest_max_file_mb * 2**20), max_pdf_pages=settings.ingest_max_pdf_pages,
+                  pdf_timeout_s=settings.ingest_pdf_timeout_s)
+
+
+EVENT_KINDS = {"ingested": "memory.ingested", "skipped": "memory.ingest_skipped", "failed": "memory.ingest_failed"}
+
+
 def ingest_file(payload: dict[str, Any]) -> dict[str, Any]:
-    """Ingest one file. A file that cannot be read is reported (event + result), not retried."""
+    """Ingest one file, checked again to lie inside the folder that was listed (`root`): it may have
+    been swapped for a link since. A file skipped or unreadable is reported (event + result), not retried."""
     rt = _runtime()
     if rt.memory is None:
         raise RuntimeError("semantic memory is not configured in this worker")
     workspace = str(payload.get("workspace") or rt.settings.workspace)
     trace_id = str(payload["trace_id"])
     path = Path(payload["path"])
-    result = Ingestor(rt.memory.store, workspace).file(path, project=str(payload.get("project") or "inbox"),
-                                                      trust="operator" if payload.get("trusted") else "untrusted")
-    kind = "memory.ingested" if result.ok else "memory.ingest_failed"
-    rt.events.record(trace_id, kind, actor="worker", path=str(path), chunks=result.chunks, duplicates=result.duplicates,
-                     error=result.error)
-    return {"path": str(path), "chunks": result.chunks, "duplicates": result.duplicates, "error": result.error}
+    # jobs queued before folders were recorded: the file's own folder, with no link followed
+    root = Path(payload["root"]) if payload.get("root") else path.parent
+    ingestor = Ingestor(rt.memory.store, workspace, limits=ingest_limits(rt.settings))
+    result = ingestor.file(path, project=str(payload.get("project") or "inbox"), root=root,
+                           trust="operator" if payload.get("trusted") else "untrusted")
+    # `error` as in the other memory.ingest_failed events
+    error = result.reason if result.outcome == "failed" else ""
+    rt.events.record(trace_id, EVENT_KINDS[result.outcome], actor="worker", **result.as_dict(), error=error)
+    return {**result.as_dict(), "error": error}
 
 
 def remember_turn(rt: Runtime, inbound: Inbound, trace_id: str) -> None:

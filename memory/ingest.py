@@ -4,51 +4,42 @@ Every piece is identified by a hash of its project and content, so the same text
 however often it is ingested."""
 from __future__ import annotations
 
-import csv
-import email
-import email.policy
-import email.utils
 import hashlib
-import html
-import io
-import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Literal, Sequence
 
 from memory.chunking import chunk
+from memory.folder import Skipped, read_inside, unsupported
+from memory.readers import READERS, IngestError, Limits, Reading, Section
 from memory.store import MemoryItem, MemoryStore, Trust
 
-SUFFIXES = (".txt", ".md", ".markdown", ".pdf", ".eml", ".csv")
-TAG = re.compile(r"<[^>]+>")
-CSV_ROWS_PER_CHUNK = 5
+__all__ = ["FileResult", "IngestError", "Ingestor", "Limits", "content_id", "source_for"]
 
-
-class IngestError(ValueError):
-    """A file that cannot be ingested; the message says why and what to do."""
-
-
-@dataclass(frozen=True)
-class Section:
-    """A readable part of a file (a pdf page, an email body, a group of csv rows) with its details."""
-
-    text: str
-    meta: dict[str, str] = field(default_factory=dict)
-    created_at: float | None = None
+Outcome = Literal["ingested", "skipped", "failed"]
 
 
 @dataclass
 class FileResult:
+    """What became of one file: ingested (`reason` says what was left out, if anything), skipped
+    unread (`reason` says why: a link out of the folder, too large, unsupported) or failed (unreadable)."""
+
     path: str
+    outcome: Outcome = "ingested"
+    reason: str = ""
     chunks: int = 0
     # chunks already in memory with the same content
     duplicates: int = 0
-    error: str = ""
 
-    @property
-    def ok(self) -> bool:
-        return not self.error
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def describe(self) -> str:
+        if self.outcome != "ingested":
+            return f"{self.outcome} {self.path}: {self.reason}"
+        known = f", {self.duplicates} already known" if self.duplicates else ""
+        return f"ingested {self.path}: {self.chunks} new chunk(s){known}" + (f"; {self.reason}" if self.reason else "")
 
 
 def content_id(project: str, text: str) -> str:
@@ -59,90 +50,15 @@ def source_for(path: Path) -> str:
     return f"file:{path.resolve()}"
 
 
-# --- readers, one per kind of file
-
-def _read_text(path: Path) -> list[Section]:
-    try:
-        return [Section(path.read_text(encoding="utf-8-sig"))]
-    except UnicodeDecodeError as err:
-        raise IngestError(f"{path.name} is not UTF-8 text ({err.reason} at byte {err.start}); convert it with `iconv -t utf-8`") from err
-
-
-def _read_pdf(path: Path) -> list[Section]:
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
-    try:
-        reader = PdfReader(str(path))
-        pages = [page.extract_text() or "" for page in reader.pages]
-    except (PdfReadError, ValueError, KeyError, OSError) as err:
-        raise IngestError(f"{path.name} is not a readable PDF ({err}); is it damaged or encrypted?") from err
-    if not any(p.strip() for p in pages):
-        raise IngestError(f"{path.name} has no text layer (a scanned PDF?); run OCR on it first")
-    return [Section(text, meta={"page": str(n)}) for n, text in enumerate(pages, start=1) if text.strip()]
-
-
-def _read_eml(path: Path) -> list[Section]:
-    message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-    if not message.keys():
-        raise IngestError(f"{path.name} has no email headers; is it really an .eml file?")
-    body_part = message.get_body(preferencelist=("plain", "html"))  # type: ignore[attr-defined]
-    body = ""
-    if body_part is not None:
-        try:
-            body = body_part.get_content()
-        except (LookupError, UnicodeError) as err:
-            raise IngestError(f"{path.name}: the body's character set is unreadable ({err})") from err
-        if body_part.get_content_type() == "text/html":
-            body = html.unescape(TAG.sub(" ", body))
-    subject, sender = str(message.get("subject", "")), str(message.get("from", ""))
-    when = None
-    if message.get("date"):
-        try:
-            when = email.utils.parsedate_to_datetime(str(message["date"])).timestamp()
-        except (TypeError, ValueError):
-            when = None
-    text = f"Email from {sender}\nSubject: {subject}\n\n{body}".strip()
-    return [Section(text, meta={"from": sender, "subject": subject}, created_at=when)]
-
-
-def _read_csv(path: Path) -> list[Section]:
-    raw = _read_text(path)[0].text
-    try:
-        rows = list(csv.DictReader(io.StringIO(raw)))
-    except csv.Error as err:
-        raise IngestError(f"{path.name} is not valid CSV ({err})") from err
-    if not rows:
-        raise IngestError(f"{path.name} has a header but no rows")
-    sections = []
-    for start in range(0, len(rows), CSV_ROWS_PER_CHUNK):
-        group = rows[start:start + CSV_ROWS_PER_CHUNK]
-        lines = ["; ".join(f"{k}: {v}" for k, v in row.items() if k and v) for row in group]
-        sections.append(Section("\n".join(lines), meta={"rows": f"{start + 2}-{start + 1 + len(group)}"}))
-    return sections
-
-
-READERS: dict[str, Callable[[Path], list[Section]]] = {
-    ".txt": _read_text, ".md": _read_text, ".markdown": _read_text, ".pdf": _read_pdf, ".eml": _read_eml, ".csv": _read_csv,
-}
-
-
-def files_under(path: Path) -> list[Path]:
-    """The ingestible files at `path` (a file, or a folder walked recursively), in a stable order."""
-    if path.is_file():
-        return [path]
-    if not path.exists():
-        raise IngestError(f"{path} does not exist")
-    return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES and not p.name.startswith("."))
-
-
 class Ingestor:
     """Adds notes, conversation turns and files of one workspace to a MemoryStore."""
 
-    def __init__(self, store: MemoryStore, workspace: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, store: MemoryStore, workspace: str, clock: Callable[[], float] = time.time,
+                 limits: Limits = Limits()) -> None:
         self.store = store
         self.workspace = workspace
         self.clock = clock
+        self.limits = limits
 
     def note(self, text: str, project: str = "inbox", author: str = "", source: str = "remember",
              trust: Trust = "operator", meta: dict[str, str] | None = None) -> MemoryItem:
@@ -155,26 +71,26 @@ class Ingestor:
         return item
 
     def file(self, path: Path, project: str = "inbox", trust: Trust = "untrusted", author: str = "",
-             on_chunks: Callable[[int], None] | None = None) -> FileResult:
-        """Ingest one file; a file that cannot be read comes back with `error` set, nothing raised."""
+             on_chunks: Callable[[int], None] | None = None, root: Path | None = None) -> FileResult:
+        """Ingest one file, which must lie inside `root` (default: its own folder) without passing
+        through a link; one that is skipped or cannot be read says why in the result, nothing raised."""
         result = FileResult(path=str(path))
-        reader = READERS.get(path.suffix.lower())
-        if reader is None:
-            result.error = f"{path.name}: unsupported kind of file (Deputy reads {', '.join(SUFFIXES)})"
-            return result
         try:
-            sections = reader(path)
-            modified = path.stat().st_mtime
+            reading, modified = self._read(path, root or path.parent)
+        except Skipped as err:
+            result.outcome, result.reason = "skipped", str(err)
+            return result
         except IngestError as err:
-            result.error = str(err)
+            result.outcome, result.reason = "failed", str(err)
             return result
         except OSError as err:
-            result.error = f"{path.name}: cannot be read ({err.strerror or err})"
+            result.outcome, result.reason = "failed", f"{path.name}: cannot be read ({err.strerror or err})"
             return result
-        items = list(self._items(path, sections, project, trust, author, modified))
+        items = list(self._items(path, reading.sections, project, trust, author, modified))
         if not items:
-            result.error = f"{path.name} has no text to remember"
+            result.outcome, result.reason = "failed", f"{path.name} has no text to remember"
             return result
+        result.reason = reading.left_out
         known = self._known([i.id for i in items])
         result.duplicates = len(known)
         fresh = [i for i in items if i.id not in known]
@@ -185,6 +101,13 @@ class Ingestor:
                 on_chunks(len(batch))
         result.chunks = len(fresh)
         return result
+
+    def _read(self, path: Path, root: Path) -> tuple[Reading, float]:
+        reader = READERS.get(path.suffix.lower())
+        if reader is None:
+            raise Skipped(unsupported())
+        data, modified = read_inside(root, path, self.limits.max_file_bytes)
+        return reader(path.name, data, self.limits), modified
 
     def _items(self, path: Path, sections: Sequence[Section], project: str, trust: Trust, author: str,
                modified: float) -> Iterable[MemoryItem]:
