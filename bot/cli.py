@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from typing import Callable
 
 from bot import agent_cli, memory_cli
+from bot.logs import configure_logging
 from bot.settings import Settings, load_settings
+from memory.redaction import secret_values
 
 log = logging.getLogger("deputy")
 
@@ -241,10 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     for command in COMMANDS:
         command.add_arguments(sub.add_parser(command.name, help=command.help, description=command.help))
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-    logging.getLogger("rq").setLevel(logging.WARNING)
     settings = load_settings()
+    configure_logging(secret_values(settings), verbose=args.verbose)
     chosen = next(c for c in COMMANDS if c.name == args.command)
     return chosen.run(args, settings)
 

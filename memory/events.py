@@ -9,21 +9,9 @@ from pydantic import BaseModel
 from redis import Redis
 
 from memory.keys import Keys
+from memory.redaction import Redactor
 
 TRACE_TTL_S = 90 * 86_400
-SECRET_WORDS = ("password", "secret", "token", "api_key", "apikey", "authorization", "cookie")
-
-
-def redact(value: Any) -> Any:
-    """Blank out anything stored under a secret-sounding key, at any depth."""
-    if isinstance(value, dict):
-        return {
-            k: ("***" if any(w in str(k).lower() for w in SECRET_WORDS) else redact(v))
-            for k, v in value.items()
-        }
-    if isinstance(value, (list, tuple)):
-        return [redact(v) for v in value]
-    return value
 
 
 class Event(BaseModel):
@@ -43,10 +31,12 @@ class Event(BaseModel):
 class EventLog:
     """Every inbound message, intent, job step, decision and reply, in order, per workspace."""
 
-    def __init__(self, redis: Redis, workspace: str, maxlen: int = 1_000_000) -> None:
+    def __init__(self, redis: Redis, workspace: str, maxlen: int = 1_000_000, secrets: Iterable[str] = ()) -> None:
+        """`secrets`: the configured secret values, masked wherever they occur in an event's data."""
         self.redis = redis
         self.keys = Keys(workspace)
         self.maxlen = maxlen
+        self.redactor = Redactor(secrets)
 
     @property
     def stream(self) -> str:
@@ -62,7 +52,7 @@ class EventLog:
             "kind": kind,
             "ts": repr(time.time()),
             "actor": actor,
-            "data": json.dumps(redact(data), ensure_ascii=False, default=str),
+            "data": self.redactor.text(json.dumps(self.redactor.value(data), ensure_ascii=False, default=str)),
         }
         # the workspace stream is the log; a short stream per trace makes a timeline one read.
         # Plain commands, no script: a script inside a caller's pipeline costs an extra round trip.

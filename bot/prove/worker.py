@@ -5,9 +5,10 @@ lease (the mechanism is the same, only the numbers are smaller)."""
 from __future__ import annotations
 
 import argparse
-import logging
 
+from bot.logs import configure_logging
 from bot.settings import load_settings
+from memory.redaction import secret_values
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -17,8 +18,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--beat", type=float, required=True, help="seconds between lease renewals")
     parser.add_argument("--maintenance", type=int, required=True, help="seconds between searches for abandoned jobs")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    logging.getLogger("rq").setLevel(logging.WARNING)
+    settings = load_settings()
+    configure_logging(secret_values(settings))
 
     import jobs.worker as worker
 
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     worker.MAINTENANCE_INTERVAL_S = args.maintenance
     # an idle worker wakes from its blocking dequeue every worker_ttl - 15 s to run maintenance
     worker.WORKER_TTL_S = args.maintenance + 15
-    worker.run_pool(load_settings().redis_url, args.workers)
+    worker.run_pool(settings.redis_url, args.workers)
 
 
 if __name__ == "__main__":
