@@ -9,12 +9,15 @@ import signal
 import subprocess
 import sys
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from bot import agent_cli, memory_cli
 from bot.logs import configure_logging
 from bot.settings import Settings, load_settings
 from memory.redaction import secret_values
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 log = logging.getLogger("deputy")
 
@@ -59,7 +62,6 @@ def run_up(args: argparse.Namespace, settings: Settings) -> int:
     except RedisUnavailable as err:
         print(f"deputy: {err}", file=sys.stderr)
         return 2
-    _check_console_binding(settings)
     env = {**os.environ, "REDIS_URL": settings.redis_url}
     workers = args.workers or settings.workers
     children = [
@@ -67,8 +69,7 @@ def run_up(args: argparse.Namespace, settings: Settings) -> int:
         subprocess.Popen([sys.executable, "-m", "bot.cli", "cron"], env=env),
     ]
     port = args.port or settings.console_port
-    token = settings.console_token.get_secret_value() if settings.console_token else None
-    url = f"http://{settings.console_host}:{port}/" + (f"?token={token}" if token else "")
+    url = _login_link(settings, redis, port)
     print(f"Deputy is up: open {url}  ({workers} workers, cron, workspace '{settings.workspace}'; Ctrl-C stops)", flush=True)
     try:
         run_gateway(settings, redis, async_redis(settings.redis_url), port=port)
@@ -87,12 +88,34 @@ def run_up(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _check_console_binding(settings: Settings) -> None:
-    if settings.console_host not in ("127.0.0.1", "localhost", "::1") and settings.console_token is None:
-        raise SystemExit(
-            f"deputy: the console would listen on {settings.console_host} without a token. "
-            "Set CONSOLE_TOKEN (any long random string) or CONSOLE_HOST=127.0.0.1."
-        )
+def _login_link(settings: Settings, redis: "Redis", port: int) -> str:
+    """A one-time link that opens a logged-in console (printed, never logged: it is a credential)."""
+    from bot.console.sessions import LoginLinks
+
+    token = LoginLinks(redis, settings.workspace).issue(settings.console_link_ttl_s)
+    if settings.public_url:
+        base = settings.public_url.rstrip("/")
+    else:
+        host = "127.0.0.1" if settings.console_host in ("0.0.0.0", "::", "") else settings.console_host
+        base = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+    log.info("console: issued a login link (token %s…)", token[:4])
+    return f"{base}/login?token={token}"
+
+
+def _console_link_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=int, help="console port (default CONSOLE_PORT, 8700)")
+    parser.add_argument("--end-sessions", action="store_true", help="also log every open console out")
+
+
+def run_console_link(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.console.sessions import LoginLinks
+
+    redis, _ = _connect(settings)
+    if args.end_sessions:
+        print(f"{LoginLinks(redis, settings.workspace).end_sessions()} console login(s) ended.")
+    print(f"Open {_login_link(settings, redis, args.port or settings.console_port)}  "
+          f"(works once, for {settings.console_link_ttl_s // 3600} h; replaces any unused link)", flush=True)
+    return 0
 
 
 def run_gateway_cmd(args: argparse.Namespace, settings: Settings) -> int:
@@ -100,9 +123,8 @@ def run_gateway_cmd(args: argparse.Namespace, settings: Settings) -> int:
 
     from bot.server import run_gateway
 
-    _check_console_binding(settings)
     redis, _ = _connect(settings)
-    print(f"Deputy gateway on http://{settings.console_host}:{args.port or settings.console_port}/", flush=True)
+    print(f"Deputy gateway: open {_login_link(settings, redis, args.port or settings.console_port)}", flush=True)
     run_gateway(settings, redis, async_redis(settings.redis_url), port=args.port)
     return 0
 
@@ -218,6 +240,8 @@ def _run_prove(args: argparse.Namespace, settings: Settings) -> int:
 COMMANDS: list[Subcommand] = [
     Subcommand("up", "run everything for one machine: gateway, web console, workers, cron", _up_args, run_up),
     Subcommand("gateway", "run the gateway (channels, web console, outbox dispatcher)", _up_args, run_gateway_cmd),
+    Subcommand("console-link", "print a new one-time login link for the web console", _console_link_args,
+               run_console_link),
     Subcommand("worker", "run a pool of workers", _worker_args, run_worker_cmd),
     Subcommand("cron", "run the scheduler (digests, reminders, housekeeping)", _no_args, run_cron_cmd),
     Subcommand("trace", "print the timeline of one request", _trace_args, run_trace),

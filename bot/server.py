@@ -23,6 +23,7 @@ from bot.dispatcher import Dispatcher
 from bot.gateway import Gateway, Recognizer
 from bot.recognizer import GatewayRecognizer
 from bot.refusals import Refusals
+from bot.web_guard import WebGuard, parse_networks, security_headers
 from bot.settings import Settings
 from jobs.queues import JobQueues
 from memory.events import EventLog
@@ -41,6 +42,7 @@ class Services:
     gateway: Gateway
     events: EventLog
     refusals: Refusals
+    guard: WebGuard
 
 
 @dataclass
@@ -70,8 +72,11 @@ def build_services(settings: Settings, redis: Redis, aredis: AsyncRedis, recogni
     gateway = Gateway(redis, settings.workspace, operators, queues, recognizer=HookRecognizer(recognizer or GatewayRecognizer()),
                       dedupe_ttl_s=settings.dedupe_ttl_s, aredis=aredis)
     events = EventLog(redis, settings.workspace)
+    refusals = Refusals(aredis, events, settings.workspace)
+    probe_hosts = frozenset(p.strip().lower() for p in settings.probe_hosts.split(",") if p.strip())
+    guard = WebGuard(settings.allowed_hosts(), probe_hosts, parse_networks(settings.trusted_proxies), refusals)
     return Services(settings=settings, redis=redis, aredis=aredis, gateway=gateway, events=events,
-                    refusals=Refusals(aredis, events, settings.workspace))
+                    refusals=refusals, guard=guard)
 
 
 @web.middleware
@@ -104,8 +109,9 @@ DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 
 def build_app(services: Services, channels: list[ChannelFactory] | None = None, dispatch: bool = True) -> web.Application:
     parts = [p for p in (factory(services) for factory in (channels if channels is not None else CHANNELS)) if p]
-    middlewares = [errors, *(m for p in parts for m in p.middlewares)]
+    middlewares = [errors, services.guard.middleware, *(m for p in parts for m in p.middlewares)]
     app = web.Application(middlewares=middlewares, client_max_size=1024**2)
+    app.on_response_prepare.append(security_headers)
     app[SERVICES] = services
     app.add_routes([web.get("/healthz", healthz)])
     for part in parts:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlparse
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -35,8 +36,26 @@ class Settings(BaseSettings):
     # --- web console
     console_host: str = "127.0.0.1"
     console_port: int = 8700
-    # required when the console listens on anything but loopback
+    # a fixed secret for scripts (`Authorization: Bearer …`) and a reusable login link (`/login?token=…`);
+    # without it the console is opened with the one-time link `deputy up` / `deputy console-link` print
     console_token: SecretStr | None = None
+    # host names the gateway answers to (comma separated), besides the loopback names and PUBLIC_URL's host;
+    # any other Host header gets 403 (DNS rebinding), except on the signed platform webhooks
+    console_allowed_hosts: str = ""
+    # the URL the gateway is reached at through a reverse proxy or tunnel (its host is allowed)
+    public_url: str | None = None
+    # extra host names /healthz and /metrics answer to (compose service names of probes and scrapers)
+    probe_hosts: str = "gateway"
+    # proxies (IPs or CIDRs, comma separated) whose X-Forwarded-For/-Host/-Proto headers are believed
+    trusted_proxies: str = ""
+    # bearer token /metrics asks for when the request does not come from loopback
+    metrics_token: SecretStr | None = None
+    # how long a console login lasts, and how long a printed login link stays valid (seconds)
+    console_session_ttl_s: int = 30 * 86_400
+    console_link_ttl_s: int = 86_400
+    # live update streams (/api/stream): at most this many open, and this many per login
+    console_max_streams: int = 100
+    console_streams_per_session: int = 6
 
     # --- queues and workers
     workers: int = 2
@@ -180,12 +199,26 @@ class Settings(BaseSettings):
         }.get(channel, "")
         return frozenset(part.strip() for part in raw.split(",") if part.strip())
 
+    def allowed_hosts(self) -> frozenset[str]:
+        """Host names (no port) the gateway answers to."""
+        names = {"127.0.0.1", "localhost", "::1", *_names(self.console_allowed_hosts)}
+        for url in (self.public_url, self.telegram_public_url):
+            if url and (host := urlparse(url).hostname):
+                names.add(host.lower())
+        if self.console_host not in ("0.0.0.0", "::", ""):
+            names.add(self.console_host.lower().strip("[]"))
+        return frozenset(names)
+
     def retry_intervals(self) -> list[int]:
         return [int(part) for part in self.job_retry_backoff.split(",") if part.strip()]
 
     @property
     def llm_configured(self) -> bool:
         return bool(self.openai_base_url)
+
+
+def _names(raw: str) -> set[str]:
+    return {part.strip().lower() for part in raw.split(",") if part.strip()}
 
 
 def load_settings(**overrides: object) -> Settings:

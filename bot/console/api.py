@@ -2,16 +2,16 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from aiohttp import web
-from redis.asyncio import Redis as AsyncRedis
-
 from bot.channels.console import CHANNEL, ConsoleThreads
+from bot.console.auth import IDENTITY, ConsoleAuth
+from bot.console.live import LiveHub, TooManyStreams
+from bot.console.sessions import ConsoleSessions
 from bot.gateway import Gateway
 from bot.messages import Decision, Inbound
 
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("deputy.console")
 
 MAX_TEXT = 8_000
+# a keep-alive this often also notices, by failing, a client that went away
+KEEPALIVE_S = 15
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -55,16 +57,17 @@ def _field(body: dict[str, Any], name: str, required: bool = True, limit: int = 
 
 
 class ConsoleApi:
-    def __init__(self, gateway: Gateway, threads: ConsoleThreads, aredis: AsyncRedis, operator: str, token: str | None) -> None:
+    def __init__(self, gateway: Gateway, threads: ConsoleThreads, operator: str, auth: ConsoleAuth, hub: LiveHub) -> None:
         self.gateway = gateway
         self.threads = threads
-        self.aredis = aredis
         self.operator = operator
-        self.token = token
+        self.auth = auth
+        self.hub = hub
 
     def routes(self) -> list[web.RouteDef]:
         return [
             web.get("/", self.index),
+            web.get("/login", self.auth.login),
             web.get("/static/{name}", self.static),
             web.get("/api/threads", self.list_threads),
             web.post("/api/threads", self.create_thread),
@@ -74,26 +77,11 @@ class ConsoleApi:
             web.get("/api/stream", self.stream),
         ]
 
-    @web.middleware
-    async def auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """When a token is set (console bound beyond loopback), every console request must carry it."""
-        if self.token is None or not (request.path == "/" or request.path.startswith(("/api/", "/static/"))):
-            return await handler(request)
-        given = (
-            request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-            or request.cookies.get("deputy_token", "")
-            or request.query.get("token", "")
-        )
-        if not hmac.compare_digest(given.encode(), self.token.encode()):
-            log.info("console: refused a request without a valid token from %s", request.remote)
-            raise web.HTTPUnauthorized(text="A console token is required: open the link `deputy up` printed.")
-        response = await handler(request)
-        if request.query.get("token"):
-            response.set_cookie("deputy_token", self.token, httponly=True, samesite="Strict")
-        return response
-
     async def index(self, request: web.Request) -> web.Response:
-        return web.Response(text=_asset("index.html"), content_type="text/html")
+        identity = request[IDENTITY]
+        csrf = identity.session.csrf if identity.session else ""
+        page = _asset("index.html").replace('content="__CSRF__"', f'content="{csrf}"')
+        return web.Response(text=page, content_type="text/html", headers={"Cache-Control": "no-store"})
 
     async def static(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
@@ -146,24 +134,30 @@ class ConsoleApi:
 
     async def stream(self, request: web.Request) -> web.StreamResponse:
         """Server-sent events: every message and card update for the console, as it happens."""
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-        await response.prepare(request)
-        await response.write(b": connected\n\n")
-        pubsub = self.aredis.pubsub()
-        await pubsub.subscribe(self.threads.live_channel)
+        owner = request[IDENTITY].owner
         try:
+            queue = self.hub.open(owner)
+        except TooManyStreams as err:
+            raise web.HTTPTooManyRequests(text=json.dumps({"error": str(err)}), content_type="application/json",
+                                          headers={"Retry-After": "5"})
+        try:
+            response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+                                                   "X-Accel-Buffering": "no"})
+            await response.prepare(request)
+            await response.write(b": connected\n\n")
             while True:
-                item = await pubsub.get_message(ignore_subscribe_messages=True, timeout=15)
-                if item is None:
+                try:
+                    data = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
+                except asyncio.TimeoutError:  # also how a client that went away is noticed: the write fails
                     await response.write(b": keep-alive\n\n")
                     continue
-                data = item["data"].decode() if isinstance(item["data"], bytes) else item["data"]
+                if data is None:
+                    break
                 await response.write(f"data: {data}\n\n".encode())
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
-            await pubsub.unsubscribe()
-            await pubsub.aclose()
+            self.hub.close(owner, queue)
         return response
 
 
@@ -172,11 +166,18 @@ def _asset(name: str) -> str:
 
 
 def console_channel(services: "Services") -> "ChannelParts":
+    from bot.async_redis import async_redis
     from bot.channels.console import ConsoleSender
     from bot.server import ChannelParts
 
-    threads = ConsoleThreads(services.redis, services.settings.workspace)
-    token = services.settings.console_token.get_secret_value() if services.settings.console_token else None
-    api = ConsoleApi(services.gateway, threads, services.aredis, sorted(services.settings.operators(CHANNEL) or {"operator"})[0], token)
-    return ChannelParts(name=CHANNEL, routes=api.routes(), sender=ConsoleSender(threads), middlewares=[api.auth])
-
+    settings = services.settings
+    threads = ConsoleThreads(services.redis, settings.workspace)
+    token = settings.console_token.get_secret_value() if settings.console_token else None
+    sessions = ConsoleSessions(services.aredis, settings.workspace, settings.console_session_ttl_s, token)
+    auth = ConsoleAuth(sessions, services.guard, services.refusals, cookie_name=f"deputy_session_{settings.console_port}")
+    hub = LiveHub(lambda: async_redis(settings.redis_url, max_connections=1), threads.live_channel,
+                  settings.console_max_streams, settings.console_streams_per_session)
+    operator = sorted(settings.operators(CHANNEL) or {"operator"})[0]
+    api = ConsoleApi(services.gateway, threads, operator, auth, hub)
+    return ChannelParts(name=CHANNEL, routes=api.routes(), sender=ConsoleSender(threads), middlewares=[auth.middleware],
+                        background=[hub.run])

@@ -10,6 +10,7 @@ from redis.asyncio import Redis as AsyncRedis
 from bot.server import build_app, build_services
 from tests.bot.conftest import Deputy
 from tests.fakes.smtp_server import SmtpServer
+from tests.console_login import log_in
 
 
 @pytest.fixture
@@ -41,6 +42,7 @@ async def deputy(settings, redis):  # type: ignore[no-untyped-def]
     services = build_services(settings, redis, aredis)
     client = TestClient(TestServer(build_app(services, dispatch=False)))
     await client.start_server()
+    await log_in(client, redis, settings.workspace)
     try:
         yield Deputy(client=client, services=services, redis=redis)
     finally:

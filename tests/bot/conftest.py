@@ -9,6 +9,7 @@ from redis.asyncio import Redis as AsyncRedis
 
 from bot.server import DISPATCHER, Services, build_app, build_services
 from jobs.worker import run_burst
+from tests.console_login import log_in
 
 
 @dataclass
@@ -56,6 +57,7 @@ async def deputy(settings, redis):
     app = build_app(services, dispatch=False)
     client = TestClient(TestServer(app))
     await client.start_server()
+    await log_in(client, redis, settings.workspace)
     try:
         yield Deputy(client=client, services=services, redis=redis)
     finally:

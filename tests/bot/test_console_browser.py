@@ -11,6 +11,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from redis.asyncio import Redis as AsyncRedis
 
+from bot.console.sessions import LoginLinks
 from bot.server import build_app, build_services
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -42,7 +43,8 @@ async def console_url(settings, redis, worker):
     aredis = AsyncRedis.from_url(settings.redis_url)
     server = TestServer(build_app(build_services(settings, redis, aredis)), host="127.0.0.1")
     await server.start_server()
-    yield str(server.make_url("/"))
+    token = LoginLinks(redis, settings.workspace).issue(600)
+    yield str(server.make_url(f"/login?token={token}"))
     await server.close()
     await aredis.aclose()
 

@@ -4,9 +4,15 @@ const $ = (id) => document.getElementById(id);
 const state = { thread: null, threads: [], seen: new Map() };
 const uid = () => (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random()).replace(/-/g, "");
 
+// every change carries this login's CSRF token (the page got it from the server, inside the login)
+const csrf = document.querySelector('meta[name="csrf-token"]').content;
+
 async function api(path, body) {
-  const init = body === undefined ? {} : { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) };
-  const res = await fetch(path, init);
+  const init = body === undefined ? {} : {
+    method: "POST", headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf }, body: JSON.stringify(body),
+  };
+  const res = await fetch(path, { ...init, credentials: "same-origin" });
+  if (res.status === 401) { location.reload(); throw new Error("logged out"); }
   if (!res.ok) throw new Error((await res.text()) || res.statusText);
   return res.json();
 }

@@ -19,6 +19,7 @@ from integrations.webhooks import SIGNATURE_HEADER, sign
 from jobs.queues import INTERACTIVE
 from jobs.worker import run_burst
 from memory.events import EventLog
+from tests.console_login import log_in
 
 ORDERS_SECRET = "orders-secret-9c1d"
 LEADS_SECRET = "leads-secret-71ab"
@@ -48,6 +49,9 @@ class Hooks:
     def kinds(self) -> list[str]:
         return [e.kind for e in self.events.recent(200)]
 
+    def refusals(self) -> dict[str, int]:
+        return {k.decode(): int(v) for k, v in self.redis.hgetall(self.events.keys("refusals")).items()}
+
 
 @pytest.fixture
 async def hooks(redis_url: str, redis: Redis, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Hooks]:
@@ -62,6 +66,7 @@ async def hooks(redis_url: str, redis: Redis, monkeypatch: pytest.MonkeyPatch) -
     services = build_services(settings, redis, aredis)
     client = TestClient(TestServer(build_app(services, channels=[console_channel, webhook_channel], dispatch=False)))
     await client.start_server()
+    await log_in(client, redis, settings.workspace)
     try:
         yield Hooks(client, redis, settings.workspace)
     finally:
@@ -134,7 +139,8 @@ async def test_unsigned_or_forged_deliveries_are_refused_and_recorded(case: str,
 
     assert status == 401 and "signature" in body["error"]
     assert hooks.jobs() == 0
-    assert "webhook.refused" in hooks.kinds() and "inbound.received" not in hooks.kinds()
+    assert "request.refused" in hooks.kinds() and "inbound.received" not in hooks.kinds()
+    assert hooks.refusals() == {"webhook:bad-signature": 1}
 
 
 async def test_a_stale_signature_is_refused_as_a_replay(hooks: Hooks) -> None:
@@ -149,13 +155,16 @@ async def test_malformed_bodies_are_400_and_recorded(raw: bytes, hooks: Hooks) -
     status, body = await hooks.post("orders", raw)
 
     assert status == 400 and "JSON object" in body["error"]
-    assert hooks.jobs() == 0 and "webhook.malformed" in hooks.kinds()
+    assert hooks.jobs() == 0 and "request.refused" in hooks.kinds()
+    assert hooks.refusals() == {"webhook:malformed": 1}
 
 
-async def test_an_unknown_hook_is_404(hooks: Hooks) -> None:
-    status, _ = await hooks.post("payments", ORDER)
+async def test_an_unknown_hook_is_404_and_its_name_is_kept_nowhere(hooks: Hooks) -> None:
+    status, body = await hooks.post("payments-x9", ORDER)
 
-    assert status == 404 and hooks.jobs() == 0
+    assert status == 404 and hooks.jobs() == 0 and "payments-x9" not in body["error"]
+    assert hooks.refusals() == {"webhook:unknown-hook": 1}
+    assert not [k for k in hooks.redis.scan_iter(count=1_000) if b"payments-x9" in k]
 
 
 async def test_an_oversized_body_is_refused_unread(hooks: Hooks) -> None:

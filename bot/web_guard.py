@@ -1,0 +1,126 @@
+"""What every HTTP request to the gateway passes first: the Host allow-list (DNS rebinding), the
+proxies whose X-Forwarded-* headers are believed, and the headers that stop framing and sniffing."""
+from __future__ import annotations
+
+import ipaddress
+import logging
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+
+from aiohttp import web
+
+from bot.refusals import Refusals
+
+log = logging.getLogger("deputy.web")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# signed by the platform itself, so they answer whatever name the proxy in front of them used
+SIGNED_PATHS = ("/slack/events", "/telegram/webhook", "/hooks/")
+PROBE_PATHS = ("/healthz", "/metrics")
+
+CONSOLE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "font-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+
+
+def parse_networks(raw: str) -> tuple[Network, ...]:
+    """Comma-separated IPs or CIDRs; a wrong one names itself."""
+    nets = []
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        try:
+            nets.append(ipaddress.ip_network(part, strict=False))
+        except ValueError as err:
+            raise ValueError(f"TRUSTED_PROXIES: {part!r} is not an IP address or network ({err})") from None
+    return tuple(nets)
+
+
+def host_name(host_header: str) -> str:
+    """`Example.COM:8700` → `example.com`; `[::1]:8700` → `::1`."""
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    if host.count(":") == 1:
+        host = host.split(":", 1)[0]
+    return host.rstrip(".")
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a request really came from and what it was addressed to, proxies taken into account."""
+
+    client_ip: str
+    host: str  # the Host header as given (name and port)
+    scheme: str
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.host}"
+
+
+class WebGuard:
+    def __init__(self, allowed_hosts: frozenset[str], probe_hosts: frozenset[str], trusted_proxies: tuple[Network, ...],
+                 refusals: Refusals) -> None:
+        self.allowed_hosts = allowed_hosts
+        self.probe_hosts = probe_hosts
+        self.trusted_proxies = trusted_proxies
+        self.refusals = refusals
+
+    def trusted(self, remote: str | None) -> bool:
+        try:
+            address = ipaddress.ip_address(remote or "")
+        except ValueError:
+            return False
+        return any(address in net for net in self.trusted_proxies)
+
+    def origin(self, request: web.Request) -> Origin:
+        """The client, host and scheme; X-Forwarded-* count only when the peer is a trusted proxy."""
+        remote = request.remote or ""
+        host = request.headers.get("Host", "")
+        scheme = "https" if request.secure else "http"
+        if self.trusted(remote):
+            forwarded_for = [p.strip() for p in request.headers.get("X-Forwarded-For", "").split(",") if p.strip()]
+            # the right-most address not itself a trusted proxy is the real client
+            for candidate in reversed(forwarded_for):
+                remote = candidate
+                if not self.trusted(candidate):
+                    break
+            host = request.headers.get("X-Forwarded-Host", host).split(",")[0].strip()
+            scheme = request.headers.get("X-Forwarded-Proto", scheme).split(",")[0].strip().lower() or scheme
+        return Origin(client_ip=remote, host=host, scheme=scheme)
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.startswith(SIGNED_PATHS):
+            return await handler(request)
+        origin = self.origin(request)
+        name = host_name(origin.host)
+        allowed = name in self.allowed_hosts or (request.path in PROBE_PATHS and name in self.probe_hosts)
+        if not allowed:
+            verdict = await self.refusals.refuse("http", "host not allowed", origin.client_ip)
+            log.info("refused a request for host %r from %s", name[:64], origin.client_ip)
+            status = web.HTTPTooManyRequests if verdict.limited else web.HTTPForbidden
+            raise status(text="This host name is not one Deputy answers to. "
+                              "Add it to CONSOLE_ALLOWED_HOSTS (or set PUBLIC_URL) if it is yours.")
+        return await handler(request)
+
+
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """No framing, no sniffing, no referrer leaks, on every response (errors included)."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if response.headers.get("Content-Type", "").startswith("text/html"):
+        response.headers.setdefault("Content-Security-Policy", CONSOLE_CSP)
+    else:
+        response.headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
