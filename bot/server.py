@@ -27,6 +27,7 @@ from bot.web_guard import WebGuard, parse_networks, security_headers
 from bot.settings import Settings
 from jobs.queues import JobQueues
 from memory.events import EventLog
+from memory.redaction import secret_values
 
 log = logging.getLogger("deputy.server")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -71,10 +72,11 @@ def build_services(settings: Settings, redis: Redis, aredis: AsyncRedis, recogni
     operators = {name: settings.operators(name) for name in ("console", "slack", "telegram", "webhook")}
     gateway = Gateway(redis, settings.workspace, operators, queues, recognizer=HookRecognizer(recognizer or GatewayRecognizer()),
                       dedupe_ttl_s=settings.dedupe_ttl_s, aredis=aredis)
-    events = EventLog(redis, settings.workspace)
+    events = EventLog(redis, settings.workspace, secrets=secret_values(settings))
     refusals = Refusals(aredis, events, settings.workspace)
     probe_hosts = frozenset(p.strip().lower() for p in settings.probe_hosts.split(",") if p.strip())
-    guard = WebGuard(settings.allowed_hosts(), probe_hosts, parse_networks(settings.trusted_proxies), refusals)
+    metrics_token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+    guard = WebGuard(settings.allowed_hosts(), probe_hosts, parse_networks(settings.trusted_proxies), refusals, metrics_token)
     return Services(settings=settings, redis=redis, aredis=aredis, gateway=gateway, events=events,
                     refusals=refusals, guard=guard)
 

@@ -2,6 +2,7 @@
 proxies whose X-Forwarded-* headers are believed, and the headers that stop framing and sniffing."""
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import logging
 from dataclasses import dataclass
@@ -71,11 +72,12 @@ class Origin:
 
 class WebGuard:
     def __init__(self, allowed_hosts: frozenset[str], probe_hosts: frozenset[str], trusted_proxies: tuple[Network, ...],
-                 refusals: Refusals) -> None:
+                 refusals: Refusals, metrics_token: str | None = None) -> None:
         self.allowed_hosts = allowed_hosts
         self.probe_hosts = probe_hosts
         self.trusted_proxies = trusted_proxies
         self.refusals = refusals
+        self.metrics_token = metrics_token
 
     def trusted(self, remote: str | None) -> bool:
         try:
@@ -113,7 +115,20 @@ class WebGuard:
             status = web.HTTPTooManyRequests if verdict.limited else web.HTTPForbidden
             raise status(text="This host name is not one Deputy answers to. "
                               "Add it to CONSOLE_ALLOWED_HOSTS (or set PUBLIC_URL) if it is yours.")
+        if request.path == "/metrics" and not self.metrics_allowed(request, origin):
+            await self.refusals.refuse("http", "metrics without token", origin.client_ip)
+            raise web.HTTPUnauthorized(text="/metrics needs `Authorization: Bearer METRICS_TOKEN` from beyond loopback.")
         return await handler(request)
+
+    def metrics_allowed(self, request: web.Request, origin: Origin) -> bool:
+        """Loopback scrapes freely; anyone else shows METRICS_TOKEN (and without one set, nobody else may)."""
+        try:
+            if ipaddress.ip_address(origin.client_ip).is_loopback:
+                return True
+        except ValueError:
+            pass
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        return bool(self.metrics_token and given) and hmac.compare_digest(given.encode(), (self.metrics_token or "").encode())
 
 
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:

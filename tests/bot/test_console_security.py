@@ -253,3 +253,20 @@ async def test_a_stream_whose_client_went_away_is_closed(console, monkeypatch):
     while hub.open_streams and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     assert hub.open_streams == 0
+
+
+async def test_metrics_beyond_loopback_needs_its_own_token(settings, redis, monkeypatch):
+    monkeypatch.setenv("METRICS_TOKEN", "scrape-secret-123")
+    monkeypatch.setenv("TRUSTED_PROXIES", "127.0.0.1")  # lets the test speak as a client on another address
+    client, services, aredis = await _app(load_settings(), redis)
+    remote = {"X-Forwarded-For": "198.51.100.7"}
+    try:
+        assert (await client.get("/metrics", headers=remote)).status == 401
+        assert (await client.get("/metrics", headers={**remote, "Authorization": "Bearer wrong"})).status == 401
+        # past the guard, /metrics is whatever the app serves there (404 until a metrics route exists)
+        assert (await client.get("/metrics", headers={**remote, "Authorization": "Bearer scrape-secret-123"})).status != 401
+        assert (await client.get("/metrics")).status != 401  # loopback scrapes freely
+        assert (await services.refusals.counts())["http:metrics-without-token"] == 2
+    finally:
+        await client.close()
+        await aredis.aclose()
