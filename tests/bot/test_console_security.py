@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 import uuid
 
@@ -267,6 +268,29 @@ async def test_metrics_beyond_loopback_needs_its_own_token(settings, redis, monk
         assert (await client.get("/metrics", headers={**remote, "Authorization": "Bearer scrape-secret-123"})).status != 401
         assert (await client.get("/metrics")).status != 401  # loopback scrapes freely
         assert (await services.refusals.counts())["http:metrics-without-token"] == 2
+    finally:
+        await client.close()
+        await aredis.aclose()
+
+
+async def test_console_link_prints_a_working_link_and_can_log_everyone_out(settings, redis, capsys, caplog):
+    from bot.cli import main
+
+    caplog.set_level(logging.DEBUG)
+    client, services, aredis = await _app(settings, redis)
+    try:
+        assert main(["console-link"]) == 0
+        printed = capsys.readouterr().out
+        token = printed.split("/login?token=")[1].split()[0]
+        issued = [r.getMessage() for r in caplog.records if "login link" in r.getMessage()]
+        assert issued and all(token not in m for m in issued)  # printed for the operator, logged only in part
+        resp = await client.get(f"/login?token={token}", allow_redirects=False)
+        assert resp.status == 303
+        assert (await client.get("/api/threads")).status == 200
+
+        assert main(["console-link", "--end-sessions"]) == 0
+        assert "1 console login(s) ended" in capsys.readouterr().out
+        assert (await client.get("/api/threads")).status == 401
     finally:
         await client.close()
         await aredis.aclose()
