@@ -18,7 +18,7 @@ from redis import Redis
 
 from agents.costs import CostLedger, Spend, to_micro
 from agents.messages import Frozen, Outcome
-from agents.scheduling import JobScheduler
+from agents.scheduling import JobScheduler, UnregisteredJob
 
 REQUEST_TTL_S = 2 * 86_400
 # a held estimate outlives a crashed worker by this long at most
@@ -264,7 +264,11 @@ class Budgets:
             # a fresh trace, derived from the request, so a retried decision cannot run it twice
             payload["trace_id"] = hashlib.sha256(f"spend:{request.id}".encode()).hexdigest()[:16]
             payload["resumes"] = request.run_id
-            self.scheduler.run_now(request.resume_func, payload, job_id=payload["trace_id"])
+            try:
+                self.scheduler.run_now(request.resume_func, payload, job_id=payload["trace_id"])
+            except UnregisteredJob:
+                # a stored name that is not one of Deputy's jobs (the scheduler refused it): nothing is redone
+                request = request.model_copy(update={"resume_func": ""})
             self.redis.set(resumed, "1", ex=REQUEST_TTL_S)
         return request, fresh
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from redis import Redis
 from redis.client import Pipeline
@@ -10,6 +10,9 @@ from rq import Queue, Retry
 from rq.job import Callback, Job, JobStatus
 from rq.serializers import JSONSerializer
 from rq.utils import now
+
+from agents.scheduling import UnregisteredJob
+from jobs.registry import JOBS, check
 
 INTERACTIVE = "interactive"
 DEFAULT = "default"
@@ -19,13 +22,62 @@ QUEUES = (INTERACTIVE, DEFAULT, BACKGROUND)
 
 
 class DeputyJob(Job):
-    """rq's Job, with a retry after backoff written in one transaction.
+    """rq's Job, importing only Deputy's registered job functions, with a retry after backoff written
+    in one transaction.
 
     rq 3.0's `Job.retry` marks the job `scheduled` at once and puts it in the scheduled registry
     through the caller's pipeline afterwards. A worker killed between the two left a job marked
     scheduled in no registry; the abandoned-job sweep only takes back jobs still `started`, so it
     was never run again (found by `deputy prove`'s worker SIGKILL storm). Here the status goes in the
     same pipeline: a kill before it executes leaves the job `started`, and the sweep retries it."""
+
+    # the dotted names this job may import (jobs/registry.py); rq imports them lazily, by name
+    registered: frozenset[str] = frozenset(JOBS)
+
+    @classmethod
+    def registering(cls, names: Iterable[str]) -> type["DeputyJob"]:
+        """This class, importing `names` instead (a worker for tests' own job functions)."""
+        return type(cls.__name__, (cls,), {"registered": frozenset(names)})
+
+    def unregistered_name(self) -> str | None:
+        """The first name this job would import that is not registered: its function, then its callbacks."""
+        try:
+            names = (self.func_name, self._success_callback_name, self._failure_callback_name, self._stopped_callback_name)
+        except Exception:  # data that does not deserialize names nothing Deputy runs
+            return "<unreadable job data>"
+        return next((UnregisteredJob(name).name for name in names if not self._allowed(name)), None)
+
+    def _allowed(self, name: object) -> bool:
+        return name is None or (isinstance(name, str) and name in self.registered)
+
+    def _checked(self, name: object) -> None:
+        if not self._allowed(name):
+            raise UnregisteredJob(name)
+
+    # The worker refuses such a job before running it; these guard every other path rq takes to an
+    # import, such as the failure callback its registry cleanup calls for an abandoned job.
+    @property
+    def func(self) -> Any:
+        self._checked(self.func_name)
+        return super().func
+
+    @property
+    def success_callback(self) -> Any:
+        self._checked(self._success_callback_name)
+        return super().success_callback
+
+    @property
+    def failure_callback(self) -> Any:
+        self._checked(self._failure_callback_name)
+        return super().failure_callback
+
+    @property
+    def stopped_callback(self) -> Any:
+        self._checked(self._stopped_callback_name)
+        return super().stopped_callback
+
+    def send_webhooks(self, status: str | JobStatus, *, exc_string: str | None = None) -> None:
+        """Deputy registers no rq webhooks: one on a job was written by someone else, and is not called."""
 
     def retry(self, queue: Queue, pipeline: Pipeline) -> None:
         interval = self.get_retry_interval()
@@ -60,6 +112,7 @@ class JobQueues:
         pipeline: Pipeline | None = None,
         on_failure: Callable[..., Any] | str | None = None,
     ) -> Job:
+        check(func, on_failure)
         return self._queues[queue].enqueue_call(
             func,
             args=(payload,),

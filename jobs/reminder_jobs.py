@@ -40,4 +40,4 @@ def fire(rt: Runtime, reminder_id: str, due: float) -> dict[str, Any]:
 
 
 def reminders_for(rt: Runtime) -> ReminderBook:
-    return rt.reminders or ReminderBook(rt.redis, rt.settings.workspace, RqScheduler(rt.queues), rt.settings.timezone)
+    return rt.reminders or ReminderBook(rt.redis, rt.settings.workspace, RqScheduler(rt.queues, rt.events), rt.settings.timezone)

@@ -73,7 +73,7 @@ class Runtime:
             llm=make_llm(settings, redis),
             budgets=make_budgets(settings, redis),
             reminders=ReminderBook(redis, ws, RqScheduler(JobQueues(redis, settings.job_retries, settings.retry_intervals(),
-                                                                      settings.job_timeout_s)), settings.timezone),
+                                                                      settings.job_timeout_s), EventLog(redis, ws)), settings.timezone),
         )
         runtime.agent = build_agent(settings, redis, runtime.llm, runtime.queues)
         runtime.memory = open_memory(settings)
@@ -137,7 +137,7 @@ def make_budgets(settings: Settings, redis: Redis) -> Budgets:
     queues = JobQueues(redis, settings.job_retries, settings.retry_intervals(), settings.job_timeout_s)
     ledger = CostLedger(redis, settings.workspace, settings.timezone)
     caps = Caps.parse(settings.budget_daily_usd, settings.budget_monthly_usd, settings.budget_caps)
-    return Budgets(redis, ledger, caps, RqScheduler(queues))
+    return Budgets(redis, ledger, caps, RqScheduler(queues, EventLog(redis, settings.workspace)))
 
 
 # Job functions receive only JSON, so each worker process keeps one Runtime per Redis

@@ -10,7 +10,7 @@ import os
 import signal
 import threading
 import time
-from typing import Any
+from typing import Any, Collection
 
 from redis import Redis
 from rq import Queue, SimpleWorker
@@ -25,7 +25,10 @@ from rq.utils import now
 from rq.serializers import JSONSerializer
 from rq.worker import WorkerStatus
 
+from bot.settings import load_settings
 from jobs.queues import QUEUES, DeputyJob
+from jobs.registry import JOBS
+from memory.events import EventLog
 
 log = logging.getLogger("deputy.worker")
 
@@ -82,6 +85,9 @@ class DeputyWorker(SimpleWorker):
     heartbeat_every_s = 1.0
     abandoned_after_s = ABANDONED_AFTER_S
     job_heartbeat_s = JOB_HEARTBEAT_S
+    job_class: type[DeputyJob]
+    # where a refused job is written (make_worker sets it from settings)
+    workspace = "default"
 
     def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
         last = getattr(self, "_last_beat", 0.0)
@@ -93,7 +99,11 @@ class DeputyWorker(SimpleWorker):
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         return int(self.abandoned_after_s)
 
-    def execute_job(self, job: Job, queue: Queue) -> None:
+    def execute_job(self, job: DeputyJob, queue: Queue) -> None:  # type: ignore[override]
+        refused = job.unregistered_name()
+        if refused is not None:
+            self._refuse(job, queue, refused)
+            return
         execution = self.prepare_execution(job)
         stop = threading.Event()
         beats = threading.Thread(target=self._renew_lease, args=(job, execution, stop), daemon=True)
@@ -103,6 +113,20 @@ class DeputyWorker(SimpleWorker):
         finally:
             stop.set()
             beats.join(5)
+        self.set_state(WorkerStatus.IDLE)
+
+    def _refuse(self, job: DeputyJob, queue: Queue, name: str) -> None:
+        """A job naming a function (or callback) Deputy does not register: failed without importing
+        anything, and written to the workspace's event log."""
+        reason = f"refused: {name!r} is not one of Deputy's job functions (jobs/registry.py); nothing was imported or run"
+        log.warning("job %s from queue %s %s", job.id, queue.name, reason)
+        EventLog(self.connection, self.workspace).record(job.id, "job.refused", actor="worker", job=name, job_id=job.id,
+                                                         queue=queue.name, reason="not a registered job function")
+        job.retries_left = 0  # it would be refused every time
+        job.ended_at = now()
+        self.handle_job_failure(job, queue, exc_string=reason)
+        # rq keeps a taken job in the queue's intermediate list until it starts; this one never will
+        self.connection.lrem(queue.intermediate_queue_key, 1, job.id)
         self.set_state(WorkerStatus.IDLE)
 
     def _start_scheduler(self, burst: bool = False, logging_level: str | None = "INFO",
@@ -179,16 +203,21 @@ class DeputyWorker(SimpleWorker):
                 log.warning("could not renew the lease of job %s", job.id, exc_info=True)
 
 
-def make_worker(redis: Redis, name: str | None = None) -> DeputyWorker:
-    return DeputyWorker(
-        list(QUEUES), connection=redis, serializer=JSONSerializer, name=name, job_class=DeputyJob,
+def make_worker(redis: Redis, name: str | None = None, jobs: Collection[str] = JOBS, workspace: str | None = None) -> DeputyWorker:
+    """A worker that runs only `jobs` (Deputy's registry; tests add their own) and writes refusals to
+    `workspace`'s event log (WORKSPACE when not given)."""
+    worker = DeputyWorker(
+        list(QUEUES), connection=redis, serializer=JSONSerializer, name=name,
+        job_class=DeputyJob if jobs is JOBS else DeputyJob.registering(jobs),
         maintenance_interval=MAINTENANCE_INTERVAL_S, worker_ttl=WORKER_TTL_S, job_monitoring_interval=int(JOB_HEARTBEAT_S),
     )
+    worker.workspace = workspace or load_settings().workspace
+    return worker
 
 
-def run_burst(redis: Redis) -> bool:
+def run_burst(redis: Redis, jobs: Collection[str] = JOBS) -> bool:
     """Run every queued job in this process, then return (tests, benchmarks, `deputy worker --burst`)."""
-    return make_worker(redis).work(burst=True, with_scheduler=True, logging_level="WARNING")
+    return make_worker(redis, jobs=jobs).work(burst=True, with_scheduler=True, logging_level="WARNING")
 
 
 def _work(redis_url: str, index: int) -> None:

@@ -13,6 +13,7 @@ from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
 from jobs.worker import make_worker, run_burst
+from tests.jobs.work import JOBS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,7 +22,7 @@ def start_worker(redis_url: str, lease_s: float, beat_s: float) -> subprocess.Po
     code = (
         "import jobs.worker as w; from redis import Redis;"
         f"w.DeputyWorker.abandoned_after_s={lease_s}; w.DeputyWorker.job_heartbeat_s={beat_s};"
-        f"w.make_worker(Redis.from_url({redis_url!r})).work(burst=False, logging_level='WARNING')"
+        f"w.make_worker(Redis.from_url({redis_url!r}), jobs={JOBS!r}).work(burst=False, logging_level='WARNING')"
     )
     return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
@@ -52,7 +53,7 @@ def test_job_of_a_killed_worker_is_retried_once(redis, redis_url):
         if worker.poll() is None:
             worker.kill()
     time.sleep(2.5)  # the dead worker's lease runs out
-    run_burst(redis)  # its maintenance finds the abandoned job and retries it
+    run_burst(redis, jobs=JOBS)  # its maintenance finds the abandoned job and retries it
     assert redis.get("w:attempts") == b"2"
     assert redis.get("w:done") == b"1"
     assert Job.fetch(job.id, connection=redis, serializer=JSONSerializer).get_status() == JobStatus.FINISHED
@@ -64,7 +65,7 @@ def test_long_job_on_a_live_worker_keeps_its_lease(redis, redis_url):
     try:
         assert wait(lambda: redis.get("w:started") == b"1", 30)
         time.sleep(3)  # longer than the lease: only renewals keep it
-        checker = make_worker(redis)
+        checker = make_worker(redis, jobs=JOBS)
         checker.run_maintenance_tasks()
         assert wait(lambda: redis.get("w:done") == b"1", 15)
     finally:
@@ -77,7 +78,7 @@ def test_long_job_on_a_live_worker_keeps_its_lease(redis, redis_url):
 def test_a_job_taken_by_a_worker_that_died_before_starting_it_runs_once(redis):
     """rq leaves such a job QUEUED in no queue; maintenance must put it back."""
     job = enqueue(redis, first_attempt_s=0)
-    dying = make_worker(redis)
+    dying = make_worker(redis, jobs=JOBS)
     dying.abandoned_after_s = 0  # its lease has run out by the time anyone looks
     queue = Queue("default", connection=redis, serializer=JSONSerializer)
     taken, _ = Queue.dequeue_any([queue], None, connection=redis, serializer=JSONSerializer)
@@ -85,7 +86,7 @@ def test_a_job_taken_by_a_worker_that_died_before_starting_it_runs_once(redis):
     dying.prepare_execution(taken)  # leased in the started registry... and the worker dies here
     assert queue.count == 0 and taken.get_status(refresh=True) == JobStatus.QUEUED
     time.sleep(1.1)
-    run_burst(redis)
+    run_burst(redis, jobs=JOBS)
     assert redis.get("w:attempts") == b"1" and redis.get("w:done") == b"1"
     assert Job.fetch(job.id, connection=redis, serializer=JSONSerializer).get_status() == JobStatus.FINISHED
 
@@ -102,11 +103,11 @@ def test_a_dead_schedulers_lock_does_not_hold_back_scheduled_retries(redis):
     dead, live = RQScheduler.get_locking_key("default"), RQScheduler.get_locking_key("interactive")
     redis.set(dead, "scheduler-of-a-dead-worker", ex=45)  # nobody refreshed it for 16 s
     redis.set(live, "scheduler-of-a-live-worker", ex=60)  # refreshed a second ago
-    run_burst(redis)
+    run_burst(redis, jobs=JOBS)
     assert redis.get("s:done") is None  # held back
-    make_worker(redis).run_maintenance_tasks()
+    make_worker(redis, jobs=JOBS).run_maintenance_tasks()
     assert redis.get(dead) is None and redis.get(live) == b"scheduler-of-a-live-worker"
-    run_burst(redis)
+    run_burst(redis, jobs=JOBS)
     assert redis.get("s:done") == b"1"
 
 
@@ -117,7 +118,7 @@ def test_a_killed_workers_scheduler_process_dies_with_it_and_lets_its_locks_go(r
 
     code = (
         "import jobs.worker as w; from redis import Redis;"
-        f"w.make_worker(Redis.from_url({redis_url!r})).work(burst=False, with_scheduler=True, logging_level='WARNING')"
+        f"w.make_worker(Redis.from_url({redis_url!r}), jobs={JOBS!r}).work(burst=False, with_scheduler=True, logging_level='WARNING')"
     )
     worker = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     lock = RQScheduler.get_locking_key("interactive")

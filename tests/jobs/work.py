@@ -6,6 +6,11 @@ from typing import Any
 
 from rq import get_current_job
 
+import jobs.registry
+
+# what a worker under test runs: Deputy's job functions and these
+JOBS = (*jobs.registry.JOBS, "tests.jobs.work.slow_or_stuck")
+
 
 def slow_or_stuck(payload: dict[str, Any]) -> int:
     """First attempt: announce itself, then hang (to be killed) or sleep; later attempts finish."""
