@@ -36,7 +36,8 @@ def _connect(settings: Settings, embedded: bool = False):  # type: ignore[no-unt
     from bot.redis_server import ensure_redis
 
     server = ensure_redis(settings.redis_url, settings.data_dir, embedded=embedded and settings.embedded_redis) if embedded else None
-    return Redis.from_url(settings.redis_url), server
+    # a Redis started just now asks for the password it was started with
+    return Redis.from_url(server.url if server else settings.redis_url), server
 
 
 def _no_args(parser: argparse.ArgumentParser) -> None:
@@ -62,6 +63,8 @@ def run_up(args: argparse.Namespace, settings: Settings) -> int:
     except RedisUnavailable as err:
         print(f"deputy: {err}", file=sys.stderr)
         return 2
+    if embedded:
+        settings = settings.model_copy(update={"redis_url": embedded.url})
     env = {**os.environ, "REDIS_URL": settings.redis_url}
     workers = args.workers or settings.workers
     children = [

