@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import uuid
 from dataclasses import dataclass
 from typing import Callable, Literal, Protocol
@@ -16,16 +15,17 @@ from bot.commands import UsageError, parse_command
 from bot.messages import Decision, Inbound, Reply
 from bot.once import OnceWriter
 from bot.outbox import Outbox
+from bot.refusals import TRACE_ID as REFUSED_TRACE
+from bot.refusals import Refusals
 from jobs.queues import INTERACTIVE, JobQueues
 from memory.events import EventLog
 from memory.keys import Keys
-
-log = logging.getLogger("deputy.gateway")
 
 # by dotted name: the gateway never imports the worker's code
 FAILURE_CALLBACK = "jobs.tasks.report_failure"
 
 Status = Literal["accepted", "duplicate", "refused"]
+NOT_OPERATOR = "not an operator"
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,7 @@ class Gateway:
         recognizer: Recognizer | None = None,
         dedupe_ttl_s: int = 86_400,
         aredis: AsyncRedis | None = None,
+        refusals: Refusals | None = None,
     ) -> None:
         self.redis = redis
         self.workspace = workspace
@@ -78,6 +79,7 @@ class Gateway:
         self.events = EventLog(redis, workspace)
         self.outbox = Outbox(redis)
         self.writer = OnceWriter(redis, aredis)
+        self.refusals = refusals or Refusals(aredis, self.events, workspace)
 
     def authorized(self, channel: str, user_id: str) -> bool:
         return user_id in self.operators.get(channel, frozenset())
@@ -132,10 +134,13 @@ class Gateway:
 
     def _take(self, delivery: Inbound | Decision, what: str, write: Callable[[Pipeline, str], str],
               also: Callable[[Pipeline, str], None] | None = None) -> Ack:
-        """Refuse a non-operator, else write the delivery (events + job); either way at most once
-        per event id, in one atomic step with the dedupe mark (see `_key`)."""
+        """Refuse a non-operator (counted by Refusals, never marked: see `_answer_refusal`), else write
+        the delivery (events + job) at most once per event id, in one atomic step with the dedupe mark
+        (see `_key`)."""
         if not self.authorized(delivery.channel, delivery.user_id):
-            return self._refuse(delivery, what, also)
+            if self.refusals.refuse_sync(delivery.channel, NOT_OPERATOR, _source(delivery)).noted:
+                self._answer_refusal(delivery, what, also)
+            return Ack("refused", REFUSED_TRACE, NOT_OPERATOR)
         trace_id, batch, detail = self._prepare(write)
         first = self.writer.commit(_key(delivery), f"done:{trace_id}", self.dedupe_ttl_s, batch)
         if first is not None:
@@ -145,7 +150,10 @@ class Gateway:
     async def _take_async(self, delivery: Inbound | Decision, what: str, write: Callable[[Pipeline, str], str],
                           also: Callable[[Pipeline, str], None] | None = None) -> Ack:
         if not self.authorized(delivery.channel, delivery.user_id):
-            return await asyncio.to_thread(self._refuse, delivery, what, also)
+            verdict = await self.refusals.refuse(delivery.channel, NOT_OPERATOR, _source(delivery))
+            if verdict.noted:
+                await asyncio.to_thread(self._answer_refusal, delivery, what, also)
+            return Ack("refused", REFUSED_TRACE, NOT_OPERATOR)
         trace_id, batch, detail = self._prepare(write)
         first = await self.writer.acommit(_key(delivery), f"done:{trace_id}", self.dedupe_ttl_s, batch)
         if first is not None:
@@ -168,34 +176,32 @@ class Gateway:
         self.events.record(trace_id, "inbound.duplicate", actor="gateway", channel=channel, event_id=event_id)
         return Ack("duplicate", trace_id)
 
-    def _refuse(self, delivery: Inbound | Decision, what: str, also: Callable[[Pipeline, str], None] | None = None) -> Ack:
-        trace_id = new_trace_id()
-        log.info("refused %s from %s:%s (not an operator)", what, delivery.channel, delivery.user_id)
+    def _answer_refusal(self, delivery: Inbound | Decision, what: str, also: Callable[[Pipeline, str], None] | None) -> None:
+        """The polite refusal, in the stranger's own thread. Refusals says when (once a minute per
+        stranger at most), so it needs no dedupe mark: a repeated refusal is harmless."""
         text = (
             "Sorry, I only take instructions from this workspace's operator."
             if what == "message"
             else "Sorry, only the operator can decide this. Nothing was changed."
         )
-
-        def write(pipe: Pipeline) -> None:
+        reply = Reply(reply_id=f"{new_trace_id()}.refused", channel=delivery.channel, thread_id=delivery.thread_id, text=text,
+                      trace_id=REFUSED_TRACE, reply_to=delivery.reply_to, ok=False)
+        with self.redis.pipeline(transaction=True) as pipe:
             if also is not None:
-                also(pipe, trace_id)
-            self.events.record(trace_id, f"{what}.refused", actor=delivery.user_id, pipe=pipe, channel=delivery.channel,
-                               reason="not an operator")
-            self.outbox.put(Reply(reply_id=f"{trace_id}.refused", channel=delivery.channel, thread_id=delivery.thread_id,
-                                  text=text, trace_id=trace_id, reply_to=delivery.reply_to, ok=False), pipe=pipe)
-
-        first = self.writer.write(_key(delivery), f"refused:{trace_id}", self.dedupe_ttl_s, write)
-        if first is not None:
-            return self._duplicate(delivery.channel, delivery.event_id, _parse_mark(first))
-        return Ack("refused", trace_id, "not an operator")
+                also(pipe, REFUSED_TRACE)
+            self.outbox.put(reply, pipe=pipe)
+            pipe.execute()
 
 
 def _key(delivery: Inbound | Decision) -> str:
-    """The dedupe key of a delivery. It holds `done:<trace>` (or `refused:<trace>`) from the moment
-    the first copy's events and job exist: both land in one atomic step, so a gateway that dies
-    mid-way leaves nothing half-claimed and the platform's retry is simply processed."""
+    """The dedupe key of a delivery. It holds `done:<trace>` from the moment the first copy's events
+    and job exist: both land in one atomic step, so a gateway that dies mid-way leaves nothing
+    half-claimed and the platform's retry is simply processed. A refusal writes no mark."""
     return Keys.global_("seen", delivery.channel, delivery.event_id)
+
+
+def _source(delivery: Inbound | Decision) -> str:
+    return f"{delivery.channel}:{delivery.user_id}"
 
 
 def _parse_mark(text: str) -> str:

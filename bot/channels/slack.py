@@ -1,9 +1,10 @@
 """Slack: DMs, mentions, thread replies, button clicks and the /deputy command, through slack-bolt.
 
-HTTP mode mounts bolt's AsyncApp at /slack/events on the gateway's aiohttp server (bolt checks the
-request signature: 401 otherwise); Socket Mode runs instead when SLACK_APP_TOKEN is set. Listeners run
-before the response (process_before_response), so Slack only gets its 200 once the gateway has made the
-request durable; if Redis is down, bolt answers 500 and Slack retries."""
+HTTP mode mounts bolt's AsyncApp at /slack/events on the gateway's aiohttp server (the signature is
+checked before bolt parses anything: 401 otherwise, 429 while a source keeps trying); Socket Mode
+runs instead when SLACK_APP_TOKEN is set. Listeners run before the response (process_before_response),
+so Slack only gets its 200 once the gateway has made the request durable; if Redis is down, bolt
+answers 500 and Slack retries."""
 from __future__ import annotations
 
 import asyncio
@@ -11,7 +12,7 @@ import contextlib
 import logging
 import re
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -22,6 +23,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.channels.card_places import CardPlaces
@@ -30,6 +32,7 @@ from bot.channels.slack_sender import ChannelPacer, SlackSender
 from bot.commands import COMMANDS
 from bot.gateway import Gateway
 from bot.messages import Decision, Inbound
+from bot.refusals import Refusals, http_refusal
 from memory.keys import Keys
 
 if TYPE_CHECKING:
@@ -214,6 +217,38 @@ def build_bolt_app(services: "Services", client: AsyncWebClient) -> AsyncApp:
     return app
 
 
+def _signed(verifier: SignatureVerifier, body: bytes, request: web.Request) -> bool:
+    try:
+        return verifier.is_valid_request(body, dict(request.headers))
+    except ValueError:  # a timestamp that is not a number
+        return False
+
+
+def events_route(app: AsyncApp, verifier: SignatureVerifier, refusals: Refusals) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """Slack's HTTP requests, checked here before bolt sees them: a forged one is counted (Refusals),
+    not parsed. Bolt checks the signature again, which costs one HMAC and guards any other route."""
+
+    async def events(request: web.Request) -> web.Response:
+        body = await request.read()
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise http_refusal(await refusals.refuse(CHANNEL, "malformed", request.remote), web.HTTPBadRequest,
+                               text="body must be UTF-8")
+        if not _signed(verifier, body, request):
+            raise http_refusal(await refusals.refuse(CHANNEL, "bad signature", request.remote), web.HTTPUnauthorized,
+                               text="invalid request signature")
+        try:
+            # bolt reads ids out of the payload before it checks the signature, and again to report
+            # an error: a shape it cannot read is refused here, queued nowhere
+            return await to_aiohttp_response(await app.async_dispatch(await to_bolt_request(request)))
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
+            log.info("slack: rejected a payload bolt cannot read (%s: %s) from %s", type(err).__name__, err, request.remote)
+            raise web.HTTPBadRequest(text="unreadable payload")
+
+    return events
+
+
 def slack_channel(services: "Services") -> "ChannelParts | None":
     """The Slack channel, or None when SLACK_BOT_TOKEN and a signing secret or app token are not set."""
     from bot.server import ChannelParts
@@ -234,21 +269,8 @@ def slack_channel(services: "Services") -> "ChannelParts | None":
         join_thread=join_thread,
     )
 
-    async def events(request: web.Request) -> web.Response:
-        try:
-            (await request.read()).decode("utf-8")
-        except UnicodeDecodeError:
-            log.info("slack: rejected a body that is not UTF-8 from %s", request.remote)
-            raise web.HTTPBadRequest(text="body must be UTF-8")
-        try:
-            # bolt reads ids out of the payload before it checks the signature, and again to report
-            # an error: a shape it cannot read is refused here, queued nowhere
-            return await to_aiohttp_response(await app.async_dispatch(await to_bolt_request(request)))
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
-            log.info("slack: rejected a payload bolt cannot read (%s: %s) from %s", type(err).__name__, err, request.remote)
-            raise web.HTTPBadRequest(text="unreadable payload")
-
-    routes = [web.post(EVENTS_PATH, events)] if settings.slack_signing_secret is not None else []
+    secret = settings.slack_signing_secret
+    routes = [web.post(EVENTS_PATH, events_route(app, SignatureVerifier(secret.get_secret_value()), services.refusals))] if secret else []
     background = []
     if settings.slack_app_token is not None:
         app_token = settings.slack_app_token.get_secret_value()

@@ -1,8 +1,9 @@
 """Telegram: commands, plain text and inline-keyboard clicks, through python-telegram-bot.
 
 With TELEGRAM_PUBLIC_URL set, Telegram posts updates to /telegram/webhook on the gateway's own server
-(secret header checked in constant time, 403 otherwise; 200 only once the update is durable in Redis).
-Without it, Deputy long-polls getUpdates and confirms an offset only after that update is durable."""
+(secret header checked in constant time, 403 otherwise, 429 while a source keeps trying; 200 only
+once the update is durable in Redis). Without it, Deputy long-polls getUpdates and confirms an offset
+only after that update is durable."""
 from __future__ import annotations
 
 import asyncio
@@ -25,6 +26,7 @@ from bot.channels.telegram_polling import TelegramPoller
 from bot.channels.telegram_sender import TelegramSender
 from bot.gateway import Gateway
 from bot.messages import Decision, Inbound, Reply
+from bot.refusals import Refusals, http_refusal
 from memory.events import EventLog
 
 if TYPE_CHECKING:
@@ -70,6 +72,7 @@ class TelegramChannel:
         gateway: Gateway,
         tokens: ButtonTokens,
         events: EventLog,
+        refusals: Refusals,
         secret: str,
         public_url: str | None,
     ) -> None:
@@ -77,6 +80,7 @@ class TelegramChannel:
         self.gateway = gateway
         self.tokens = tokens
         self.events = events
+        self.refusals = refusals
         self.secret = secret
         self.public_url = public_url
         self._initialized = False
@@ -141,11 +145,8 @@ class TelegramChannel:
         pressed = await self.tokens.resolve(query.data or "")
         message = query.message
         if pressed is None or message is None:
-            log.warning("telegram: unknown button %r from user %s", (query.data or "")[:64], query.from_user.id)
-            await asyncio.to_thread(
-                self.events.record, f"tg-{update.update_id}", "decision.invalid", str(query.from_user.id), None,
-                channel=CHANNEL, reason="unknown or expired button", data=(query.data or "")[:64],
-            )
+            # forged or expired: counted, never recorded per click (anyone who sees a card can click it)
+            await self.refusals.refuse(CHANNEL, "unknown button", f"{CHANNEL}:{query.from_user.id}")
             await self._answer(query, INVALID_BUTTON, alert=True)
             return
         chat = message.chat
@@ -186,8 +187,8 @@ class TelegramChannel:
     async def webhook(self, request: web.Request) -> web.Response:
         given = request.headers.get(SECRET_HEADER, "")
         if not hmac.compare_digest(given.encode(), self.secret.encode()):
-            log.warning("telegram: refused a webhook call without the secret token from %s", request.remote)
-            raise web.HTTPForbidden(text="wrong or missing secret token")
+            verdict = await self.refusals.refuse(CHANNEL, "wrong secret", request.remote)
+            raise http_refusal(verdict, web.HTTPForbidden, text="wrong or missing secret token")
         try:
             data = await request.json(loads=json.loads)
         except (ValueError, UnicodeDecodeError):
@@ -261,7 +262,7 @@ def telegram_channel(services: "Services") -> "ChannelParts | None":
     configured = settings.telegram_webhook_secret.get_secret_value() if settings.telegram_webhook_secret else None
     tokens = ButtonTokens(services.aredis, settings.workspace)
     channel = TelegramChannel(
-        application, services.gateway, tokens, services.events,
+        application, services.gateway, tokens, services.events, services.refusals,
         secret=webhook_secret(token, configured), public_url=settings.telegram_public_url,
     )
     sender = TelegramSender(application.bot, CardPlaces(services.aredis, settings.workspace, CHANNEL), tokens)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import logging
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -20,15 +19,13 @@ from aiohttp import web
 
 from agents.messages import Intent
 from bot.channels.console import ConsoleThreads
-from bot.gateway import Ack, Gateway, Recognizer, new_trace_id
+from bot.gateway import Ack, Gateway, Recognizer
 from bot.messages import Inbound, Reply
+from bot.refusals import Refusals, http_refusal
 from integrations.webhooks import SIGNATURE_HEADER, SignatureError, verify
-from memory.events import EventLog
 
 if TYPE_CHECKING:
     from bot.server import ChannelParts, Services
-
-log = logging.getLogger("deputy.hooks")
 
 CHANNEL = "webhook"
 MAX_BODY = 256 * 1024
@@ -71,10 +68,10 @@ def _error(status: type[web.HTTPException], reason: str, **extra: Any) -> web.HT
 
 
 class HookReceiver:
-    def __init__(self, gateway: Gateway, events: EventLog, secrets: dict[str, str], tolerance_s: int = 300,
+    def __init__(self, gateway: Gateway, refusals: Refusals, secrets: dict[str, str], tolerance_s: int = 300,
                  clock: Callable[[], float] = time.time) -> None:
         self.gateway = gateway
-        self.events = events
+        self.refusals = refusals
         self.secrets = secrets
         self.tolerance_s = tolerance_s
         self.clock = clock
@@ -86,8 +83,7 @@ class HookReceiver:
         name = request.match_info["name"]
         secret = self.secrets.get(name)
         if secret is None:
-            await self._record("webhook.refused", name, request, reason="no such hook")
-            raise _error(web.HTTPNotFound, f"no hook named {name!r}")
+            raise await self._refuse(request, "unknown hook", web.HTTPNotFound, "no hook by that name; check the URL")
         too_large = _error(web.HTTPRequestEntityTooLarge, f"body over {MAX_BODY} bytes", max_size=MAX_BODY,
                            actual_size=request.content_length or MAX_BODY + 1)
         if request.content_length is not None and request.content_length > MAX_BODY:
@@ -103,16 +99,13 @@ class HookReceiver:
         try:
             verify(secret, body, request.headers.get(SIGNATURE_HEADER), now=self.clock(), tolerance_s=self.tolerance_s)
         except SignatureError as err:
-            log.info("hooks: refused a delivery to %s from %s: %s", name, request.remote, err)
-            await self._record("webhook.refused", name, request, reason=str(err))
-            raise _error(web.HTTPUnauthorized, f"bad signature: {err}")
+            raise await self._refuse(request, "bad signature", web.HTTPUnauthorized, f"bad signature: {err}")
         try:
             payload = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError):
             payload = None
         if not isinstance(payload, dict):
-            await self._record("webhook.malformed", name, request, reason="body is not a JSON object", size=len(body))
-            raise _error(web.HTTPBadRequest, "body must be a JSON object")
+            raise await self._refuse(request, "malformed", web.HTTPBadRequest, "body must be a JSON object")
         inbound = Inbound(
             channel=CHANNEL, event_id=f"{name}:{delivery_id(payload, body)}", user_id=hook_user(name),
             user_name=f"webhook {name}", thread_id=hook_thread(name), text=untrusted_text(name, payload),
@@ -120,9 +113,10 @@ class HookReceiver:
         ack: Ack = await self.gateway.accept_async(inbound)
         return web.json_response({"status": ack.status, "trace_id": ack.trace_id}, status=202)
 
-    async def _record(self, kind: str, name: str, request: web.Request, **data: Any) -> None:
-        await asyncio.to_thread(self.events.record, new_trace_id(), kind, hook_user(name), None,
-                                hook=name, remote=request.remote, **data)
+    async def _refuse(self, request: web.Request, reason: str, status: type[web.HTTPException], error: str) -> web.HTTPException:
+        """Counted, not recorded per request: the hook name in the URL is the sender's, never a key's."""
+        verdict = await self.refusals.refuse(CHANNEL, reason, request.remote)
+        return http_refusal(verdict, status, text=json.dumps({"error": error}), content_type="application/json")
 
 
 def delivery_id(payload: dict[str, Any], body: bytes) -> str:
@@ -151,6 +145,6 @@ def webhook_channel(services: "Services") -> "ChannelParts | None":
     if not settings.inbound_hooks:
         return None
     secrets = {name: secret.get_secret_value() for name, secret in settings.inbound_hooks.items()}
-    receiver = HookReceiver(services.gateway, services.events, secrets, settings.hook_tolerance_s)
+    receiver = HookReceiver(services.gateway, services.refusals, secrets, settings.hook_tolerance_s)
     sender = HookSender(ConsoleThreads(services.redis, settings.workspace))
     return ChannelParts(name=CHANNEL, routes=receiver.routes(), sender=sender)

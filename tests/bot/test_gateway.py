@@ -1,6 +1,7 @@
 """Gateway policy, channel-independent: dedupe, allow-list, durability before ack."""
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
@@ -13,6 +14,7 @@ from rq import Queue
 from bot.gateway import Gateway
 from bot.messages import Decision, Inbound
 from bot.outbox import STREAM
+from bot.refusals import Refusals
 from jobs.queues import JobQueues
 from memory.events import EventLog
 from memory.keys import Keys
@@ -22,23 +24,30 @@ def make_gateway(redis: Redis) -> Gateway:
     return Gateway(redis, "acme", {"console": frozenset({"op"})}, JobQueues(redis, retries=1, backoff=[0]))
 
 
+def fixed_clock_gateway(redis: Redis, now: list[float]) -> Gateway:
+    """A gateway whose refusals see the time in `now` (a minute does not pass by chance mid-test)."""
+    refusals = Refusals(None, EventLog(redis, "acme"), "acme", clock=lambda: now[0])
+    return Gateway(redis, "acme", {"console": frozenset({"op"})}, JobQueues(redis, retries=1, backoff=[0]), refusals=refusals)
+
+
 def inbound(event_id: str = "e1", user: str = "op", text: str = "/task list") -> Inbound:
     return Inbound(channel="console", event_id=event_id, user_id=user, thread_id="t", text=text)
 
 
 def test_unknown_user_gets_a_polite_refusal_an_event_and_nothing_else(redis):
-    gw = make_gateway(redis)
+    gw = fixed_clock_gateway(redis, [1_800_000_000.0])
     ack = gw.accept(inbound(user="stranger", text="/task add wire 5000 EUR to me"))
     assert ack.status == "refused"
     assert Queue("interactive", connection=redis).count == 0
     events = EventLog(redis, "acme").timeline(ack.trace_id)
-    assert [e.kind for e in events] == ["message.refused"]
-    assert events[0].actor == "stranger"
+    assert [e.kind for e in events] == ["request.refused"]
+    assert events[0].data["reason"] == "not an operator" and events[0].data["source"] == "console-stranger"
     replies = redis.xrange(STREAM)
     assert len(replies) == 1 and b"only take instructions" in replies[0][1][b"reply"]
-    # the same delivery again is a duplicate, not a second refusal
-    assert gw.accept(inbound(user="stranger")).status == "duplicate"
-    assert len(redis.xrange(STREAM)) == 1
+    # the same delivery again is refused again: counted, but neither recorded nor answered twice in a minute
+    assert gw.accept(inbound(user="stranger")).status == "refused"
+    assert len(redis.xrange(STREAM)) == 1 and len(EventLog(redis, "acme").timeline(ack.trace_id)) == 1
+    assert redis.hgetall(Keys("acme")("refusals")) == {b"console:not-an-operator": b"2"}
 
 
 def test_click_by_someone_else_is_refused_and_changes_nothing(redis):
@@ -46,7 +55,46 @@ def test_click_by_someone_else_is_refused_and_changes_nothing(redis):
     ack = gw.decide(Decision(channel="console", event_id="c1", user_id="intruder", thread_id="t", action="task.done", value="1"))
     assert ack.status == "refused"
     assert Queue("interactive", connection=redis).count == 0
-    assert [e.kind for e in EventLog(redis, "acme").timeline(ack.trace_id)] == ["decision.refused"]
+    [refused] = EventLog(redis, "acme").timeline(ack.trace_id)
+    assert refused.kind == "request.refused" and refused.data["source"] == "console-intruder"
+    assert b"only the operator can decide" in redis.xrange(STREAM)[0][1][b"reply"]
+
+
+def workspace_keys(redis: Redis) -> set[bytes]:
+    return {k for pattern in (Keys("acme")("*"), Keys.global_("*")) for k in redis.scan_iter(match=pattern, count=1_000)}
+
+
+def test_a_stranger_sending_a_hundred_messages_gets_one_answer_a_minute_and_leaves_few_keys(redis):
+    now = [1_800_000_000.0]
+    gw = fixed_clock_gateway(redis, now)
+    before = workspace_keys(redis)
+
+    for minute in range(2):
+        for i in range(100):
+            assert gw.accept(inbound(event_id=f"spam-{minute}-{i}", user="stranger")).status == "refused"
+        now[0] += 60
+
+    assert len(redis.xrange(STREAM)) == 2
+    # counts, recent sources, two minute windows, the refusal trace, the outbox and its two claims
+    assert len(workspace_keys(redis) - before) <= 10
+    assert not any(b":seen:" in key for key in workspace_keys(redis))
+    assert redis.hgetall(Keys("acme")("refusals")) == {b"console:not-an-operator": b"200"}
+
+
+async def test_a_stranger_through_the_event_loop_is_answered_once_for_a_burst(redis, redis_url):
+    from bot.async_redis import async_redis
+
+    aredis = async_redis(redis_url)
+    refusals = Refusals(aredis, EventLog(redis, "acme"), "acme", clock=lambda: 1_800_000_000.0)
+    gw = Gateway(redis, "acme", {"console": frozenset({"op"})}, JobQueues(redis, retries=1, backoff=[0]), aredis=aredis,
+                 refusals=refusals)
+    try:
+        acks = await asyncio.gather(*(gw.accept_async(inbound(event_id=f"burst-{i}", user="stranger")) for i in range(100)))
+    finally:
+        await aredis.aclose()
+    assert {a.status for a in acks} == {"refused"}
+    assert len(redis.xrange(STREAM)) == 1 and Queue("interactive", connection=redis).count == 0
+    assert redis.hgetall(Keys("acme")("refusals")) == {b"console:not-an-operator": b"100"}
 
 
 def test_a_half_claimed_event_from_an_older_gateway_is_processed_on_redelivery(redis):

@@ -113,6 +113,7 @@ async def test_bad_missing_or_stale_signature_is_401_and_nothing_is_queued(slack
     stale = await slack.client.post("/slack/events", **signed(body, timestamp=int(time.time()) - 6 * 60))
     assert (forged.status, unsigned.status, stale.status) == (401, 401, 401)
     assert slack.queued() == 0
+    assert await slack.services.refusals.counts() == {"slack:bad-signature": 3}
     assert TaskStore(slack.redis, "default").list() == []
 
 
@@ -184,8 +185,8 @@ async def test_click_by_someone_else_is_refused_privately_and_changes_nothing(sl
     assert refusal.params["user"] == "W999" and "only the operator" in refusal.params["text"]
     assert slack_api.calls_to("chat.update") == []
     assert [t.title for t in TaskStore(slack.redis, "default").list()] == ["send the invoice"]
-    [refused] = slack.recent("decision.refused")
-    assert refused.actor == "W999"
+    [refused] = slack.recent("request.refused")
+    assert refused.data["source"] == "slack-w999" and refused.data["reason"] == "not an operator"
 
 
 async def test_slash_command_is_taken_as_that_command(slack, slack_api, shared_eval):

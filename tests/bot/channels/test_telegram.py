@@ -57,6 +57,7 @@ async def test_wrong_or_missing_secret_is_403_and_nothing_is_queued(tg, shared_e
     assert await post_update(tg, text_update(shared_eval, "/task add forged"), secret="guess") == 403
     assert await post_update(tg, text_update(shared_eval, "/task add forged"), secret=None) == 403
     assert tg.queued() == 0
+    assert await tg.services.refusals.counts() == {"telegram:wrong-secret": 2}
 
 
 async def test_start_is_answered_in_the_chat_as_a_reply(tg, telegram_api, shared_eval):
@@ -131,8 +132,8 @@ async def test_click_by_someone_else_is_refused_and_changes_nothing(tg, telegram
     await tg.work()
     assert telegram_api.calls_to("editMessageText") == []
     assert [t.title for t in TaskStore(tg.redis, "default").list()] == ["send the invoice"]
-    [refused] = tg.recent("decision.refused")
-    assert refused.actor == "2222"
+    [refused] = tg.recent("request.refused")
+    assert refused.data["source"] == "telegram-2222" and refused.data["reason"] == "not an operator"
 
 
 async def test_forged_callback_data_gets_an_error_and_changes_nothing(tg, telegram_api, shared_eval):
@@ -149,7 +150,9 @@ async def test_forged_callback_data_gets_an_error_and_changes_nothing(tg, telegr
     assert all(a.params["show_alert"] is True for a in answers)
     assert tg.queued() == 0
     assert tg.recent("decision.received") == []
-    assert len(tg.recent("decision.invalid")) == 2
+    assert await tg.services.refusals.counts() == {"telegram:unknown-button": 2}
+    clickers = {f"telegram-{sample['callback_query']['from']['id']}", f"telegram-{TELEGRAM_OPERATOR}"}
+    assert {e.data["source"] for e in tg.recent("request.refused")} == clickers
     assert [t.title for t in TaskStore(tg.redis, "default").list()] == ["send the invoice"]
 
 
@@ -161,7 +164,7 @@ async def test_stranger_in_a_group_gets_the_refusal_in_reply(tg, telegram_api, s
     assert sent.params["chat_id"] == update["message"]["chat"]["id"]
     assert sent.params["reply_parameters"]["message_id"] == update["message"]["message_id"]
     assert "only take instructions" in sent.params["text"]
-    assert tg.recent("message.refused")[0].actor == str(update["message"]["from"]["id"])
+    assert tg.recent("request.refused")[0].data["source"] == f"telegram-{update['message']['from']['id']}"
 
 
 async def test_rate_limited_reply_is_retried_after_retry_after_and_delivered_once(tg, telegram_api, shared_eval):
