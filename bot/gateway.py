@@ -69,6 +69,7 @@ class Gateway:
         dedupe_ttl_s: int = 86_400,
         aredis: AsyncRedis | None = None,
         refusals: Refusals | None = None,
+        events: EventLog | None = None,
     ) -> None:
         self.redis = redis
         self.workspace = workspace
@@ -76,7 +77,7 @@ class Gateway:
         self.queues = queues
         self.recognizer = recognizer or CommandRecognizer()
         self.dedupe_ttl_s = dedupe_ttl_s
-        self.events = EventLog(redis, workspace)
+        self.events = events or EventLog(redis, workspace)
         self.outbox = Outbox(redis)
         self.writer = OnceWriter(redis, aredis)
         self.refusals = refusals or Refusals(aredis, self.events, workspace)
