@@ -9,6 +9,7 @@ import asyncio
 import json
 import time
 import uuid
+from collections import Counter
 from typing import Any
 
 import aiohttp
@@ -17,17 +18,19 @@ from bot.async_redis import async_redis
 from rq import Queue
 from rq.suspension import resume, suspend
 
-from bot.bench.harness import base_parser, child, flush, free_port, open_loop, percentile, scratch_url, wait_for
+from bot.bench.harness import (base_parser, bearer, child, console_token, flush, free_port, open_loop, percentile, scratch_url,
+                               wait_for)
 from bot.settings import Settings
 from jobs.queues import QUEUES
 from memory.keys import Keys
 
 
-async def _measure(url: str, redis_url: str, workspace: str, rate: float, seconds: float, reply_rate: float, reply_seconds: float) -> dict[str, Any]:
+async def _measure(url: str, token: str, redis_url: str, workspace: str, rate: float, seconds: float, reply_rate: float,
+                   reply_seconds: float) -> dict[str, Any]:
     acks: list[float] = []
     sent_at: dict[str, float] = {}
     replies: dict[str, float] = {}
-    errors = 0
+    errors: Counter[str] = Counter()  # by status, or by exception for no answer
     aredis = async_redis(redis_url)
     pubsub = aredis.pubsub()
     await pubsub.subscribe(Keys(workspace)("console", "live"))
@@ -42,22 +45,21 @@ async def _measure(url: str, redis_url: str, workspace: str, rate: float, second
 
     listener = asyncio.create_task(listen())
     connector = aiohttp.TCPConnector(limit=200)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    async with aiohttp.ClientSession(connector=connector, headers=bearer(token)) as session:
 
         def sender(phase: str):  # type: ignore[no-untyped-def]
             async def send(i: int) -> None:
-                nonlocal errors
                 body = {"thread_id": f"bench-{phase}-{i % 50}", "text": f"/remember bench note {phase} {i} {uuid.uuid4().hex[:6]}",
                         "client_id": uuid.uuid4().hex}
                 start = time.perf_counter()
                 try:
                     async with session.post(url + "api/messages", json=body) as resp:
-                        data = await resp.json()
+                        data = await resp.json(content_type=None)
                         if resp.status != 202:
-                            errors += 1
+                            errors[str(resp.status)] += 1
                             return
-                except aiohttp.ClientError:
-                    errors += 1
+                except aiohttp.ClientError as err:
+                    errors[type(err).__name__] += 1
                     return
                 done = time.perf_counter()
                 if phase == "load":
@@ -91,7 +93,8 @@ async def _measure(url: str, redis_url: str, workspace: str, rate: float, second
         "offered_rate": rate,
         "seconds": seconds,
         "requests": offered,
-        "errors": errors,
+        "errors": sum(errors.values()),
+        "error_kinds": dict(errors),
         "ack_p50_ms": round(percentile(acks, 50), 2),
         "ack_p99_ms": round(percentile(acks, 99), 2),
         "ack_max_ms": round(max(acks), 2) if acks else None,
@@ -112,7 +115,8 @@ def run(settings: Settings, argv: list[str]) -> dict[str, Any]:
     redis_url = scratch_url(settings, args.redis_url)
     flush(redis_url)
     port = free_port()
-    env = {"CONSOLE_PORT": str(port), "CONSOLE_HOST": "127.0.0.1", "JOB_RETRIES": "0"}
+    token = console_token()
+    env = {"CONSOLE_PORT": str(port), "CONSOLE_HOST": "127.0.0.1", "CONSOLE_TOKEN": token, "JOB_RETRIES": "0"}
     with child(["gateway"], redis_url, **env), child(["worker", "--workers", "1"], redis_url, **env):
         url = f"http://127.0.0.1:{port}/"
 
@@ -126,6 +130,7 @@ def run(settings: Settings, argv: list[str]) -> dict[str, Any]:
 
         wait_for(up, 30, "the gateway to answer")
         time.sleep(1.0)  # the worker registers
-        result = asyncio.run(_measure(url, redis_url, settings.workspace, args.rate, args.seconds, args.reply_rate, args.reply_seconds))
+        result = asyncio.run(_measure(url, token, redis_url, settings.workspace, args.rate, args.seconds, args.reply_rate,
+                                      args.reply_seconds))
     flush(redis_url)
     return result

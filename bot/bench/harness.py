@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -40,6 +41,16 @@ def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
     return ordered[index]
+
+
+def console_token() -> str:
+    """A fresh CONSOLE_TOKEN for a gateway child: benchmarks and proofs log in as a script does."""
+    return secrets.token_urlsafe(24)
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The console login of a script: `Authorization: Bearer <CONSOLE_TOKEN>` (no cookie, so no CSRF token)."""
+    return {"Authorization": f"Bearer {token}"}
 
 
 def free_port() -> int:

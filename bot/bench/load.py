@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 from bot.async_redis import async_redis
 
-from bot.bench.harness import base_parser, open_loop, percentile
+from bot.bench.harness import base_parser, bearer, open_loop, percentile
 from bot.prove.cluster import Cluster, PrivateRedis
 from bot.settings import Settings
 from memory.keys import Keys
@@ -33,8 +33,9 @@ def _hook_request(i: int) -> tuple[bytes, dict[str, str]]:
 
 
 class Load:
-    def __init__(self, url: str, redis_url: str, workspace: str) -> None:
+    def __init__(self, url: str, token: str, redis_url: str, workspace: str) -> None:
         self.url = url
+        self.console = {"Content-Type": "application/json", **bearer(token)}
         self.redis_url = redis_url
         self.workspace = workspace
         self.sent_at: dict[str, float] = {}
@@ -85,7 +86,7 @@ class Load:
     async def chat(self, http: aiohttp.ClientSession, i: int, record: bool = True) -> str | None:
         text = f"/task add follow up lead {i}" if i % 2 else f"/remember load note {i} {uuid.uuid4().hex[:6]}"
         body = json.dumps({"thread_id": f"load-{i % 20}", "text": text, "client_id": uuid.uuid4().hex}).encode()
-        return await self.post(http, "chat", "api/messages", body, {"Content-Type": "application/json"}, record)
+        return await self.post(http, "chat", "api/messages", body, self.console, record)
 
     async def click(self, http: aiohttp.ClientSession, i: int) -> None:
         if not self.tasks:
@@ -93,7 +94,7 @@ class Load:
             return
         body = json.dumps({"thread_id": f"load-{i % 20}", "action": "task.done", "value": self.tasks.pop(0),
                            "client_id": uuid.uuid4().hex}).encode()
-        await self.post(http, "click", "api/decisions", body, {"Content-Type": "application/json"})
+        await self.post(http, "click", "api/decisions", body, self.console)
 
     async def hook(self, http: aiohttp.ClientSession, i: int) -> None:
         body, headers = _hook_request(i)
@@ -109,7 +110,7 @@ class Load:
 
 
 async def _measure(cluster: Cluster, rate: float, seconds: float, singles: int) -> dict[str, Any]:
-    load = Load(cluster.url, cluster.redis.url(), cluster.workspace)
+    load = Load(cluster.url, cluster.console_token, cluster.redis.url(), cluster.workspace)
     ready = asyncio.Event()
     listener = asyncio.create_task(load.listen(ready))
     await ready.wait()

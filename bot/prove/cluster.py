@@ -18,7 +18,7 @@ from typing import IO
 
 from redis import Redis
 
-from bot.bench.harness import ROOT, free_port, wait_for
+from bot.bench.harness import ROOT, console_token, free_port, wait_for
 from bot.redis_server import redis_binary
 from bot.settings import Settings
 
@@ -133,6 +133,8 @@ class Cluster:
     workers: int = 2
     lease: Lease = QUICK_LEASE
     port: int = field(default_factory=free_port)
+    # the proof's clients log in to the console as scripts do (`Authorization: Bearer`)
+    console_token: str = field(default_factory=console_token)
     gateway: subprocess.Popen[bytes] | None = None
     pool: subprocess.Popen[bytes] | None = None
     _logs: list[IO[bytes]] = field(default_factory=list)
@@ -148,7 +150,7 @@ class Cluster:
     def env(self) -> dict[str, str]:
         return clean_env(
             REDIS_URL=self.redis.url(), CONSOLE_HOST="127.0.0.1", CONSOLE_PORT=str(self.port), WORKSPACE=self.workspace,
-            DATA_DIR=str(self.folder / "data"), EMBEDDED_REDIS="false", **self.settings,
+            DATA_DIR=str(self.folder / "data"), EMBEDDED_REDIS="false", CONSOLE_TOKEN=self.console_token, **self.settings,
         )
 
     def _spawn(self, args: list[str], log_name: str) -> subprocess.Popen[bytes]:
@@ -184,6 +186,13 @@ class Cluster:
             return int(self.redis.client().scard("rq:workers"))
         except Exception:
             return 0
+
+    def refusals(self) -> dict[str, int]:
+        """What the gateway refused so far, by "channel:reason" (bot/refusals.py)."""
+        from memory.keys import Keys
+
+        raw = self.redis.client().hgetall(Keys(self.workspace)("refusals"))
+        return {field.decode(): int(n) for field, n in raw.items()}
 
     def worker_pids(self) -> list[int]:
         return children_of(self.pool.pid) if self.pool else []

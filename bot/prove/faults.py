@@ -148,7 +148,7 @@ def worker_kill_storm(folder: Path, requests: int, rate: float, kill_every_s: fl
                 kills: list[Kill] = []
 
                 async def drive() -> None:
-                    platform = ConsolePlatform(cluster.url)
+                    platform = ConsolePlatform(cluster.url, cluster.console_token)
                     stop = asyncio.Event()
                     killer = asyncio.create_task(kill_workers(cluster, kill_every_s, stop, kills))
                     async with session() as http:
@@ -221,7 +221,7 @@ def redis_restart(folder: Path, requests: int, rate: float, down_s: float) -> Ro
                 await asyncio.to_thread(redis.start)
                 marks["up"] = time.time()
 
-            asyncio.run(_load_during(ConsolePlatform(cluster.url, give_up_after_s=120), deliveries, rate, crash))
+            asyncio.run(_load_during(ConsolePlatform(cluster.url, cluster.console_token, give_up_after_s=120), deliveries, rate, crash))
             waited = wait_for_replies(cluster.redis.client(), cluster.workspace, deliveries, timeout_s=90)
             lost, dup_replies, told_failed = _reply_checks(cluster, deliveries)
             stuck = [d.trace_id for d in deliveries if d.acked and not seen(cluster.redis.client(), cluster.workspace, d.thread_id).count]
@@ -271,7 +271,7 @@ def gateway_kill(folder: Path, requests: int, rate: float, claimed_unqueued: int
                 await asyncio.to_thread(cluster.start_gateway)
                 marks["up"] = time.time()
 
-            asyncio.run(_load_during(ConsolePlatform(cluster.url), deliveries, rate, crash))
+            asyncio.run(_load_during(ConsolePlatform(cluster.url, cluster.console_token), deliveries, rate, crash))
             waited = wait_for_replies(cluster.redis.client(), cluster.workspace, deliveries, timeout_s=60)
             lost, dup_replies, told_failed = _reply_checks(cluster, deliveries)
     finally:

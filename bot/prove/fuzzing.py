@@ -1,6 +1,8 @@
 """Fuzzing the inbound parsers over HTTP with hypothesis: only 2xx/4xx, no crash, nothing queued from
 invalid input. The gateway runs as a real process; no worker runs, so every job a request queued is
-still there to count."""
+still there to count. The console fuzzer is logged in (CONSOLE_TOKEN), so its bodies reach the parsers;
+a body that is not `application/json` is refused before them (403, or 429 once its source is over the
+refusal limit), and that is the right answer to it."""
 from __future__ import annotations
 
 import json
@@ -10,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from bot.bench.harness import bearer
 from bot.prove.cluster import Cluster, PrivateRedis
 from bot.prove.report import Row
 
@@ -54,12 +57,23 @@ class Tally:
     accepted_answers: int = 0
     server_errors: list[str] = field(default_factory=list)
     no_answer: int = 0
+    # a change not sent as JSON answered with anything but a refusal (403, or 429 past the limit)
+    not_refused: list[str] = field(default_factory=list)
+    # 401: the fuzzer's login did not hold, so nothing reached the parsers
+    unauthorized: int = 0
+    non_json: int = 0
 
-    def note(self, status: int, body: bytes, valid: bool, response: bytes, sample: str) -> None:
+    def note(self, status: int, body: bytes, valid: bool, response: bytes, sample: str, json_body: bool = True) -> None:
         self.sent += 1
         self.statuses[status] += 1
         if status >= 500:
             self.server_errors.append(sample[:200])
+        if status == 401:
+            self.unauthorized += 1
+        if not json_body:
+            self.non_json += 1
+            if status not in (403, 429):
+                self.not_refused.append(f"{status} {sample[:200]}")
         if status == 202:
             try:
                 data = json.loads(response)
@@ -75,7 +89,7 @@ class Tally:
 class Http:
     """Sends a batch of requests concurrently over keep-alive connections; (status, body), or None for no answer."""
 
-    def __init__(self, port: int, concurrency: int = 16) -> None:
+    def __init__(self, port: int, concurrency: int = 16, headers: dict[str, str] | None = None) -> None:
         import asyncio
 
         import aiohttp
@@ -86,7 +100,7 @@ class Http:
 
         async def open_session() -> aiohttp.ClientSession:
             return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency),
-                                         timeout=aiohttp.ClientTimeout(total=15))
+                                         timeout=aiohttp.ClientTimeout(total=15), headers=headers)
 
         self.session = self.loop.run_until_complete(open_session())
 
@@ -171,11 +185,11 @@ def console_examples(st: Any) -> Any:
 
 def fuzz_console(cluster: Cluster, count: int) -> Tally:
     st = _strategies()
-    client = Http(cluster.port)
+    client = Http(cluster.port, headers=bearer(cluster.console_token))
     tally = Tally()
 
     def check(batch: list[Any]) -> None:
-        requests, oracle = [], []
+        requests, oracle, ctypes = [], [], []
         for path, (kind, body), ctype in batch:
             raw = json.dumps(body).encode() if kind == "json" else body
             try:
@@ -184,12 +198,14 @@ def fuzz_console(cluster: Cluster, count: int) -> Tally:
                 parsed = None
             valid = {"/api/messages": console_message_valid, "/api/decisions": console_decision_valid}.get(path, lambda b: True)
             requests.append((path, raw, {"Content-Type": ctype} if ctype else {}))
-            oracle.append(valid(parsed))
-        for (path, raw, _), valid, answer in zip(requests, oracle, client.post_many(requests)):
+            # (without a Content-Type aiohttp sends application/octet-stream: not JSON either)
+            ctypes.append(ctype or "none")
+            oracle.append(ctype == "application/json" and valid(parsed))
+        for (path, raw, _), valid, ctype, answer in zip(requests, oracle, ctypes, client.post_many(requests)):
             if answer is None:
                 tally.no_answer += 1
                 continue
-            tally.note(answer[0], raw, valid, answer[1], f"{path} {raw[:150]!r}")
+            tally.note(answer[0], raw, valid, answer[1], f"{path} {ctype} {raw[:150]!r}", ctype == "application/json")
 
     try:
         run_examples(count, console_examples(st), check)
@@ -207,7 +223,7 @@ def queued_jobs(cluster: Cluster) -> int:
     return sum(Queue(name, connection=redis).count for name in QUEUES)
 
 
-def fuzz_row(name: str, tally: Tally, jobs: int, seconds: float) -> Row:
+def fuzz_row(name: str, tally: Tally, jobs: int, seconds: float, refused: int | None = None) -> Row:
     checks = []
     if tally.no_answer:
         checks.append(f"{tally.no_answer} requests got no answer (a crash?)")
@@ -215,6 +231,14 @@ def fuzz_row(name: str, tally: Tally, jobs: int, seconds: float) -> Row:
         checks.append(f"{len(tally.accepted_invalid)} invalid payloads were accepted, e.g. {tally.accepted_invalid[0]}")
     if jobs > tally.accepted_answers:
         checks.append(f"{jobs} jobs queued for {tally.accepted_answers} accepted payloads")
+    if tally.not_refused:
+        checks.append(f"{len(tally.not_refused)} changes not sent as JSON were not refused, e.g. {tally.not_refused[0]}")
+    if refused is not None and refused != tally.non_json:
+        checks.append(f"the console counted {refused} refusals for {tally.non_json} changes not sent as JSON")
+    if tally.unauthorized:
+        checks.append(f"{tally.unauthorized} answered 401: the fuzzer was not logged in, its bodies never reached the parsers")
+    if tally.sent and not tally.accepted:
+        checks.append("no payload was accepted: nothing reached the parsers (nothing was proven)")
     # the same delivery id accepted twice (two copies racing through the gateway's claim) is a duplicate job
     twice = tally.accepted_answers - len(tally.accepted)
     codes = ", ".join(f"{code}: {n}" for code, n in sorted(tally.statuses.items()))
@@ -226,9 +250,12 @@ def fuzz_row(name: str, tally: Tally, jobs: int, seconds: float) -> Row:
         failed_checks=tuple(checks),
         notes=f"{tally.sent} payloads in {seconds:.0f} s → {codes}; {jobs} jobs from {len(tally.accepted)} valid ones"
               + (f" ({twice} accepted twice by racing copies)" if twice else "")
+              + (f"; {refused} refusals counted for {tally.non_json} bodies not sent as JSON" if refused is not None else "")
               + (f"; 5xx e.g. {tally.server_errors[0]}" if tally.server_errors else ""),
         details={"statuses": dict(tally.statuses), "jobs": jobs, "accepted": len(tally.accepted),
-                 "server_errors": tally.server_errors[:5], "accepted_invalid": tally.accepted_invalid[:5]},
+                 "server_errors": tally.server_errors[:5], "accepted_invalid": tally.accepted_invalid[:5],
+                 "not_refused": tally.not_refused[:5], "unauthorized": tally.unauthorized, "non_json": tally.non_json,
+                 "refusals_counted": refused},
     )
 
 
@@ -243,8 +270,10 @@ def console_fuzz(folder: Path, count: int) -> Row:
             tally = fuzz_console(cluster, count)
             seconds = time.time() - started
             jobs = queued_jobs(cluster)
+            # a logged-in script is refused only for a body not sent as JSON
+            refused = sum(n for reason, n in cluster.refusals().items() if reason.startswith("console:"))
         finally:
             cluster.stop()
     finally:
         redis.stop()
-    return fuzz_row("fuzz: console API", tally, jobs, seconds)
+    return fuzz_row("fuzz: console API", tally, jobs, seconds, refused)

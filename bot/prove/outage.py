@@ -103,7 +103,7 @@ def connector_outage(folder: Path, outage: Outage) -> Row:
                 watch = BreakerWatch(Keys(cluster.workspace)("breaker", CAPABILITY)).start(cluster)
 
                 async def drive() -> None:
-                    platform = ConsolePlatform(cluster.url)
+                    platform = ConsolePlatform(cluster.url, cluster.console_token)
 
                     async def outage_window() -> None:
                         await asyncio.sleep(0.5)

@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 from redis import Redis
 
+from bot.bench.harness import bearer
 from bot.channels.console import ConsoleThreads
 from memory.events import EventLog
 
@@ -40,11 +41,13 @@ class Delivery:
 
 
 class ConsolePlatform:
-    """Posts console messages like Slack or Telegram post events: retries with backoff, same id."""
+    """Posts console messages like Slack or Telegram post events: retries with backoff, same id.
+    Logged in as a script is, with the gateway's CONSOLE_TOKEN."""
 
-    def __init__(self, base_url: str, give_up_after_s: float = 90.0, backoff_s: tuple[float, ...] = (0.2, 0.5, 1.0, 2.0),
-                 timeout_s: float = 10.0) -> None:
+    def __init__(self, base_url: str, token: str = "", give_up_after_s: float = 90.0,
+                 backoff_s: tuple[float, ...] = (0.2, 0.5, 1.0, 2.0), timeout_s: float = 10.0) -> None:
         self.base_url = base_url
+        self.headers = bearer(token) if token else {}
         self.give_up_after_s = give_up_after_s
         self.backoff_s = backoff_s
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
@@ -56,7 +59,7 @@ class ConsolePlatform:
         attempt = 0
         while time.time() - delivery.first_at < self.give_up_after_s:
             try:
-                async with session.post(self.base_url + path, json=body, timeout=self.timeout) as resp:
+                async with session.post(self.base_url + path, json=body, headers=self.headers, timeout=self.timeout) as resp:
                     delivery.statuses.append(resp.status)
                     if resp.status < 500:
                         if resp.status < 300:

@@ -27,7 +27,7 @@ def console_duplicates(folder: Path, messages: int, copies: int = 4) -> Row:
             copies_of = [[Delivery(d.index, d.text, d.thread_id, client_id=d.client_id) for _ in range(copies)] for d in originals]
 
             async def drive() -> None:
-                platform = ConsolePlatform(cluster.url)
+                platform = ConsolePlatform(cluster.url, cluster.console_token)
                 async with session() as http:
                     await asyncio.gather(*(platform.deliver(http, c) for group in copies_of for c in group))
 
@@ -75,7 +75,7 @@ def approval_click_storm(folder: Path, approvals: int, clicks: int = 20) -> Row:
         redis = PrivateRedis(folder / "redis").start()
         try:
             with Cluster(folder, redis, {**mail.settings(), "JOB_RETRY_BACKOFF": "1"}, workers=2).start() as cluster:
-                platform = ConsolePlatform(cluster.url)
+                platform = ConsolePlatform(cluster.url, cluster.console_token)
                 requests = [Delivery(i, f"/email ana@acme.example storm-{i} | Clicked {clicks} times.", f"click-{i}")
                             for i in range(approvals)]
                 cards: list[dict[str, Any] | None] = []

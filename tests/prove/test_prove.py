@@ -71,10 +71,14 @@ def test_connector_outage_trips_the_breaker_tells_the_operator_and_recovers(mode
 
 def test_console_fuzzing_never_5xx_and_queues_nothing_invalid():
     row = run_scenario("fuzz-console", QUICK)
+    d = row.details
     assert row.attempts >= QUICK.fuzz_console
     assert row.errors_5xx == 0 and not row.failed_checks, explain(row)
     # copies of one delivery racing each other are the gateway claim race (see the duplicate storm), not invalid input
-    assert row.details["accepted_invalid"] == []
+    assert d["accepted_invalid"] == []
+    # logged in, so bodies reached the parsers; every one not sent as JSON was refused, and counted
+    assert d["unauthorized"] == 0 and d["accepted"] > 0, explain(row)
+    assert d["non_json"] > 0 and d["refusals_counted"] == d["non_json"] and d["not_refused"] == [], explain(row)
 
 
 @pytest.fixture(scope="module")
@@ -108,3 +112,4 @@ def test_forged_unsigned_and_stale_platform_requests_are_refused_and_queue_nothi
 
 def test_platform_fuzzing_never_5xx(platforms):
     assert platforms.errors_5xx == 0, explain(platforms)
+
