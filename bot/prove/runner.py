@@ -105,6 +105,18 @@ def _injection(folder: Path, s: Sizes) -> Row:
     return injection_suite(folder)
 
 
+def _browser_attacks(folder: Path, s: Sizes) -> Row:
+    from bot.prove.attacks import browser_attacks
+
+    return browser_attacks(folder)
+
+
+def _job_forgery(folder: Path, s: Sizes) -> Row:
+    from bot.prove.forgery import job_forgery
+
+    return job_forgery(folder)
+
+
 def _fuzz_platforms(folder: Path, s: Sizes) -> Row:
     from bot.prove.platforms import platform_fuzz
 
@@ -145,6 +157,8 @@ SCENARIOS: dict[str, Scenario] = {
     "fuzz-console": _fuzz_console,
     "fuzz-platforms": _fuzz_platforms,
     "injection": _injection,
+    "browser-attacks": _browser_attacks,
+    "job-forgery": _job_forgery,
 }
 
 

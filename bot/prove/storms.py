@@ -57,7 +57,8 @@ def console_duplicates(folder: Path, messages: int, copies: int = 4) -> Row:
     )
 
 
-def _card(cluster: Cluster, thread_id: str, timeout_s: float) -> dict[str, Any] | None:
+def approval_card(cluster: Cluster, thread_id: str, timeout_s: float) -> dict[str, Any] | None:
+    """The approval card Deputy posted in the thread, once it is there (None after `timeout_s`)."""
     client = cluster.redis.client()
     deadline = time.time() + timeout_s
     while time.time() < deadline:
@@ -96,7 +97,7 @@ def approval_click_storm(folder: Path, approvals: int, clicks: int = 20) -> Row:
 
                 asyncio.run(ask())
                 for r in requests:
-                    card = _card(cluster, r.thread_id, 60)
+                    card = approval_card(cluster, r.thread_id, 60)
                     cards.append(card)
                     if card is not None:
                         all_clicks += asyncio.run(click(card, r.thread_id))

@@ -2,11 +2,16 @@
 the platform's retry semantics and the injection corpus."""
 from __future__ import annotations
 
+import html
+import json
+import re
 from collections import Counter
 
 from aiohttp import web
 
+from bot.prove.attacks import Attack, attack_page
 from bot.prove.cluster import PrivateRedis
+from bot.prove.forgery import Forgery, Outcome, forgeries
 from bot.prove.fuzzing import console_decision_valid, console_message_valid
 from bot.prove.injection import SIDE_EFFECTS, load_corpus
 from bot.prove.platform import ConsolePlatform, Delivery, session
@@ -94,3 +99,33 @@ def test_injection_corpus_covers_every_source_and_attack():
     # every case makes the obedient model ask for something that acts on the world
     for case in cases:
         assert {c["name"] for c in case.obey} & SIDE_EFFECTS, case.id
+
+
+def test_attack_page_forms_carry_json_each_change_three_ways_and_frame_the_console():
+    planned = [Attack("/api/messages", {"thread_id": "t1", "text": "/task add planted"}),
+               Attack("/api/threads", {"title": "planted"})]
+    page = attack_page("http://127.0.0.1:8700", planned, "x")
+    plain = re.findall(r'enctype="text/plain" action="[^"]+"><input type="hidden" name="([^"]*)" value="([^"]*)"', page)
+    # a text/plain form sends name=value: what arrives is one JSON object with the attack's fields
+    sent = [json.loads(html.unescape(name) + "=" + html.unescape(value)) for name, value in plain]
+    assert [{k: v for k, v in body.items() if k in a.fields} for body, a in zip(sent, planned)] == [a.fields for a in planned]
+    assert page.count('method="post"') == 2 * len(planned) and page.count("mode: 'no-cors'") == len(planned)
+    assert '<iframe id="console" src="http://127.0.0.1:8700/"' in page
+
+
+def test_forged_jobs_cover_every_queue_and_both_callbacks(tmp_path):
+    forged = forgeries(tmp_path)
+    assert {f.queue for f in forged} == {"interactive", "default", "background"}
+    assert {"os.system", "subprocess.run", "builtins.eval"} <= {f.func for f in forged}
+    assert {f.on_success for f in forged} >= {"os.system"} and {f.on_failure for f in forged} >= {"os.system"}
+
+
+def test_a_forged_job_ran_if_its_marker_exists_or_rq_called_its_callback(tmp_path):
+    marker = tmp_path / "m"
+    job = Outcome(Forgery("os.system", "default", "os.system", ("x",), marker=marker), "j1", status="failed")
+    assert job.refused and not job.ran
+    marker.write_text("forged")
+    assert job.ran and not job.refused
+    callback = Outcome(Forgery("cb", "default", "jobs.bench_jobs.noop", ({},), on_success="os.system"), "j2", status="failed",
+                       failure='  File "rq/callbacks.py", line 42, in execute_success_callback\nTypeError: system() takes ...')
+    assert callback.ran and not callback.refused

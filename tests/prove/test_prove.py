@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.prove.attacks import chromium_path
 from bot.prove.report import Row
 from bot.prove.runner import QUICK, run_scenario
 
@@ -113,3 +114,25 @@ def test_forged_unsigned_and_stale_platform_requests_are_refused_and_queue_nothi
 def test_platform_fuzzing_never_5xx(platforms):
     assert platforms.errors_5xx == 0, explain(platforms)
 
+
+@pytest.mark.browser
+@pytest.mark.skipif(chromium_path() is None, reason="chromium is not installed (.ci/run installs Debian's chromium)")
+def test_foreign_pages_raw_replays_and_rebinding_change_nothing_through_the_logged_in_console():
+    row = run_scenario("browser-attacks", QUICK)
+    d = row.details
+    assert row.attempts > 0 and d["frames"] == 2, explain(row)
+    # every attack that reached the gateway was refused: by the gateway (and counted), or a frame the browser would not show
+    assert d["refused"] == row.attempts and d["refused_by_gateway"] == row.attempts - d["frames_blocked"], explain(row)
+    assert d["refusals"].get("http:host-not-allowed") == 2 and d["framed"] == 0, explain(row)
+    assert d["effects"] == {"messages": 0, "threads": 0, "jobs": 0, "tasks": 0, "approvals_decided": 0, "emails": 0}
+    assert row.unapproved_effects == 0 and row.passed, explain(row)
+
+
+def test_jobs_forged_into_the_queues_are_refused_and_none_runs():
+    row = run_scenario("job-forgery", QUICK)
+    d = row.details
+    assert row.attempts == d["forged"] > 0
+    assert d["refused"] == row.attempts and d["ran"] == [], explain(row)
+    # the worker says so in the event log, one refusal per forged job
+    assert d["said_refused"] == row.attempts, explain(row)
+    assert row.unapproved_effects == 0 and row.passed, explain(row)
