@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from agents.drafts import Draft, draft_card, new_draft, parse_request, template, written_by_model
-from agents.messages import Intent, Outcome
+from kernel.messages import Intent, Outcome
 from agents.plan import Origin
 from agents.planner import Planner
 from agents.playbooks import Playbook, StepTemplate

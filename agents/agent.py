@@ -11,11 +11,12 @@ from agents.approval_cards import approval_card
 from agents.approvals import ApprovalState, ApprovalStore
 from agents.executor import Executor, RunReport
 from agents.inspector import Verdict
-from agents.messages import Intent, Outcome
+from kernel.messages import Intent, Outcome
 from agents.plan import Origin, Plan, StepResult
 from agents.planner import Planner, PlanProblem, describe
 from agents.run_store import RunStore
 from memory.events import EventLog
+from kernel import job_names
 
 
 class Enqueue(Protocol):
@@ -24,8 +25,8 @@ class Enqueue(Protocol):
     def __call__(self, func: str, payload: dict[str, Any], job_id: str) -> None: ...
 
 
-RESUME_JOB = "jobs.agent_jobs.resume"
-RUN_JOB = "jobs.agent_jobs.run_plan"
+RESUME_JOB = job_names.RESUME_RUN
+RUN_JOB = job_names.RUN_PLAN
 
 
 def run_id_for(trace_id: str) -> str:

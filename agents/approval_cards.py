@@ -7,7 +7,7 @@ from typing import Any
 import yaml
 
 from agents.approvals import Approval, ApprovalState
-from agents.messages import Button, Card, CardField
+from kernel.messages import Button, Card, CardField
 
 TITLES = {
     "email.send": "Send this email?",

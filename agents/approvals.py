@@ -11,8 +11,8 @@ from typing import Any, Literal
 from pydantic import Field
 from redis import Redis
 
-from agents.messages import Frozen
-from memory.keys import Keys
+from kernel.messages import Frozen
+from kernel.keys import Keys
 
 ApprovalStatus = Literal["pending", "approved", "rejected", "expired"]
 Verdict = Literal["approved", "rejected"]

@@ -17,7 +17,7 @@ from typing import Any, Iterator, Literal
 from redis import Redis
 
 from agents.costs import CostLedger, Spend, to_micro
-from agents.messages import Frozen, Outcome
+from kernel.messages import Frozen, Outcome
 from agents.scheduling import JobScheduler, UnregisteredJob
 
 REQUEST_TTL_S = 2 * 86_400

@@ -9,7 +9,7 @@ from typing import Any
 from agents.budget import Budgets, Charge, Hold, OverBudget, current_charge
 from agents.costs import PriceTable, Spend, money
 from agents.llm import Completion, Llm, ToolSpec
-from agents.messages import Outcome
+from kernel.messages import Outcome
 from agents.spend_card import spend_card
 from memory.events import EventLog
 

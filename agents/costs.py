@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from redis import Redis
 
-from memory.keys import Keys
+from kernel.keys import Keys
 
 MICRO = 1_000_000
 RUN_TTL_S = 90 * 86_400

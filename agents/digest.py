@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from agents.budget import Budgets
 from agents.spend_card import spend_card
 from agents.costs import money
-from agents.messages import Card, Frozen
+from kernel.messages import Card, Frozen
 from agents.spend_chart import png, text_chart
 from memory.events import Event, EventLog
 from memory.facts import FactStore

@@ -14,8 +14,8 @@ from redis import Redis
 from redis.exceptions import WatchError
 
 from agents.llm import Llm, LlmUnavailable, ToolSpec
-from agents.messages import Button, Card, CardField, Frozen
-from memory.keys import Keys
+from kernel.messages import Button, Card, CardField, Frozen
+from kernel.keys import Keys
 
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # leading words that only say what kind of message it is: "an email to ana@x.io about ..." → "..."

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from agents.messages import Frozen
+from kernel.messages import Frozen
 
 
 class Step(Frozen):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from agents.llm import Llm, LlmUnavailable, ToolSpec
-from agents.messages import Intent
+from kernel.messages import Intent
 from agents.plan import Origin, Plan, Step
 from agents.playbooks import Playbook, fill
 from integrations.capability import Capability

@@ -13,11 +13,12 @@ from zoneinfo import ZoneInfo
 
 from redis import Redis
 
-from agents.messages import Button, Card, CardField, Frozen
+from kernel.messages import Button, Card, CardField, Frozen
 from agents.scheduling import JobScheduler
-from memory.keys import Keys
+from kernel.keys import Keys
+from kernel import job_names
 
-FIRE_JOB = "jobs.reminder_jobs.fire_reminder"
+FIRE_JOB = job_names.FIRE_REMINDER
 # a date with no time of day ("next monday") means the start of the working day
 DEFAULT_HOUR = 9
 TTL_S = 400 * 86_400

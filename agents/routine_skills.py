@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from agents.spend_card import spend_card
 from agents.costs import money, to_micro
-from agents.messages import Intent, Outcome
+from kernel.messages import Intent, Outcome
 from agents.reminders import Draft, ReminderError, parse, reminder_card
 
 if TYPE_CHECKING:

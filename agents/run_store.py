@@ -7,7 +7,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from agents.plan import Plan, StepResult
-from memory.keys import Keys
+from kernel.keys import Keys
 
 RunStatus = Literal["planned", "running", "awaiting_approval", "done", "failed", "denied", "blocked", "rejected", "expired"]
 

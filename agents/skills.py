@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
-from agents.messages import Button, Card, CardField, Intent, Outcome
+from kernel.messages import Button, Card, CardField, Intent, Outcome
 from memory.events import EventLog
 from memory.facts import FactStore
 from memory.notes import NoteStore

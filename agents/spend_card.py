@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from agents.budget import SpendRequest
 from agents.costs import money
-from agents.messages import Button, Card, CardField
+from kernel.messages import Button, Card, CardField
 
 
 def spend_card(request: SpendRequest) -> Card:

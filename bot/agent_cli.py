@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from bot.settings import Settings
+from kernel.settings import Settings
 
 
 def _capabilities(settings: Settings):  # type: ignore[no-untyped-def]

@@ -11,9 +11,9 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
-from bot import agent_cli, memory_cli
+from bot import agent_cli, harness_cli, memory_cli
 from bot.logs import configure_logging
-from bot.settings import Settings, load_settings
+from kernel.settings import Settings, load_settings
 from memory.redaction import secret_values
 
 if TYPE_CHECKING:
@@ -199,46 +199,6 @@ def run_costs(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-# --- bench
-
-def _measure_args(registry: str) -> Callable[[argparse.ArgumentParser], None]:
-    def add(parser: argparse.ArgumentParser) -> None:
-        import bot.bench
-
-        parser.add_argument("what", choices=sorted(getattr(bot.bench, registry)), help="what to measure")
-        parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-        parser.add_argument("options", nargs=argparse.REMAINDER, help="options of that measurement (see NAME --help)")
-
-    return add
-
-
-def _measure(registry: str) -> Callable[[argparse.Namespace, Settings], int]:
-    def run(args: argparse.Namespace, settings: Settings) -> int:
-        import bot.bench
-
-        options = [o for o in args.options if o != "--json"]
-        as_json = args.json or "--json" in args.options
-        result = getattr(bot.bench, registry)[args.what](settings, options)
-        print(json.dumps(result) if as_json else bot.bench.print_table(f"deputy {args.command} {args.what}", result))
-        return 0
-
-    return run
-
-
-# --- prove
-
-def _prove_args(parser: argparse.ArgumentParser) -> None:
-    from bot.prove.runner import add_arguments
-
-    add_arguments(parser)
-
-
-def _run_prove(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.prove.runner import main as prove
-
-    return prove(args, settings)
-
-
 # The one list of subcommands.
 COMMANDS: list[Subcommand] = [
     Subcommand("up", "run everything for one machine: gateway, web console, workers, cron", _up_args, run_up),
@@ -249,8 +209,8 @@ COMMANDS: list[Subcommand] = [
     Subcommand("cron", "run the scheduler (digests, reminders, housekeeping)", _no_args, run_cron_cmd),
     Subcommand("trace", "print the timeline of one request", _trace_args, run_trace),
     Subcommand("costs", "model spend per project, model and day, against budget", _costs_args, run_costs),
-    Subcommand("bench", "measure throughput and latency", _measure_args("BENCHES"), _measure("BENCHES")),
-    Subcommand("eval", "measure quality on a data set", _measure_args("EVALS"), _measure("EVALS")),
+    Subcommand("bench", "measure throughput and latency", harness_cli.measure_args("BENCHES"), harness_cli.measure("BENCHES")),
+    Subcommand("eval", "measure quality on a data set", harness_cli.measure_args("EVALS"), harness_cli.measure("EVALS")),
     Subcommand("capabilities", "list what Deputy can do: risk, reversibility, idempotency, policy", agent_cli.list_args,
                agent_cli.run_capabilities),
     Subcommand("check", "run every capability's health check (exit 1 if one fails)", agent_cli.list_args, agent_cli.run_check),
@@ -259,7 +219,7 @@ COMMANDS: list[Subcommand] = [
     Subcommand("forget", "remove memories by id, source or project from every memory backend", memory_cli.forget_args,
                memory_cli.run_forget),
     Subcommand("prove", "fault injection, fuzzing, prompt injection: prove nothing is lost, repeated or let through",
-               _prove_args, _run_prove),
+               harness_cli.prove_args, harness_cli.run_prove),
 ]
 
 

@@ -16,10 +16,10 @@ from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import ResponseError
 
 from bot.channels import PermanentDeliveryError, Sender
-from bot.messages import Reply
-from bot.outbox import GROUP, STREAM
+from kernel.messages import Reply
+from kernel.outbox import GROUP, STREAM
 from memory.events import EventLog
-from memory.keys import Keys
+from kernel.keys import Keys
 
 log = logging.getLogger("deputy.dispatcher")
 

@@ -10,19 +10,19 @@ from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from redis.client import Pipeline
 
-from agents.messages import Intent
-from bot.commands import UsageError, parse_command
-from bot.messages import Decision, Inbound, Reply
+from kernel.messages import Intent
+from agents.intents.commands import UsageError, parse_command
+from kernel.messages import Decision, Inbound, Reply
 from bot.once import OnceWriter
-from bot.outbox import Outbox
+from kernel.outbox import Outbox
 from bot.refusals import TRACE_ID as REFUSED_TRACE
 from bot.refusals import Refusals
 from jobs.queues import INTERACTIVE, JobQueues
 from memory.events import EventLog
-from memory.keys import Keys
+from kernel.keys import Keys
+from kernel import job_names
 
 # by dotted name: the gateway never imports the worker's code
-FAILURE_CALLBACK = "jobs.tasks.report_failure"
 
 Status = Literal["accepted", "duplicate", "refused"]
 NOT_OPERATOR = "not an operator"
@@ -117,7 +117,7 @@ class Gateway:
                 intent=intent.name, source=intent.source, confidence=round(intent.confidence, 3), slots=intent.slots,
             )
             payload = {"trace_id": trace_id, "inbound": inbound.model_dump(mode="json"), "intent": intent.model_dump(mode="json")}
-            self._enqueue(pipe, trace_id, "handle_message", payload)
+            self._enqueue(pipe, trace_id, job_names.HANDLE_MESSAGE, payload)
             return intent.name
 
         return write
@@ -128,7 +128,7 @@ class Gateway:
                 trace_id, "decision.received", actor=decision.user_id, pipe=pipe,
                 channel=decision.channel, event_id=decision.event_id, action=decision.action, value=decision.value,
             )
-            self._enqueue(pipe, trace_id, "handle_decision", {"trace_id": trace_id, "decision": decision.model_dump(mode="json")})
+            self._enqueue(pipe, trace_id, job_names.HANDLE_DECISION, {"trace_id": trace_id, "decision": decision.model_dump(mode="json")})
             return decision.action
 
         return write
@@ -168,10 +168,10 @@ class Gateway:
         return trace_id, self.writer.prepare(lambda pipe: detail.append(write(pipe, trace_id))), detail
 
     def _enqueue(self, pipe: Pipeline, trace_id: str, job: str, payload: dict[str, object]) -> None:
-        self.queues.enqueue(f"jobs.tasks.{job}", payload, job_id=trace_id, queue=INTERACTIVE, pipeline=pipe,
-                            on_failure=FAILURE_CALLBACK)
+        self.queues.enqueue(job, payload, job_id=trace_id, queue=INTERACTIVE, pipeline=pipe,
+                            on_failure=job_names.REPORT_FAILURE)
         # always after the delivery's first event, which set the trace's expiry in this same batch
-        self.events.record(trace_id, "job.enqueued", actor="gateway", pipe=pipe, expire=False, job=job, queue=INTERACTIVE)
+        self.events.record(trace_id, "job.enqueued", actor="gateway", pipe=pipe, expire=False, job=job.rpartition(".")[2], queue=INTERACTIVE)
 
     def _duplicate(self, channel: str, event_id: str, trace_id: str) -> Ack:
         self.events.record(trace_id, "inbound.duplicate", actor="gateway", channel=channel, event_id=event_id)

@@ -9,7 +9,8 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.settings import Settings
+from kernel.settings import Settings
+from kernel import job_names
 
 if TYPE_CHECKING:
     from memory.folder import Listing
@@ -81,7 +82,7 @@ def _queue(args: argparse.Namespace, listing: Listing, skipped: list[FileResult]
         key = hashlib.sha256(f"{settings.workspace}|{project}|{path}|{version}".encode()).hexdigest()[:20]
         payload = {"workspace": settings.workspace, "path": str(path), "root": str(listing.root), "project": project,
                    "trusted": bool(args.trusted), "trace_id": trace_id}
-        job_ids.append(queues.enqueue("jobs.ingest.ingest_file", payload, job_id=f"ingest-{key}", queue=BACKGROUND).id)
+        job_ids.append(queues.enqueue(job_names.INGEST_FILE, payload, job_id=f"ingest-{key}", queue=BACKGROUND).id)
     print(f"Queued {len(listing.files)} file(s) for ingestion (trace {trace_id}); a worker takes them from the background queue."
           + (f" {len(skipped)} skipped (see above)." if skipped else ""))
     if args.wait:

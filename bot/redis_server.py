@@ -7,25 +7,18 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import os
-import secrets
 import shutil
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, unquote, urlparse, urlunparse
+from urllib.parse import unquote, urlparse
 
 from redis import Redis
 
+from kernel.redis_url import LOCAL_HOSTS, RedisUnavailable, embedded_password, password_file, shown, with_password
+
 log = logging.getLogger("deputy.redis")
-
-LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
-
-
-class RedisUnavailable(RuntimeError):
-    """No Redis answers and none could be started; the message says how to fix it."""
-
 
 @dataclass
 class EmbeddedRedis:
@@ -41,53 +34,6 @@ class EmbeddedRedis:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
-
-
-def password_file(data_dir: Path) -> Path:
-    return data_dir / "redis" / "password"
-
-
-def embedded_password(data_dir: Path) -> str:
-    """The embedded Redis's password: made once with `secrets`, then read from DATA_DIR/redis/password."""
-    path = password_file(data_dir)
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        os.chmod(path, 0o600)
-    else:
-        with os.fdopen(fd, "w") as out:
-            out.write(secrets.token_urlsafe(32) + "\n")
-    password = path.read_text().strip()
-    if not password:  # an empty requirepass would let every client in
-        raise RedisUnavailable(f"{path} is empty. Delete it: Deputy then makes a new password for its embedded Redis.")
-    return password
-
-
-def with_embedded_password(url: str, data_dir: Path) -> str:
-    """`url` with the embedded Redis's password, when it names a loopback Redis without credentials and
-    DATA_DIR holds one; otherwise `url` as it is."""
-    parsed = urlparse(url)
-    path = password_file(data_dir)
-    if parsed.scheme != "redis" or parsed.hostname not in LOCAL_HOSTS or parsed.username or parsed.password or not path.is_file():
-        return url
-    password = path.read_text().strip()
-    return _with_password(url, password) if password else url
-
-
-def _with_password(url: str, password: str) -> str:
-    parsed = urlparse(url)
-    host = parsed.netloc.rpartition("@")[2]
-    return urlunparse(parsed._replace(netloc=f":{quote(password, safe='')}@{host}"))
-
-
-def shown(url: str) -> str:
-    """`url` fit for messages and logs: a password in it becomes ***."""
-    parsed = urlparse(url)
-    if not parsed.password:
-        return url
-    user, host = parsed.netloc.rpartition("@")[0].partition(":")[0], parsed.netloc.rpartition("@")[2]
-    return urlunparse(parsed._replace(netloc=f"{user}:***@{host}"))
 
 
 def answers(url: str) -> bool:
@@ -128,7 +74,7 @@ def start_embedded(url: str, data_dir: Path) -> EmbeddedRedis:
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     folder.chmod(0o700)  # the append-only file holds every workspace's data
     password = unquote(parsed.password) if parsed.password else embedded_password(data_dir)
-    url = _with_password(url, password)
+    url = with_password(url, password)
     port = parsed.port or 6379
     process = _spawn(binary, port, folder, password)
     deadline = time.time() + 10

@@ -21,7 +21,7 @@ from aiohttp import web
 from redis.asyncio import Redis as AsyncRedis
 
 from memory.events import EventLog
-from memory.keys import Keys
+from kernel.keys import Keys
 
 log = logging.getLogger("deputy.refusals")
 

@@ -21,10 +21,10 @@ from bot.channels.webhooks import HookRecognizer, webhook_channel
 from bot.console.api import console_channel
 from bot.dispatcher import Dispatcher
 from bot.gateway import Gateway, Recognizer
-from bot.recognizer import GatewayRecognizer
+from agents.intents.recognizers import GatewayRecognizer
 from bot.refusals import Refusals
 from bot.web_guard import WebGuard, parse_networks, security_headers
-from bot.settings import Settings
+from kernel.settings import Settings
 from jobs.queues import JobQueues
 from memory.events import EventLog
 from memory.redaction import secret_values

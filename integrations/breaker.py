@@ -10,7 +10,7 @@ from typing import Literal
 from redis import Redis
 
 from integrations.capability import CapabilityError
-from memory.keys import Keys
+from kernel.keys import Keys
 
 BreakerState = Literal["closed", "open", "half_open"]
 

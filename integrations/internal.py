@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from redis import Redis
 
 from integrations.capability import Capability, EffectContext, Health, RetryPolicy, RiskClass
-from memory.keys import Keys
+from kernel.keys import Keys
 from memory.notes import NoteStore
 from memory.tasks import TaskStore
 

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from redis import Redis
 
-from memory.keys import Keys
+from kernel.keys import Keys
 
 ClaimState = Literal["new", "in_progress", "stale", "done"]
 

@@ -6,9 +6,9 @@ from typing import Any
 from rq import get_current_job
 
 from agents.executor import RunMissing
-from agents.messages import Outcome
+from kernel.messages import Outcome
 from agents.plan import Plan, StepResult
-from bot.messages import Reply
+from kernel.messages import Reply
 from jobs.runtime import Runtime, runtime_for
 
 

@@ -13,7 +13,7 @@ from agents.planner import Planner
 from agents.playbooks import load_playbooks
 from agents.policy import Policy, load_policy
 from agents.run_store import RunStore
-from bot.settings import Settings
+from kernel.settings import Settings
 from integrations.breaker import Breakers
 from integrations.capability import Capability
 from integrations.internal import ContactBook
@@ -21,8 +21,8 @@ from integrations.ledger import EffectLedger
 from integrations.registry import IntegrationsConfig, WebhookTarget, build_capabilities
 from jobs.queues import INTERACTIVE, JobQueues
 from memory.events import EventLog
+from kernel import job_names
 
-FAILURE_CALLBACK = "jobs.tasks.report_failure"
 
 
 def integrations_config(settings: Settings) -> IntegrationsConfig:
@@ -76,7 +76,7 @@ def build_agent(
     )
 
     def enqueue(func: str, payload: dict[str, Any], job_id: str) -> None:
-        queues.enqueue(func, payload, job_id=job_id, queue=INTERACTIVE, on_failure=FAILURE_CALLBACK)
+        queues.enqueue(func, payload, job_id=job_id, queue=INTERACTIVE, on_failure=job_names.REPORT_FAILURE)
 
     return Agent(planner=Planner(load_playbooks(), caps, llm), executor=executor, runs=runs, approvals=approvals,
                  events=events, enqueue=enqueue, workspace=ws)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 from redis import Redis
 
-from memory.keys import Keys
+from kernel.keys import Keys
 
 # as long as a card can wait for its decision
 COPY_TTL_S = 30 * 86_400

@@ -11,7 +11,7 @@ from rq.cron import CronJob, CronScheduler
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from bot.settings import Settings
+from kernel.settings import Settings
 from jobs.digest_jobs import digest_tick
 from jobs.inbox_jobs import inbox_tick
 from jobs.ingest import sweep_retention

@@ -22,11 +22,11 @@ from redis import Redis
 from agents.approval_cards import approval_card
 from agents.approvals import ApprovalStore
 from agents.digest import Agenda, AgendaItem, Digest, DigestBuilder, Mark, PendingApprovals
-from agents.messages import Card
-from bot.messages import Reply
+from kernel.messages import Card
+from kernel.messages import Reply
 from jobs.card_copies import CardCopies, CardCopy
 from jobs.runtime import Runtime
-from memory.keys import Keys
+from kernel.keys import Keys
 
 log = logging.getLogger("deputy.digest")
 

@@ -14,7 +14,7 @@ from typing import Any
 from integrations.capability import EffectContext
 from integrations.invoke import call
 from jobs.runtime import Runtime
-from memory.keys import Keys
+from kernel.keys import Keys
 
 log = logging.getLogger("deputy.inbox")
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from rq import get_current_job
 
-from bot.messages import Inbound
-from bot.settings import Settings
+from kernel.messages import Inbound
+from kernel.settings import Settings
 from jobs.runtime import Runtime, runtime_for
 from memory.ingest import Ingestor, Limits
 from memory.retention import apply_retention

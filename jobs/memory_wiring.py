@@ -5,7 +5,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.settings import Settings
+from kernel.settings import Settings
 from memory.embeddings import Embedder, build_embedder
 from memory.sqlite_store import SqliteStore
 from memory.store import MemoryStore

@@ -8,25 +8,20 @@ from __future__ import annotations
 from typing import Any, Callable, Collection
 
 from agents.scheduling import UnregisteredJob
+from kernel import job_names
 
 JOBS: tuple[str, ...] = (
-    # the gateway's: one job per message and per button click (bot/gateway.py)
-    "jobs.tasks.handle_message",
-    "jobs.tasks.handle_decision",
-    # runs, and runs resumed after an approval (agents/agent.py RUN_JOB, RESUME_JOB)
-    "jobs.agent_jobs.run_plan",
-    "jobs.agent_jobs.resume",
-    # a reminder at its due time (agents/reminders.py FIRE_JOB)
-    "jobs.reminder_jobs.fire_reminder",
-    # periodic (jobs/cron.py CRON)
-    "jobs.digest_jobs.digest_tick",
-    "jobs.inbox_jobs.inbox_tick",
-    "jobs.ingest.sweep_retention",
-    # `deputy ingest`, `deputy bench queue`
-    "jobs.ingest.ingest_file",
-    "jobs.bench_jobs.noop",
-    # the failure callback of every interactive and scheduled job
-    "jobs.tasks.report_failure",
+    job_names.HANDLE_MESSAGE,
+    job_names.HANDLE_DECISION,
+    job_names.RUN_PLAN,
+    job_names.RESUME_RUN,
+    job_names.FIRE_REMINDER,
+    job_names.DIGEST_TICK,
+    job_names.INBOX_TICK,
+    job_names.SWEEP_RETENTION,
+    job_names.INGEST_FILE,
+    job_names.PING,
+    job_names.REPORT_FAILURE,
 )
 
 

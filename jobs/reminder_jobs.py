@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from agents.reminders import ReminderBook, reminder_card
-from bot.messages import Reply
+from kernel.messages import Reply
 from jobs.runtime import Runtime
 from jobs.scheduling import RqScheduler
 

@@ -15,11 +15,11 @@ from agents.reminders import ReminderBook
 from agents.agent import Agent
 from agents.skills import SkillContext
 from agents.recall import Recall
-from bot.commands import help_text
-from bot.messages import Reply
-from bot.outbox import Outbox
-from bot.recognizer import WorkerRecognizer
-from bot.settings import Settings, load_settings
+from agents.intents.commands import help_text
+from kernel.messages import Reply
+from kernel.outbox import Outbox
+from agents.intents.recognizers import WorkerRecognizer
+from kernel.settings import Settings, load_settings
 from jobs.agent_wiring import approvers_for, build_agent
 from jobs.memory_wiring import Memory, open_memory
 from jobs.queues import JobQueues

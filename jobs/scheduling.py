@@ -11,8 +11,8 @@ from agents.scheduling import UnregisteredJob
 from jobs.queues import DEFAULT, INTERACTIVE, JobQueues
 from jobs.registry import check
 from memory.events import EventLog
+from kernel import job_names
 
-FAILURE_CALLBACK = "jobs.tasks.report_failure"
 
 
 class RqScheduler:
@@ -30,7 +30,7 @@ class RqScheduler:
         self._check(func, job_id)
         if self.queues.exists(job_id):
             return  # a retried caller: the job is already on its way
-        self.queues.enqueue(func, payload, job_id=job_id, queue=INTERACTIVE, on_failure=FAILURE_CALLBACK)
+        self.queues.enqueue(func, payload, job_id=job_id, queue=INTERACTIVE, on_failure=job_names.REPORT_FAILURE)
 
     def run_at(self, func: str, payload: dict[str, Any], job_id: str, at: datetime) -> None:
         self._check(func, job_id)
@@ -38,7 +38,7 @@ class RqScheduler:
         q.queue(DEFAULT).enqueue_at(
             at, func, args=(payload,), job_id=job_id, job_timeout=q.timeout_s,
             retry=Retry(max=q.retries, interval=q.backoff) if q.retries else None,
-            on_failure=Callback(FAILURE_CALLBACK), result_ttl=3_600, failure_ttl=7 * 86_400,
+            on_failure=Callback(job_names.REPORT_FAILURE), result_ttl=3_600, failure_ttl=7 * 86_400,
             meta={"retries": q.retries},
         )
 

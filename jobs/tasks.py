@@ -10,14 +10,15 @@ from rq import get_current_job
 from rq.job import Job
 
 from agents.budget import Charge, OverBudget, charge_to
-from agents.messages import Card, Intent, Outcome
+from kernel.messages import Card, Intent, Outcome
 from agents.skills import DECISIONS, SKILLS
-from bot.messages import Decision, Inbound, Reply
-from bot.recognizer import UNRECOGNISED
+from kernel.messages import Decision, Inbound, Reply
+from agents.intents.recognizers import UNRECOGNISED
 from jobs.card_copies import CardCopies
 from jobs.digest_jobs import remember_thread
 from jobs.ingest import remember_turn
 from jobs.runtime import Runtime, runtime_for
+from kernel import job_names
 
 
 def _runtime() -> tuple[Runtime, Job | None]:
@@ -46,11 +47,11 @@ def handle_message(payload: dict[str, Any]) -> dict[str, Any]:
     ctx = rt.skill_context(trace_id, inbound.user_id, inbound.thread_id, inbound.channel, inbound.reply_to)
     # model calls made for this request are charged to it; over budget, the reply asks for more spend
     charge = Charge(run_id=trace_id, project=str(intent.slots.get("project") or "inbox"),
-                    resume_func="jobs.tasks.handle_message", resume_payload=payload)
+                    resume_func=job_names.HANDLE_MESSAGE, resume_payload=payload)
     with charge_to(charge):
         try:
             if intent.name == UNRECOGNISED and rt.recognizer is not None:
-                # free text is classified here, not in the gateway (see bot/recognizer.py)
+                # free text is classified here, not in the gateway (see agents/intents/recognizers.py)
                 intent = rt.recognizer.recognize(intent.text or inbound.text, trace_id, rt.events)
                 skill = SKILLS.get(intent.name, SKILLS["help"])
             outcome = skill(ctx, intent)

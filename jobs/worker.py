@@ -25,7 +25,7 @@ from rq.utils import now
 from rq.serializers import JSONSerializer
 from rq.worker import WorkerStatus
 
-from bot.settings import load_settings
+from kernel.settings import load_settings
 from jobs.queues import QUEUES, DeputyJob
 from jobs.registry import JOBS
 from memory.events import EventLog

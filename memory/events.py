@@ -8,7 +8,7 @@ from typing import Any, Iterable
 from pydantic import BaseModel
 from redis import Redis
 
-from memory.keys import Keys
+from kernel.keys import Keys
 from memory.redaction import Redactor
 
 TRACE_TTL_S = 90 * 86_400

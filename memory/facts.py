@@ -6,7 +6,7 @@ import time
 from pydantic import BaseModel
 from redis import Redis
 
-from memory.keys import Keys
+from kernel.keys import Keys
 
 # Close the current version and append the new one in one atomic step.
 # Writing the value that is already current changes nothing (retries stay idempotent).

@@ -8,7 +8,7 @@ import time
 from pydantic import BaseModel
 from redis import Redis
 
-from memory.keys import Keys
+from kernel.keys import Keys
 
 WORD = re.compile(r"[\w']+", re.UNICODE)
 STOP = frozenset(

@@ -6,7 +6,7 @@ import time
 from pydantic import BaseModel
 from redis import Redis
 
-from memory.keys import Keys
+from kernel.keys import Keys
 
 # Mark a task done only if it exists and is open; both indexes move in the same step.
 DONE = """

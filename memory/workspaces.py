@@ -6,7 +6,7 @@ import time
 from pydantic import BaseModel
 from redis import Redis
 
-from memory.keys import Keys
+from kernel.keys import Keys
 
 
 class Project(BaseModel):

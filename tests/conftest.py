@@ -77,7 +77,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 @pytest.fixture
 def settings(redis_url: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    from bot.settings import load_settings
+    from kernel.settings import load_settings
     from jobs.runtime import forget_runtimes
 
     monkeypatch.setenv("REDIS_URL", redis_url)
@@ -97,8 +97,8 @@ def shared_eval() -> Path:
 
 @pytest.fixture
 def openai_server():  # type: ignore[no-untyped-def]
-    """A scripted OpenAI-compatible server on loopback (see tests/fakes/openai_server.py)."""
-    from tests.fakes.openai_server import ScriptedOpenAI
+    """A scripted OpenAI-compatible server on loopback (see harness/fakes/openai_server.py)."""
+    from harness.fakes.openai_server import ScriptedOpenAI
 
     server = ScriptedOpenAI().start()
     yield server

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from agents.messages import Button, Card, CardField, Intent, Outcome
-from memory.keys import Keys
+from kernel.messages import Button, Card, CardField, Intent, Outcome
+from kernel.keys import Keys
 
 if TYPE_CHECKING:
     from agents.skills import SkillContext

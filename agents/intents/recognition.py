@@ -11,7 +11,7 @@ from agents.intents.model import IntentWatcher
 from agents.intents.registry import IntentRegistry, IntentSpec
 from agents.intents.resolver import LlmResolver, Resolution
 from agents.intents.slots import extract_slots
-from agents.messages import Intent
+from kernel.messages import Intent
 
 # the intent Deputy answers with a question offering the likeliest intents as buttons
 CLARIFY = "clarify"

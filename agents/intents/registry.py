@@ -12,7 +12,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from agents.messages import Frozen
+from kernel.messages import Frozen
 
 BUILTIN_FILE = Path(__file__).with_name("builtin.yaml")
 # the label of the "none of the above" class the classifier learns from `out_of_scope:` examples

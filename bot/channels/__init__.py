@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from bot.messages import Reply
+from kernel.messages import Reply
 
 
 class Sender(Protocol):

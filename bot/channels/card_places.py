@@ -5,7 +5,7 @@ import json
 
 from redis.asyncio import Redis as AsyncRedis
 
-from memory.keys import Keys
+from kernel.keys import Keys
 
 # long enough for any approval to be decided or expire; a card older than this gets a fresh message
 PLACE_TTL_S = 30 * 86_400

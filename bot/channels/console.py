@@ -10,8 +10,8 @@ from typing import Any
 from redis import Redis
 from redis.client import Pipeline
 
-from bot.messages import Reply
-from memory.keys import Keys
+from kernel.messages import Reply
+from kernel.keys import Keys
 
 CHANNEL = "console"
 DEFAULT_TITLE = "New conversation"

@@ -29,11 +29,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.channels.card_places import CardPlaces
 from bot.channels.slack_cards import parse_action_id, unescape
 from bot.channels.slack_sender import ChannelPacer, SlackSender
-from bot.commands import COMMANDS
+from agents.intents.commands import COMMANDS
 from bot.gateway import Gateway
-from bot.messages import Decision, Inbound
+from kernel.messages import Decision, Inbound
 from bot.refusals import Refusals, http_refusal
-from memory.keys import Keys
+from kernel.keys import Keys
 
 if TYPE_CHECKING:
     from bot.server import ChannelParts, Services

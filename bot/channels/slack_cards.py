@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from agents.messages import Button, Card
+from kernel.messages import Button, Card
 
 # Block Kit limits (api.slack.com/reference/block-kit): exceeding one makes Slack reject the message
 HEADER_MAX = 150

@@ -15,7 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.channels import PermanentDeliveryError
 from bot.channels.card_places import CardPlaces
 from bot.channels.slack_cards import card_blocks, escape
-from bot.messages import Reply
+from kernel.messages import Reply
 
 log = logging.getLogger("deputy.slack")
 

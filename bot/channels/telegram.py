@@ -25,7 +25,7 @@ from bot.channels.telegram_cards import ButtonTokens
 from bot.channels.telegram_polling import TelegramPoller
 from bot.channels.telegram_sender import TelegramSender
 from bot.gateway import Gateway
-from bot.messages import Decision, Inbound, Reply
+from kernel.messages import Decision, Inbound, Reply
 from bot.refusals import Refusals, http_refusal
 from memory.events import EventLog
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from redis.asyncio import Redis as AsyncRedis
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from agents.messages import Button, Card
-from memory.keys import Keys
+from kernel.messages import Button, Card
+from kernel.keys import Keys
 
 MESSAGE_MAX = 4_096
 CALLBACK_DATA_MAX = 64

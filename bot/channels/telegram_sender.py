@@ -13,7 +13,7 @@ from telegram.error import BadRequest, Forbidden, InvalidToken, TelegramError
 from bot.channels import PermanentDeliveryError
 from bot.channels.card_places import CardPlaces
 from bot.channels.telegram_cards import MESSAGE_MAX, ButtonTokens, card_html, keyboard
-from bot.messages import Reply
+from kernel.messages import Reply
 
 log = logging.getLogger("deputy.telegram")
 

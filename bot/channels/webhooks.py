@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from aiohttp import web
 
-from agents.messages import Intent
+from kernel.messages import Intent
 from bot.channels.console import ConsoleThreads
 from bot.gateway import Ack, Gateway, Recognizer
-from bot.messages import Inbound, Reply
+from kernel.messages import Inbound, Reply
 from bot.refusals import Refusals, http_refusal
 from integrations.webhooks import SIGNATURE_HEADER, SignatureError, verify
 

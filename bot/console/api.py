@@ -13,7 +13,7 @@ from bot.console.auth import IDENTITY, ConsoleAuth
 from bot.console.live import LiveHub, TooManyStreams
 from bot.console.sessions import ConsoleSessions
 from bot.gateway import Gateway
-from bot.messages import Decision, Inbound
+from kernel.messages import Decision, Inbound
 
 if TYPE_CHECKING:
     from bot.server import ChannelParts, Services

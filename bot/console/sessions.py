@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
-from memory.keys import Keys
+from kernel.keys import Keys
 
 # GET the stored hash; DEL it only if it matches (a wrong guess never burns the real link)
 _REDEEM = """

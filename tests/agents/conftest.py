@@ -9,7 +9,7 @@ from redis.asyncio import Redis as AsyncRedis
 
 from bot.server import build_app, build_services
 from tests.bot.conftest import Deputy
-from tests.fakes.smtp_server import SmtpServer
+from harness.fakes.smtp_server import SmtpServer
 from tests.console_login import log_in
 
 
@@ -22,7 +22,7 @@ def smtp() -> Iterator[SmtpServer]:
 
 @pytest.fixture
 def settings(redis_url: str, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    from bot.settings import load_settings
+    from kernel.settings import load_settings
     from jobs.runtime import forget_runtimes
 
     for key, value in {

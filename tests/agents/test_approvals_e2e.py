@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from bot.messages import Decision
+from kernel.messages import Decision
 from memory.events import EventLog
 
 EMAIL = "/email ana@acme.io Your invoice | Hi Ana, the invoice is attached."
@@ -96,7 +96,7 @@ async def test_expired_approval_is_refused(deputy, smtp, monkeypatch):
     monkeypatch.setattr(time, "time", time.time)  # keep the real clock; expiry is moved instead
     _, card = await ask_to_send(deputy)
     approval_id = card["buttons"][0]["value"]
-    from memory.keys import Keys
+    from kernel.keys import Keys
 
     deputy.redis.hset(Keys("default")("approval", approval_id, "state"), "expires_at", repr(time.time() - 1))
     await click(deputy, approval_id)

@@ -10,7 +10,7 @@ from agents.budgeted_llm import BudgetedLlm
 from agents.costs import CostLedger, PriceTable
 from agents.llm import LlmUnavailable, OpenAiLlm
 from agents.skills import SKILLS
-from bot.messages import Decision, Inbound
+from kernel.messages import Decision, Inbound
 from jobs.queues import DEFAULT, JobQueues
 from jobs.runtime import forget_runtimes, runtime_for
 from jobs.scheduling import RqScheduler
@@ -170,7 +170,7 @@ async def over_budget_card(deputy, openai_server, monkeypatch, redis) -> dict:
     openai_server.answer({"content": "Ana's number is in the CRM."})
 
     def ask_the_model(ctx, intent):
-        from agents.messages import Outcome
+        from kernel.messages import Outcome
 
         return Outcome(text=runtime_for(redis).llm.complete([{"role": "user", "content": intent.text}]).text)
 

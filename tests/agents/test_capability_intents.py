@@ -46,7 +46,7 @@ intents:
 
 @pytest.fixture
 def settings(settings, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
-    from bot.settings import load_settings
+    from kernel.settings import load_settings
     from jobs.runtime import forget_runtimes
 
     path = tmp_path / "intents.yaml"

@@ -15,7 +15,7 @@ from memory.events import EventLog
 from memory.facts import FactStore
 from memory.notes import NoteStore
 from memory.tasks import TaskStore
-from tests.fakes.radicale_server import RadicaleServer
+from harness.fakes.radicale_server import RadicaleServer
 
 ZONE = "Europe/Lisbon"
 

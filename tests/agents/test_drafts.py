@@ -107,7 +107,7 @@ async def test_free_text_draft_intent_makes_a_draft(deputy, smtp):
 class TestWithModel:
     @pytest.fixture
     def settings(self, settings, openai_server, monkeypatch):  # type: ignore[no-untyped-def]
-        from bot.settings import load_settings
+        from kernel.settings import load_settings
         from jobs.runtime import forget_runtimes
 
         monkeypatch.setenv("OPENAI_BASE_URL", openai_server.base_url)

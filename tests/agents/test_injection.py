@@ -5,9 +5,9 @@ import re
 
 import pytest
 
-from agents.messages import Intent
+from kernel.messages import Intent
 from agents.plan import Origin
-from bot.settings import load_settings
+from kernel.settings import load_settings
 from jobs.agent_wiring import build_agent
 from jobs.queues import JobQueues
 from jobs.runtime import make_llm

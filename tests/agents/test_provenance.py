@@ -10,11 +10,11 @@ import yaml
 from redis import Redis
 
 from agents.inspector import Inspector
-from agents.messages import Intent
+from kernel.messages import Intent
 from agents.plan import Origin, Plan, Step
 from agents.playbooks import fill, load_playbooks
 from agents.policy import load_policy
-from bot.settings import load_settings
+from kernel.settings import load_settings
 from integrations.capability import Capability
 from integrations.registry import IntegrationsConfig, WebhookTarget, build_capabilities
 from jobs.agent_wiring import build_agent

@@ -7,14 +7,14 @@ from typing import Any, Callable
 import pytest
 from pydantic import BaseModel
 
-from agents.messages import Intent
+from kernel.messages import Intent
 from agents.plan import Origin
-from bot.settings import Settings
+from kernel.settings import Settings
 from integrations.capability import Capability, EffectContext, RetryPolicy, RiskClass
 from jobs.agent_wiring import build_agent
 from jobs.queues import JobQueues
 from memory.events import EventLog
-from memory.keys import Keys
+from kernel.keys import Keys
 
 TRACE = "tr-writes"
 

@@ -9,7 +9,7 @@ import pytest
 
 from bot.async_redis import PackedConnection, async_redis
 from bot.gateway import Gateway
-from bot.messages import Inbound
+from kernel.messages import Inbound
 from jobs.queues import JobQueues
 
 

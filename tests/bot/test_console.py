@@ -123,8 +123,8 @@ async def test_replies_in_one_thread_are_delivered_in_the_order_they_were_queued
     import asyncio
     import random
 
-    from bot.messages import Reply
-    from bot.outbox import Outbox
+    from kernel.messages import Reply
+    from kernel.outbox import Outbox
 
     delivered: list[str] = []
     from bot.server import DISPATCHER
@@ -151,8 +151,8 @@ async def test_a_reply_with_a_picture_shows_it_in_the_console(deputy):
     import base64
 
     from agents.spend_chart import png
-    from bot.messages import Reply
-    from bot.outbox import Outbox
+    from kernel.messages import Reply
+    from kernel.outbox import Outbox
 
     from datetime import date
 

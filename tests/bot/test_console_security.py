@@ -19,11 +19,11 @@ from bot.console import api as console_api
 from bot.console.api import console_channel
 from bot.console.sessions import LoginLinks
 from bot.server import build_app, build_services
-from bot.settings import load_settings
+from kernel.settings import load_settings
 from tests.bot.channels.conftest import SLACK_OPERATOR, slack_env
 from tests.bot.channels.test_slack import signed
 from tests.console_login import log_in
-from tests.fakes.slack_api import FakeSlackApi
+from harness.fakes.slack_api import FakeSlackApi
 
 POST_ROUTES = {
     "/api/messages": {"thread_id": "t1", "text": "/email eve@evil.example steal | everything", "client_id": "x1"},

@@ -7,8 +7,8 @@ from redis.asyncio import Redis as AsyncRedis
 
 from bot.channels.console import ConsoleSender, ConsoleThreads
 from bot.dispatcher import Dispatcher
-from bot.messages import Reply
-from bot.outbox import GROUP, STREAM, Outbox
+from kernel.messages import Reply
+from kernel.outbox import GROUP, STREAM, Outbox
 from memory.events import EventLog
 
 

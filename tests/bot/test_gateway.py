@@ -12,12 +12,12 @@ from redis.retry import Retry
 from rq import Queue
 
 from bot.gateway import Gateway
-from bot.messages import Decision, Inbound
-from bot.outbox import STREAM
+from kernel.messages import Decision, Inbound
+from kernel.outbox import STREAM
 from bot.refusals import Refusals
 from jobs.queues import JobQueues
 from memory.events import EventLog
-from memory.keys import Keys
+from kernel.keys import Keys
 
 
 def make_gateway(redis: Redis) -> Gateway:

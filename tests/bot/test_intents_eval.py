@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.bench.intents_eval import auroc, choose_threshold, run
+from harness.bench.intents_eval import auroc, choose_threshold, run
 
 TOPICS = {
     "weather": ["will it rain {}", "weather forecast for {}", "is it sunny in {}", "how cold is it in {}"],

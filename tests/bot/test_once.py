@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import threading
 
-from bot.messages import Reply
+from kernel.messages import Reply
 from bot.once import OnceWriter
-from bot.outbox import STREAM, Outbox
+from kernel.outbox import STREAM, Outbox
 
 
 def _plain(redis, tag: str):  # type: ignore[no-untyped-def]

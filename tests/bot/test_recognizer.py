@@ -5,7 +5,7 @@ import pytest
 from rq import Queue
 from rq.registry import ScheduledJobRegistry
 
-import bot.recognizer
+import agents.intents.recognizers
 from agents.intents.model import MemoEmbedder
 from memory.embeddings import MiniLmEmbedder
 from memory.events import EventLog
@@ -20,7 +20,7 @@ def shared_embedder() -> MemoEmbedder:
 
 @pytest.fixture(autouse=True)
 def fast_embedder(monkeypatch: pytest.MonkeyPatch, shared_embedder: MemoEmbedder) -> None:
-    monkeypatch.setattr(bot.recognizer, "local_embedder", lambda settings: shared_embedder)
+    monkeypatch.setattr(agents.intents.recognizers, "local_embedder", lambda settings: shared_embedder)
 
 
 def events(deputy, trace_id: str) -> list:

@@ -11,7 +11,7 @@ from redis.exceptions import AuthenticationError
 
 from bot import redis_server
 from bot.redis_server import RedisUnavailable, ensure_redis, password_file
-from bot.settings import load_settings
+from kernel.settings import load_settings
 
 
 def free_port() -> int:

@@ -12,7 +12,7 @@ import bot.refusals
 from bot.async_redis import async_redis
 from bot.refusals import NOTED_PER_MIN, Refusals
 from memory.events import EventLog
-from memory.keys import Keys
+from kernel.keys import Keys
 
 WORKSPACE = "acme"
 NOW = 1_800_000_030.0

@@ -25,7 +25,7 @@ from integrations.calendar import (
 from integrations.capability import EffectContext, PermanentError, TransientError
 from integrations.invoke import call
 from integrations.ledger import EffectLedger
-from tests.fakes.radicale_server import RadicaleServer, free_port
+from harness.fakes.radicale_server import RadicaleServer, free_port
 
 NY = ZoneInfo("America/New_York")
 LISBON = ZoneInfo("Europe/Lisbon")

@@ -1,4 +1,4 @@
-"""email.read_inbox / email.triage_inbox against a real IMAP4rev1 server on loopback (tests/fakes/imap_server.py)."""
+"""email.read_inbox / email.triage_inbox against a real IMAP4rev1 server on loopback (harness/fakes/imap_server.py)."""
 from __future__ import annotations
 
 from email.message import EmailMessage
@@ -22,9 +22,9 @@ from integrations.email_imap import (
 from integrations.invoke import call
 from integrations.ledger import EffectLedger
 from memory.tasks import TaskStore
-from tests.fakes.imap_server import ImapServer
-from tests.fakes.smtp_server import free_port
-from tests.fakes.tls import make_cert
+from harness.fakes.imap_server import ImapServer
+from harness.fakes.smtp_server import free_port
+from harness.fakes.tls import make_cert
 
 
 def mail(sender: str, subject: str, body: str, message_id: str | None = "auto", html: bool = False) -> EmailMessage:

@@ -13,8 +13,8 @@ from integrations.capability import EffectContext, PermanentError, TransientErro
 from integrations.email_smtp import EmailSent, SendEmail, SmtpConfig, message_id_for, send_email, send_email_capability, smtp_health
 from integrations.invoke import call
 from integrations.ledger import EffectLedger
-from tests.fakes.smtp_server import SmtpServer, free_port
-from tests.fakes.tls import LocalCert, make_cert
+from harness.fakes.smtp_server import SmtpServer, free_port
+from harness.fakes.tls import LocalCert, make_cert
 
 MAIL = SendEmail(to=["client@example.com"], subject="Your invoice", body="Hello,\n\nattached as promised.\n")
 

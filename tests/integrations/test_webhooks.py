@@ -24,8 +24,8 @@ from integrations.webhooks import (
     webhook_capabilities,
     webhooks_health,
 )
-from tests.fakes.smtp_server import free_port
-from tests.fakes.webhook_receiver import WebhookReceiver
+from harness.fakes.smtp_server import free_port
+from harness.fakes.webhook_receiver import WebhookReceiver
 
 SECRET = "whsec-test-5f2a"
 EVENT = {"target": "crm", "event": "lead.qualified", "data": {"name": "Dana", "email": "dana@shop.example", "value": 1200}}

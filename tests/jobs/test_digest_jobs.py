@@ -2,12 +2,12 @@ import base64
 import json
 from datetime import datetime, timedelta, timezone
 
-from bot.messages import Reply
-from bot.outbox import STREAM
+from kernel.messages import Reply
+from kernel.outbox import STREAM
 from jobs.digest_jobs import remember_thread
 from jobs.runtime import runtime_for
 from memory.events import EventLog
-from memory.keys import Keys
+from kernel.keys import Keys
 from tests.bot.conftest import deputy  # noqa: F401  (the console end to end)
 from tests.jobs.test_cron import digests, tick
 

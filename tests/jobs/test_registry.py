@@ -16,7 +16,7 @@ from agents.agent import RESUME_JOB, RUN_JOB
 from agents.budget import SpendRequest
 from agents.reminders import FIRE_JOB, Draft, ReminderBook
 from agents.scheduling import UnregisteredJob
-from bot.gateway import FAILURE_CALLBACK
+from kernel.job_names import REPORT_FAILURE as FAILURE_CALLBACK
 from jobs.cron import CRON
 from jobs.queues import QUEUES, JobQueues
 from jobs.registry import JOBS, name_of
@@ -36,7 +36,7 @@ def fetch(redis, job_id: str) -> Job:
 
 def test_every_job_deputy_queues_is_registered_and_importable():
     queued = {RUN_JOB, RESUME_JOB, FIRE_JOB, FAILURE_CALLBACK, "jobs.tasks.handle_message", "jobs.tasks.handle_decision",
-              "jobs.ingest.ingest_file", "jobs.bench_jobs.noop", *(name_of(p.func) for p in CRON)}
+              "jobs.ingest.ingest_file", "jobs.health.ping", *(name_of(p.func) for p in CRON)}
     assert queued == set(JOBS)
     for name in JOBS:
         module, _, attr = name.rpartition(".")
@@ -73,7 +73,7 @@ def test_an_abandoned_jobs_forged_failure_callback_is_not_imported_by_maintenanc
     (tmp_path / "deputy_forged_callback.py").write_text(f"open({str(marker)!r}, 'w').close()\ndef run(*a): pass\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     queue = Queue("default", connection=redis, serializer=JSONSerializer)
-    forged = queue.enqueue_call("jobs.bench_jobs.noop", args=({},), on_failure=Callback("deputy_forged_callback.run"))
+    forged = queue.enqueue_call("jobs.health.ping", args=({},), on_failure=Callback("deputy_forged_callback.run"))
     with redis.pipeline() as pipe:  # as if a worker took it and died
         queue.remove(forged, pipeline=pipe)
         forged.set_status(JobStatus.STARTED, pipeline=pipe)
@@ -88,7 +88,7 @@ def test_an_abandoned_jobs_forged_failure_callback_is_not_imported_by_maintenanc
 @pytest.mark.parametrize("hook", ["on_success", "on_failure", "on_stopped"])
 def test_a_registered_job_with_a_forged_callback_is_refused(redis, settings, hook):
     queue = Queue("default", connection=redis, serializer=JSONSerializer)
-    forged = queue.enqueue_call("jobs.bench_jobs.noop", args=({"i": 1},), **{hook: Callback("os.system")})
+    forged = queue.enqueue_call("jobs.health.ping", args=({"i": 1},), **{hook: Callback("os.system")})
     run_burst(redis)
     job = fetch(redis, forged.id)
     assert job.get_status() == JobStatus.FAILED and job.return_value() is None
@@ -96,7 +96,7 @@ def test_a_registered_job_with_a_forged_callback_is_refused(redis, settings, hoo
 
 
 def test_a_registered_job_still_runs(redis, settings):
-    job = JobQueues(redis).enqueue("jobs.bench_jobs.noop", {"i": 7}, job_id="noop-1", on_failure=FAILURE_CALLBACK)
+    job = JobQueues(redis).enqueue("jobs.health.ping", {"i": 7}, job_id="noop-1", on_failure=FAILURE_CALLBACK)
     run_burst(redis)
     assert fetch(redis, job.id).get_status() == JobStatus.FINISHED
     assert fetch(redis, job.id).return_value() == {"i": 7}
@@ -107,7 +107,7 @@ def test_deputy_itself_cannot_queue_an_unregistered_name(redis):
     with pytest.raises(UnregisteredJob):
         JobQueues(redis).enqueue("os.system", {"x": 1}, job_id="x")
     with pytest.raises(UnregisteredJob):
-        JobQueues(redis).enqueue("jobs.bench_jobs.noop", {"x": 1}, job_id="y", on_failure="os.system")
+        JobQueues(redis).enqueue("jobs.health.ping", {"x": 1}, job_id="y", on_failure="os.system")
     assert all(Queue(name, connection=redis).count == 0 for name in QUEUES)
 
 

@@ -198,7 +198,7 @@ async def test_ask_with_a_model_cites_and_fences_untrusted_memories(deputy, sett
                                                                    monkeypatch: pytest.MonkeyPatch, embedder) -> None:
     monkeypatch.setenv("OPENAI_BASE_URL", openai_server.base_url)
     openai_server.answer({"content": "Priya offered 15% off the renewal [1]."})
-    from bot.settings import load_settings
+    from kernel.settings import load_settings
     from jobs.runtime import forget_runtimes
 
     forget_runtimes()
@@ -217,7 +217,7 @@ async def test_ask_with_a_model_cites_and_fences_untrusted_memories(deputy, sett
 
 async def test_conversations_are_remembered_only_where_opted_in(deputy, settings, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
                                                                embedder) -> None:
-    from bot.settings import load_settings
+    from kernel.settings import load_settings
     from jobs.runtime import forget_runtimes
 
     await deputy.say("our landlord Mr. Okafor wants the rent by the 3rd")

@@ -1,4 +1,4 @@
-from bot.settings import Settings
+from kernel.settings import Settings
 from memory.redaction import Redactor, secret_values
 
 

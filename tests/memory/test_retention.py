@@ -16,7 +16,7 @@ from memory.ingest import source_for
 from memory.retention import NothingToForget, forget
 from memory.store import SearchFilter
 from memory.workspaces import Workspaces
-from tests.fakes.weaviate_server import FakeWeaviate
+from harness.fakes.weaviate_server import FakeWeaviate
 from tests.memory.contract import item
 
 DAY = 86_400.0
@@ -36,7 +36,7 @@ def weaviate(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeWeaviate]:
 @pytest.fixture
 def both(weaviate: FakeWeaviate, settings) -> Iterator[Memory]:  # type: ignore[no-untyped-def]
     """Semantic memory with both backends configured, each holding the same memories."""
-    from bot.settings import load_settings
+    from kernel.settings import load_settings
 
     memory = open_memory(load_settings())
     assert set(memory.backends) == {"sqlite", "weaviate"}

@@ -1,5 +1,5 @@
 """The Weaviate backend, driven through the real weaviate-client against a local server that speaks
-Weaviate's REST and gRPC wire protocol (tests/fakes/weaviate_server.py).
+Weaviate's REST and gRPC wire protocol (harness/fakes/weaviate_server.py).
 
 Behaviour tests also run against a real Weaviate when WEAVIATE_URL is set (each in a collection of
 its own, dropped afterwards); tests that read the recorded requests need the local server."""
@@ -13,13 +13,13 @@ from typing import Iterator, Sequence
 import numpy as np
 import pytest
 
-from bot.settings import load_settings
+from kernel.settings import load_settings
 from memory.embeddings import Embedder, MiniLmEmbedder
 from memory.store import MemoryItem, SearchFilter
 from memory.weaviate_connect import WeaviateUnavailable, connect
 from memory.weaviate_schema import object_id, tenant_name
 from memory.weaviate_store import ImportFailed, WeaviateStore
-from tests.fakes.weaviate_server import FakeWeaviate
+from harness.fakes.weaviate_server import FakeWeaviate
 from tests.memory.contract import MemoryStoreContract
 
 # read before the autouse clean_env fixture empties WEAVIATE_* for each test

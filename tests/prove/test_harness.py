@@ -9,12 +9,12 @@ from collections import Counter
 
 from aiohttp import web
 
-from bot.prove.attacks import Attack, attack_page
-from bot.prove.cluster import PrivateRedis
-from bot.prove.forgery import Forgery, Outcome, forgeries
-from bot.prove.fuzzing import console_decision_valid, console_message_valid
-from bot.prove.injection import SIDE_EFFECTS, load_corpus
-from bot.prove.platform import ConsolePlatform, Delivery, session
+from harness.prove.attacks import Attack, attack_page
+from harness.prove.cluster import PrivateRedis
+from harness.prove.forgery import Forgery, Outcome, forgeries
+from harness.prove.fuzzing import console_decision_valid, console_message_valid
+from harness.prove.injection import SIDE_EFFECTS, load_corpus
+from harness.prove.platform import ConsolePlatform, Delivery, session
 
 
 def test_private_redis_keeps_acknowledged_writes_across_a_sigkill(tmp_path):
@@ -126,6 +126,6 @@ def test_a_forged_job_ran_if_its_marker_exists_or_rq_called_its_callback(tmp_pat
     assert job.refused and not job.ran
     marker.write_text("forged")
     assert job.ran and not job.refused
-    callback = Outcome(Forgery("cb", "default", "jobs.bench_jobs.noop", ({},), on_success="os.system"), "j2", status="failed",
+    callback = Outcome(Forgery("cb", "default", "jobs.health.ping", ({},), on_success="os.system"), "j2", status="failed",
                        failure='  File "rq/callbacks.py", line 42, in execute_success_callback\nTypeError: system() takes ...')
     assert callback.ran and not callback.refused

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.prove.attacks import chromium_path
-from bot.prove.report import Row
-from bot.prove.runner import QUICK, run_scenario
+from harness.prove.attacks import chromium_path
+from harness.prove.report import Row
+from harness.prove.runner import QUICK, run_scenario
 
 pytestmark = [pytest.mark.prove, pytest.mark.timeout(420)]
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from bot.prove.report import Report, Row
+from harness.prove.report import Report, Row
 
 
 def test_a_clean_row_passes_and_any_loss_duplicate_5xx_or_effect_fails():

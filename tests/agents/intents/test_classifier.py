@@ -7,7 +7,7 @@ import pytest
 from agents.intents.classifier import IntentClassifier
 from agents.intents.model import IntentWatcher
 from agents.intents.registry import load_registry
-from bot.settings import Settings
+from kernel.settings import Settings
 
 THRESHOLD = Settings.model_fields["intent_threshold"].default
 PARAPHRASES = [

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from agents.intents.model import IntentFeatures
-from bot.recognizer import larger_embedder
-from bot.settings import Settings
+from agents.intents.recognizers import larger_embedder
+from kernel.settings import Settings
 from memory.embeddings import ModelMissing
 from memory.mpnet import MpnetEmbedder
 

@@ -14,11 +14,11 @@ from rq import Queue
 
 from bot.async_redis import async_redis
 from bot.server import ChannelParts, Services, build_app, build_services
-from bot.settings import load_settings
+from kernel.settings import load_settings
 from memory.events import EventLog
 from tests.bot.conftest import Driven
-from tests.fakes.slack_api import FakeSlackApi
-from tests.fakes.telegram_api import FakeTelegramApi
+from harness.fakes.slack_api import FakeSlackApi
+from harness.fakes.telegram_api import FakeTelegramApi
 
 SLACK_SECRET = "test-signing-secret"
 SLACK_OPERATOR = "W222"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import html
 import re
 
-from agents.messages import Button, Card, CardField
+from kernel.messages import Button, Card, CardField
 from bot.channels.slack_cards import card_blocks, parse_action_id
 from bot.channels.slack_sender import ChannelPacer
 from bot.channels.telegram_cards import CALLBACK_DATA_MAX, MESSAGE_MAX, card_html

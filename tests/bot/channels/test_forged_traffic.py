@@ -20,9 +20,9 @@ from bot.channels.telegram import SECRET_HEADER, telegram_channel
 from bot.channels.webhooks import webhook_channel
 from bot.refusals import NOTED_PER_MIN
 from bot.server import Services, build_app, build_services
-from bot.settings import load_settings
+from kernel.settings import load_settings
 from integrations.webhooks import SIGNATURE_HEADER, sign
-from memory.keys import Keys
+from kernel.keys import Keys
 from tests.bot.channels.conftest import slack_env, telegram_env
 
 REQUESTS = 10_000

@@ -14,7 +14,7 @@ from rq import Queue
 from bot.channels.webhooks import webhook_channel
 from bot.console.api import console_channel
 from bot.server import DISPATCHER, build_app, build_services
-from bot.settings import load_settings
+from kernel.settings import load_settings
 from integrations.webhooks import SIGNATURE_HEADER, sign
 from jobs.queues import INTERACTIVE
 from jobs.worker import run_burst

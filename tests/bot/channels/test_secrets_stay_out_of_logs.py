@@ -17,13 +17,13 @@ import pytest
 from bot.channels.slack import slack_channel
 from bot.channels.telegram import telegram_channel
 from bot.logs import QUIET, DeputyHandler, configure_logging
-from bot.settings import load_settings
-from memory.keys import Keys
+from kernel.settings import load_settings
+from kernel.keys import Keys
 from memory.redaction import secret_values
 from tests.bot.channels.conftest import TELEGRAM_OPERATOR, Platform, slack_env
 from tests.bot.channels.test_slack import dm, post_event
 from tests.bot.channels.test_telegram import post_update, text_update
-from tests.fakes.telegram_api import FakeTelegramApi
+from harness.fakes.telegram_api import FakeTelegramApi
 
 BOT_TOKEN = "987654321:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 WEBHOOK_SECRET = "tg-hook-7c1d2e3f4a5b"

@@ -229,8 +229,8 @@ async def test_a_reply_with_a_picture_sends_the_text_then_the_photo(tg, telegram
     import base64
 
     from agents.spend_chart import png
-    from bot.messages import Reply
-    from bot.outbox import Outbox
+    from kernel.messages import Reply
+    from kernel.outbox import Outbox
 
     from datetime import date
 

@@ -1,0 +1,139 @@
+"""Exact commands: `/name args`. Parsed strictly; a bad argument gets the command's usage."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+from kernel.messages import Intent
+
+
+class UsageError(ValueError):
+    """The operator typed a known command wrongly; the message says how to type it."""
+
+    def __init__(self, command: "Command", problem: str) -> None:
+        super().__init__(f"{problem}\nUsage: {command.usage}")
+        self.command = command
+
+
+Parser = Callable[["Command", str], dict[str, object]]
+
+
+def _text(name: str) -> Parser:
+    def parse(command: Command, args: str) -> dict[str, object]:
+        if not args.strip():
+            raise UsageError(command, f"/{command.name} needs some text.")
+        return {name: args.strip()}
+
+    return parse
+
+
+def _none(command: Command, args: str) -> dict[str, object]:
+    return {"topic": args.strip()} if args.strip() else {}
+
+
+def _task(command: Command, args: str) -> dict[str, object]:
+    verb, _, rest = args.strip().partition(" ")
+    verb = verb.lower() or "list"
+    rest = rest.strip()
+    if verb == "add":
+        if not rest:
+            raise UsageError(command, "What is the task?")
+        project = "inbox"
+        match = re.search(r"(?:^|\s)#([\w-]+)\s*$", rest)
+        if match:
+            project, rest = match.group(1).lower(), rest[: match.start()].strip()
+        return {"action": "add", "title": rest, "project": project}
+    if verb == "list":
+        return {"action": "list", "status": "done" if rest == "done" else "open"}
+    if verb == "done":
+        if not rest.lstrip("#").isdigit():
+            raise UsageError(command, "Which task? Give its number, e.g. /task done 3.")
+        return {"action": "done", "task_id": int(rest.lstrip("#"))}
+    raise UsageError(command, f"I don't know '/task {verb}'.")
+
+
+def _trace(command: Command, args: str) -> dict[str, object]:
+    trace_id = args.strip()
+    if trace_id and not re.fullmatch(r"[0-9a-f]{6,32}", trace_id):
+        raise UsageError(command, f"'{trace_id}' is not a trace id.")
+    return {"trace_id": trace_id} if trace_id else {}
+
+
+def _budget(command: Command, args: str) -> dict[str, object]:
+    verb, _, rest = args.strip().partition(" ")
+    if not verb or verb.lower() == "show":
+        return {"action": "show"}
+    if verb.lower() != "set":
+        raise UsageError(command, f"I don't know '/budget {verb}'.")
+    match = re.fullmatch(r"\$?(\d+(?:\.\d+)?)(?:\s+#?([\w-]+))?", rest.strip())
+    if not match:
+        raise UsageError(command, "How much per month? e.g. /budget set 30 (0 removes the cap).")
+    slots: dict[str, object] = {"action": "set", "amount": float(match.group(1))}
+    if match.group(2):
+        slots["project"] = match.group(2).lower()
+    return slots
+
+
+def _email(command: Command, args: str) -> dict[str, object]:
+    to, _, rest = args.strip().partition(" ")
+    subject, bar, body = rest.partition("|")
+    if "@" not in to or not bar or not subject.strip() or not body.strip():
+        raise UsageError(command, "Give the address, the subject, a | and the text.")
+    return {"to": to.strip(), "subject": subject.strip(), "body": body.strip()}
+
+
+def _followup(command: Command, args: str) -> dict[str, object]:
+    lead, _, body = args.partition("|")
+    if not lead.strip():
+        raise UsageError(command, "Who should I follow up with?")
+    return {"lead": lead.strip(), "body": body.strip() or "Just following up on my last message. Any thoughts?"}
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    usage: str
+    summary: str
+    parse: Parser
+    aliases: tuple[str, ...] = ()
+
+
+# The one list of commands Deputy understands.
+COMMANDS: tuple[Command, ...] = (
+    Command("help", "/help", "what I can do", _none, aliases=("start",)),
+    Command("remember", "/remember TEXT", "keep a note for later", _text("text")),
+    Command("ask", "/ask QUESTION", "answer from what you told me", _text("question")),
+    Command("task", "/task add TITLE [#project] | /task list [done] | /task done N", "your to-do list", _task),
+    Command("trace", "/trace [TRACE_ID]", "show how a request was handled (the last one by default)", _trace),
+    Command("digest", "/digest", "what happened and what needs you, now", _none),
+    Command("budget", "/budget | /budget set USD [#project]", "model spend against budget, or a new monthly cap", _budget),
+    Command("remind", "/remind WHAT WHEN", "a reminder in this thread, e.g. /remind call Ana Friday 10am", _text("text")),
+    Command("email", "/email ADDRESS SUBJECT | TEXT", "send an email (I show it to you first)", _email),
+    Command("followup", "/followup NAME_OR_EMAIL [| TEXT]", "follow up a lead by email and keep a task for the reply", _followup),
+    Command("do", "/do GOAL", "anything else: I plan it with the model and ask before acting", _text("goal")),
+    Command("draft", "/draft [ADDRESS] ABOUT", "a draft email for you to check, then Send (with approval) or Discard", _text("request")),
+)
+
+_BY_NAME = {alias: c for c in COMMANDS for alias in (c.name, *c.aliases)}
+
+
+def parse_command(text: str) -> Intent | None:
+    """An Intent for `/command args`, None for text that is not a command.
+
+    Raises UsageError for a known command with bad arguments, and for an unknown command."""
+    text = text.strip()
+    if not text.startswith("/"):
+        return None
+    head, _, args = text[1:].partition(" ")
+    name = head.split("@", 1)[0].lower()  # Telegram appends @botname in groups
+    command = _BY_NAME.get(name)
+    if command is None:
+        raise UsageError(_BY_NAME["help"], f"I don't know /{name}.")
+    return Intent(name=command.name, text=args.strip(), slots=command.parse(command, args), source="command")
+
+
+def help_text() -> str:
+    lines = ["Here is what I can do:"]
+    lines += [f"• {c.usage} — {c.summary}" for c in COMMANDS]
+    return "\n".join(lines)
