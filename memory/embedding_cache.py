@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from memory.embeddings import Embedder
+from memory.embedder import Embedder
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS vectors (key BLOB PRIMARY KEY, vector BLOB NOT NULL) WITHOUT ROWID"
 # SQLite's default limit on bound parameters is far above this; batches keep statements small

@@ -5,7 +5,7 @@ from typing import Sequence
 
 import numpy as np
 
-from memory.embeddings import normalize
+from memory.embedder import normalize
 
 
 class EmbeddingUnavailable(RuntimeError):

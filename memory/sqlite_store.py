@@ -17,7 +17,7 @@ import numpy as np
 
 from memory import sqlite_schema
 from memory.bit_index import BitIndexes, sign_bits
-from memory.embeddings import Embedder
+from memory.embedder import Embedder
 from memory.fusion import Ranking, relative_score, rrf
 from memory.keyword_search import KeywordSearch, keyword_query
 from memory.sql_filter import conditions as _conditions

@@ -15,7 +15,7 @@ from weaviate.classes.tenants import Tenant, TenantActivityStatus
 from weaviate.collections import Collection
 from weaviate.exceptions import UnexpectedStatusCodeError, WeaviateBaseError, WeaviateInsertManyAllFailedError
 
-from memory.embeddings import Embedder
+from memory.embedder import Embedder
 from memory.store import Hit, MemoryItem, SearchFilter
 from memory.weaviate_connect import WeaviateUnavailable, connect
 from memory.weaviate_schema import (

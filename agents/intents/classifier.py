@@ -17,7 +17,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion
 from sklearn.svm import LinearSVC
 
-from memory.embeddings import Embedder
+from memory.embedder import Embedder
 
 
 @dataclass(frozen=True)

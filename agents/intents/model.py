@@ -12,7 +12,7 @@ import numpy as np
 
 from agents.intents.classifier import IntentClassifier, Params
 from agents.intents.registry import IntentRegistry, RegistryError, load_registry
-from memory.embeddings import Embedder
+from memory.embedder import Embedder
 
 log = logging.getLogger("deputy.intents")
 

@@ -16,7 +16,7 @@ from kernel.messages import Intent
 from agents.intents.commands import UsageError, parse_command
 from kernel.messages import Inbound
 from kernel.settings import Settings
-from memory.embeddings import Embedder
+from memory.embedder import Embedder
 from memory.events import EventLog
 
 if TYPE_CHECKING:
