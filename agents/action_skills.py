@@ -3,7 +3,6 @@ and the approval and draft buttons."""
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -12,15 +11,13 @@ from kernel.messages import Intent, Outcome
 from agents.plan import Origin
 from agents.planner import Planner
 from agents.playbooks import Playbook, StepTemplate
+from agents.skill_context import SkillContext
 from memory.retrieval import render_for_model
-
-if TYPE_CHECKING:
-    from agents.skills import SkillContext
 
 NOT_WIRED = Outcome(text="I cannot act from here: this process has no agent configured.", ok=False)
 
 
-def act(ctx: "SkillContext", intent: Intent) -> Outcome:
+def act(ctx: SkillContext, intent: Intent) -> Outcome:
     if ctx.agent is None:
         return NOT_WIRED
     content = intent.slots.get("content")
@@ -30,19 +27,19 @@ def act(ctx: "SkillContext", intent: Intent) -> Outcome:
     return ctx.agent.start(intent, origin, ctx.trace_id, untrusted)
 
 
-def approve(ctx: "SkillContext", value: str) -> Outcome:
+def approve(ctx: SkillContext, value: str) -> Outcome:
     if ctx.agent is None:
         return NOT_WIRED
     return ctx.agent.decide(value, ctx.actor, "approved", ctx.trace_id)
 
 
-def reject(ctx: "SkillContext", value: str) -> Outcome:
+def reject(ctx: SkillContext, value: str) -> Outcome:
     if ctx.agent is None:
         return NOT_WIRED
     return ctx.agent.decide(value, ctx.actor, "rejected", ctx.trace_id)
 
 
-def draft(ctx: "SkillContext", intent: Intent) -> Outcome:
+def draft(ctx: SkillContext, intent: Intent) -> Outcome:
     """A draft email shown as a card; nothing leaves until Send goes through the email playbook's approval."""
     if ctx.drafts is None:
         return Outcome(text="I cannot keep drafts here: this process has no draft store configured.", ok=False)
@@ -66,7 +63,7 @@ def draft(ctx: "SkillContext", intent: Intent) -> Outcome:
     return Outcome(text=f"Here is a draft{note}.{hint}", card=draft_card(made))
 
 
-def _open_draft(ctx: "SkillContext", value: str) -> tuple[Draft, str] | Outcome:
+def _open_draft(ctx: SkillContext, value: str) -> tuple[Draft, str] | Outcome:
     draft_id, _, digest = value.partition(".")
     found = ctx.drafts.get(draft_id) if ctx.drafts is not None and draft_id else None
     if found is None:
@@ -78,7 +75,7 @@ def _open_draft(ctx: "SkillContext", value: str) -> tuple[Draft, str] | Outcome:
     return made, status
 
 
-def send_draft(ctx: "SkillContext", value: str) -> Outcome:
+def send_draft(ctx: SkillContext, value: str) -> Outcome:
     """Send: the email playbook plans exactly this draft, so policy and approval apply as to any email."""
     if ctx.agent is None or ctx.drafts is None:
         return NOT_WIRED
@@ -97,7 +94,7 @@ def send_draft(ctx: "SkillContext", value: str) -> Outcome:
     return act(ctx, email)
 
 
-def discard_draft(ctx: "SkillContext", value: str) -> Outcome:
+def discard_draft(ctx: SkillContext, value: str) -> Outcome:
     if ctx.drafts is None:
         return Outcome(text="I cannot keep drafts here: this process has no draft store configured.", ok=False)
     opened = _open_draft(ctx, value)
@@ -116,7 +113,7 @@ def discard_draft(ctx: "SkillContext", value: str) -> Outcome:
 _BOOKKEEPING = {"intent", "capability", "playbook", "candidates"}
 
 
-def run_capability(ctx: "SkillContext", intent: Intent) -> Outcome:
+def run_capability(ctx: SkillContext, intent: Intent) -> Outcome:
     """An operator's intent that names a capability: a one-step plan through the agent, so the inspector,
     policy, risk and approvals apply exactly as to any plan. Arguments are the slots, checked against the
     capability's input model first so a missing one becomes a question, not a failed run."""

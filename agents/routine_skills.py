@@ -4,29 +4,20 @@ Registered in agents/skills.py (SKILLS and DECISIONS) like every other skill."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 from agents.spend_card import spend_card
 from agents.costs import money, to_micro
 from kernel.messages import Intent, Outcome
 from agents.reminders import Draft, ReminderError, parse, reminder_card
-
-if TYPE_CHECKING:
-    from agents.digest import Digest
-    from agents.skills import SkillContext
-
-
-class DigestSender(Protocol):
-    """Builds the digest now and posts it (text, then each decision card) into one thread."""
-
-    def send_to(self, channel: str, thread_id: str, reply_to: dict[str, str], trace_id: str) -> "Digest": ...
+from agents.skill_context import SkillContext
 
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def digest(ctx: "SkillContext", intent: Intent) -> Outcome:
+def digest(ctx: SkillContext, intent: Intent) -> Outcome:
     if ctx.digests is None:
         return Outcome(text="The digest is not available in this process.", ok=False)
     sent = ctx.digests.send_to(ctx.channel, ctx.thread_id, ctx.reply_to, ctx.trace_id)
@@ -35,7 +26,7 @@ def digest(ctx: "SkillContext", intent: Intent) -> Outcome:
                         f"{c.get('failed', 0)} failed.")
 
 
-def budget(ctx: "SkillContext", intent: Intent) -> Outcome:
+def budget(ctx: SkillContext, intent: Intent) -> Outcome:
     if ctx.budgets is None:
         return Outcome(text="No model is configured, so nothing is spent and there is no budget to show.")
     if intent.slots.get("action") == "set":
@@ -72,7 +63,7 @@ def _amount(raw: Any) -> float | None:
     return value if value is not None and value >= 0 else None
 
 
-def remind(ctx: "SkillContext", intent: Intent) -> Outcome:
+def remind(ctx: SkillContext, intent: Intent) -> Outcome:
     if ctx.reminders is None:
         return Outcome(text="Reminders are not available in this process.", ok=False)
     # the whole request: the parser finds the time in it and drops "remind me to"
@@ -102,7 +93,7 @@ def _from_slots(intent: Intent) -> Draft | None:
     return Draft(what=what, due=due)
 
 
-def snooze_reminder(ctx: "SkillContext", value: str) -> Outcome:
+def snooze_reminder(ctx: SkillContext, value: str) -> Outcome:
     parts = value.split(":")
     if ctx.reminders is None or len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
         return Outcome(text="That button is not valid any more.", ok=False)
@@ -119,7 +110,7 @@ def snooze_reminder(ctx: "SkillContext", value: str) -> Outcome:
                    card=reminder_card(reminder, tz, seq, note=f"Snoozed until {when:%a %H:%M}"))
 
 
-def finish_reminder(ctx: "SkillContext", value: str) -> Outcome:
+def finish_reminder(ctx: SkillContext, value: str) -> Outcome:
     reminder_id, _, seq = value.partition(":")
     if ctx.reminders is None or not seq.isdigit():
         return Outcome(text="That button is not valid any more.", ok=False)
@@ -130,7 +121,7 @@ def finish_reminder(ctx: "SkillContext", value: str) -> Outcome:
                    card=reminder_card(reminder, ctx.reminders.tz, int(seq), note="Done ✓"))
 
 
-def _refused_unless_approver(ctx: "SkillContext", doing: str, **detail: Any) -> Outcome | None:
+def _refused_unless_approver(ctx: SkillContext, doing: str, **detail: Any) -> Outcome | None:
     # a cap is an approval given in advance: lifting it is for the people who decide approvals
     if ctx.actor in ctx.approvers:
         return None
@@ -139,7 +130,7 @@ def _refused_unless_approver(ctx: "SkillContext", doing: str, **detail: Any) -> 
     return Outcome(text=f"Only an approver{who} can {doing}. Nothing was changed.", ok=False)
 
 
-def _decide_spend(ctx: "SkillContext", value: str, approve: bool) -> Outcome:
+def _decide_spend(ctx: SkillContext, value: str, approve: bool) -> Outcome:
     if ctx.budgets is None:
         return Outcome(text="That button is not valid any more.", ok=False)
     doing = "approve more spend" if approve else "decline a request for more spend"
@@ -159,9 +150,9 @@ def _decide_spend(ctx: "SkillContext", value: str, approve: bool) -> Outcome:
     return Outcome(text="OK, nothing was spent.", card=spend_card(request))
 
 
-def approve_spend(ctx: "SkillContext", value: str) -> Outcome:
+def approve_spend(ctx: SkillContext, value: str) -> Outcome:
     return _decide_spend(ctx, value, approve=True)
 
 
-def decline_spend(ctx: "SkillContext", value: str) -> Outcome:
+def decline_spend(ctx: SkillContext, value: str) -> Outcome:
     return _decide_spend(ctx, value, approve=False)

@@ -4,56 +4,12 @@ Each skill takes the context and the intent and returns an Outcome; SKILLS is th
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
 
 from kernel.messages import Button, Card, CardField, Intent, Outcome
-from memory.events import EventLog
-from memory.facts import FactStore
-from memory.notes import NoteStore
-from memory.tasks import Task, TaskStore
+from memory.tasks import Task
 from agents import action_skills, routine_skills
 from agents.intents import clarification
-
-if TYPE_CHECKING:
-    from agents.budget import Budgets
-    from agents.reminders import ReminderBook
-    from agents.agent import Agent
-    from agents.drafts import DraftStore
-    from agents.llm import Llm
-    from agents.recall import Recall
-
-
-@dataclass(frozen=True)
-class SkillContext:
-    workspace: str
-    trace_id: str
-    actor: str
-    thread_id: str
-    tasks: TaskStore
-    facts: FactStore
-    notes: NoteStore
-    events: EventLog
-    help_text: str
-    # where the request came from, so later messages (reminders) land in the same thread
-    channel: str = ""
-    reply_to: dict[str, str] = field(default_factory=dict)
-    # the operator's routine; None where a process has not wired them
-    budgets: "Budgets | None" = None
-    reminders: "ReminderBook | None" = None
-    digests: "routine_skills.DigestSender | None" = None
-    # plan → execute → inspect and approvals; None where a process has not wired it
-    agent: "Agent | None" = None
-    # semantic memory (search with citations, remember); None where a process has not wired it
-    recall: "Recall | None" = None
-    # draft emails (Send / Discard buttons) and the budgeted model that writes them; None where not wired
-    drafts: "DraftStore | None" = None
-    llm: "Llm | None" = None
-    # who may approve more spend or set a budget (APPROVERS, else the operators); nobody when empty
-    approvers: tuple[str, ...] = ()
-
-
-Skill = Callable[[SkillContext, Intent], Outcome]
+from agents.skill_context import Decider, Skill, SkillContext
 
 
 def help_(ctx: SkillContext, intent: Intent) -> Outcome:
@@ -154,8 +110,6 @@ def run_playbook(ctx: SkillContext, intent: Intent) -> Outcome:
     # an operator's intent (intents file) that names a playbook: the agent plans it under that name
     return action_skills.act(ctx, intent.model_copy(update={"name": str(intent.slots.get("playbook", ""))}))
 
-
-Decider = Callable[[SkillContext, str], Outcome]
 
 # The one list of card buttons Deputy answers, by action.
 DECISIONS: dict[str, Decider] = {

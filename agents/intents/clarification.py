@@ -3,19 +3,17 @@ clicked on the original text. The offer is kept in the event log, so a click nee
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import Any, Mapping
 
 from kernel.messages import Button, Card, CardField, Intent, Outcome
 from kernel.keys import Keys
-
-if TYPE_CHECKING:
-    from agents.skills import SkillContext
+from agents.skill_context import Skill, SkillContext
 
 ACTION = "intent.choose"
 NEITHER = "-"
 CLAIM_TTL_S = 90 * 86_400
 
-SkillLookup = Mapping[str, Callable[["SkillContext", Intent], Outcome]]
+SkillLookup = Mapping[str, Skill]
 
 
 def _card(trace_id: str, text: str, candidates: list[dict[str, Any]], resolution: str = "") -> Card:
@@ -32,7 +30,7 @@ def _card(trace_id: str, text: str, candidates: list[dict[str, Any]], resolution
     )
 
 
-def ask(ctx: "SkillContext", intent: Intent) -> Outcome:
+def ask(ctx: SkillContext, intent: Intent) -> Outcome:
     """The clarifying question; remembers what was offered under this request's trace."""
     candidates = list(intent.slots.get("candidates") or [])
     ctx.events.record(ctx.trace_id, "intent.clarify", actor="deputy", text=intent.text[:1000], candidates=candidates,
@@ -44,7 +42,7 @@ def ask(ctx: "SkillContext", intent: Intent) -> Outcome:
     return Outcome(text=text, card=_card(ctx.trace_id, intent.text, candidates))
 
 
-def choose(ctx: "SkillContext", value: str, skills: SkillLookup) -> Outcome:
+def choose(ctx: SkillContext, value: str, skills: SkillLookup) -> Outcome:
     """A click on a clarification button: carry out that intent on the original text, once."""
     match = re.fullmatch(r"([0-9a-f]{6,32}):([a-z0-9_]+|-)", value)
     if not match:

@@ -1,0 +1,62 @@
+"""What every skill is handed: the request's context and the stores it may use.
+
+Below the skills: the skill modules and the one list of skills (agents/skills.py) import this, never each other."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Protocol
+
+from kernel.messages import Intent, Outcome
+from memory.events import EventLog
+from memory.facts import FactStore
+from memory.notes import NoteStore
+from memory.tasks import TaskStore
+
+if TYPE_CHECKING:
+    from agents.agent import Agent
+    from agents.budget import Budgets
+    from agents.digest import Digest
+    from agents.drafts import DraftStore
+    from agents.llm import Llm
+    from agents.recall import Recall
+    from agents.reminders import ReminderBook
+
+
+class DigestSender(Protocol):
+    """Builds the digest now and posts it (text, then each decision card) into one thread."""
+
+    def send_to(self, channel: str, thread_id: str, reply_to: dict[str, str], trace_id: str) -> "Digest": ...
+
+
+@dataclass(frozen=True)
+class SkillContext:
+    workspace: str
+    trace_id: str
+    actor: str
+    thread_id: str
+    tasks: TaskStore
+    facts: FactStore
+    notes: NoteStore
+    events: EventLog
+    help_text: str
+    # where the request came from, so later messages (reminders) land in the same thread
+    channel: str = ""
+    reply_to: dict[str, str] = field(default_factory=dict)
+    # the operator's routine; None where a process has not wired them
+    budgets: "Budgets | None" = None
+    reminders: "ReminderBook | None" = None
+    digests: DigestSender | None = None
+    # plan → execute → inspect and approvals; None where a process has not wired it
+    agent: "Agent | None" = None
+    # semantic memory (search with citations, remember); None where a process has not wired it
+    recall: "Recall | None" = None
+    # draft emails (Send / Discard buttons) and the budgeted model that writes them; None where not wired
+    drafts: "DraftStore | None" = None
+    llm: "Llm | None" = None
+    # who may approve more spend or set a budget (APPROVERS, else the operators); nobody when empty
+    approvers: tuple[str, ...] = ()
+
+
+Skill = Callable[[SkillContext, Intent], Outcome]
+# a card button's handler: the context and the button's value
+Decider = Callable[[SkillContext, str], Outcome]
