@@ -15,6 +15,7 @@ from agents.run_store import Writes
 from jobs.queues import QUEUES
 from jobs.worker import run_burst
 from memory.events import EventLog
+from tests.waiting import redis_now, wait_for, wait_past
 
 BLOCK = "test:block-after-record"
 REACHED = "test:recorded"
@@ -59,10 +60,7 @@ async def test_kill_after_the_effect_is_recorded_sends_once_and_reports_it(deput
     deputy.redis.set(BLOCK, "1")
     child = mp.get_context("fork").Process(target=_worker, args=(settings.redis_url,))
     child.start()
-    deadline = time.time() + 30
-    while not deputy.redis.get(REACHED) and time.time() < deadline:
-        time.sleep(0.05)
-    assert deputy.redis.get(REACHED), "the worker never reached the effect"
+    wait_for(lambda: deputy.redis.get(REACHED), timeout=30, what="the worker to reach the effect")
     os.kill(child.pid, signal.SIGKILL)
     child.join(10)
     assert len(smtp.messages) == 1
@@ -109,13 +107,12 @@ async def test_kill_between_the_effect_and_the_record_is_reported_in_doubt_not_r
     deputy.redis.set(BLOCK, "1")
     child = mp.get_context("fork").Process(target=_worker, args=(settings.redis_url,))
     child.start()
-    deadline = time.time() + 30
-    while not deputy.redis.get(REACHED) and time.time() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: deputy.redis.get(REACHED), timeout=30, what="the worker to reach the effect")
+    claimed_by = redis_now(deputy.redis)  # the effect's lease was taken before the send
     os.kill(child.pid, signal.SIGKILL)
     child.join(10)
     deputy.redis.delete(BLOCK)
-    time.sleep(1.2)  # the dead worker's lease lapses
+    wait_past(deputy.redis, claimed_by + 1)  # the dead worker's lease (EFFECT_LEASE_S=1) lapses
     _requeue_abandoned(deputy.redis)
     await deputy.work()
 

@@ -1,4 +1,3 @@
-import time
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -8,6 +7,7 @@ from rq.serializers import JSONSerializer
 
 from agents.reminders import ReminderError, parse
 from jobs.queues import DEFAULT
+from tests.waiting import until
 
 LISBON = "Europe/Lisbon"
 # Wednesday 5 March 2025, noon in Lisbon
@@ -39,6 +39,16 @@ def test_reminders_that_cannot_be_set_say_how_to_write_one(text, problem):
     assert "/remind call Ana Friday 10am" in str(err.value)
 
 
+async def fires(deputy, thread_id: str) -> dict:  # type: ignore[no-untyped-def]
+    """The reminder's message, once workers run until it is in the thread."""
+    async def fired() -> dict | None:
+        await deputy.work()
+        last = (await deputy.messages(thread_id))[-1]
+        return last if last["text"].startswith("⏰ Reminder:") else None
+
+    return await until(fired, timeout=10, interval=0.1, what=f"the reminder in {thread_id}")
+
+
 def scheduled(redis) -> dict[str, datetime]:
     registry = ScheduledJobRegistry(DEFAULT, connection=redis, serializer=JSONSerializer)
     return {job_id: registry.get_scheduled_time(job_id) for job_id in registry.get_job_ids()}
@@ -54,9 +64,9 @@ async def test_a_reminder_fires_in_its_thread_once_due_with_snooze_and_done(depu
 
     await deputy.work()  # before it is due: nothing
     assert len(await deputy.messages("t9")) == 2
-    time.sleep(max(0.0, (at - datetime.now(timezone.utc)).total_seconds()) + 0.2)
-    await deputy.work()  # the worker's scheduler moves the due job to its queue, then runs it
-    fired = (await deputy.messages("t9"))[-1]
+    # once due, a worker's scheduler moves the job to its queue and runs it
+    fired = await fires(deputy, "t9")
+    assert datetime.now(timezone.utc) >= at
     assert fired["text"] == "⏰ Reminder: stretch" and fired["trace_id"] == ack["trace_id"]
     assert [b["label"] for b in fired["card"]["buttons"]] == ["Snooze 15 min", "Snooze 1 h", "Tomorrow", "Done"]
     await deputy.work()  # running again posts nothing more
@@ -83,9 +93,7 @@ async def test_done_closes_the_reminder_and_a_stale_firing_stays_quiet(deputy, r
 
     await deputy.say("/remind water the plants in 1 second", thread_id="t3")
     await deputy.work()
-    time.sleep(1.3)
-    await deputy.work()
-    fired = (await deputy.messages("t3"))[-1]
+    fired = await fires(deputy, "t3")
     done = fired["card"]["buttons"][-1]
     await deputy.client.post("/api/decisions", json={"thread_id": "t3", "action": done["action"], "value": done["value"],
                                                      "client_id": "done-1"})

@@ -3,9 +3,6 @@ console: auto-submitted forms, no-cors fetches, a frame around the console. Noth
 decided, every attempt that reaches the console is refused and counted, and the console still works."""
 from __future__ import annotations
 
-import asyncio
-import time
-
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -16,6 +13,7 @@ from bot.console.sessions import LoginLinks
 from bot.server import build_app, build_services
 from memory.tasks import TaskStore
 from tests.bot.test_console_browser import CHROMIUM, CHROMIUM_ARGS, worker  # noqa: F401  (fixture)
+from tests.waiting import until
 
 pytestmark = [
     pytest.mark.browser,
@@ -72,12 +70,6 @@ async def attacker(console):  # type: ignore[no-untyped-def]
     await evil.close()
 
 
-async def _wait_for(check, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not await check() and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
-
-
 async def test_pages_on_other_origins_cannot_act_through_the_logged_in_console(console, attacker, redis, settings, tmp_path):
     from playwright.async_api import async_playwright, expect
 
@@ -101,7 +93,7 @@ async def test_pages_on_other_origins_cannot_act_through_the_logged_in_console(c
             async def all_counted() -> bool:
                 return sum((await services.refusals.counts()).values()) >= sent
 
-            await _wait_for(all_counted)
+            await until(all_counted, timeout=20, interval=0.1, what=f"{sent} refusals counted")
             frame = evil.frame_locator("#console")
             await expect(frame.locator("#composer")).to_have_count(0)  # the console refuses to be framed
             await evil.screenshot(path=str(tmp_path / f"attack-{attacker}-{origin.split(':')[1][2:]}.png"))

@@ -2,10 +2,8 @@
 names, frames and held-open streams can make it do (nothing), and what the console itself still can."""
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import time
 import uuid
 
 import aiohttp
@@ -23,6 +21,7 @@ from kernel.settings import load_settings
 from tests.bot.channels.conftest import SLACK_OPERATOR, slack_env
 from tests.bot.channels.test_slack import signed
 from tests.console_login import log_in
+from tests.waiting import until
 from harness.fakes.slack_api import FakeSlackApi
 
 POST_ROUTES = {
@@ -250,10 +249,7 @@ async def test_a_stream_whose_client_went_away_is_closed(console, monkeypatch):
     hub = next(r.handler.__self__.hub for r in client.app.router.routes() if r.resource and r.resource.canonical == "/api/stream")
     assert hub.open_streams == 1
     resp.close()  # the browser tab is closed
-    deadline = time.monotonic() + 10
-    while hub.open_streams and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    assert hub.open_streams == 0
+    await until(lambda: hub.open_streams == 0, timeout=10, what="the stream to close")
 
 
 async def test_metrics_beyond_loopback_needs_its_own_token(settings, redis, monkeypatch):

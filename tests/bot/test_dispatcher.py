@@ -10,6 +10,7 @@ from bot.dispatcher import Dispatcher
 from kernel.messages import Reply
 from kernel.outbox import GROUP, STREAM, Outbox
 from memory.events import EventLog
+from tests.waiting import until
 
 
 async def test_a_reply_read_but_never_acknowledged_is_delivered_by_a_live_dispatcher(redis, redis_url):
@@ -23,10 +24,7 @@ async def test_a_reply_read_but_never_acknowledged_is_delivered_by_a_live_dispat
     await aredis.xreadgroup(GROUP, "dead-consumer", {STREAM: ">"}, count=10)
     runner = asyncio.create_task(dispatcher.run())
     try:
-        for _ in range(100):
-            if threads.messages("t"):
-                break
-            await asyncio.sleep(0.05)
+        await until(lambda: threads.messages("t"), timeout=5, what="the reply in the thread")
     finally:
         runner.cancel()
     assert [m["text"] for m in threads.messages("t")] == ["hello"]

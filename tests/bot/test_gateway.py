@@ -137,43 +137,55 @@ async def test_redis_down_is_a_503_so_the_platform_retries(settings, monkeypatch
 
 
 class SlowFirst:
-    """Recognises slowly the first time, as a gateway busy with the first copy of an event would."""
+    """Holds the first copy of an event in the middle of being queued until released, as a busy gateway would."""
 
     def __init__(self) -> None:
         self.calls = 0
+        self.holding = threading.Event()
+        self.release = threading.Event()
 
     def recognize(self, inbound):  # type: ignore[no-untyped-def]
         from bot.gateway import CommandRecognizer
 
         self.calls += 1
         if self.calls == 1:
-            time.sleep(0.5)
+            self.holding.set()
+            assert self.release.wait(10), "the first copy was never released"
         return CommandRecognizer().recognize(inbound)
 
 
-def test_a_copy_arriving_while_the_first_is_being_queued_is_a_duplicate(redis):
-    gw = Gateway(redis, "acme", {"console": frozenset({"op"})}, JobQueues(redis, retries=1, backoff=[0]), recognizer=SlowFirst())
+def test_copies_arriving_while_the_first_is_being_queued_give_one_job(redis):
+    slow = SlowFirst()
+    gw = Gateway(redis, "acme", {"console": frozenset({"op"})}, JobQueues(redis, retries=1, backoff=[0]), recognizer=slow)
     acks = []
-    threads = [threading.Thread(target=lambda: acks.append(gw.accept(inbound(event_id="storm")))) for _ in range(4)]
-    for t in threads:
+    first = threading.Thread(target=lambda: acks.append(gw.accept(inbound(event_id="storm"))))
+    first.start()
+    assert slow.holding.wait(10)
+    copies = [threading.Thread(target=lambda: acks.append(gw.accept(inbound(event_id="storm")))) for _ in range(3)]
+    for t in copies:
         t.start()
-        time.sleep(0.05)
-    for t in threads:
+    for t in copies:
         t.join(10)
+    slow.release.set()
+    first.join(10)
     assert sorted(a.status for a in acks) == ["accepted", "duplicate", "duplicate", "duplicate"]
     assert len({a.trace_id for a in acks}) == 1
     assert Queue("interactive", connection=redis).count == 1
 
 
 def test_a_slow_first_copy_overtaken_by_a_retry_still_gives_one_job(redis):
-    gw = Gateway(redis, "acme", {"console": frozenset({"op"})}, JobQueues(redis, retries=1, backoff=[0]), recognizer=SlowFirst())
+    slow = SlowFirst()
+    gw = Gateway(redis, "acme", {"console": frozenset({"op"})}, JobQueues(redis, retries=1, backoff=[0]), recognizer=slow)
     acks = []
     first = threading.Thread(target=lambda: acks.append(gw.accept(inbound(event_id="slow"))))
     first.start()
-    time.sleep(0.2)
-    acks.append(gw.accept(inbound(event_id="slow")))
+    assert slow.holding.wait(10)
+    retry = gw.accept(inbound(event_id="slow"))  # the platform's retry, while the first copy is still held
+    slow.release.set()
     first.join(10)
-    assert sorted(a.status for a in acks) == ["accepted", "duplicate"]
+    # the retry overtook the first copy and was queued; the first copy, once through, is its duplicate
+    assert retry.status == "accepted" and [a.status for a in acks] == ["duplicate"]
+    assert acks[0].trace_id == retry.trace_id
     assert Queue("interactive", connection=redis).count == 1
 
 

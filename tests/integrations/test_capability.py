@@ -1,8 +1,6 @@
 """invoke(): validate, claim, breaker, retry with backoff, record — each effect at most once per key."""
 from __future__ import annotations
 
-import time
-
 import pytest
 from pydantic import BaseModel
 
@@ -10,6 +8,7 @@ from integrations.breaker import CircuitBreaker, CircuitOpen
 from integrations.capability import Capability, EffectContext, PermanentError, RetryPolicy, RiskClass, TransientError
 from integrations.invoke import EffectInDoubt, EffectInProgress, InvalidInput, call, invoke
 from integrations.ledger import EffectLedger
+from tests.waiting import redis_now, wait_past
 
 
 class Ping(BaseModel):
@@ -109,7 +108,8 @@ def test_stale_claim_is_retaken_only_when_the_target_dedupes(redis):
     ledger = EffectLedger(redis, "ws", lease_s=0.05)
     ledger.claim("run:0")
     ledger.claim("run:1")
-    time.sleep(0.1)  # both workers died between the effect and the record
+    # both workers died between the effect and the record; their leases lapse
+    wait_past(redis, redis_now(redis) + 0.05)
     with pytest.raises(EffectInDoubt, match="Check it by hand"):
         call(counting(redis, idempotency="ledger"), {"to": "a@b.c"}, ctx("run:0"), ledger, CircuitBreaker(redis, "ping"))
     natural = call(counting(redis, idempotency="natural"), {"to": "a@b.c"}, ctx("run:1"), ledger, CircuitBreaker(redis, "ping"))

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import threading
-import time
 
 from integrations.ledger import EffectLedger
+from tests.waiting import redis_now, wait_past
 
 
 def test_first_claim_acts_and_a_retry_gets_the_recorded_result(redis):
@@ -37,8 +37,9 @@ def test_concurrent_claims_have_exactly_one_winner(redis):
 def test_expired_lease_without_a_result_is_stale_and_taken_over(redis):
     ledger = EffectLedger(redis, "ws", lease_s=0.05)
     assert ledger.claim("run3:0").state == "new"
+    claimed_by = redis_now(redis)
     # the worker "died" here: no record, no release
-    time.sleep(0.1)
+    wait_past(redis, claimed_by + 0.05)
     taken = ledger.claim("run3:0")
     assert taken.state == "stale"
     assert ledger.claim("run3:0").state == "in_progress"  # the taker's lease is live

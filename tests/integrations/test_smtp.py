@@ -207,18 +207,18 @@ def test_the_registry_offers_email_send_only_when_smtp_is_configured(smtp: SmtpS
 
 
 def test_a_send_interrupted_before_its_record_is_in_doubt_and_not_sent_again(smtp: SmtpServer, redis: Redis) -> None:
-    import time
-
     import pytest
 
     from integrations.invoke import EffectInDoubt
 
+    from tests.waiting import redis_now, wait_past
     capability = send_email_capability(plain(smtp))
     ledger = EffectLedger(redis, "w", lease_s=0.05)
     # a worker claimed the key, sent, and died before recording the result
     assert ledger.claim("run-9:0").state == "new"
     send_email(plain(smtp), MAIL, "run-9:0")
-    time.sleep(0.1)
+    claimed_by = redis_now(redis)
+    wait_past(redis, claimed_by + 0.05)  # its lease lapses
 
     with pytest.raises(EffectInDoubt, match="Check it by hand"):
         call(capability, MAIL, ctx("run-9:0"), ledger, CircuitBreaker(redis, "email.send", "w"))

@@ -6,7 +6,6 @@ import io
 import itertools
 import shutil
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -26,6 +25,7 @@ from memory.folder import list_files
 from memory.ingest import Ingestor, Limits
 from memory.readers import read_pdf
 from memory.sqlite_store import SqliteStore
+from tests.waiting import wait_for
 
 SECRET = "The vault code is 4711 and the root password is hunter2."
 
@@ -246,8 +246,7 @@ def test_wait_reports_each_jobs_outcome_as_it_finishes(docs: Path, settings, red
     waiting: list[int] = []
     cli = threading.Thread(target=lambda: waiting.append(main(["ingest", str(docs), "--wait"])))
     cli.start()
-    while Queue("background", connection=redis).count < 3:
-        time.sleep(0.05)
+    wait_for(lambda: Queue("background", connection=redis).count >= 3, timeout=30, what="the three ingest jobs")
     run_burst(redis)
     cli.join(timeout=30)
     captured = capsys.readouterr()

@@ -6,7 +6,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -143,10 +142,11 @@ KILL_SCRIPT = textwrap.dedent(
     store = SqliteStore(sys.argv[1], MiniLmEmbedder())
     n = 0
     while True:
+        print("adding", n, flush=True)
         store.add([MemoryItem(id=f"k{n}-{i}", workspace="acme", text=f"note {n} {i} about crates", created_at=time.time())
                    for i in range(50)])
         n += 1
-        print(n, flush=True)
+        print("added", n, flush=True)
     """
 )
 
@@ -159,9 +159,9 @@ def test_sigkill_mid_ingest_leaves_a_store_that_opens_and_searches(embedder: Min
     try:
         assert child.stdout is not None
         # a few whole batches are committed, and the next one is under way when the kill lands
-        for _ in range(3):
-            assert child.stdout.readline().strip(), "the writer died before writing"
-        time.sleep(0.05)
+        said = [child.stdout.readline().split() for _ in range(7)]
+        assert said == [["adding", "0"], ["added", "1"], ["adding", "1"], ["added", "2"], ["adding", "2"], ["added", "3"],
+                        ["adding", "3"]], "the writer died before writing"
         os.kill(child.pid, signal.SIGKILL)
     finally:
         child.wait(30)

@@ -5,7 +5,6 @@ is what the handler `configure_logging` installs writes, and beside it an unmask
 libraries did print the URLs and parameters the secrets travel in."""
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import logging
@@ -24,6 +23,7 @@ from tests.bot.channels.conftest import TELEGRAM_OPERATOR, Platform, slack_env
 from tests.bot.channels.test_slack import dm, post_event
 from tests.bot.channels.test_telegram import post_update, text_update
 from harness.fakes.telegram_api import FakeTelegramApi
+from tests.waiting import until
 
 BOT_TOKEN = "987654321:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 WEBHOOK_SECRET = "tg-hook-7c1d2e3f4a5b"
@@ -106,14 +106,6 @@ async def bot_api():  # type: ignore[no-untyped-def]
 def telegram_env(api: FakeTelegramApi, public_url: str) -> dict[str, str]:
     return {"TELEGRAM_BOT_TOKEN": BOT_TOKEN, "TELEGRAM_API_URL": api.base_url, "TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET,
             "TELEGRAM_PUBLIC_URL": public_url, "TELEGRAM_OPERATORS": str(TELEGRAM_OPERATOR)}
-
-
-async def until(condition, seconds: float = 6) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(int(seconds / 0.02)):
-        if condition():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("timed out")
 
 
 async def test_telegram_webhook_replies_and_failures_log_no_token(logs, make_platform, bot_api, shared_eval):

@@ -1,7 +1,6 @@
 """Telegram through the real python-telegram-bot, against a local Bot API server, with public sample updates."""
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -14,6 +13,7 @@ from bot.channels.telegram import INVALID_BUTTON, SECRET_HEADER, telegram_channe
 from bot.gateway import Gateway
 from memory.tasks import TaskStore
 from tests.bot.channels.conftest import TELEGRAM_OPERATOR, TELEGRAM_SECRET, Platform, payload, telegram_env
+from tests.waiting import until
 
 
 def text_update(shared_eval, text: str, update_id: int = 10000, user_id: int = TELEGRAM_OPERATOR) -> dict[str, Any]:
@@ -70,10 +70,7 @@ async def test_start_is_answered_in_the_chat_as_a_reply(tg, telegram_api, shared
 
 
 async def test_webhook_is_registered_with_the_secret_and_the_command_menu(tg, telegram_api):
-    for _ in range(100):
-        if telegram_api.calls_to("setWebhook"):
-            break
-        await asyncio.sleep(0.02)
+    await until(lambda: telegram_api.calls_to("setWebhook"), timeout=5, what="setWebhook")
     [hook] = telegram_api.calls_to("setWebhook")
     assert hook.params["url"] == "https://deputy.example.com/telegram/webhook"
     assert hook.params["secret_token"] == TELEGRAM_SECRET
@@ -198,10 +195,7 @@ async def test_polling_confirms_an_offset_only_once_its_update_is_durable(make_p
 
     monkeypatch.setattr(Gateway, "accept_async", flaky_accept)
     tg = await make_platform(telegram_env(telegram_api, TELEGRAM_PUBLIC_URL=""), telegram_channel)
-    for _ in range(300):
-        if 892252935 in telegram_api.offsets:
-            break
-        await asyncio.sleep(0.02)
+    await until(lambda: 892252935 in telegram_api.offsets, timeout=10, what="the second update to be confirmed")
 
     # both came in one batch; the first was confirmed, the second asked for again, stored, then confirmed
     assert telegram_api.offsets[:3] == [None, 306197399, 892252935]
