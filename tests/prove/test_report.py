@@ -22,10 +22,14 @@ def test_totals_table_and_json_agree(tmp_path):
     assert totals["attempts"] == 320 and totals["lost"] == 1 and totals["retried_503"] == 30
     assert totals["max_recovery_s"] == 4.5 and totals["failed"] == 1 and not report.passed
     data = report.as_json()
-    for key in ("lost", "duplicated", "errors_5xx", "unapproved_effects"):
-        assert key in data["totals"]
+    assert data["totals"] == totals and data["passed"] is False
+    assert [(s["scenario"], s["lost"], s["passed"]) for s in data["scenarios"]] == [
+        ("worker SIGKILL storm", 0, True), ("redis crash", 1, False)]
     table = report.table()
-    assert "worker SIGKILL storm" in table and "FAIL" in table and "one stuck" in table
+    # the total line adds up the rows: attempts, lost, duplicated, 5xx, 503s, unapproved, worst recovery, verdict
+    [total] = [line.split() for line in table.splitlines() if line.startswith("total")]
+    assert total == ["total", "320", "1", "0", "0", "30", "0", "4.50", "FAIL"]
+    assert "worker SIGKILL storm" in table and "one stuck" in table
     text, js = report.write(tmp_path)
     assert text.read_text().strip() == table
     assert json.loads(js.read_text())["totals"]["lost"] == 1
