@@ -6,7 +6,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -112,12 +112,13 @@ class IntentWatcher:
     `check_every_s`) and retrains; a broken file keeps the last good model and reports why."""
 
     def __init__(self, operator_file: Path | None, embedder: Embedder | None, check_every_s: float = 2.0,
-                 extra: Embedder | None = None) -> None:
+                 extra: Embedder | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.operator_file = operator_file
         features = IntentFeatures(embedder, extra=extra) if embedder is not None else None
         self.embedder = MemoEmbedder(features) if features is not None else None
         self.params = classifier_params(features)
         self.check_every_s = check_every_s
+        self.clock = clock
         self.last_error = ""
         self._trained: TrainedIntents | None = None
         self._stamp: tuple[float, int] | None = None
@@ -126,7 +127,7 @@ class IntentWatcher:
 
     def current(self) -> TrainedIntents:
         with self._lock:
-            now = time.monotonic()
+            now = self.clock()
             if self._trained is not None and now - self._checked_at < self.check_every_s:
                 return self._trained
             self._checked_at = now

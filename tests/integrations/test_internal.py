@@ -9,10 +9,23 @@ from integrations.registry import IntegrationsConfig, build_capabilities, check_
 from memory.tasks import TaskStore
 
 
-def test_registry_lists_internal_capabilities_with_their_risk(redis):
+def test_internal_writes_happen_once_per_key_and_reads_see_the_latest_state(redis):
     caps = build_capabilities(IntegrationsConfig(workspace="ws"), redis)
-    assert {"tasks.create", "tasks.list", "notes.add", "notes.search", "contacts.upsert", "contacts.lookup"} <= set(caps)
-    assert caps["tasks.list"].side_effect is False and caps["tasks.create"].risk.value == "internal_write"
+    ledger, breaker = EffectLedger(redis, "ws"), CircuitBreaker(redis, "internal", "ws")
+
+    def run(name: str, args: dict, key: str):  # type: ignore[no-untyped-def]
+        return call(caps[name], args, EffectContext(key, "ws", "t", "r"), ledger, breaker)
+
+    first = run("tasks.create", {"title": "Call Ana"}, "r:0")
+    again = run("tasks.create", {"title": "Call Ana"}, "r:0")  # a retried step
+    assert again.replayed and again.output == first.output
+    assert [t.title for t in run("tasks.list", {}, "r:1").output.tasks] == ["Call Ana"]
+    run("tasks.create", {"title": "Send the invoice"}, "r:2")
+    # a read asked again under the same key is read again, never answered from the ledger
+    relisted = run("tasks.list", {}, "r:1")
+    assert not relisted.replayed and [t.title for t in relisted.output.tasks] == ["Call Ana", "Send the invoice"]
+    run("notes.add", {"text": "Ana prefers calls after 2pm"}, "r:3")
+    assert run("notes.search", {"query": "Ana"}, "r:4").output.notes == ["Ana prefers calls after 2pm"]
     assert all(h.ok for h in check_health(caps).values())
 
 

@@ -111,8 +111,21 @@ def test_retention_sweep_on_the_background_queue_expires_old_memories(settings, 
     memory.close()
 
 
-def test_the_sweep_is_on_the_cron_list() -> None:
-    from jobs.cron import CRON
-    from jobs.ingest import sweep_retention
+def test_the_cron_process_expires_old_memories(settings, redis: Redis) -> None:  # type: ignore[no-untyped-def]
+    """What `deputy cron` schedules, run by a worker: memories past their project's retention are swept."""
+    from jobs.cron import build_scheduler
 
-    assert any(p.func is sweep_retention and p.queue == BACKGROUND for p in CRON)
+    memory = open_memory(settings)
+    memory.store.add([
+        item("old-sales", "Quote sent to Globex", workspace=WS, project="sales", created_at=NOW - 40 * DAY),
+        item("new-sales", "Globex signed the contract", workspace=WS, project="sales", created_at=NOW - 5 * DAY),
+    ])
+    Workspaces(redis).set_retention(WS, "sales", 30)
+
+    build_scheduler(redis, settings).enqueue_jobs()  # a periodic job is due when the scheduler starts
+    run_burst(redis)
+
+    assert {h.item.id for h in memory.store.search(WS, "Globex quote contract", limit=10)} == {"new-sales"}
+    [event] = EventLog(redis, WS).recent(10, kinds=["memory.expired"])
+    assert event.actor == "cron" and event.data["project"] == "sales" and event.data["deleted"] == {"sqlite": 1}
+    memory.close()

@@ -61,7 +61,12 @@ def test_a_broken_file_keeps_the_last_good_intents(tmp_path: Path, embedder: Mem
 
 def test_changes_are_looked_for_at_most_every_few_seconds(tmp_path: Path, embedder: MemoEmbedder):
     path = tmp_path / "intents.yaml"
-    watcher = IntentWatcher(path, embedder, check_every_s=3600)
+    now = [1_000.0]
+    watcher = IntentWatcher(path, embedder, check_every_s=5, clock=lambda: now[0])
     first = watcher.current()
     path.write_text(INVOICE)
-    assert watcher.current() is first
+    now[0] += 4.9
+    assert watcher.current() is first  # the file is not looked at yet
+    now[0] += 0.1
+    later = watcher.current()
+    assert later is not first and "invoice_status" in later.registry

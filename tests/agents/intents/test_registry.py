@@ -12,7 +12,6 @@ def test_builtin_intents_trigger_skills_that_exist():
     from agents.skills import SKILLS
 
     registry = load_registry()
-    assert {"remind", "add_task", "remember", "schedule_meeting", "set_budget"} <= set(registry.names)
     for spec in registry:
         assert spec.target in SKILLS, spec.name
         assert len(spec.examples) >= 10, spec.name

@@ -1,4 +1,4 @@
-"""How a card looks on each platform, and how Slack posting is paced: no network, no Redis."""
+"""How a card looks on each platform, what its Telegram buttons carry, and how Slack posting is paced: no network."""
 from __future__ import annotations
 
 import html
@@ -7,7 +7,7 @@ import re
 from kernel.messages import Button, Card, CardField
 from bot.channels.slack_cards import card_blocks, parse_action_id
 from bot.channels.slack_sender import ChannelPacer
-from bot.channels.telegram_cards import CALLBACK_DATA_MAX, MESSAGE_MAX, card_html
+from bot.channels.telegram_cards import MESSAGE_MAX, ButtonTokens, Pressed, card_html, keyboard
 
 APPROVAL = Card(
     card_id="appr-7f3a",
@@ -64,7 +64,30 @@ def test_decided_telegram_card_says_who_and_when():
     decided = APPROVAL.model_copy(update={"resolution": "Rejected", "buttons": ()})
     text = card_html(decided, decided_by="ana_ops", decided_at="1700000000")
     assert text.endswith("✔ Rejected — by ana_ops at 2023-11-14 22:13 UTC")
-    assert CALLBACK_DATA_MAX == 64
+
+
+async def test_telegram_buttons_fit_any_value_in_callback_data_and_only_issued_ones_come_back(redis_url):
+    from redis.asyncio import Redis as AsyncRedis
+
+    aredis = AsyncRedis.from_url(redis_url)
+    tokens = ButtonTokens(aredis, "ws")
+    long = APPROVAL.model_copy(update={"buttons": (Button(label="Approve", action="approval.approve", value="v" * 500),
+                                                   Button(label="Reject", action="approval.reject", value="w" * 500))})
+    try:
+        markup, issued = await keyboard(long, tokens)
+        assert markup is not None
+        data = [b.callback_data for row in markup.inline_keyboard for b in row]
+        # Telegram refuses a button whose callback_data is over 64 bytes
+        assert data == issued and all(len(d.encode()) <= 64 for d in data)
+        assert await tokens.resolve(data[0]) == Pressed("approval.approve", "v" * 500, "appr-7f3a")
+        assert await tokens.resolve(data[1]) == Pressed("approval.reject", "w" * 500, "appr-7f3a")
+        # callback data a client made up stands for nothing; neither does a button of a replaced card
+        assert await tokens.resolve("approval.approve:appr-7f3a") is None
+        await tokens.revoke(issued)
+        assert await tokens.resolve(data[0]) is None
+        assert await keyboard(long.model_copy(update={"resolution": "Approved"}), tokens) == (None, [])
+    finally:
+        await aredis.aclose()
 
 
 async def test_pacer_spaces_messages_per_channel_and_backs_off_after_a_429():
