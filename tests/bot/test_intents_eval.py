@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.bench.intents_eval import auroc, choose_threshold, run
+from harness.bench.intents_eval import MIN_OOS_RECALL, MIN_OOS_RECALL_TWO_MODELS, auroc, choose_threshold, run
 
 TOPICS = {
     "weather": ["will it rain {}", "weather forecast for {}", "is it sunny in {}", "how cold is it in {}"],
@@ -33,10 +33,11 @@ def test_clinc_format_scores_test_with_a_threshold_chosen_on_val(tmp_path: Path,
     path.write_text(json.dumps(data))
     result = run(settings, ["--clinc", str(path), "--no-embeddings", "--latency-samples", "5"])
     assert result["split"] == "test" and result["classes"] == 3 and len(result["threshold"]) == 1
-    for field in ("in_scope_accuracy", "oos_recall", "latency_p50_ms", "latency_p99_ms", "train_s"):
-        assert isinstance(result[field], float), field
-    assert 0 <= result["in_scope_accuracy"] <= 100 and 0 <= result["oos_recall"] <= 100 and 0 <= result["oos_auroc"] <= 1
-    assert result["accuracy_without_rejection"] >= result["in_scope_accuracy"]
+    # the three topics share no words: every test query is ranked right, every out-of-scope one below every in-scope one
+    assert result["accuracy_without_rejection"] == 100.0 and result["oos_auroc"] == 1.0
+    # so the threshold chosen on val rejects all of the unseen out-of-scope queries, at the cost of a few in-scope ones
+    assert result["oos_recall"] == 100.0 and 50 < result["in_scope_accuracy"] <= result["accuracy_without_rejection"]
+    assert 0 < result["latency_p50_ms"] <= result["latency_p99_ms"]
 
 
 def test_without_a_test_split_val_is_scored_with_cross_fitted_thresholds(tmp_path: Path, settings):
@@ -45,7 +46,7 @@ def test_without_a_test_split_val_is_scored_with_cross_fitted_thresholds(tmp_pat
     path.write_text(json.dumps(data))
     result = run(settings, ["--clinc", str(path), "--no-embeddings", "--latency-samples", "5"])
     assert result["split"].startswith("val") and len(result["threshold"]) == 2
-    assert result["min_oos_recall_on_val"] == 0.82  # no sentence models: the single-model default
+    assert result["min_oos_recall_on_val"] == MIN_OOS_RECALL != MIN_OOS_RECALL_TWO_MODELS  # no sentence models: the single-model floor
     chosen = run(settings, ["--clinc", str(path), "--no-embeddings", "--latency-samples", "5", "--min-oos-recall", "0.5"])
     assert chosen["min_oos_recall_on_val"] == 0.5
 
@@ -59,7 +60,9 @@ def test_hwu_folds_and_missing_folds(tmp_path: Path, settings):
     path.write_text("\n".join(rows) + "\n")
     result = run(settings, ["--hwu", str(path), "--no-embeddings", "--test-folds", "2,3", "--latency-samples", "5"])
     assert result["test_folds"] == [2, 3] and set(result["per_fold"]) == {"2", "3"}
-    assert 0 <= result["f1"] <= 1 and "latency_p99_ms" in result and "train_s" in result
+    # trained on the other folds each time, the separable topics are recognised in every held-out fold
+    assert result["f1"] == 1.0 and result["per_fold"] == {"2": 1.0, "3": 1.0}
+    assert 0 < result["latency_p50_ms"] <= result["latency_p99_ms"]
     with pytest.raises(SystemExit, match="folds \\[9\\] are not in"):
         run(settings, ["--hwu", str(path), "--no-embeddings", "--test-folds", "9"])
 
