@@ -2,38 +2,14 @@
 from __future__ import annotations
 
 import time
-from typing import Any
-
-import yaml
 
 from agents.approvals import Approval, ApprovalState
+from integrations.capability import plain_preview
 from kernel.messages import Button, Card, CardField
-
-TITLES = {
-    "email.send": "Send this email?",
-    "calendar.create": "Add this event?",
-    "calendar.move": "Move this event?",
-    "calendar.cancel": "Cancel this event?",
-    "webhook.post": "Post to this webhook?",
-}
 
 
 def _clock(ts: float) -> str:
     return time.strftime("%H:%M UTC", time.gmtime(ts))
-
-
-def preview(capability: str, args: dict[str, Any]) -> str:
-    """The exact thing that will happen, as the recipient would see it where that makes sense."""
-    if capability == "email.send":
-        lines = [f"To: {', '.join(args.get('to') or [])}"]
-        if args.get("cc"):
-            lines.append(f"Cc: {', '.join(args['cc'])}")
-        lines += [f"Subject: {args.get('subject', '')}", "", str(args.get("body", ""))]
-        return "\n".join(lines)
-    if capability.startswith("calendar."):
-        parts = [f"{k}: {v}" for k, v in args.items() if v not in (None, "", [])]
-        return "\n".join(parts)
-    return yaml.safe_dump(args, sort_keys=True, allow_unicode=True, default_flow_style=False).strip()
 
 
 def target_of(approval: Approval) -> str:
@@ -72,10 +48,11 @@ def approval_card(approval: Approval, state: ApprovalState | None = None) -> Car
             resolution = f"{verb} by {state.decided_by} at {_clock(state.decided_at or time.time())}"
     return Card(
         card_id=approval.card_id,
-        title=TITLES.get(approval.capability, f"Run {approval.capability}?"),
+        # the capability's own title and preview, kept with the approval when it was asked for
+        title=approval.title or f"Run {approval.capability}?",
         fields=tuple(fields),
         rationale=approval.rationale,
-        preview=preview(approval.capability, approval.args),
+        preview=approval.preview or plain_preview(approval.args),
         buttons=buttons,
         resolution=resolution,
     )

@@ -50,6 +50,8 @@ class Approval(Frozen):
     risk_reasons: tuple[str, ...] = ()
     why: str = ""
     flags: tuple[str, ...] = ()
+    # how the capability presents itself: the card's question and the exact action
+    title: str = ""
     preview: str = ""
     deciders: tuple[str, ...] = Field(min_length=1)
     created_at: float

@@ -10,7 +10,6 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from agents.approval_cards import preview
 from agents.approvals import Approval, ApprovalState, ApprovalStore, new_approval_id
 from agents.inspector import Inspector, Verdict
 from agents.plan import Plan, Step, StepResult, digest
@@ -70,17 +69,6 @@ def _lookup(match: re.Match[str], results: Mapping[int, StepResult]) -> Any:
         except (KeyError, IndexError, ValueError, TypeError):
             raise UnresolvedReference(f"step {index + 1}'s result has no {match.group(2).strip('.')}") from None
     return value
-
-
-def summarize(capability: str, args: Mapping[str, Any], output: Mapping[str, Any]) -> str:
-    if capability == "email.send":
-        return f"Sent “{args.get('subject', '')}” to {', '.join(output.get('accepted') or args.get('to') or [])}."
-    if capability == "tasks.create":
-        return f"Added task #{output.get('id')}: {output.get('title')}"
-    if capability == "contacts.lookup":
-        found = output.get("contacts") or []
-        return f"Found {len(found)} contact{'s' if len(found) != 1 else ''}."
-    return f"{capability}: done."
 
 
 class Executor:
@@ -150,7 +138,7 @@ class Executor:
             earlier = results.get(step.index)
             if earlier is not None and earlier.status == "done":
                 # done by an earlier call (before an approval, or by a worker that died after it): still reported
-                lines.append(summarize(step.capability, self._args(step, results), earlier.output or {}))
+                lines.append(self._summary(step, results, earlier.output or {}))
                 continue
             if earlier is not None and earlier.status in TERMINAL:
                 return self._finish(plan, results, earlier.status, earlier.error, writes)
@@ -158,14 +146,18 @@ class Executor:
             if isinstance(outcome, RunReport):
                 return outcome
             results[step.index] = outcome
-            lines.append(summarize(step.capability, self._args(step, results), outcome.output or {}))
+            lines.append(self._summary(step, results, outcome.output or {}))
         return self._finish(plan, results, "done", "\n".join(lines) or "Done.", writes)
 
-    def _args(self, step: Step, results: Mapping[int, StepResult]) -> dict[str, Any]:
+    def _summary(self, step: Step, results: Mapping[int, StepResult], output: Mapping[str, Any]) -> str:
+        """One line on what a done step did, in the capability's own words."""
         try:
-            return resolve(step.args, results)
+            args = resolve(step.args, results)
         except UnresolvedReference:
-            return step.args
+            args = step.args
+        capability = self.capabilities.get(step.capability)
+        # a capability no longer configured still has a done step to report
+        return capability.summarize(args, output) if capability is not None else f"{step.capability}: done."
 
     def _step(self, plan: Plan, step: Step, results: dict[int, StepResult], verdict: Verdict, confidence: float,
               writes: Writes) -> StepResult | RunReport:
@@ -211,7 +203,7 @@ class Executor:
                 id=new_approval_id(), run_id=plan.run_id, step_index=step.index, trace_id=plan.trace_id,
                 capability=step.capability, args=args, digest=digest(step.capability, args), rationale=step.rationale,
                 risk_score=risk.score, risk_reasons=risk.reasons, why=why, flags=flags,
-                preview=preview(step.capability, args), deciders=self.deciders, created_at=now,
+                title=capability.approval_title, preview=capability.preview(args), deciders=self.deciders, created_at=now,
                 expires_at=now + self.policy.approval_ttl_s,
             )
             approval = self.approvals.create(asked)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 from zoneinfo import ZoneInfo
 
 import caldav
@@ -210,6 +210,11 @@ def _event(component: Any, zone: ZoneInfo) -> CalendarEvent:
     )
 
 
+def event_preview(args: Mapping[str, Any]) -> str:
+    """The event's fields as given, one a line, the empty ones left out."""
+    return "\n".join(f"{k}: {v}" for k, v in args.items() if v not in (None, "", []))
+
+
 CALDAV_RETRY = RetryPolicy(attempts=3, base_s=0.5, max_s=10.0, jitter=0.5)
 
 
@@ -228,7 +233,7 @@ def calendar_capabilities(config: CalDavConfig) -> list[Capability]:
     def cancel(args: BaseModel, ctx: EffectContext) -> BaseModel:
         return client.cancel(CancelEvent.model_validate(args.model_dump()))
 
-    common: dict[str, Any] = dict(retry=CALDAV_RETRY, health=client.health)
+    common: dict[str, Any] = dict(retry=CALDAV_RETRY, health=client.health, preview=event_preview)
     return [
         Capability(
             name="calendar.agenda", description="List the events of one day, in the operator's time zone.",
@@ -240,7 +245,7 @@ def calendar_capabilities(config: CalDavConfig) -> list[Capability]:
             input_model=CreateEvent, output_model=EventCreated, risk=RiskClass.EXTERNAL_WRITE, side_effect=True,
             reversible=True, compensation="calendar.cancel",
             # the UID (and so the event's URL) comes from our key: a repeat rewrites the same event
-            idempotency="natural", run=create, recipient_fields=("attendees",), **common,
+            idempotency="natural", run=create, recipient_fields=("attendees",), title="Add this event?", **common,
         ),
         Capability(
             name="calendar.move", description="Move an event to a new time, keeping its length unless an end is given.",
@@ -248,7 +253,7 @@ def calendar_capabilities(config: CalDavConfig) -> list[Capability]:
             # undone by moving it back to previous_start/previous_end from the output
             reversible=True, compensation="calendar.move",
             # setting the same times twice is the same as once
-            idempotency="natural", run=move, **common,
+            idempotency="natural", run=move, title="Move this event?", **common,
         ),
         Capability(
             name="calendar.cancel", description="Cancel (delete) an event by UID.",
@@ -256,6 +261,6 @@ def calendar_capabilities(config: CalDavConfig) -> list[Capability]:
             # attendees are told and the event is gone: not something to undo silently
             reversible=False, compensation=None,
             # cancelling what is already gone changes nothing
-            idempotency="natural", run=cancel, **common,
+            idempotency="natural", run=cancel, title="Cancel this event?", **common,
         ),
     ]

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Callable, Literal
+from typing import Any, Callable, Literal, Mapping
 
+import yaml
 from pydantic import BaseModel
 
 
@@ -72,6 +73,12 @@ def effect_key(run_id: str, step_index: int) -> str:
 
 
 Run = Callable[[BaseModel, EffectContext], BaseModel]
+Args = Mapping[str, Any]
+
+
+def plain_preview(args: Args) -> str:
+    """The arguments as YAML: the approval card's preview for a capability that declares none."""
+    return yaml.safe_dump(dict(args), sort_keys=True, allow_unicode=True, default_flow_style=False).strip()
 
 
 @dataclass(frozen=True)
@@ -94,6 +101,28 @@ class Capability:
     recipient_fields: tuple[str, ...] = field(default=())
     # which input field carries an amount of money, if any
     amount_field: str | None = None
+    # how the operator sees it, so executors and cards never switch on names: the approval card's question,
+    # the exact action as that card previews it (from the arguments), and one line on what was done
+    # (from the arguments and the output as JSON)
+    title: str = ""
+    preview: Callable[[Args], str] = plain_preview
+    summary: Callable[[Args, Args], str] | None = None
+
+    @property
+    def approval_title(self) -> str:
+        return self.title or f"Run {self.name}?"
+
+    @property
+    def reversibility(self) -> str:
+        """Whether the effect can be undone, in the operator's words."""
+        if not self.side_effect:
+            return "changes nothing"
+        if not self.reversible:
+            return "cannot be undone"
+        return f"undone by {self.compensation}" if self.compensation else "can be undone"
+
+    def summarize(self, args: Args, output: Args) -> str:
+        return self.summary(args, output) if self.summary is not None else f"{self.name}: done."
 
     def parse(self, args: BaseModel | dict[str, object]) -> BaseModel:
         """Validate arguments into the input model (pydantic ValidationError on bad input)."""

@@ -16,6 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from integrations.capability import (
+    Args,
     Capability,
     EffectContext,
     Health,
@@ -90,6 +91,19 @@ class EmailSent(BaseModel):
     accepted: list[str]
     # recipients the server refused while taking the message for the others
     refused: dict[str, str] = Field(default_factory=dict)
+
+
+def email_preview(args: Args) -> str:
+    """The email as its recipient will see it."""
+    lines = [f"To: {', '.join(args.get('to') or [])}"]
+    if args.get("cc"):
+        lines.append(f"Cc: {', '.join(args['cc'])}")
+    lines += [f"Subject: {args.get('subject', '')}", "", str(args.get("body", ""))]
+    return "\n".join(lines)
+
+
+def sent_summary(args: Args, output: Args) -> str:
+    return f"Sent “{args.get('subject', '')}” to {', '.join(output.get('accepted') or args.get('to') or [])}."
 
 
 def message_id_for(key: str, sender: str) -> str:
@@ -221,4 +235,7 @@ def send_email_capability(config: SmtpConfig) -> Capability:
         run=run,
         health=lambda: smtp_health(config),
         recipient_fields=("to", "cc"),
+        title="Send this email?",
+        preview=email_preview,
+        summary=sent_summary,
     )

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 from pydantic import BaseModel, ConfigDict, Field
 from redis import Redis
 
-from integrations.capability import Capability, EffectContext, Health, RetryPolicy, RiskClass
+from integrations.capability import Args, Capability, EffectContext, Health, RetryPolicy, RiskClass
 from kernel.keys import Keys
 from memory.notes import NoteStore
 from memory.tasks import TaskStore
@@ -117,18 +117,28 @@ class ContactsOut(BaseModel):
     contacts: list[Contact]
 
 
+def _added_task(args: Args, output: Args) -> str:
+    return f"Added task #{output.get('id')}: {output.get('title')}"
+
+
+def _found_contacts(args: Args, output: Args) -> str:
+    found = output.get("contacts") or []
+    return f"Found {len(found)} contact{'s' if len(found) != 1 else ''}."
+
+
 def _redis_health(redis: Redis) -> Health:
     redis.ping()
     return Health(ok=True, detail="redis answers")
 
 
-def _own_state(name: str, description: str, input_model: type[BaseModel], output_model: type[BaseModel], writes: bool,
-               run: Callable[[BaseModel, EffectContext], BaseModel], health: Callable[[], Health]) -> Capability:
-    """A capability on Deputy's own state: a write is reversible and natural (the store dedupes by
-    the source event), a read has no effect; both retry like local calls."""
+def _own_state(redis: Redis, name: str, description: str, input_model: type[BaseModel], output_model: type[BaseModel],
+               writes: bool, run: Callable[[BaseModel, EffectContext], BaseModel],
+               summary: Callable[[Args, Args], str] | None = None) -> Capability:
+    """A capability on Deputy's own state, healthy while Redis answers: a write is reversible and natural
+    (the store dedupes by the source event), a read has no effect; both retry like local calls."""
     return Capability(name, description, input_model, output_model, RiskClass.INTERNAL_WRITE if writes else RiskClass.READ,
                       side_effect=writes, reversible=True, compensation=None, idempotency="natural" if writes else "ledger",
-                      retry=LOCAL, run=run, health=health)
+                      retry=LOCAL, run=run, health=lambda: _redis_health(redis), summary=summary)
 
 
 def task_capabilities(config: "IntegrationsConfig", redis: Redis | None) -> Sequence[Capability]:
@@ -147,10 +157,10 @@ def task_capabilities(config: "IntegrationsConfig", redis: Redis | None) -> Sequ
         tasks = store.list(status=args.status, project=args.project)
         return TaskListOut(tasks=[TaskOut(id=t.id, title=t.title, project=t.project) for t in tasks])
 
-    health = lambda: _redis_health(redis)  # noqa: E731
     return [
-        _own_state("tasks.create", "Add a task to the operator's to-do list", TaskCreate, TaskOut, writes=True, run=create, health=health),
-        _own_state("tasks.list", "List the operator's tasks", TaskList, TaskListOut, writes=False, run=list_, health=health),
+        _own_state(redis, "tasks.create", "Add a task to the operator's to-do list", TaskCreate, TaskOut, writes=True, run=create,
+                   summary=_added_task),
+        _own_state(redis, "tasks.list", "List the operator's tasks", TaskList, TaskListOut, writes=False, run=list_),
     ]
 
 
@@ -168,10 +178,9 @@ def note_capabilities(config: "IntegrationsConfig", redis: Redis | None) -> Sequ
         assert isinstance(args, NoteSearch)
         return NoteHits(notes=[n.text for n, _ in store.search(args.query, limit=args.limit)])
 
-    health = lambda: _redis_health(redis)  # noqa: E731
     return [
-        _own_state("notes.add", "Remember a note", NoteAdd, NoteOut, writes=True, run=add, health=health),
-        _own_state("notes.search", "Find notes by keywords", NoteSearch, NoteHits, writes=False, run=search, health=health),
+        _own_state(redis, "notes.add", "Remember a note", NoteAdd, NoteOut, writes=True, run=add),
+        _own_state(redis, "notes.search", "Find notes by keywords", NoteSearch, NoteHits, writes=False, run=search),
     ]
 
 
@@ -189,8 +198,8 @@ def contact_capabilities(config: "IntegrationsConfig", redis: Redis | None) -> S
         found = book.get(args.query)
         return ContactsOut(contacts=[found] if found else book.find(args.query))
 
-    health = lambda: _redis_health(redis)  # noqa: E731
     return [
-        _own_state("contacts.upsert", "Add or update a contact", ContactUpsert, ContactsOut, writes=True, run=upsert, health=health),
-        _own_state("contacts.lookup", "Find a contact by email, name or company", ContactLookup, ContactsOut, writes=False, run=lookup, health=health),
+        _own_state(redis, "contacts.upsert", "Add or update a contact", ContactUpsert, ContactsOut, writes=True, run=upsert),
+        _own_state(redis, "contacts.lookup", "Find a contact by email, name or company", ContactLookup, ContactsOut, writes=False,
+                   run=lookup, summary=_found_contacts),
     ]

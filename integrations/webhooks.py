@@ -189,5 +189,6 @@ def webhook_capabilities(targets: Mapping[str, Target], timeout_s: float = 10.0)
             retry=RetryPolicy(attempts=4, base_s=0.5, max_s=8.0, jitter=0.5),
             run=post,
             health=lambda: webhooks_health(targets),
+            title="Post to this webhook?",
         )
     ]

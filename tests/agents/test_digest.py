@@ -35,6 +35,7 @@ def seed_approval(redis, workspace: str) -> Approval:
         id="ap1", run_id="run-ap1", step_index=0, trace_id="feedc0de00000001", capability="email.send",
         args={"to": ["ana@client.example"], "subject": "Invoice 12", "body": "Attached."}, digest="d" * 64,
         rationale="you asked me to send the invoice", risk_score=62, risk_reasons=("external recipient",),
+        title="Send this email?", preview="To: ana@client.example\nSubject: Invoice 12\n\nAttached.",
         deciders=("operator",), created_at=now, expires_at=now + 3600,
     ))
 

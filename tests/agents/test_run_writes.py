@@ -31,7 +31,8 @@ class Found(BaseModel):
 
 def read_only(name: str, run: Callable[[BaseModel, EffectContext], Found]) -> Capability:
     return Capability(name, "test lookup", Query, Found, RiskClass.READ, side_effect=False, reversible=True, compensation=None,
-                      idempotency="ledger", retry=RetryPolicy(attempts=1), run=run)  # type: ignore[arg-type]
+                      idempotency="ledger", retry=RetryPolicy(attempts=1), run=run,  # type: ignore[arg-type]
+                      summary=lambda args, out: f"Found {len(out['contacts'])} contact." if out["contacts"] else f"{name}: done.")
 
 
 def lookup_agent(settings: Settings, redis: Any, second: Callable[[BaseModel, EffectContext], Found]) -> tuple[Any, list[str]]:
