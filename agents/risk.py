@@ -51,6 +51,16 @@ def amount_of(capability: Capability, args: dict[str, Any]) -> float | None:
         return None
 
 
+@dataclass(frozen=True)
+class Reach:
+    """Whom and how much one step reaches: what both the score and the policy's limits look at."""
+
+    recipients: list[str]
+    # the recipients Deputy has not dealt with before
+    new: list[str]
+    amount: float | None
+
+
 def assess(
     capability: Capability | None,
     name: str,
@@ -63,25 +73,31 @@ def assess(
     """Score one step and decide; unknown capabilities are denied whatever the score."""
     if capability is None:
         return Assessment(100, (f"'{name}' is not a capability I have",), "deny", f"I have no capability called '{name}'.")
+    recipients = recipients_of(capability, args)
+    new = [r for r in recipients if directory is not None and not directory.known(r)]
+    reach = Reach(recipients, new, amount_of(capability, args))
+    score, reasons = _score(capability, reach, confidence, untrusted_input)
+    return _decide(capability, reach, score, reasons, policy, untrusted_input)
+
+
+def _score(capability: Capability, reach: Reach, confidence: float, untrusted_input: bool) -> tuple[int, tuple[str, ...]]:
+    """0-100, and each addition to it in words."""
     reasons: list[str] = []
     score = BASE[capability.risk]
     reasons.append(f"{capability.risk.value} (+{score})")
     if capability.side_effect and not capability.reversible:
         score += 15
-        reasons.append("cannot be undone (+15)")
-    recipients = recipients_of(capability, args)
-    new = [r for r in recipients if directory is not None and not directory.known(r)]
-    if new:
+        reasons.append(f"{capability.reversibility} (+15)")
+    if reach.new:
         score += 15
-        reasons.append(f"new recipient{'s' if len(new) > 1 else ''} {', '.join(new[:3])} (+15)")
-    if len(recipients) > 5:
+        reasons.append(f"new recipient{'s' if len(reach.new) > 1 else ''} {', '.join(reach.new[:3])} (+15)")
+    if len(reach.recipients) > 5:
         score += 10
-        reasons.append(f"{len(recipients)} recipients (+10)")
-    amount = amount_of(capability, args)
-    if amount:
-        bump = min(30, int(amount / 10))
+        reasons.append(f"{len(reach.recipients)} recipients (+10)")
+    if reach.amount:
+        bump = min(30, int(reach.amount / 10))
         score += bump
-        reasons.append(f"amount {amount:g} (+{bump})")
+        reasons.append(f"amount {reach.amount:g} (+{bump})")
     if confidence < 0.8 and capability.side_effect:
         bump = int(round((1 - confidence) * 30))
         score += bump
@@ -89,32 +105,36 @@ def assess(
     if untrusted_input and capability.side_effect:
         score += 20
         reasons.append("built from content you did not write (+20)")
-    score = max(0, min(100, score))
+    return max(0, min(100, score)), tuple(reasons)
 
+
+def _decide(capability: Capability, reach: Reach, score: int, reasons: tuple[str, ...], policy: Policy,
+            untrusted_input: bool) -> Assessment:
+    """The policy's decision for this capability, its limits, then its rules and thresholds, each only ever stricter."""
     decision: Autonomy = policy.autonomy(capability.name)
     why = f"policy: {capability.name} is '{decision}'"
     if decision == "deny":
-        return Assessment(score, tuple(reasons), "deny", f"the policy does not allow {capability.name}")
+        return Assessment(score, reasons, "deny", f"the policy does not allow {capability.name}")
     rule = policy.rule_for(capability.name)
-    if rule and rule.max_recipients is not None and len(recipients) > rule.max_recipients:
-        return Assessment(score, tuple(reasons), "deny", f"{len(recipients)} recipients is over the policy's limit of {rule.max_recipients}")
-    if rule and rule.max_amount is not None and amount is not None and amount > rule.max_amount:
-        return Assessment(score, tuple(reasons), "deny", f"{amount:g} is over the policy's limit of {rule.max_amount:g}")
+    if rule and rule.max_recipients is not None and len(reach.recipients) > rule.max_recipients:
+        return Assessment(score, reasons, "deny", f"{len(reach.recipients)} recipients is over the policy's limit of {rule.max_recipients}")
+    if rule and rule.max_amount is not None and reach.amount is not None and reach.amount > rule.max_amount:
+        return Assessment(score, reasons, "deny", f"{reach.amount:g} is over the policy's limit of {rule.max_amount:g}")
     if not capability.side_effect:
-        return Assessment(score, tuple(reasons), decision, "read-only" if decision == "auto" else why)
+        return Assessment(score, reasons, decision, "read-only" if decision == "auto" else why)
     for r in policy.rules:
         hit = (
             (r.when == "irreversible" and not capability.reversible)
-            or (r.when == "external_recipient" and any(not policy.is_internal(x) for x in recipients))
-            or (r.when == "new_recipient" and bool(new))
-            or (r.when == "amount_over" and amount is not None and r.amount is not None and amount > r.amount)
+            or (r.when == "external_recipient" and any(not policy.is_internal(x) for x in reach.recipients))
+            or (r.when == "new_recipient" and bool(reach.new))
+            or (r.when == "amount_over" and reach.amount is not None and r.amount is not None and reach.amount > r.amount)
             or (r.when == "untrusted_input" and untrusted_input)
         )
         if hit and stricter(r.then, decision) != decision:
             decision = r.then
             why = f"rule: {r.when.replace('_', ' ')}" + (f" {r.amount:g}" if r.amount is not None else "")
     if score >= policy.thresholds.deny:
-        return Assessment(score, tuple(reasons), "deny", f"risk {score} is at or over the refusal threshold {policy.thresholds.deny}")
+        return Assessment(score, reasons, "deny", f"risk {score} is at or over the refusal threshold {policy.thresholds.deny}")
     if score >= policy.thresholds.approve and decision == "auto":
         decision, why = "approve", f"risk {score} is at or over the approval threshold {policy.thresholds.approve}"
-    return Assessment(score, tuple(reasons), decision, why)
+    return Assessment(score, reasons, decision, why)
