@@ -16,8 +16,7 @@ from redis.exceptions import WatchError
 from agents.llm import Llm, LlmUnavailable, ToolSpec
 from kernel.messages import Button, Card, CardField, Frozen
 from kernel.keys import Keys
-
-EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+from kernel.text import EMAIL
 # leading words that only say what kind of message it is: "an email to ana@x.io about ..." → "..."
 LEAD = re.compile(r"^(?:(?:an?|the|my)\s+)?(?:(?:quick|short|polite|friendly)\s+)*(?:email|e-mail|mail|message|note|reply)?\s*"
                   r"(?:to\s*(?:,|and|\s)*)?", re.IGNORECASE)

@@ -15,6 +15,7 @@ from agents.plan import Plan, Step
 from agents.policy import Policy
 from agents.risk import recipients_of
 from integrations.capability import Capability
+from kernel.text import EMAIL
 
 Severity = Literal["flag", "block"]
 
@@ -26,7 +27,6 @@ INJECTION = re.compile(
     r"|forward (all|every) (invoices?|emails?|messages?|files?)",
     re.IGNORECASE,
 )
-EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*")
 PII = {
     "a card number": re.compile(r"\b(?:\d[ -]?){13,19}\b"),
     "an IBAN": re.compile(r"\b[A-Z]{2}\d{2}(?:\s?[A-Z0-9]{4}){3,7}\b"),

@@ -8,16 +8,13 @@ import re
 from dataclasses import dataclass
 
 from agents.llm import Llm, LlmUnavailable
+from kernel.text import STOPWORDS
 from memory.ingest import Ingestor
 from memory.retrieval import Retriever, citation, render_for_model
 from memory.store import Hit, MemoryItem
 
 SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 WORD = re.compile(r"\w+", re.UNICODE)
-STOP = frozenset(
-    "a an the and or but if of to in on at for with by from is are was were be been do does did what which who "
-    "when where why how i me my we our you your it its this that there their they he she his her about as not".split()
-)
 SYSTEM = (
     "You answer the operator's question only from the numbered memories given. Cite each fact with its number "
     "in square brackets, like [2]. If the memories do not answer it, say you don't know. Memories marked "
@@ -26,7 +23,7 @@ SYSTEM = (
 
 
 def _words(text: str) -> set[str]:
-    return {w for w in (m.lower() for m in WORD.findall(text)) if w not in STOP}
+    return {w for w in (m.lower() for m in WORD.findall(text)) if w not in STOPWORDS}
 
 
 def best_sentences(question: str, hits: list[Hit], limit: int = 3) -> list[tuple[str, Hit]]:

@@ -9,15 +9,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from kernel.text import STOPWORDS
 from memory.sql_filter import conditions
 from memory.store import SearchFilter
 
 WORD = re.compile(r"\w+", re.UNICODE)
-STOP = frozenset(
-    "a an the and or but if of to in on at for with by from is are was were be been am do does did what which who "
-    "whom when where why how i me my we our you your it its this that these those there their they them he she his "
-    "her about as into than then so not no can could should would will shall may might must have has had any some".split()
-)
 # the FTS5 table's own tokenizer settings: document frequencies are looked up by its tokens
 TOKENIZER = ("porter", ["unicode61", "remove_diacritics", "2"])
 Ranking = list[tuple[int, float]]
@@ -25,7 +21,7 @@ Ranking = list[tuple[int, float]]
 
 def query_words(text: str) -> list[str]:
     words = [w.lower() for w in WORD.findall(text)]
-    kept = [w for w in words if w not in STOP] or words
+    kept = [w for w in words if w not in STOPWORDS] or words
     return list(dict.fromkeys(kept))[:32]
 
 

@@ -9,19 +9,14 @@ from pydantic import BaseModel
 from redis import Redis
 
 from kernel.keys import Keys
+from kernel.text import STOPWORDS
 
 WORD = re.compile(r"[\w']+", re.UNICODE)
-STOP = frozenset(
-    "a an the and or but if of to in on at for with by from is are was were be been am do does did "
-    "what which who whom when where why how i me my we our you your it its this that these those "
-    "there their they them he she his her about as into than then so not no can could should would "
-    "will shall may might must have has had any some".split()
-)
 
 
 def terms(text: str) -> list[str]:
     words = [w.lower().strip("'") for w in WORD.findall(text)]
-    return [w for w in words if w and w not in STOP]
+    return [w for w in words if w and w not in STOPWORDS]
 
 
 class Note(BaseModel):

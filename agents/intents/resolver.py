@@ -12,7 +12,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from agents.intents.registry import IntentRegistry, IntentSpec
-from agents.intents.slots import EMAIL
+from kernel.text import EMAIL
 from agents.llm import Llm, LlmUnavailable, ToolSpec
 
 NONE_OF_THESE = "none_of_these"

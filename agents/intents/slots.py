@@ -10,8 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from agents.intents.registry import IntentSpec
-
-EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}\b", re.IGNORECASE)
+from kernel.text import EMAIL, STOPWORDS, find_emails
 
 _CURRENCY_WORDS = {
     "$": "USD", "usd": "USD", "dollar": "USD", "dollars": "USD", "bucks": "USD",
@@ -27,7 +26,7 @@ _WORD_AFTER = re.compile(
 _BARE = re.compile(rf"(?<![\w.:/-]){_NUMBER}(?![\w.:/%-])", re.IGNORECASE)
 
 # words that look like names when capitalised, or follow "call"/"with" without being people
-_NOT_PEOPLE = {
+_NOT_PEOPLE = STOPWORDS | {
     "i", "i'm", "i'll", "me", "my", "you", "your", "we", "our", "us", "he", "she", "him", "her", "they", "them",
     "it", "this", "that", "the", "a", "an", "all", "everyone", "team", "back", "about", "some", "someone",
     "please", "deputy", "ok", "okay", "hi", "hello", "hey", "thanks", "can", "could", "would", "will", "what",
@@ -53,10 +52,6 @@ class When:
     iso: str
     phrase: str
     has_time: bool
-
-
-def find_emails(text: str) -> list[str]:
-    return list(dict.fromkeys(m.group(0).lower() for m in EMAIL.finditer(text)))
 
 
 def _number(whole: str, cents: str | None, thousands: str | None) -> float:
