@@ -64,16 +64,40 @@ def call(
         if claim.state == "done":
             output = capability.output_model.model_validate_json(claim.result or "{}")
             return Invocation(output, replayed=True, attempts=0, ms=_ms(started))
-        if claim.state == "in_progress":
-            raise EffectInProgress(f"{capability.name} for {ctx.idempotency_key} is being carried out by another worker")
-        if claim.state == "stale":
-            if capability.idempotency != "natural":
-                raise EffectInDoubt(
-                    f"{capability.name} may or may not have happened (a worker stopped mid-way) and the target cannot "
-                    "tell duplicates apart. Check it by hand, then ask me again if it did not happen."
-                )
-            took_over = True
+        took_over = _may_act(capability, ctx, claim)
+    try:
+        output, attempts = _run(capability, data, ctx, breaker, sleep)
+    except RetryError as err:  # only without reraise; kept for clarity of intent
+        _give_back(ledger, claim)
+        raise TransientError(str(err)) from err
+    except (CapabilityError, *capability.retry.retry_on):
+        # the target refused or never answered: the effect did not happen, so a later try may act
+        _give_back(ledger, claim)
+        raise
+    # anything else (a bug after the effect?) keeps the claim: its lease lapses into "stale",
+    # which only a target that dedupes by our key may act on again
+    if claim is not None:
+        ledger.record(ctx.idempotency_key, output.model_dump_json(), pipe=record_in)
+    return Invocation(output, replayed=False, attempts=attempts, ms=_ms(started), took_over=took_over)
 
+
+def _may_act(capability: Capability, ctx: EffectContext, claim: Claim) -> bool:
+    """Whether this worker may act on a claim that is not done; True when it takes over an expired lease."""
+    if claim.state == "in_progress":
+        raise EffectInProgress(f"{capability.name} for {ctx.idempotency_key} is being carried out by another worker")
+    if claim.state != "stale":
+        return False
+    if capability.idempotency != "natural":
+        raise EffectInDoubt(
+            f"{capability.name} may or may not have happened (a worker stopped mid-way) and the target cannot "
+            "tell duplicates apart. Check it by hand, then ask me again if it did not happen."
+        )
+    return True
+
+
+def _run(capability: Capability, data: BaseModel, ctx: EffectContext, breaker: CircuitBreaker,
+         sleep: Callable[[float], None]) -> tuple[BaseModel, int]:
+    """The connector call under the breaker, retried by the capability's policy: its output and the attempts made."""
     attempts = 0
 
     def attempt() -> BaseModel:
@@ -102,20 +126,7 @@ def call(
         sleep=sleep,
         reraise=True,
     )
-    try:
-        output = retrying(attempt)
-    except RetryError as err:  # only without reraise; kept for clarity of intent
-        _give_back(ledger, claim)
-        raise TransientError(str(err)) from err
-    except (CapabilityError, *policy.retry_on):
-        # the target refused or never answered: the effect did not happen, so a later try may act
-        _give_back(ledger, claim)
-        raise
-    # anything else (a bug after the effect?) keeps the claim: its lease lapses into "stale",
-    # which only a target that dedupes by our key may act on again
-    if claim is not None:
-        ledger.record(ctx.idempotency_key, output.model_dump_json(), pipe=record_in)
-    return Invocation(output, replayed=False, attempts=attempts, ms=_ms(started), took_over=took_over)
+    return retrying(attempt), attempts
 
 
 def invoke(
