@@ -23,7 +23,7 @@ from memory.keyword_search import KeywordSearch, keyword_query
 from memory.sql_filter import conditions as _conditions
 from memory.sql_filter import matches_nothing as _matches_nothing
 from memory.sqlite_schema import writing
-from memory.store import Hit, MemoryItem, SearchFilter
+from memory.store import Closing, Hit, MemoryItem, SearchFilter
 
 __all__ = ["SqliteStore", "StoreMismatch", "keyword_query", "rrf", "relative_score"]
 
@@ -35,7 +35,7 @@ class StoreMismatch(RuntimeError):
     """The file was built with another embedding model or dimension."""
 
 
-class SqliteStore:
+class SqliteStore(Closing):
     """MemoryStore in one SQLite file. Give it the file path and the Embedder (":memory:" for tests)."""
 
     def __init__(
@@ -122,12 +122,6 @@ class SqliteStore:
                 self._keyword_db.close()
         with self._lock:
             self.db.close()
-
-    def __enter__(self) -> "SqliteStore":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # --- MemoryStore
 

@@ -1,7 +1,7 @@
 """Semantic memory: the MemoryStore protocol every backend implements (embedded SQLite, Weaviate)."""
 from __future__ import annotations
 
-from typing import Literal, Protocol, Sequence
+from typing import Literal, Protocol, Self, Sequence
 
 from pydantic import BaseModel, Field
 
@@ -34,6 +34,19 @@ class SearchFilter(BaseModel):
 class Hit(BaseModel):
     item: MemoryItem
     score: float
+
+
+class Closing:
+    """A store used in a `with` block closes itself on leaving it."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class MemoryStore(Protocol):

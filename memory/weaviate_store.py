@@ -16,7 +16,7 @@ from weaviate.collections import Collection
 from weaviate.exceptions import UnexpectedStatusCodeError, WeaviateBaseError, WeaviateInsertManyAllFailedError
 
 from memory.embedder import Embedder
-from memory.store import Hit, MemoryItem, SearchFilter
+from memory.store import Closing, Hit, MemoryItem, SearchFilter
 from memory.weaviate_connect import WeaviateUnavailable, connect
 from memory.weaviate_schema import (
     COLLECTION,
@@ -57,7 +57,7 @@ class ImportFailed(RuntimeError):
         self.report = report
 
 
-class WeaviateStore:
+class WeaviateStore(Closing):
     """MemoryStore on Weaviate. Pass a connected client (see `connect`) and the Embedder."""
 
     def __init__(self, client: weaviate.WeaviateClient, embedder: Embedder, collection: str = COLLECTION,
@@ -79,12 +79,6 @@ class WeaviateStore:
 
     def close(self) -> None:
         self.client.close()
-
-    def __enter__(self) -> "WeaviateStore":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # --- MemoryStore
 
