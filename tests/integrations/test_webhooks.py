@@ -205,3 +205,10 @@ def test_the_registry_offers_webhook_post_for_configured_targets(receiver: Webho
     posted = caps["webhook.post"].run(caps["webhook.post"].parse({"name": "crm", "payload": {"a": 1}}), ctx())
     assert posted.status == 200 and json.loads(receiver.received[0].body)["data"] == {"a": 1}
     assert "webhook.post" not in build_capabilities(IntegrationsConfig(), None)
+
+
+def test_a_post_is_put_to_the_operator_as_the_event_it_sends(receiver: WebhookReceiver) -> None:
+    [post] = webhook_capabilities({"crm": Target(url=receiver.url())})
+    assert post.approval_title == "Post to this webhook?" and post.reversibility == "cannot be undone"
+    assert post.preview(EVENT) == "data:\n  email: dana@shop.example\n  name: Dana\n  value: 1200\nevent: lead.qualified\ntarget: crm"
+    assert post.summarize(EVENT, {"status": 200}) == "webhook.post: done."
