@@ -42,7 +42,7 @@ def ask(ctx: SkillContext, intent: Intent) -> Outcome:
     hits = ctx.notes.search(question, limit=3)
     if not hits:
         return Outcome(text="I don't have anything on that yet. Tell me with /remember.")
-    lines = [f"From what you told me:"]
+    lines = ["From what you told me:"]
     for note, _ in hits:
         when = time.strftime("%Y-%m-%d", time.localtime(note.created_at))
         lines.append(f"• {note.text} [note {note.id[:8]}, {when}]")
