@@ -10,9 +10,7 @@ from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from redis.client import Pipeline
 
-from kernel.messages import Intent
-from agents.intents.commands import UsageError, parse_command
-from kernel.messages import Decision, Inbound, Reply
+from kernel.messages import Decision, Inbound, Intent, Reply
 from bot.once import OnceWriter
 from kernel.outbox import Outbox
 from bot.refusals import TRACE_ID as REFUSED_TRACE
@@ -39,25 +37,14 @@ class Recognizer(Protocol):
     def recognize(self, inbound: Inbound) -> Intent: ...
 
 
-class CommandRecognizer:
-    """Exact commands; anything else is answered with what Deputy can do."""
-
-    def recognize(self, inbound: Inbound) -> Intent:
-        try:
-            intent = parse_command(inbound.text)
-        except UsageError as err:
-            return Intent(name="usage_error", text=inbound.text, slots={"message": str(err)}, source="command")
-        return intent or Intent(name="help", text=inbound.text, slots={"reason": "unknown"}, confidence=0.0, source="rule")
-
-
 def new_trace_id() -> str:
     return uuid.uuid4().hex[:16]
 
 
 class Gateway:
-    """The policy every channel shares. Sync methods for threads and tests; `*_async` ones for the
-    event loop, which prepare the same batch and send it with the async client (the gateway never
-    blocks its loop, and a message costs no thread hop)."""
+    """The policy every channel shares, run on the event loop: each delivery's writes are prepared as
+    one batch and sent with the async client (the gateway never blocks its loop, and a message costs
+    no thread hop)."""
 
     def __init__(
         self,
@@ -65,9 +52,10 @@ class Gateway:
         workspace: str,
         operators: dict[str, frozenset[str]],
         queues: JobQueues,
-        recognizer: Recognizer | None = None,
+        *,
+        recognizer: Recognizer,
+        aredis: AsyncRedis,
         dedupe_ttl_s: int = 86_400,
-        aredis: AsyncRedis | None = None,
         refusals: Refusals | None = None,
         events: EventLog | None = None,
     ) -> None:
@@ -75,7 +63,7 @@ class Gateway:
         self.workspace = workspace
         self.operators = operators
         self.queues = queues
-        self.recognizer = recognizer or CommandRecognizer()
+        self.recognizer = recognizer
         self.dedupe_ttl_s = dedupe_ttl_s
         self.events = events or EventLog(redis, workspace)
         self.outbox = Outbox(redis)
@@ -85,23 +73,17 @@ class Gateway:
     def authorized(self, channel: str, user_id: str) -> bool:
         return user_id in self.operators.get(channel, frozenset())
 
-    def accept(self, inbound: Inbound, also: Callable[[Pipeline, str], None] | None = None) -> Ack:
-        """Take one inbound message. Durable in Redis (event + job) before this returns.
+    async def accept(self, inbound: Inbound, also: Callable[[Pipeline, str], None] | None = None) -> Ack:
+        """Take one inbound message. Durable in Redis (event + job) before this returns: one awaited
+        round trip.
 
         `also` lets a channel add its own writes (the console's copy of the message) to the same
         transaction: they happen exactly when the message is taken, and cost no extra round trip."""
-        return self._take(inbound, "message", self._message(inbound, also), also)
+        return await self._take(inbound, "message", self._message(inbound, also), also)
 
-    async def accept_async(self, inbound: Inbound, also: Callable[[Pipeline, str], None] | None = None) -> Ack:
-        """`accept` from the event loop: the write is one awaited round trip, with no thread hop."""
-        return await self._take_async(inbound, "message", self._message(inbound, also), also)
-
-    def decide(self, decision: Decision) -> Ack:
+    async def decide(self, decision: Decision) -> Ack:
         """Take one button click: dedupe, check the clicker may decide, enqueue the decision."""
-        return self._take(decision, "decision", self._decision(decision))
-
-    async def decide_async(self, decision: Decision) -> Ack:
-        return await self._take_async(decision, "decision", self._decision(decision))
+        return await self._take(decision, "decision", self._decision(decision))
 
     def _message(self, inbound: Inbound, also: Callable[[Pipeline, str], None] | None) -> Callable[[Pipeline, str], str]:
         def write(pipe: Pipeline, trace_id: str) -> str:
@@ -133,30 +115,18 @@ class Gateway:
 
         return write
 
-    def _take(self, delivery: Inbound | Decision, what: str, write: Callable[[Pipeline, str], str],
-              also: Callable[[Pipeline, str], None] | None = None) -> Ack:
+    async def _take(self, delivery: Inbound | Decision, what: str, write: Callable[[Pipeline, str], str],
+                    also: Callable[[Pipeline, str], None] | None = None) -> Ack:
         """Refuse a non-operator (counted by Refusals, never marked: see `_answer_refusal`), else write
         the delivery (events + job) at most once per event id, in one atomic step with the dedupe mark
         (see `_key`)."""
-        if not self.authorized(delivery.channel, delivery.user_id):
-            if self.refusals.refuse_sync(delivery.channel, NOT_OPERATOR, _source(delivery)).noted:
-                self._answer_refusal(delivery, what, also)
-            return Ack("refused", REFUSED_TRACE, NOT_OPERATOR)
-        trace_id, batch, detail = self._prepare(write)
-        first = self.writer.commit(_key(delivery), f"done:{trace_id}", self.dedupe_ttl_s, batch)
-        if first is not None:
-            return self._duplicate(delivery.channel, delivery.event_id, _parse_mark(first))
-        return Ack("accepted", trace_id, detail[0] if detail else "")
-
-    async def _take_async(self, delivery: Inbound | Decision, what: str, write: Callable[[Pipeline, str], str],
-                          also: Callable[[Pipeline, str], None] | None = None) -> Ack:
         if not self.authorized(delivery.channel, delivery.user_id):
             verdict = await self.refusals.refuse(delivery.channel, NOT_OPERATOR, _source(delivery))
             if verdict.noted:
                 await asyncio.to_thread(self._answer_refusal, delivery, what, also)
             return Ack("refused", REFUSED_TRACE, NOT_OPERATOR)
         trace_id, batch, detail = self._prepare(write)
-        first = await self.writer.acommit(_key(delivery), f"done:{trace_id}", self.dedupe_ttl_s, batch)
+        first = await self.writer.commit(_key(delivery), f"done:{trace_id}", self.dedupe_ttl_s, batch)
         if first is not None:
             return await asyncio.to_thread(self._duplicate, delivery.channel, delivery.event_id, _parse_mark(first))
         return Ack("accepted", trace_id, detail[0] if detail else "")

@@ -1,8 +1,8 @@
 """Exactly-once writes: a delivery's events, job and dedupe mark land together, or not at all.
 
-`OnceWriter.write(key, mark, ttl_s, build)` collects the commands `build` queues on a pipeline and
-runs them only if `key` holds no mark yet, setting the mark in the same atomic step. Whoever loses
-the race learns the mark that won (for a delivery: the trace id of the first copy).
+`OnceWriter.prepare(build)` collects the commands `build` queues on a pipeline; `commit(key, mark,
+ttl_s, batch)` runs them only if `key` holds no mark yet, setting the mark in the same atomic step.
+Whoever loses the race learns the mark that won (for a delivery: the trace id of the first copy).
 
 The common path is one round trip: a Lua script checks the key, replays the queued commands and
 sets the mark. Redis runs a script atomically, so no WATCH is needed and no half-claimed state
@@ -34,18 +34,11 @@ return false
 
 
 class OnceWriter:
-    """`write` from sync code; `prepare` + `acommit` from the event loop (no thread, one await)."""
+    """`prepare` a batch, then `commit` it from the event loop (no thread, one await)."""
 
-    def __init__(self, redis: Redis, aredis: AsyncRedis | None = None) -> None:
+    def __init__(self, redis: Redis, aredis: AsyncRedis) -> None:
         self.redis = redis
-        self._once = redis.register_script(ONCE)
-        self._aonce = aredis.register_script(ONCE) if aredis is not None else None
-
-    def write(self, key: str, mark: str, ttl_s: int, build: Callable[[Pipeline], None]) -> str | None:
-        """Run what `build` queues and set `key` to `mark`, unless `key` is already marked.
-
-        Returns None when this call's writes were made, else the mark found there."""
-        return self.commit(key, mark, ttl_s, self.prepare(build))
+        self._once = aredis.register_script(ONCE)
 
     def prepare(self, build: Callable[[Pipeline], None]) -> Pipeline:
         """The batch of commands `build` queues; nothing is sent yet."""
@@ -54,15 +47,13 @@ class OnceWriter:
         build(batch)
         return batch
 
-    def commit(self, key: str, mark: str, ttl_s: int, batch: Pipeline) -> str | None:
-        if _calls_scripts(batch):
-            return self._watched(key, mark, ttl_s, batch)
-        return _text(self._once(keys=[key], args=_script_args(mark, ttl_s, batch)))
+    async def commit(self, key: str, mark: str, ttl_s: int, batch: Pipeline) -> str | None:
+        """Run `batch` and set `key` to `mark`, unless `key` is already marked.
 
-    async def acommit(self, key: str, mark: str, ttl_s: int, batch: Pipeline) -> str | None:
-        if self._aonce is None or _calls_scripts(batch):
-            return await asyncio.to_thread(self.commit, key, mark, ttl_s, batch)
-        return _text(await self._aonce(keys=[key], args=_script_args(mark, ttl_s, batch)))
+        Returns None when this call's writes were made, else the mark found there."""
+        if _calls_scripts(batch):
+            return await asyncio.to_thread(self._watched, key, mark, ttl_s, batch)
+        return _text(await self._once(keys=[key], args=_script_args(mark, ttl_s, batch)))
 
     def _watched(self, key: str, mark: str, ttl_s: int, batch: Pipeline) -> str | None:
         queued, scripts = list(batch.command_stack), set(batch.scripts)

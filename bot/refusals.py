@@ -71,17 +71,16 @@ class Verdict:
 
 
 class Refusals:
-    """`refuse` from the event loop; `refuse_sync` from threads and sync callers (same keys, same script)."""
+    """Counts refused requests from the event loop: one script, one awaited round trip each."""
 
-    def __init__(self, aredis: AsyncRedis | None, events: EventLog, workspace: str, per_source_per_min: int = 60,
+    def __init__(self, aredis: AsyncRedis, events: EventLog, workspace: str, per_source_per_min: int = 60,
                  clock: Callable[[], float] = time.time) -> None:
         self.aredis = aredis
         self.events = events
         self.keys = Keys(workspace)
         self.per_source_per_min = per_source_per_min
         self.clock = clock
-        self._count = events.redis.register_script(COUNT)
-        self._acount = aredis.register_script(COUNT) if aredis is not None else None
+        self._count = aredis.register_script(COUNT)
 
     @property
     def counts_key(self) -> str:
@@ -89,28 +88,15 @@ class Refusals:
 
     async def refuse(self, channel: str, reason: str, source: str | None) -> Verdict:
         """Count one refused request; `limited` says its source is over the per-minute limit."""
-        if self._acount is None:
-            return await asyncio.to_thread(self.refuse_sync, channel, reason, source)
         now = self.clock()
         keys, args = self._call(now, channel, reason, source)
-        verdict = self._verdict(now, await self._acount(keys=keys, args=args))
+        verdict = self._verdict(now, await self._count(keys=keys, args=args))
         if verdict.noted:
             await asyncio.to_thread(self._note, channel, reason, str(args[1]))
         return verdict
 
-    def refuse_sync(self, channel: str, reason: str, source: str | None) -> Verdict:
-        now = self.clock()
-        keys, args = self._call(now, channel, reason, source)
-        verdict = self._verdict(now, self._count(keys=keys, args=args))
-        if verdict.noted:
-            self._note(channel, reason, str(args[1]))
-        return verdict
-
     async def counts(self) -> dict[str, int]:
-        if self.aredis is None:
-            raw = await asyncio.to_thread(self.events.redis.hgetall, self.counts_key)
-        else:
-            raw = await self.aredis.hgetall(self.counts_key)
+        raw = await self.aredis.hgetall(self.counts_key)
         return {(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in raw.items()}
 
     def _call(self, now: float, channel: str, reason: str, source: str | None) -> tuple[list[str], list[Any]]:

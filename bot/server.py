@@ -67,12 +67,17 @@ CHANNELS: list[ChannelFactory] = [
 ]
 
 
+def gateway_recognizer(recognizer: Recognizer | None = None) -> Recognizer:
+    """What the gateway recognises with: commands (or `recognizer`), and a hook delivery always as content to triage."""
+    return HookRecognizer(recognizer or GatewayRecognizer())
+
+
 def build_services(settings: Settings, redis: Redis, aredis: AsyncRedis, recognizer: Recognizer | None = None) -> Services:
     queues = JobQueues(redis, settings.job_retries, settings.retry_intervals(), settings.job_timeout_s)
     operators = {name: settings.operators(name) for name in ("console", "slack", "telegram", "webhook")}
     events = EventLog(redis, settings.workspace, secrets=secret_values(settings))
     refusals = Refusals(aredis, events, settings.workspace)
-    gateway = Gateway(redis, settings.workspace, operators, queues, recognizer=HookRecognizer(recognizer or GatewayRecognizer()),
+    gateway = Gateway(redis, settings.workspace, operators, queues, recognizer=gateway_recognizer(recognizer),
                       dedupe_ttl_s=settings.dedupe_ttl_s, aredis=aredis, refusals=refusals, events=events)
     probe_hosts = frozenset(p.strip().lower() for p in settings.probe_hosts.split(",") if p.strip())
     metrics_token = settings.metrics_token.get_secret_value() if settings.metrics_token else None

@@ -119,7 +119,7 @@ class SlackChannel:
         inbound = self._inbound(body, event, context, thread_ts=thread_ts)
         if not direct and not await asyncio.to_thread(self.threads.joined, channel, str(thread_ts)):
             return  # people talking among themselves in a thread Deputy is not part of
-        await self.gateway.accept_async(inbound)
+        await self.gateway.accept(inbound)
 
     async def on_mention(self, event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext) -> None:
         channel = str(event.get("channel", ""))
@@ -127,7 +127,7 @@ class SlackChannel:
             return  # a mention in a DM also arrives as a message.im event
         thread_ts = str(event.get("thread_ts") or event["ts"])
         inbound = self._inbound(body, event, context, thread_ts=thread_ts)
-        if (await self.gateway.accept_async(inbound)).status == "accepted":
+        if (await self.gateway.accept(inbound)).status == "accepted":
             await asyncio.to_thread(self.threads.join, channel, thread_ts)
 
     async def on_action(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
@@ -151,7 +151,7 @@ class SlackChannel:
                 "card_ts": message_ts, "decided_by": str(user.get("id", "")), "decided_at": str(int(time.time())),
             },
         )
-        await self.gateway.decide_async(decision)
+        await self.gateway.decide(decision)
         await ack()
 
     async def on_command(self, ack: AsyncAck, command: dict[str, Any]) -> None:
@@ -166,7 +166,7 @@ class SlackChannel:
             text=command_text(unescape(str(command.get("text", "")))),
             reply_to={"channel": channel, "thread_ts": "", "user": user},
         )
-        await self.gateway.accept_async(inbound)
+        await self.gateway.accept(inbound)
         await ack()
 
     # --- translation

@@ -137,7 +137,7 @@ class TelegramChannel:
             text=message.text,
             reply_to={"chat_id": str(chat.id), "message_id": str(message.message_id), "thread": str(topic or "")},
         )
-        await self.gateway.accept_async(inbound)
+        await self.gateway.accept(inbound)
 
     async def on_callback(self, update: Update, context: Context) -> None:
         query = update.callback_query
@@ -165,7 +165,7 @@ class TelegramChannel:
                 "decided_by": query.from_user.username or query.from_user.full_name, "decided_at": str(int(time.time())),
             },
         )
-        ack = await self.gateway.decide_async(decision)
+        ack = await self.gateway.decide(decision)
         text, alert = CLICK_ANSWERS[ack.status]
         await self._answer(query, text, alert)
 

@@ -110,7 +110,7 @@ class HookReceiver:
             channel=CHANNEL, event_id=f"{name}:{delivery_id(payload, body)}", user_id=hook_user(name),
             user_name=f"webhook {name}", thread_id=hook_thread(name), text=untrusted_text(name, payload),
         )
-        ack: Ack = await self.gateway.accept_async(inbound)
+        ack: Ack = await self.gateway.accept(inbound)
         return web.json_response({"status": ack.status, "trace_id": ack.trace_id}, status=202)
 
     async def _refuse(self, request: web.Request, reason: str, status: type[web.HTTPException], error: str) -> web.HTTPException:

@@ -117,7 +117,7 @@ class ConsoleApi:
             user_name=self.operator, thread_id=thread_id, text=text,
         )
         # the thread's copy of the message is written in the gateway's own transaction
-        ack = await self.gateway.accept_async(
+        ack = await self.gateway.accept(
             inbound, also=lambda pipe, trace_id: self.threads.add_user_message(inbound.thread_id, inbound.text, inbound.user_id, trace_id, pipe=pipe)
         )
         return web.json_response({"status": ack.status, "trace_id": ack.trace_id}, status=202)
@@ -129,7 +129,7 @@ class ConsoleApi:
             thread_id=_field(body, "thread_id", limit=64), action=_field(body, "action", limit=64),
             value=_field(body, "value", limit=200),
         )
-        ack = await self.gateway.decide_async(decision)
+        ack = await self.gateway.decide(decision)
         return web.json_response({"status": ack.status, "trace_id": ack.trace_id}, status=202)
 
     async def stream(self, request: web.Request) -> web.StreamResponse:

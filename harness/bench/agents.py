@@ -7,6 +7,7 @@ Figures: plans/s, step latency (the capability call with its ledger claim and re
 request-to-finished latency of whole plans p50/p99, and the worker time of one request's job p50/p99."""
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -17,6 +18,7 @@ from rq import Worker
 
 from kernel.messages import Intent
 from harness.bench.harness import base_parser, child, flush, percentile, scratch_url, wait_for
+from bot.async_redis import async_redis
 from bot.gateway import Gateway
 from kernel.messages import Decision, Inbound
 from kernel.settings import Settings
@@ -94,7 +96,9 @@ def run(settings: Settings, argv: list[str]) -> dict[str, Any]:
     redis = Redis.from_url(url)
     ws = settings.workspace
     events = EventLog(redis, ws)
-    gateway = Gateway(redis, ws, {"bench": frozenset({"operator"})}, JobQueues(redis, 0), recognizer=BenchRecognizer())
+    # the gateway's path is async: this process drives it from one event loop of its own, one delivery at a time
+    loop, aredis = asyncio.Runner(), async_redis(url)
+    gateway = Gateway(redis, ws, {"bench": frozenset({"operator"})}, JobQueues(redis, 0), recognizer=BenchRecognizer(), aredis=aredis)
     smtp = SmtpServer().start()
     env = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp.port), "SMTP_SECURITY": "none", "SMTP_FROM": "me@bench.example",
            "CONSOLE_OPERATORS": "operator", "APPROVERS": "operator", "WORKSPACE": ws}
@@ -103,8 +107,8 @@ def run(settings: Settings, argv: list[str]) -> dict[str, Any]:
             wait_for(lambda: Worker.count(connection=redis) >= args.workers, 30, "workers to start")
 
             def say(text: str) -> str:
-                return gateway.accept(Inbound(channel="bench", event_id=uuid.uuid4().hex, user_id="operator",
-                                              thread_id="bench", text=text)).trace_id
+                return loop.run(gateway.accept(Inbound(channel="bench", event_id=uuid.uuid4().hex, user_id="operator",
+                                                       thread_id="bench", text=text))).trace_id
 
             began = time.perf_counter()
             reads = [say(f"lookup client{i}") for i in range(args.plans)]
@@ -121,13 +125,15 @@ def run(settings: Settings, argv: list[str]) -> dict[str, Any]:
                 approvals.append(raw.decode())
             began = time.perf_counter()
             for approval_id in approvals:
-                gateway.decide(Decision(channel="bench", event_id=uuid.uuid4().hex, user_id="operator", thread_id="bench",
-                                        action="approval.approve", value=approval_id))
+                loop.run(gateway.decide(Decision(channel="bench", event_id=uuid.uuid4().hex, user_id="operator", thread_id="bench",
+                                                 action="approval.approve", value=approval_id)))
             wait_for(_waiter(redis, ws, mails, "done"), 300, "approved emails")
             send_s = time.perf_counter() - began
         sent = len(smtp.messages)
     finally:
         smtp.stop()
+        loop.run(aredis.aclose())
+        loop.close()
     result = {
         "workers": args.workers,
         "read_only": {"plans": args.plans, "plans_per_s": round(args.plans / read_s, 1),

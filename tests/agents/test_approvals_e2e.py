@@ -55,7 +55,7 @@ async def test_double_click_and_two_approvers_execute_once(deputy, smtp):
     approval_id = card["buttons"][0]["value"]
     await asyncio.gather(*(click(deputy, approval_id, client_id=f"c{i}") for i in range(4)))
     zed = Decision(channel="console", event_id="zed-1", user_id="zed", thread_id="t1", action="approval.approve", value=approval_id)
-    await asyncio.to_thread(deputy.services.gateway.decide, zed)
+    await deputy.services.gateway.decide(zed)
     await deputy.work()
     assert len(smtp.messages) == 1
     texts = [m["text"] for m in await deputy.messages()]
@@ -66,7 +66,7 @@ async def test_wrong_approver_is_refused_and_nothing_changes(deputy, smtp, setti
     ack, card = await ask_to_send(deputy)
     approval_id = card["buttons"][0]["value"]
     zed = Decision(channel="console", event_id="zed-1", user_id="zed", thread_id="t1", action="approval.approve", value=approval_id)
-    await asyncio.to_thread(deputy.services.gateway.decide, zed)
+    await deputy.services.gateway.decide(zed)
     await deputy.work()
     assert smtp.messages == []
     assert "Only operator may decide this. Nothing was changed." in (await deputy.messages())[-1]["text"]

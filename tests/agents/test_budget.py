@@ -1,4 +1,3 @@
-import asyncio
 from datetime import datetime, timezone
 
 import pytest
@@ -208,7 +207,7 @@ async def test_over_budget_request_posts_a_card_and_approving_runs_it_once(deput
 async def from_zed(deputy, delivery: Decision | Inbound) -> str:
     """A message or click from zed, the console's other operator, carried out; the trace id it started."""
     take = deputy.services.gateway.decide if isinstance(delivery, Decision) else deputy.services.gateway.accept
-    ack = await asyncio.to_thread(take, delivery)
+    ack = await take(delivery)
     assert ack.status == "accepted"
     await deputy.work()
     return ack.trace_id

@@ -9,6 +9,7 @@ import pytest
 
 from bot.async_redis import PackedConnection, async_redis
 from bot.gateway import Gateway
+from bot.server import gateway_recognizer
 from kernel.messages import Inbound
 from jobs.queues import JobQueues
 
@@ -16,7 +17,8 @@ from jobs.queues import JobQueues
 @pytest.fixture
 async def loop_gateway(redis, redis_url) -> AsyncIterator[Gateway]:  # type: ignore[no-untyped-def]
     client = async_redis(redis_url)
-    yield Gateway(redis, "acme", {"console": frozenset({"op"})}, JobQueues(redis, retries=1, backoff=[0]), aredis=client)
+    yield Gateway(redis, "acme", {"console": frozenset({"op"})}, JobQueues(redis, retries=1, backoff=[0]),
+                  recognizer=gateway_recognizer(), aredis=client)
     await client.aclose()
 
 
@@ -38,16 +40,16 @@ async def test_commands_scripts_and_odd_types_round_trip(redis_url):
 
 
 async def test_concurrent_copies_through_the_event_loop_give_one_job(loop_gateway, redis):
-    acks = await asyncio.gather(*(loop_gateway.accept_async(message("loop-storm")) for _ in range(5)))
+    acks = await asyncio.gather(*(loop_gateway.accept(message("loop-storm")) for _ in range(5)))
     assert sorted(a.status for a in acks) == ["accepted"] + ["duplicate"] * 4
     assert len({a.trace_id for a in acks}) == 1
     assert redis.llen("rq:queue:interactive") == 1
-    assert (await loop_gateway.accept_async(message("loop-stranger", user="someone"))).status == "refused"
+    assert (await loop_gateway.accept(message("loop-stranger", user="someone"))).status == "refused"
     assert redis.llen("rq:queue:interactive") == 1
 
 
 async def test_a_burst_larger_than_the_pool_waits_for_connections_instead_of_failing(loop_gateway, redis):
     """300 deliveries at once (a retry storm) on a pool of 64: every one is taken, none gets a 'Too many connections'."""
-    acks = await asyncio.gather(*(loop_gateway.accept_async(message(f"burst-{i}")) for i in range(300)))
+    acks = await asyncio.gather(*(loop_gateway.accept(message(f"burst-{i}")) for i in range(300)))
     assert {a.status for a in acks} == {"accepted"}
     assert redis.llen("rq:queue:interactive") == 300

@@ -98,11 +98,3 @@ async def test_a_crowd_past_the_window_cap_shares_one_overflow_source(refusals: 
     # ten sources fill the window (two fields each); everyone after is one source, soon limited
     assert not any(v.limited for v in verdicts[:70]) and all(v.limited for v in verdicts[71:])
     assert sum(v.noted for v in verdicts) == NOTED_PER_MIN
-
-
-def test_the_sync_side_counts_in_the_same_keys(redis: Redis) -> None:
-    refusals = Refusals(None, EventLog(redis, WORKSPACE), WORKSPACE, clock=lambda: NOW)
-    verdicts = [refusals.refuse_sync("console", "not an operator", "console:stranger") for _ in range(3)]
-
-    assert [v.count for v in verdicts] == [1, 2, 3] and [v.noted for v in verdicts] == [True, False, False]
-    assert asyncio.run(refusals.counts()) == {"console:not-an-operator": 3}

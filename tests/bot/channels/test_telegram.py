@@ -185,7 +185,7 @@ async def test_polling_confirms_an_offset_only_once_its_update_is_durable(make_p
     first["message"]["from"]["id"] = second["message"]["from"]["id"] = TELEGRAM_OPERATOR
     await telegram_api.queue_update(first)
     await telegram_api.queue_update(second)
-    real_accept = Gateway.accept_async
+    real_accept = Gateway.accept
     failures = iter([True])
 
     async def flaky_accept(self, inbound):  # Redis drops out once, while the second update is being stored
@@ -193,7 +193,7 @@ async def test_polling_confirms_an_offset_only_once_its_update_is_durable(make_p
             raise RedisConnectionError("connection refused")
         return await real_accept(self, inbound)
 
-    monkeypatch.setattr(Gateway, "accept_async", flaky_accept)
+    monkeypatch.setattr(Gateway, "accept", flaky_accept)
     tg = await make_platform(telegram_env(telegram_api, TELEGRAM_PUBLIC_URL=""), telegram_channel)
     await until(lambda: 892252935 in telegram_api.offsets, timeout=10, what="the second update to be confirmed")
 
@@ -205,14 +205,14 @@ async def test_polling_confirms_an_offset_only_once_its_update_is_durable(make_p
 
 
 async def test_an_update_that_breaks_a_handler_does_not_hold_back_later_ones(tg, telegram_api, shared_eval, monkeypatch):
-    real_accept = tg.services.gateway.accept_async
+    real_accept = tg.services.gateway.accept
 
     async def broken_once(inbound):
         if inbound.event_id == "50001":
             raise ValueError("a bug, not an outage")
         return await real_accept(inbound)
 
-    monkeypatch.setattr(tg.services.gateway, "accept_async", broken_once)
+    monkeypatch.setattr(tg.services.gateway, "accept", broken_once)
     assert await post_update(tg, text_update(shared_eval, "/remember one", update_id=50001)) == 200
     assert await post_update(tg, text_update(shared_eval, "/remember two", update_id=50002)) == 200
     assert tg.queued() == 1
