@@ -5,7 +5,6 @@ import asyncio
 import contextlib
 import gc
 import logging
-from dataclasses import dataclass, field
 from typing import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
@@ -14,7 +13,6 @@ from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from bot.channels import Sender
 from bot.channels.slack import slack_channel
 from bot.channels.telegram import telegram_channel
 from bot.channels.webhooks import HookRecognizer, webhook_channel
@@ -23,6 +21,7 @@ from bot.dispatcher import Dispatcher
 from bot.gateway import Gateway, Recognizer
 from agents.intents.recognizers import GatewayRecognizer
 from bot.refusals import Refusals
+from bot.services import ChannelFactory, Services
 from bot.web_guard import WebGuard, parse_networks, security_headers
 from kernel.settings import Settings
 from jobs.queues import JobQueues
@@ -32,31 +31,6 @@ from memory.redaction import secret_values
 log = logging.getLogger("deputy.server")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-
-@dataclass
-class Services:
-    """What the gateway process is made of; channel factories take what they need from it."""
-
-    settings: Settings
-    redis: Redis
-    aredis: AsyncRedis
-    gateway: Gateway
-    events: EventLog
-    refusals: Refusals
-    guard: WebGuard
-
-
-@dataclass
-class ChannelParts:
-    name: str
-    routes: list[web.RouteDef]
-    sender: Sender
-    middlewares: list[Callable[..., Awaitable[web.StreamResponse]]] = field(default_factory=list)
-    # long-running tasks some channels need (Socket Mode, long polling)
-    background: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
-
-
-ChannelFactory = Callable[[Services], "ChannelParts | None"]
 
 # The one list of channels. A factory returns None when its channel is not configured.
 CHANNELS: list[ChannelFactory] = [

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import re
 import time
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -33,10 +33,8 @@ from agents.intents.commands import COMMANDS
 from bot.gateway import Gateway
 from kernel.messages import Decision, Inbound
 from bot.refusals import Refusals, http_refusal
+from bot.services import ChannelParts, Services
 from kernel.keys import Keys
-
-if TYPE_CHECKING:
-    from bot.server import ChannelParts, Services
 
 log = logging.getLogger("deputy.slack")
 
@@ -197,7 +195,7 @@ async def answer_error(error: Exception) -> BoltResponse:
     return BoltResponse(status=500, body="")
 
 
-def build_bolt_app(services: "Services", client: AsyncWebClient) -> AsyncApp:
+def build_bolt_app(services: Services, client: AsyncWebClient) -> AsyncApp:
     settings = services.settings
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
     app = AsyncApp(
@@ -249,10 +247,8 @@ def events_route(app: AsyncApp, verifier: SignatureVerifier, refusals: Refusals)
     return events
 
 
-def slack_channel(services: "Services") -> "ChannelParts | None":
+def slack_channel(services: Services) -> ChannelParts | None:
     """The Slack channel, or None when SLACK_BOT_TOKEN and a signing secret or app token are not set."""
-    from bot.server import ChannelParts
-
     settings = services.settings
     if settings.slack_bot_token is None or (settings.slack_signing_secret is None and settings.slack_app_token is None):
         return None

@@ -12,7 +12,7 @@ import hmac
 import json
 import logging
 import time
-from typing import TYPE_CHECKING, Awaitable, Callable
+from typing import Awaitable, Callable
 
 from aiohttp import web
 from redis.exceptions import RedisError
@@ -27,10 +27,8 @@ from bot.channels.telegram_sender import TelegramSender
 from bot.gateway import Gateway
 from kernel.messages import Decision, Inbound, Reply
 from bot.refusals import Refusals, http_refusal
+from bot.services import ChannelParts, Services
 from memory.events import EventLog
-
-if TYPE_CHECKING:
-    from bot.server import ChannelParts, Services
 
 log = logging.getLogger("deputy.telegram")
 
@@ -219,6 +217,14 @@ class TelegramChannel:
         finally:
             await self.close()
 
+    async def serve_polling(self) -> None:
+        """Background task, without a public URL: the webhook removed, then getUpdates until cancelled."""
+        try:
+            await self.until_done("start polling", lambda: self.setup(None))
+            await TelegramPoller(self.application.bot, self.process, ALLOWED_UPDATES).run()
+        finally:
+            await self.close()
+
     async def setup(self, webhook_url: str | None) -> None:
         """The command menu, and the webhook registered (or removed, for polling)."""
         await self.ready()
@@ -242,10 +248,8 @@ class TelegramChannel:
                 delay = min(delay * 2, 60)
 
 
-def telegram_channel(services: "Services") -> "ChannelParts | None":
+def telegram_channel(services: Services) -> ChannelParts | None:
     """The Telegram channel, or None when TELEGRAM_BOT_TOKEN is not set."""
-    from bot.server import ChannelParts
-
     settings = services.settings
     if settings.telegram_bot_token is None:
         return None
@@ -270,7 +274,7 @@ def telegram_channel(services: "Services") -> "ChannelParts | None":
     if settings.telegram_public_url:
         return ChannelParts(name=CHANNEL, routes=[web.post(WEBHOOK_PATH, channel.webhook)], sender=_ReadySender(channel, sender),
                             background=[channel.serve_webhook])
-    return ChannelParts(name=CHANNEL, routes=[], sender=_ReadySender(channel, sender), background=[TelegramPoller(channel, ALLOWED_UPDATES).run])
+    return ChannelParts(name=CHANNEL, routes=[], sender=_ReadySender(channel, sender), background=[channel.serve_polling])
 
 
 class _ReadySender:

@@ -7,36 +7,34 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Sequence
+from typing import Awaitable, Callable, Sequence
 
+from telegram import Bot, Update
 from telegram.error import TelegramError
-
-if TYPE_CHECKING:
-    from bot.channels.telegram import TelegramChannel
 
 log = logging.getLogger("deputy.telegram")
 
 
 class TelegramPoller:
-    def __init__(self, channel: "TelegramChannel", allowed_updates: Sequence[str], timeout_s: int = 25) -> None:
-        self.channel = channel
+    """Asks `bot` for updates and hands each to `process`, which raises if it could not make it durable."""
+
+    def __init__(self, bot: Bot, process: Callable[[Update], Awaitable[None]], allowed_updates: Sequence[str],
+                 timeout_s: int = 25) -> None:
+        self.bot = bot
+        self.process = process
         self.allowed_updates = list(allowed_updates)
         self.timeout_s = timeout_s
 
     async def run(self) -> None:
-        """Background task: getUpdates in a loop until cancelled."""
-        try:
-            await self.channel.until_done("start polling", lambda: self.channel.setup(None))
-            offset: int | None = None
-            while True:
-                offset = await self.poll_once(offset)
-        finally:
-            await self.channel.close()
+        """getUpdates in a loop until cancelled."""
+        offset: int | None = None
+        while True:
+            offset = await self.poll_once(offset)
 
     async def poll_once(self, offset: int | None) -> int | None:
         """One getUpdates round; returns the offset to ask with next."""
         try:
-            updates = await self.channel.application.bot.get_updates(
+            updates = await self.bot.get_updates(
                 offset=offset, timeout=self.timeout_s, allowed_updates=self.allowed_updates,
                 read_timeout=self.timeout_s + 10,
             )
@@ -46,7 +44,7 @@ class TelegramPoller:
             return offset
         for update in updates:
             try:
-                await self.channel.process(update)
+                await self.process(update)
             except Exception:
                 # not durable: keep the offset before it, so Telegram hands it to us again
                 log.exception("telegram: update %s could not be stored; fetching it again", update.update_id)

@@ -13,7 +13,7 @@ import asyncio
 import hashlib
 import json
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from aiohttp import web
 
@@ -22,10 +22,8 @@ from bot.channels.console import ConsoleThreads
 from bot.gateway import Ack, Gateway, Recognizer
 from kernel.messages import Inbound, Reply
 from bot.refusals import Refusals, http_refusal
+from bot.services import ChannelParts, Services
 from integrations.webhooks import SIGNATURE_HEADER, SignatureError, verify
-
-if TYPE_CHECKING:
-    from bot.server import ChannelParts, Services
 
 CHANNEL = "webhook"
 MAX_BODY = 256 * 1024
@@ -137,10 +135,8 @@ class HookSender:
         await asyncio.to_thread(self.threads.deliver, reply)
 
 
-def webhook_channel(services: "Services") -> "ChannelParts | None":
+def webhook_channel(services: Services) -> ChannelParts | None:
     """Signed inbound hooks, or None when INBOUND_HOOKS names none."""
-    from bot.server import ChannelParts
-
     settings = services.settings
     if not settings.inbound_hooks:
         return None

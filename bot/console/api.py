@@ -5,18 +5,18 @@ import asyncio
 import json
 import logging
 from importlib import resources
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 from aiohttp import web
-from bot.channels.console import CHANNEL, ConsoleThreads
+
+from bot.async_redis import async_redis
+from bot.channels.console import CHANNEL, ConsoleSender, ConsoleThreads
 from bot.console.auth import IDENTITY, ConsoleAuth
 from bot.console.live import LiveHub, TooManyStreams
 from bot.console.sessions import ConsoleSessions
 from bot.gateway import Gateway
+from bot.services import ChannelParts, Services
 from kernel.messages import Decision, Inbound
-
-if TYPE_CHECKING:
-    from bot.server import ChannelParts, Services
 
 log = logging.getLogger("deputy.console")
 
@@ -165,11 +165,7 @@ def _asset(name: str) -> str:
     return resources.files("bot.console").joinpath("static", name).read_text(encoding="utf-8")
 
 
-def console_channel(services: "Services") -> "ChannelParts":
-    from bot.async_redis import async_redis
-    from bot.channels.console import ConsoleSender
-    from bot.server import ChannelParts
-
+def console_channel(services: Services) -> ChannelParts:
     settings = services.settings
     threads = ConsoleThreads(services.redis, settings.workspace)
     token = settings.console_token.get_secret_value() if settings.console_token else None

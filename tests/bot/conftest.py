@@ -7,7 +7,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
-from bot.server import DISPATCHER, Services, build_app, build_services
+from bot.server import DISPATCHER, build_app, build_services
+from bot.services import Services
 from jobs.worker import run_burst
 from tests.console_login import log_in
 

@@ -13,7 +13,8 @@ from redis.asyncio import Redis as AsyncRedis
 from rq import Queue
 
 from bot.async_redis import async_redis
-from bot.server import ChannelParts, Services, build_app, build_services
+from bot.server import build_app, build_services
+from bot.services import ChannelParts, Services
 from kernel.settings import load_settings
 from memory.events import EventLog
 from tests.bot.conftest import Driven

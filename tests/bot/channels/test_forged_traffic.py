@@ -19,7 +19,8 @@ from bot.channels.slack import slack_channel
 from bot.channels.telegram import SECRET_HEADER, telegram_channel
 from bot.channels.webhooks import webhook_channel
 from bot.refusals import NOTED_PER_MIN
-from bot.server import Services, build_app, build_services
+from bot.server import build_app, build_services
+from bot.services import Services
 from kernel.settings import load_settings
 from integrations.webhooks import SIGNATURE_HEADER, sign
 from kernel.keys import Keys
