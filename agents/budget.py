@@ -12,7 +12,7 @@ import hashlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, time as dtime, timedelta
-from typing import Any, Iterator, Literal
+from typing import Any, Iterator, Literal, Sequence
 
 from redis import Redis
 
@@ -72,10 +72,10 @@ class Caps:
     overrides: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
 
     @classmethod
-    def parse(cls, daily_usd: float, monthly_usd: float, overrides: str = "") -> "Caps":
+    def parse(cls, daily_usd: float, monthly_usd: float, overrides: Sequence[str] = ()) -> "Caps":
         cap = lambda v: to_micro(v) if v > 0 else None  # noqa: E731
         table: dict[str, tuple[int | None, int | None]] = {}
-        for part in filter(None, (p.strip() for p in overrides.split(","))):
+        for part in overrides:
             try:
                 project, day, month = (x.strip() for x in part.split(":"))
                 table[project.lower()] = (cap(float(day)), cap(float(month)))

@@ -11,9 +11,8 @@ def _capabilities(settings: Settings):  # type: ignore[no-untyped-def]
     from redis import Redis
 
     from integrations.registry import build_capabilities
-    from jobs.agent_wiring import integrations_config
 
-    return build_capabilities(integrations_config(settings), Redis.from_url(settings.redis_url))
+    return build_capabilities(settings, Redis.from_url(settings.redis_url))
 
 
 def list_args(parser: argparse.ArgumentParser) -> None:

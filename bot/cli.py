@@ -11,6 +11,8 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
+from pydantic import ValidationError
+
 from bot import agent_cli, harness_cli, memory_cli
 from bot.logs import configure_logging
 from kernel.settings import Settings, load_settings
@@ -71,7 +73,7 @@ def run_up(args: argparse.Namespace, settings: Settings) -> int:
         subprocess.Popen([sys.executable, "-m", "bot.cli", "worker", "--workers", str(workers)], env=env),
         subprocess.Popen([sys.executable, "-m", "bot.cli", "cron"], env=env),
     ]
-    port = args.port or settings.console_port
+    port = args.port or settings.console.port
     url = _login_link(settings, redis, port)
     print(f"Deputy is up: open {url}  ({workers} workers, cron, workspace '{settings.workspace}'; Ctrl-C stops)", flush=True)
     try:
@@ -95,11 +97,11 @@ def _login_link(settings: Settings, redis: "Redis", port: int) -> str:
     """A one-time link that opens a logged-in console (printed, never logged: it is a credential)."""
     from bot.console.sessions import LoginLinks
 
-    token = LoginLinks(redis, settings.workspace).issue(settings.console_link_ttl_s)
-    if settings.public_url:
-        base = settings.public_url.rstrip("/")
+    token = LoginLinks(redis, settings.workspace).issue(settings.console.link_ttl_s)
+    if settings.console.public_url:
+        base = settings.console.public_url.rstrip("/")
     else:
-        host = "127.0.0.1" if settings.console_host in ("0.0.0.0", "::", "") else settings.console_host
+        host = "127.0.0.1" if settings.console.host in ("0.0.0.0", "::", "") else settings.console.host
         base = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
     log.info("console: issued a login link (token %s…)", token[:4])
     return f"{base}/login?token={token}"
@@ -116,8 +118,8 @@ def run_console_link(args: argparse.Namespace, settings: Settings) -> int:
     redis, _ = _connect(settings)
     if args.end_sessions:
         print(f"{LoginLinks(redis, settings.workspace).end_sessions()} console login(s) ended.")
-    print(f"Open {_login_link(settings, redis, args.port or settings.console_port)}  "
-          f"(works once, for {settings.console_link_ttl_s // 3600} h; replaces any unused link)", flush=True)
+    print(f"Open {_login_link(settings, redis, args.port or settings.console.port)}  "
+          f"(works once, for {settings.console.link_ttl_s // 3600} h; replaces any unused link)", flush=True)
     return 0
 
 
@@ -127,7 +129,7 @@ def run_gateway_cmd(args: argparse.Namespace, settings: Settings) -> int:
     from bot.server import run_gateway
 
     redis, _ = _connect(settings)
-    print(f"Deputy gateway: open {_login_link(settings, redis, args.port or settings.console_port)}", flush=True)
+    print(f"Deputy gateway: open {_login_link(settings, redis, args.port or settings.console.port)}", flush=True)
     run_gateway(settings, redis, async_redis(settings.redis_url), port=args.port)
     return 0
 
@@ -230,7 +232,10 @@ def main(argv: list[str] | None = None) -> int:
     for command in COMMANDS:
         command.add_arguments(sub.add_parser(command.name, help=command.help, description=command.help))
     args = parser.parse_args(argv)
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except ValidationError as err:
+        parser.exit(2, f"deputy: fix these settings (in the environment or .env): {err}\n")
     configure_logging(secret_values(settings), verbose=args.verbose)
     chosen = next(c for c in COMMANDS if c.name == args.command)
     return chosen.run(args, settings)

@@ -64,7 +64,7 @@ def _queue(args: argparse.Namespace, listing: Listing, skipped: list[FileResult]
     from memory.events import EventLog
 
     redis = Redis.from_url(settings.redis_url)
-    queues = JobQueues(redis, settings.job_retries, settings.retry_intervals(), max(settings.job_timeout_s, 600))
+    queues = JobQueues(redis, settings.job.retries, settings.job.retry_backoff, max(settings.job.timeout_s, 600))
     events = EventLog(redis, settings.workspace)
     events.record(trace_id, "memory.ingest_queued", actor="cli", path=str(args.path), files=len(listing.files),
                   skipped=len(skipped))

@@ -47,15 +47,16 @@ def gateway_recognizer(recognizer: Recognizer | None = None) -> Recognizer:
 
 
 def build_services(settings: Settings, redis: Redis, aredis: AsyncRedis, recognizer: Recognizer | None = None) -> Services:
-    queues = JobQueues(redis, settings.job_retries, settings.retry_intervals(), settings.job_timeout_s)
+    queues = JobQueues(redis, settings.job.retries, settings.job.retry_backoff, settings.job.timeout_s)
     operators = {name: settings.operators(name) for name in ("console", "slack", "telegram", "webhook")}
     events = EventLog(redis, settings.workspace, secrets=secret_values(settings))
     refusals = Refusals(aredis, events, settings.workspace)
     gateway = Gateway(redis, settings.workspace, operators, queues, recognizer=gateway_recognizer(recognizer),
                       dedupe_ttl_s=settings.dedupe_ttl_s, aredis=aredis, refusals=refusals, events=events)
-    probe_hosts = frozenset(p.strip().lower() for p in settings.probe_hosts.split(",") if p.strip())
-    metrics_token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
-    guard = WebGuard(settings.allowed_hosts(), probe_hosts, parse_networks(settings.trusted_proxies), refusals, metrics_token)
+    console = settings.console
+    metrics_token = console.metrics_token.get_secret_value() if console.metrics_token else None
+    guard = WebGuard(settings.allowed_hosts(), frozenset(console.probe_hosts), parse_networks(console.trusted_proxies), refusals,
+                     metrics_token)
     return Services(settings=settings, redis=redis, aredis=aredis, gateway=gateway, events=events,
                     refusals=refusals, guard=guard)
 
@@ -122,7 +123,7 @@ def run_gateway(settings: Settings, redis: Redis, aredis: AsyncRedis, host: str 
     # what exists now (modules, bolt, the app) lives as long as the process: keep it out of the
     # collector's sweeps, which otherwise walk it again and again while requests wait
     gc.freeze()
-    web.run_app(app, host=host or settings.console_host, port=port or settings.console_port, print=None, access_log=None,
+    web.run_app(app, host=host or settings.console.host, port=port or settings.console.port, print=None, access_log=None,
                 loop=new_event_loop())
 
 

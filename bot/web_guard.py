@@ -6,7 +6,7 @@ import hmac
 import ipaddress
 import logging
 from dataclasses import dataclass
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Iterable
 
 from aiohttp import web
 
@@ -34,12 +34,10 @@ SECURITY_HEADERS = {
 }
 
 
-def parse_networks(raw: str) -> tuple[Network, ...]:
-    """Comma-separated IPs or CIDRs; a wrong one names itself."""
+def parse_networks(parts: Iterable[str]) -> tuple[Network, ...]:
+    """IPs or CIDRs (TRUSTED_PROXIES); a wrong one names itself."""
     nets = []
-    for part in (p.strip() for p in raw.split(",")):
-        if not part:
-            continue
+    for part in parts:
         try:
             nets.append(ipaddress.ip_network(part, strict=False))
         except ValueError as err:

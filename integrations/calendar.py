@@ -21,10 +21,11 @@ from caldav.lib import error as dav_error
 from pydantic import BaseModel
 
 from integrations.calendar_models import (
-    Agenda, AgendaRequest, CalDavConfig, CalendarEvent, CancelEvent, CreateEvent, EventCancelled, EventCreated, EventMoved,
+    Agenda, AgendaRequest, CalendarEvent, CancelEvent, CreateEvent, EventCancelled, EventCreated, EventMoved,
     MoveEvent, zone,
 )
 from integrations.capability import Capability, EffectContext, Health, PermanentError, RetryPolicy, RiskClass, TransientError
+from kernel.settings_models import CalDavSettings
 
 
 HEALTH_TIMEOUT_S = 5.0
@@ -59,8 +60,10 @@ def _classify(err: Exception, where: str) -> Exception:
 class CalendarClient:
     """One calendar on one CalDAV server; each call opens its own short session."""
 
-    def __init__(self, config: CalDavConfig) -> None:
+    def __init__(self, config: CalDavSettings, timezone: str = "UTC") -> None:
         self.config = config
+        # times without a zone are in this one (the operator's)
+        self.timezone = timezone
         self.where = f"CalDAV {config.url}"
         self._calendar_url: str | None = None
 
@@ -94,7 +97,7 @@ class CalendarClient:
             raise _classify(err, self.where) from err
 
     def zone(self, name: str | None) -> ZoneInfo:
-        return zone(name or self.config.timezone)
+        return zone(name or self.timezone)
 
     def agenda(self, request: AgendaRequest) -> Agenda:
         zone = self.zone(request.timezone)
@@ -171,7 +174,8 @@ class CalendarClient:
 
     def health(self) -> Health:
         """Log in, find the calendar, read its name (with a short timeout)."""
-        quick = CalendarClient(self.config.model_copy(update={"timeout_s": min(self.config.timeout_s, HEALTH_TIMEOUT_S)}))
+        quick_config = self.config.model_copy(update={"timeout_s": min(self.config.timeout_s, HEALTH_TIMEOUT_S)})
+        quick = CalendarClient(quick_config, self.timezone)
         try:
             with quick._session() as calendar:
                 name = calendar.get_display_name()
@@ -218,8 +222,8 @@ def event_preview(args: Mapping[str, Any]) -> str:
 CALDAV_RETRY = RetryPolicy(attempts=3, base_s=0.5, max_s=10.0, jitter=0.5)
 
 
-def calendar_capabilities(config: CalDavConfig) -> list[Capability]:
-    client = CalendarClient(config)
+def calendar_capabilities(config: CalDavSettings, timezone: str) -> list[Capability]:
+    client = CalendarClient(config, timezone)
 
     def agenda(args: BaseModel, ctx: EffectContext) -> BaseModel:
         return client.agenda(AgendaRequest.model_validate(args.model_dump()))

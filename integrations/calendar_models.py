@@ -5,19 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
-
-
-class CalDavConfig(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    url: str
-    username: str | None = None
-    password: SecretStr | None = None
-    # display name of the calendar to use; the first one when unset
-    calendar: str | None = None
-    timezone: str = "UTC"
-    timeout_s: float = 15.0
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 def zone(name: str) -> ZoneInfo:

@@ -17,28 +17,15 @@ from email.message import EmailMessage
 from email.utils import parseaddr
 from typing import Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field
 
 from integrations.capability import Capability, EffectContext, Health, PermanentError, RetryPolicy, RiskClass, TransientError
 from integrations.tls import tls_context
+from kernel.settings_models import ImapSettings
 
-Security = Literal["ssl", "starttls", "none"]
 BODY_LIMIT = 4_000
 FETCH_BATCH = 50
 HEALTH_TIMEOUT_S = 5.0
-
-
-class ImapConfig(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    host: str
-    port: int = 993
-    security: Security = "ssl"
-    username: str
-    password: SecretStr
-    mailbox: str = "INBOX"
-    timeout_s: float = 20.0
-    ca_file: str | None = None
 
 
 class InboxMessage(BaseModel):
@@ -108,7 +95,7 @@ class TaskSink(Protocol):
     def add(self, title: str, project: str = "inbox", source_event: str = "", due: str | None = None) -> TaskLike: ...
 
 
-def _connect(config: ImapConfig) -> imaplib.IMAP4:
+def _connect(config: ImapSettings) -> imaplib.IMAP4:
     if config.security == "ssl":
         client: imaplib.IMAP4 = imaplib.IMAP4_SSL(config.host, config.port, ssl_context=tls_context(config.ca_file),
                                                   timeout=config.timeout_s)
@@ -117,7 +104,7 @@ def _connect(config: ImapConfig) -> imaplib.IMAP4:
     try:
         if config.security == "starttls":
             client.starttls(ssl_context=tls_context(config.ca_file))
-        client.login(config.username, config.password.get_secret_value())
+        client.login(config.username or "", config.password.get_secret_value() if config.password else "")
     except BaseException:
         with contextlib.suppress(OSError):  # keep the error that matters, not the socket's complaint
             client.shutdown()
@@ -153,15 +140,15 @@ def _ok(response: tuple[str, list], what: str) -> list:
 class Mailbox:
     """One logged-in session on one mailbox; use as a context manager."""
 
-    def __init__(self, config: ImapConfig) -> None:
+    def __init__(self, config: ImapSettings) -> None:
         self.config = config
-        self.where = f"IMAP {config.username}@{config.host}:{config.port}/{config.mailbox}"
+        self.where = f"IMAP {config.username}@{config.host}:{config.port}/{config.folder}"
         self.client: imaplib.IMAP4 | None = None
 
     def __enter__(self) -> "Mailbox":
         try:
             self.client = _connect(self.config)
-            status, data = self.client.select(_quote(self.config.mailbox))
+            status, data = self.client.select(_quote(self.config.folder))
             if status != "OK":
                 raise PermanentError(f"{self.where}: cannot open the folder ({data[0]!r}); check IMAP_FOLDER")
         except PermanentError:
@@ -252,7 +239,7 @@ def parse_message(uid: int, raw: bytes) -> InboxMessage:
     )
 
 
-def read_inbox(config: ImapConfig, limit: int = 20) -> list[InboxMessage]:
+def read_inbox(config: ImapSettings, limit: int = 20) -> list[InboxMessage]:
     """Unseen messages, oldest first; nothing is marked seen."""
     with Mailbox(config) as box:
         return box.unseen(limit)
@@ -263,7 +250,7 @@ def task_title(message: InboxMessage) -> str:
     return f"Reply to {who}: {message.subject or '(no subject)'}"[:300]
 
 
-def triage_inbox(config: ImapConfig, tasks: TaskSink, limit: int = 20, project: str = "inbox") -> list[TriagedEmail]:
+def triage_inbox(config: ImapSettings, tasks: TaskSink, limit: int = 20, project: str = "inbox") -> list[TriagedEmail]:
     """One task per unseen message (deduped by Message-ID), then mark those messages seen.
 
     Seen is set only after the tasks exist: a crash in between leaves the messages unseen, and the
@@ -278,7 +265,7 @@ def triage_inbox(config: ImapConfig, tasks: TaskSink, limit: int = 20, project: 
     return triaged
 
 
-def imap_health(config: ImapConfig) -> Health:
+def imap_health(config: ImapSettings) -> Health:
     """Log in, open the folder, NOOP."""
     config = config.model_copy(update={"timeout_s": min(config.timeout_s, HEALTH_TIMEOUT_S)})
     try:
@@ -293,7 +280,7 @@ def imap_health(config: ImapConfig) -> Health:
 IMAP_RETRY = RetryPolicy(attempts=3, base_s=1.0, max_s=15.0, jitter=1.0)
 
 
-def inbox_capabilities(config: ImapConfig, tasks: TaskSink) -> list[Capability]:
+def inbox_capabilities(config: ImapSettings, tasks: TaskSink) -> list[Capability]:
     def read(args: BaseModel, ctx: EffectContext) -> BaseModel:
         return Inbox(messages=read_inbox(config, ReadInbox.model_validate(args.model_dump()).limit))
 

@@ -11,9 +11,8 @@ import socket
 import ssl
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from integrations.capability import (
     Args,
@@ -26,25 +25,10 @@ from integrations.capability import (
     TransientError,
 )
 from integrations.tls import tls_context
+from kernel.settings_models import SmtpSettings
 
-Security = Literal["starttls", "ssl", "none"]
 # `deputy check` runs every health check in turn: a dead host must not hold it up for long
 HEALTH_TIMEOUT_S = 5.0
-
-
-class SmtpConfig(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    host: str
-    port: int = 587
-    security: Security = "starttls"
-    username: str | None = None
-    password: SecretStr | None = None
-    sender: str
-    sender_name: str = ""
-    timeout_s: float = 10.0
-    # a CA bundle to trust instead of the system's (a private relay with its own certificate)
-    ca_file: str | None = None
 
 
 ADDRESS = re.compile(r"[^@\s<>,;:\"()\[\]\\]+@[^@\s<>,;:\"()\[\]\\]+")
@@ -112,7 +96,7 @@ def message_id_for(key: str, sender: str) -> str:
     return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}.deputy@{domain}>"
 
 
-def build_message(config: SmtpConfig, args: SendEmail, key: str) -> EmailMessage:
+def build_message(config: SmtpSettings, args: SendEmail, key: str) -> EmailMessage:
     message = EmailMessage()
     message["From"] = formataddr((config.sender_name, config.sender)) if config.sender_name else config.sender
     message["To"] = ", ".join(args.to)
@@ -128,11 +112,11 @@ def build_message(config: SmtpConfig, args: SendEmail, key: str) -> EmailMessage
     return message
 
 
-def _tls_context(config: SmtpConfig) -> ssl.SSLContext:
+def _tls_context(config: SmtpSettings) -> ssl.SSLContext:
     return tls_context(config.ca_file)
 
 
-def _connect(config: SmtpConfig) -> smtplib.SMTP:
+def _connect(config: SmtpSettings) -> smtplib.SMTP:
     if config.security == "ssl":
         client: smtplib.SMTP = smtplib.SMTP_SSL(config.host, config.port, timeout=config.timeout_s, context=_tls_context(config))
     else:
@@ -173,7 +157,7 @@ def _classify(err: Exception, what: str) -> Exception:
     return err
 
 
-def send_email(config: SmtpConfig, args: SendEmail, key: str) -> EmailSent:
+def send_email(config: SmtpSettings, args: SendEmail, key: str) -> EmailSent:
     """Send one message. Raises TransientError (try again) or PermanentError (do not)."""
     message = build_message(config, args, key)
     recipients = [*args.to, *args.cc]
@@ -199,7 +183,7 @@ def send_email(config: SmtpConfig, args: SendEmail, key: str) -> EmailSent:
     )
 
 
-def smtp_health(config: SmtpConfig) -> Health:
+def smtp_health(config: SmtpSettings) -> Health:
     """Connect, greet, log in if configured, NOOP: proves the relay would take a message."""
     config = config.model_copy(update={"timeout_s": min(config.timeout_s, HEALTH_TIMEOUT_S)})
     try:
@@ -213,7 +197,7 @@ def smtp_health(config: SmtpConfig) -> Health:
     return Health(ok=code == 250, detail=f"SMTP {config.host}:{config.port} answered NOOP with {code}")
 
 
-def send_email_capability(config: SmtpConfig) -> Capability:
+def send_email_capability(config: SmtpSettings) -> Capability:
     def run(args: BaseModel, ctx: EffectContext) -> BaseModel:
         return send_email(config, SendEmail.model_validate(args.model_dump()), ctx.idempotency_key)
 

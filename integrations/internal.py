@@ -2,18 +2,16 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import Callable, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 from redis import Redis
 
 from integrations.capability import Args, Capability, EffectContext, Health, RetryPolicy, RiskClass
 from kernel.keys import Keys
+from kernel.settings import Settings
 from memory.notes import NoteStore
 from memory.tasks import TaskStore
-
-if TYPE_CHECKING:
-    from integrations.registry import IntegrationsConfig
 
 LOCAL = RetryPolicy(attempts=2, base_s=0.05, max_s=0.5, jitter=0.05)
 
@@ -141,10 +139,10 @@ def _own_state(redis: Redis, name: str, description: str, input_model: type[Base
                       retry=LOCAL, run=run, health=lambda: _redis_health(redis), summary=summary)
 
 
-def task_capabilities(config: "IntegrationsConfig", redis: Redis | None) -> Sequence[Capability]:
+def task_capabilities(settings: Settings, redis: Redis | None) -> Sequence[Capability]:
     if redis is None:
         return []
-    store = TaskStore(redis, config.workspace)
+    store = TaskStore(redis, settings.workspace)
 
     def create(args: BaseModel, ctx: EffectContext) -> TaskOut:
         assert isinstance(args, TaskCreate)
@@ -164,10 +162,10 @@ def task_capabilities(config: "IntegrationsConfig", redis: Redis | None) -> Sequ
     ]
 
 
-def note_capabilities(config: "IntegrationsConfig", redis: Redis | None) -> Sequence[Capability]:
+def note_capabilities(settings: Settings, redis: Redis | None) -> Sequence[Capability]:
     if redis is None:
         return []
-    store = NoteStore(redis, config.workspace)
+    store = NoteStore(redis, settings.workspace)
 
     def add(args: BaseModel, ctx: EffectContext) -> NoteOut:
         assert isinstance(args, NoteAdd)
@@ -184,10 +182,10 @@ def note_capabilities(config: "IntegrationsConfig", redis: Redis | None) -> Sequ
     ]
 
 
-def contact_capabilities(config: "IntegrationsConfig", redis: Redis | None) -> Sequence[Capability]:
+def contact_capabilities(settings: Settings, redis: Redis | None) -> Sequence[Capability]:
     if redis is None:
         return []
-    book = ContactBook(redis, config.workspace)
+    book = ContactBook(redis, settings.workspace)
 
     def upsert(args: BaseModel, ctx: EffectContext) -> ContactsOut:
         assert isinstance(args, ContactUpsert)

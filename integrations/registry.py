@@ -1,98 +1,40 @@
 """The capability registry: CAPABILITIES is the one list of providers; each builds the capabilities of one
-connector from IntegrationsConfig, or none when that connector is not configured."""
+connector from its settings group (settings.smtp, settings.imap, …), or none when that connector is not
+configured. Integrations never read the environment: Settings is handed to them."""
 from __future__ import annotations
 
-from typing import Callable, Literal, Sequence
+from typing import Callable, Sequence
 
-from pydantic import BaseModel, ConfigDict, SecretStr
 from redis import Redis
 
 from integrations import internal
 from integrations.capability import Capability, Health
-from integrations.calendar import CalDavConfig, calendar_capabilities
-from integrations.email_imap import ImapConfig, inbox_capabilities
-from integrations.email_smtp import SmtpConfig, send_email_capability
+from integrations.calendar import calendar_capabilities
+from integrations.email_imap import inbox_capabilities
+from integrations.email_smtp import send_email_capability
 from integrations.webhooks import webhook_capabilities
+from kernel.settings import Settings
 from memory.tasks import TaskStore
 
-
-class WebhookTarget(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    url: str
-    secret: SecretStr | None = None
+Provider = Callable[[Settings, "Redis | None"], Sequence[Capability]]
 
 
-class IntegrationsConfig(BaseModel):
-    """What connectors need, built by jobs/runtime.py from Settings (integrations never read the environment)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    workspace: str = "default"
-    # --- email out (SMTP)
-    smtp_host: str | None = None
-    smtp_port: int = 587
-    smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
-    smtp_username: str | None = None
-    smtp_password: SecretStr | None = None
-    smtp_from: str | None = None
-    smtp_from_name: str = ""
-    smtp_ca_file: str | None = None
-    smtp_timeout_s: float = 20.0
-    # --- email in (IMAP)
-    imap_host: str | None = None
-    imap_port: int = 993
-    imap_security: Literal["ssl", "starttls", "none"] = "ssl"
-    imap_username: str | None = None
-    imap_password: SecretStr | None = None
-    imap_folder: str = "INBOX"
-    imap_ca_file: str | None = None
-    imap_timeout_s: float = 20.0
-    # --- calendar (CalDAV); times without a zone are in the operator's `timezone`
-    caldav_url: str | None = None
-    caldav_username: str | None = None
-    caldav_password: SecretStr | None = None
-    caldav_calendar: str | None = None
-    caldav_timeout_s: float = 15.0
-    timezone: str = "UTC"
-    # --- webhooks out, by name
-    webhooks: dict[str, WebhookTarget] = {}
-    webhook_timeout_s: float = 10.0
+def email_send(settings: Settings, redis: Redis | None) -> Sequence[Capability]:
+    return [send_email_capability(settings.smtp)] if settings.smtp.configured else []
 
 
-Provider = Callable[[IntegrationsConfig, "Redis | None"], Sequence[Capability]]
-
-
-def email_send(config: IntegrationsConfig, redis: Redis | None) -> Sequence[Capability]:
-    if not (config.smtp_host and config.smtp_from):
+def email_inbox(settings: Settings, redis: Redis | None) -> Sequence[Capability]:
+    if not (settings.imap.configured and redis is not None):
         return []
-    return [send_email_capability(SmtpConfig(
-        host=config.smtp_host, port=config.smtp_port, security=config.smtp_security, username=config.smtp_username,
-        password=config.smtp_password, sender=config.smtp_from, sender_name=config.smtp_from_name,
-        timeout_s=config.smtp_timeout_s, ca_file=config.smtp_ca_file,
-    ))]
+    return inbox_capabilities(settings.imap, TaskStore(redis, settings.workspace))
 
 
-def email_inbox(config: IntegrationsConfig, redis: Redis | None) -> Sequence[Capability]:
-    if not (config.imap_host and config.imap_username and config.imap_password and redis is not None):
-        return []
-    return inbox_capabilities(ImapConfig(
-        host=config.imap_host, port=config.imap_port, security=config.imap_security, username=config.imap_username,
-        password=config.imap_password, mailbox=config.imap_folder, timeout_s=config.imap_timeout_s, ca_file=config.imap_ca_file,
-    ), TaskStore(redis, config.workspace))
+def calendar(settings: Settings, redis: Redis | None) -> Sequence[Capability]:
+    return calendar_capabilities(settings.caldav, settings.timezone) if settings.caldav.url else []
 
 
-def calendar(config: IntegrationsConfig, redis: Redis | None) -> Sequence[Capability]:
-    if not config.caldav_url:
-        return []
-    return calendar_capabilities(CalDavConfig(
-        url=config.caldav_url, username=config.caldav_username, password=config.caldav_password,
-        calendar=config.caldav_calendar, timezone=config.timezone, timeout_s=config.caldav_timeout_s,
-    ))
-
-
-def webhooks(config: IntegrationsConfig, redis: Redis | None) -> Sequence[Capability]:
-    return webhook_capabilities(config.webhooks, config.webhook_timeout_s)
+def webhooks(settings: Settings, redis: Redis | None) -> Sequence[Capability]:
+    return webhook_capabilities(settings.webhooks.outbound, settings.webhooks.timeout_s)
 
 
 # The one list of capability providers. A provider returns [] when its connector is not configured.
@@ -108,12 +50,12 @@ CAPABILITIES: list[Provider] = [
 
 
 def build_capabilities(
-    config: IntegrationsConfig, redis: Redis | None = None, providers: Sequence[Provider] | None = None
+    settings: Settings, redis: Redis | None = None, providers: Sequence[Provider] | None = None
 ) -> dict[str, Capability]:
     """Every configured capability by name; a name provided twice is a wiring error."""
     built: dict[str, Capability] = {}
     for provide in CAPABILITIES if providers is None else providers:
-        for capability in provide(config, redis):
+        for capability in provide(settings, redis):
             if capability.name in built:
                 raise ValueError(f"capability {capability.name!r} is provided twice (check CAPABILITIES)")
             built[capability.name] = capability

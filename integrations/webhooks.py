@@ -128,7 +128,7 @@ def post_webhook(targets: Mapping[str, Target], args: PostWebhook, key: str, tim
     target = targets.get(args.target)
     if target is None:
         known = ", ".join(sorted(targets)) or "none"
-        raise PermanentError(f"there is no webhook target named {args.target!r} (configured: {known}); add it to WEBHOOKS")
+        raise PermanentError(f"there is no webhook target named {args.target!r} (configured: {known}); add it to OUTBOUND_WEBHOOKS")
     body = body_for(args, key)
     headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, "Idempotency-Key": key, DELIVERY_HEADER: key}
     if target.secret is not None:

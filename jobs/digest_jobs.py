@@ -14,7 +14,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, time as dtime, timedelta, timezone
-from typing import Any
+from typing import Any, Sequence
 from zoneinfo import ZoneInfo
 
 from redis import Redis
@@ -27,6 +27,7 @@ from kernel.messages import Reply
 from jobs.card_copies import CardCopies, CardCopy
 from jobs.runtime import Runtime
 from kernel.keys import Keys
+from kernel.settings_models import CalDavSettings
 
 log = logging.getLogger("deputy.digest")
 
@@ -51,11 +52,11 @@ def remember_thread(redis: Redis, workspace: str, channel: str, thread_id: str, 
     redis.hset(Keys(workspace)("digest", "threads"), channel, json.dumps({"thread_id": thread_id, "reply_to": reply_to}))
 
 
-def targets(redis: Redis, workspace: str, channels: str) -> tuple[list[Target], list[str]]:
+def targets(redis: Redis, workspace: str, channels: Sequence[str]) -> tuple[list[Target], list[str]]:
     """(where to send, channels skipped because the operator has never written from them)."""
     known = redis.hgetall(Keys(workspace)("digest", "threads"))
     found, skipped = [], []
-    for channel in (c.strip() for c in channels.split(",") if c.strip()):
+    for channel in channels:
         if channel == "console":
             found.append(Target("console", CONSOLE_THREAD))
             continue
@@ -136,10 +137,10 @@ class StoredApprovals:
 class CalDavAgenda:
     """Agenda over the CalDAV connector, in the operator's time zone."""
 
-    def __init__(self, url: str, username: str | None, password: Any, calendar: str | None, timezone: str) -> None:
-        from integrations.calendar import CalDavConfig, CalendarClient
+    def __init__(self, config: CalDavSettings, timezone: str) -> None:
+        from integrations.calendar import CalendarClient
 
-        self.client = CalendarClient(CalDavConfig(url=url, username=username, password=password, calendar=calendar, timezone=timezone))
+        self.client = CalendarClient(config, timezone)
 
     def agenda(self, day: date) -> list[AgendaItem]:
         from integrations.calendar import AgendaRequest
@@ -153,8 +154,8 @@ def builder_for(rt: Runtime) -> DigestBuilder:
     approvals: PendingApprovals = rt.approvals_view or StoredApprovals(
         rt.agent.approvals if rt.agent is not None else ApprovalStore(rt.redis, s.workspace))
     agenda: Agenda | None = rt.agenda
-    if agenda is None and s.caldav_url:
-        agenda = CalDavAgenda(s.caldav_url, s.caldav_username, s.caldav_password, s.caldav_calendar, s.timezone)
+    if agenda is None and s.caldav.url:
+        agenda = CalDavAgenda(s.caldav, s.timezone)
     return DigestBuilder(rt.events, rt.tasks, rt.notes, rt.facts, s.timezone, budgets=rt.budgets,
                          approvals=approvals, agenda=agenda)
 
@@ -167,7 +168,7 @@ def send_daily(rt: Runtime, now: datetime) -> dict[str, Any]:
     """Send today's digest if it is due and nobody has sent it yet; say what happened."""
     s = rt.settings
     local = now.astimezone(ZoneInfo(s.timezone))
-    due = due_at(local.date(), s.digest_time, s.timezone)
+    due = due_at(local.date(), s.digest.time, s.timezone)
     if now < due:
         return {"sent": False, "reason": "not due", "due": due.isoformat()}
     keys = Keys(s.workspace)
@@ -180,7 +181,7 @@ def send_daily(rt: Runtime, now: datetime) -> dict[str, Any]:
                  f"I was not running at {due:%H:%M}.") if late else ""
     previous = last_mark(rt)
     digest = builder_for(rt).build(now, previous=previous, late_note=late_note)
-    where, skipped = targets(rt.redis, s.workspace, s.digest_channels)
+    where, skipped = targets(rt.redis, s.workspace, s.digest.channels)
     queued = OutboxDigest(rt, builder_for(rt)).post(digest, where, base_id=f"digest-{local.date().isoformat()}", trace_id=trace_id)
     mark = Mark(sent_at=now.timestamp(), notes=digest.counts.get("notes", 0), facts=digest.counts.get("facts", 0))
     pipe = rt.redis.pipeline(transaction=True)

@@ -30,7 +30,7 @@ def inbox_tick(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def triage_if_due(rt: Runtime, now: float) -> dict[str, Any]:
-    every_s = rt.settings.inbox_triage_every_min * 60
+    every_s = rt.settings.imap.triage_every_min * 60
     if every_s <= 0 or rt.agent is None or CAPABILITY not in rt.agent.executor.capabilities:
         return {"ran": False, "reason": "off (INBOX_TRIAGE_EVERY_MIN=0 or no IMAP_HOST)"}
     executor = rt.agent.executor

@@ -25,8 +25,8 @@ def _runtime() -> Runtime:
 
 
 def ingest_limits(settings: Settings) -> Limits:
-    return Limits(max_file_bytes=int(settings.ingest_max_file_mb * 2**20), max_pdf_pages=settings.ingest_max_pdf_pages,
-                  pdf_timeout_s=settings.ingest_pdf_timeout_s)
+    return Limits(max_file_bytes=int(settings.ingest.max_file_mb * 2**20), max_pdf_pages=settings.ingest.max_pdf_pages,
+                  pdf_timeout_s=settings.ingest.pdf_timeout_s)
 
 
 EVENT_KINDS = {"ingested": "memory.ingested", "skipped": "memory.ingest_skipped", "failed": "memory.ingest_failed"}
@@ -54,8 +54,7 @@ def ingest_file(payload: dict[str, Any]) -> dict[str, Any]:
 
 def remember_turn(rt: Runtime, inbound: Inbound, trace_id: str) -> None:
     """Keep the operator's message in memory when its channel is opted in (INGEST_CONVERSATIONS)."""
-    channels = {c.strip() for c in rt.settings.ingest_conversations.split(",") if c.strip()}
-    if rt.memory is None or inbound.channel not in channels or inbound.text.lstrip().startswith("/"):
+    if rt.memory is None or inbound.channel not in rt.settings.ingest.conversations or inbound.text.lstrip().startswith("/"):
         return
     try:
         item = Ingestor(rt.memory.store, rt.settings.workspace).note(

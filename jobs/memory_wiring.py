@@ -31,26 +31,28 @@ class Memory:
 
 
 def memory_path(settings: Settings) -> Path:
-    return settings.memory_path or settings.data_dir / "memory.sqlite3"
+    return settings.memory.path or settings.data_dir / "memory.sqlite3"
 
 
 def open_memory(settings: Settings) -> Memory:
     """The embedded store always (it is the default, and may hold memories from before Weaviate);
     Weaviate in front of it when WEAVIATE_URL is set."""
     path = memory_path(settings)
-    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
-    embedder = build_embedder(settings.embeddings, base_url=settings.openai_base_url, api_key=key, model=settings.embedding_model,
-                              dim=settings.embedding_dim, cache_path=path.with_name(path.stem + ".vectors.sqlite3"))
+    key = settings.openai.api_key.get_secret_value() if settings.openai.api_key else None
+    embedder = build_embedder(settings.memory.embeddings, base_url=settings.openai.base_url, api_key=key,
+                              model=settings.memory.embedding_model, dim=settings.memory.embedding_dim,
+                              cache_path=path.with_name(path.stem + ".vectors.sqlite3"))
     embedded = SqliteStore(path, embedder, min_similarity=MIN_SIMILARITY)
     backends: dict[str, MemoryStore] = {"sqlite": embedded}
     store: MemoryStore = embedded
-    if settings.weaviate_url:
+    weaviate = settings.weaviate
+    if weaviate.url:
         from memory.weaviate_store import WeaviateStore, WeaviateUnavailable
 
-        key = settings.weaviate_api_key.get_secret_value() if settings.weaviate_api_key else None
+        key = weaviate.api_key.get_secret_value() if weaviate.api_key else None
         try:
-            store = backends["weaviate"] = WeaviateStore.open(settings.weaviate_url, embedder, key, settings.weaviate_grpc_port,
-                                                              settings.weaviate_grpc_host, settings.weaviate_collection)
+            store = backends["weaviate"] = WeaviateStore.open(weaviate.url, embedder, key, weaviate.grpc_port,
+                                                              weaviate.grpc_host, weaviate.collection)
         except WeaviateUnavailable as err:
             log.error("semantic memory stays in %s: %s", path, err)
     return Memory(store=store, embedder=embedder, backends=backends)

@@ -69,11 +69,11 @@ class Runtime:
             facts=FactStore(redis, ws),
             notes=NoteStore(redis, ws),
             outbox=Outbox(redis),
-            queues=JobQueues(redis, settings.job_retries, settings.retry_intervals(), settings.job_timeout_s),
+            queues=JobQueues(redis, settings.job.retries, settings.job.retry_backoff, settings.job.timeout_s),
             llm=make_llm(settings, redis),
             budgets=make_budgets(settings, redis),
-            reminders=ReminderBook(redis, ws, RqScheduler(JobQueues(redis, settings.job_retries, settings.retry_intervals(),
-                                                                      settings.job_timeout_s), EventLog(redis, ws)), settings.timezone),
+            reminders=ReminderBook(redis, ws, RqScheduler(JobQueues(redis, settings.job.retries, settings.job.retry_backoff,
+                                                                      settings.job.timeout_s), EventLog(redis, ws)), settings.timezone),
         )
         runtime.agent = build_agent(settings, redis, runtime.llm, runtime.queues)
         runtime.memory = open_memory(settings)
@@ -123,20 +123,21 @@ class Runtime:
 
 def make_llm(settings: Settings, redis: Redis) -> Llm | None:
     """The model client workers use, or None offline. Budgets and cost accounting wrap it here."""
-    if not settings.openai_base_url:
+    model = settings.openai
+    if not model.base_url:
         return None
-    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
-    inner = OpenAiLlm(settings.openai_base_url, key, settings.openai_model)
+    key = model.api_key.get_secret_value() if model.api_key else None
+    inner = OpenAiLlm(model.base_url, key, model.model)
     # every call is priced before it is made and held against its project's caps
-    return BudgetedLlm(inner, make_budgets(settings, redis), PriceTable.parse(settings.llm_prices), EventLog(redis, settings.workspace),
-                       settings.openai_model, settings.openai_cheap_model, settings.llm_max_completion_tokens)
+    return BudgetedLlm(inner, make_budgets(settings, redis), PriceTable.parse(settings.budget.prices),
+                       EventLog(redis, settings.workspace), model.model, model.cheap_model, model.max_completion_tokens)
 
 
 def make_budgets(settings: Settings, redis: Redis) -> Budgets:
     """Spend caps over the cost ledger, with days and months in the operator's time zone."""
-    queues = JobQueues(redis, settings.job_retries, settings.retry_intervals(), settings.job_timeout_s)
+    queues = JobQueues(redis, settings.job.retries, settings.job.retry_backoff, settings.job.timeout_s)
     ledger = CostLedger(redis, settings.workspace, settings.timezone)
-    caps = Caps.parse(settings.budget_daily_usd, settings.budget_monthly_usd, settings.budget_caps)
+    caps = Caps.parse(settings.budget.daily_usd, settings.budget.monthly_usd, settings.budget.caps)
     return Budgets(redis, ledger, caps, RqScheduler(queues, EventLog(redis, settings.workspace)))
 
 

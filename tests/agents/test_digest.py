@@ -10,7 +10,8 @@ from agents import skills
 from agents.approvals import Approval, ApprovalStore
 from agents.costs import CostLedger, Spend
 from agents.digest import DigestBuilder, Mark
-from integrations.calendar import CalDavConfig, CalendarClient, CreateEvent
+from integrations.calendar import CalendarClient, CreateEvent
+from kernel.settings_models import CalDavSettings
 from memory.events import EventLog
 from memory.facts import FactStore
 from memory.notes import NoteStore
@@ -47,8 +48,8 @@ async def test_digest_of_a_seeded_workspace(deputy, settings, monkeypatch, radic
     monkeypatch.setenv("CALDAV_PASSWORD", radicale.password)
     monkeypatch.setenv("CALDAV_CALENDAR", "Work")
     today = dt.datetime.now(ZoneInfo(ZONE)).date()
-    calendar = CalendarClient(CalDavConfig(url=radicale.url, username=radicale.username, password=radicale.password,
-                                           calendar="Work", timezone=ZONE))
+    calendar = CalendarClient(CalDavSettings(url=radicale.url, username=radicale.username, password=radicale.password,
+                                             calendar="Work"), ZONE)
     calendar.create(CreateEvent(summary="Call with Bob", start=dt.datetime.combine(today, dt.time(15, 30)), duration_min=45,
                                 location="Zoom"), key="seed:0")
     seed_approval(redis, settings.workspace)
@@ -81,7 +82,7 @@ async def test_digest_of_a_seeded_workspace(deputy, settings, monkeypatch, radic
     assert any(done["trace_id"] in line and "/task done 1" in line for line in sections["Done"])
     assert "• closed task #1 Send the invoice to Ana" in sections["Done"]
     [failure] = sections["Failed, and what I did"]
-    assert "search backend unreachable" in failure and f"tried {settings.job_retries + 1} times" in failure
+    assert "search backend unreachable" in failure and f"tried {settings.job.retries + 1} times" in failure
     assert "told you in the thread" in failure and failed["trace_id"] in failure
     assert sections["Today's calendar"] == ["• 15:30–16:15 Call with Bob (Zoom)"]
     assert "• #2 Renew the domain (admin)" in sections["New tasks"]

@@ -14,9 +14,10 @@ from kernel.messages import Intent
 from agents.plan import Origin, Plan, Step
 from agents.playbooks import fill, load_playbooks
 from agents.policy import load_policy
-from kernel.settings import load_settings
+from kernel.settings import Settings, load_settings
+from kernel.settings_models import CalDavSettings, SmtpSettings, WebhookSettings, WebhookTarget
 from integrations.capability import Capability
-from integrations.registry import IntegrationsConfig, WebhookTarget, build_capabilities
+from integrations.registry import build_capabilities
 from jobs.agent_wiring import build_agent
 from jobs.queues import JobQueues
 from jobs.runtime import make_llm
@@ -36,9 +37,10 @@ def agent(settings, redis, openai_server, monkeypatch):  # type: ignore[no-untyp
 @pytest.fixture
 def capabilities(redis: Redis) -> dict[str, Capability]:
     # every connector configured (none is contacted: the inspector only reads their declarations)
-    return build_capabilities(IntegrationsConfig(
-        workspace="default", smtp_host="127.0.0.1", smtp_from="me@studio.example", caldav_url="http://127.0.0.1:9/cal",
-        webhooks={"crm": WebhookTarget(url="http://127.0.0.1:9/hook")}), redis)
+    return build_capabilities(Settings(
+        workspace="default", smtp=SmtpSettings(host="127.0.0.1", sender="me@studio.example"),
+        caldav=CalDavSettings(url="http://127.0.0.1:9/cal"),
+        webhooks=WebhookSettings(outbound={"crm": WebhookTarget(url="http://127.0.0.1:9/hook")})), redis)
 
 
 def obey(*calls: dict[str, Any]) -> dict[str, Any]:

@@ -66,14 +66,14 @@ async def test_failing_job_is_retried_then_the_operator_is_told(deputy, settings
     ack = await deputy.say("/remember this will fail")
     await deputy.work()
 
-    assert len(calls) == settings.job_retries + 1
+    assert len(calls) == settings.job.retries + 1
     last = (await deputy.messages())[-1]
     assert last["role"] == "deputy" and last["ok"] is False
     assert "could not finish" in last["text"] and "notes backend unreachable" in last["text"]
     assert ack["trace_id"] in last["text"]
     kinds = [e.kind for e in EventLog(deputy.redis, settings.workspace).timeline(ack["trace_id"])]
-    assert kinds.count("job.started") == settings.job_retries + 1
-    assert kinds.count("job.retry") == settings.job_retries
+    assert kinds.count("job.started") == settings.job.retries + 1
+    assert kinds.count("job.retry") == settings.job.retries
     assert kinds[0] == "inbound.received" and "job.failed" in kinds and kinds[-1] == "reply.delivered"
 
 

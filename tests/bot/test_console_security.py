@@ -169,12 +169,12 @@ async def test_through_a_trusted_proxy_the_public_name_works_and_cookies_are_sec
         token = LoginLinks(redis, settings.workspace).issue(600)
         login = await client.get(f"/login?token={token}", headers=proxied, allow_redirects=False)
         assert login.status == 303 and "Secure" in login.headers["Set-Cookie"]
-        session = login.cookies[f"deputy_session_{settings.console_port}"].value
-        page = await client.get("/", headers=proxied, cookies={f"deputy_session_{settings.console_port}": session})
+        session = login.cookies[f"deputy_session_{settings.console.port}"].value
+        page = await client.get("/", headers=proxied, cookies={f"deputy_session_{settings.console.port}": session})
         csrf = (await page.text()).split('name="csrf-token" content="')[1].split('"')[0]
         headers = {**proxied, "Origin": "https://deputy.example.com", "X-CSRF-Token": csrf}
         sent = await client.post("/api/messages", json=POST_ROUTES["/api/messages"], headers=headers,
-                                 cookies={f"deputy_session_{settings.console_port}": session})
+                                 cookies={f"deputy_session_{settings.console.port}": session})
         assert sent.status == 202, await sent.text()
         # the same forwarded name from a peer that is not a trusted proxy counts for nothing
         monkeypatch.setenv("TRUSTED_PROXIES", "10.9.9.9")
@@ -220,8 +220,8 @@ async def test_held_open_streams_are_capped_and_starve_no_channel(settings, redi
                     statuses.append(resp.status)
                     if resp.status == 200:
                         streams.append(resp)
-            assert statuses.count(200) == settings.console_max_streams
-            assert statuses.count(429) == 200 - settings.console_max_streams
+            assert statuses.count(200) == settings.console.max_streams
+            assert statuses.count(429) == 200 - settings.console.max_streams
             hub_pool = services.aredis.connection_pool
             assert len(getattr(hub_pool, "_in_use_connections", ())) < 5  # streams hold no pool connection
 

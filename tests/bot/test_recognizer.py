@@ -73,7 +73,7 @@ async def test_free_text_is_classified_in_the_worker_with_slots(deputy, settings
     # the gateway passes free text on; the worker classifies it
     assert [(e.actor, e.data["intent"]) for e in recognized] == [("gateway", "unrecognised"), ("worker", "remind")]
     worker = recognized[1].data
-    assert worker["source"] == "classifier" and worker["confidence"] >= settings.intent_threshold
+    assert worker["source"] == "classifier" and worker["confidence"] >= settings.intent.threshold
     assert worker["slots"]["text"] == "call Ana" and worker["slots"]["when"].endswith("T09:00+00:00")
     assert "remind you to call Ana" in (await deputy.messages())[-1]["text"]
 

@@ -14,7 +14,6 @@ from redis import Redis
 from integrations.breaker import CircuitBreaker
 from integrations.calendar import (
     AgendaRequest,
-    CalDavConfig,
     CalendarClient,
     CancelEvent,
     CreateEvent,
@@ -26,6 +25,8 @@ from integrations.capability import EffectContext, PermanentError, TransientErro
 from integrations.invoke import call
 from integrations.ledger import EffectLedger
 from harness.fakes.radicale_server import RadicaleServer, free_port
+from kernel.settings import Settings
+from kernel.settings_models import CalDavSettings
 
 NY = ZoneInfo("America/New_York")
 LISBON = ZoneInfo("Europe/Lisbon")
@@ -40,10 +41,13 @@ def radicale(tmp_path: Path) -> Iterator[RadicaleServer]:
     server.stop()
 
 
-def config(server: RadicaleServer, **extra: object) -> CalDavConfig:
-    base: dict[str, object] = dict(url=server.url, username=server.username, password=server.password,
-                                   calendar="Work", timezone="America/New_York", timeout_s=5)
-    return CalDavConfig(**(base | extra))
+# the operator's time zone in these tests
+ZONE = "America/New_York"
+
+
+def config(server: RadicaleServer, **extra: object) -> CalDavSettings:
+    base: dict[str, object] = dict(url=server.url, username=server.username, password=server.password, calendar="Work", timeout_s=5)
+    return CalDavSettings(**(base | extra))
 
 
 def day(client: CalendarClient, date: dt.date, zone: str | None = None) -> list[tuple[str, dt.datetime, dt.datetime]]:
@@ -51,7 +55,7 @@ def day(client: CalendarClient, date: dt.date, zone: str | None = None) -> list[
 
 
 def test_create_then_agenda_in_the_operators_zone_across_a_dst_change(radicale: RadicaleServer) -> None:
-    client = CalendarClient(config(radicale))
+    client = CalendarClient(config(radicale), ZONE)
     # 2025-03-09 is the day New York springs forward (02:00 → 03:00)
     created = client.create(CreateEvent(summary="Call with Bob", start=dt.datetime(2025, 3, 9, 9, 0), duration_min=45,
                                         attendees=["bob@client.example"]), key="run-1:0")
@@ -69,7 +73,7 @@ def test_create_then_agenda_in_the_operators_zone_across_a_dst_change(radicale: 
 
 
 def test_a_late_evening_event_belongs_to_its_local_day(radicale: RadicaleServer) -> None:
-    client = CalendarClient(config(radicale))
+    client = CalendarClient(config(radicale), ZONE)
     client.create(CreateEvent(summary="Late review", start=dt.datetime(2025, 11, 10, 23, 30), duration_min=20), key="k")
 
     assert [s for s, _, _ in day(client, dt.date(2025, 11, 10))] == ["Late review"]
@@ -80,7 +84,7 @@ def test_a_late_evening_event_belongs_to_its_local_day(radicale: RadicaleServer)
 
 
 def test_an_aware_time_is_kept_as_the_same_instant(radicale: RadicaleServer) -> None:
-    client = CalendarClient(config(radicale, timezone="Europe/Lisbon"))
+    client = CalendarClient(config(radicale), "Europe/Lisbon")
     client.create(CreateEvent(summary="Berlin call", start=dt.datetime(2025, 6, 2, 9, 0, tzinfo=ZoneInfo("Europe/Berlin"))), key="k")
 
     [(_, start, end)] = day(client, dt.date(2025, 6, 2))
@@ -88,7 +92,7 @@ def test_an_aware_time_is_kept_as_the_same_instant(radicale: RadicaleServer) -> 
 
 
 def test_the_same_key_twice_is_one_event(radicale: RadicaleServer, redis: Redis) -> None:
-    create = {c.name: c for c in calendar_capabilities(config(radicale))}["calendar.create"]
+    create = {c.name: c for c in calendar_capabilities(config(radicale), ZONE)}["calendar.create"]
     ctx = EffectContext(idempotency_key="run-2:1", workspace="w", trace_id="t", run_id="run-2")
     args = {"summary": "Kick-off", "start": "2025-04-01T10:00:00", "end": "2025-04-01T11:00:00"}
     ledger, breaker = EffectLedger(redis, "w"), CircuitBreaker(redis, create.name, "w")
@@ -96,14 +100,14 @@ def test_the_same_key_twice_is_one_event(radicale: RadicaleServer, redis: Redis)
     first = call(create, args, ctx, ledger, breaker)
     second = call(create, args, ctx, ledger, breaker)
     # and even past the ledger (a worker died before recording): the UID makes the server keep one event
-    CalendarClient(config(radicale)).create(CreateEvent.model_validate(args), key="run-2:1")
+    CalendarClient(config(radicale), ZONE).create(CreateEvent.model_validate(args), key="run-2:1")
 
     assert second.replayed and second.output == first.output
-    assert [s for s, _, _ in day(CalendarClient(config(radicale)), dt.date(2025, 4, 1))] == ["Kick-off"]
+    assert [s for s, _, _ in day(CalendarClient(config(radicale), ZONE), dt.date(2025, 4, 1))] == ["Kick-off"]
 
 
 def test_move_keeps_the_length_and_can_be_moved_back(radicale: RadicaleServer) -> None:
-    client = CalendarClient(config(radicale))
+    client = CalendarClient(config(radicale), ZONE)
     uid = client.create(CreateEvent(summary="Design review", start=dt.datetime(2025, 5, 6, 14, 0), duration_min=90), key="k").event.uid
 
     moved = client.move(MoveEvent(uid=uid, start=dt.datetime(2025, 5, 7, 9, 30)))
@@ -117,7 +121,7 @@ def test_move_keeps_the_length_and_can_be_moved_back(radicale: RadicaleServer) -
 
 
 def test_cancel_removes_the_event_and_a_second_cancel_changes_nothing(radicale: RadicaleServer) -> None:
-    client = CalendarClient(config(radicale))
+    client = CalendarClient(config(radicale), ZONE)
     uid = client.create(CreateEvent(summary="Dentist", start=dt.datetime(2025, 7, 1, 8, 0)), key="k").event.uid
     client.create(CreateEvent(summary="Standup", start=dt.datetime(2025, 7, 1, 9, 0)), key="other")
 
@@ -130,7 +134,7 @@ def test_cancel_removes_the_event_and_a_second_cancel_changes_nothing(radicale: 
 
 def test_moving_an_unknown_event_is_permanent(radicale: RadicaleServer) -> None:
     with pytest.raises(PermanentError, match="no event with UID"):
-        CalendarClient(config(radicale)).move(MoveEvent(uid="nope@deputy", start=dt.datetime(2025, 1, 1, 9)))
+        CalendarClient(config(radicale), ZONE).move(MoveEvent(uid="nope@deputy", start=dt.datetime(2025, 1, 1, 9)))
 
 
 def test_events_written_by_other_clients_all_day_and_recurring(radicale: RadicaleServer) -> None:
@@ -143,7 +147,7 @@ def test_events_written_by_other_clients_all_day_and_recurring(radicale: Radical
                        "DTSTAMP:20250101T000000Z\r\nDTSTART:20250630T110000Z\r\nDTEND:20250630T120000Z\r\n"
                        "RRULE:FREQ=DAILY;COUNT=10\r\nSUMMARY:Gym\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
 
-    events = CalendarClient(config(radicale)).agenda(AgendaRequest(day=dt.date(2025, 7, 4))).events
+    events = CalendarClient(config(radicale), ZONE).agenda(AgendaRequest(day=dt.date(2025, 7, 4))).events
 
     assert [(e.summary, e.all_day) for e in events] == [("Holiday", True), ("Gym", False)]
     assert events[1].start == dt.datetime(2025, 7, 4, 7, 0, tzinfo=NY)
@@ -151,13 +155,13 @@ def test_events_written_by_other_clients_all_day_and_recurring(radicale: Radical
 
 def test_wrong_password_and_missing_calendar_say_what_to_fix(radicale: RadicaleServer) -> None:
     with pytest.raises(PermanentError, match="CALDAV_PASSWORD"):
-        CalendarClient(config(radicale, password=SecretStr("wrong"))).agenda(AgendaRequest(day=dt.date(2025, 1, 1)))
+        CalendarClient(config(radicale, password=SecretStr("wrong")), ZONE).agenda(AgendaRequest(day=dt.date(2025, 1, 1)))
     with pytest.raises(PermanentError, match="CALDAV_CALENDAR"):
-        CalendarClient(config(radicale, calendar="Personal")).agenda(AgendaRequest(day=dt.date(2025, 1, 1)))
+        CalendarClient(config(radicale, calendar="Personal"), ZONE).agenda(AgendaRequest(day=dt.date(2025, 1, 1)))
 
 
 def test_nobody_listening_is_transient() -> None:
-    cfg = CalDavConfig(url=f"http://127.0.0.1:{free_port()}/", username="u", password=SecretStr("p"), timeout_s=2)
+    cfg = CalDavSettings(url=f"http://127.0.0.1:{free_port()}/", username="u", password=SecretStr("p"), timeout_s=2)
     with pytest.raises(TransientError):
         CalendarClient(cfg).agenda(AgendaRequest(day=dt.date(2025, 1, 1)))
 
@@ -173,17 +177,17 @@ def test_bad_event_input_is_refused(bad: dict[str, object]) -> None:
 
 
 def test_health(radicale: RadicaleServer) -> None:
-    assert CalendarClient(config(radicale)).health().ok
-    assert not CalendarClient(config(radicale, password=SecretStr("wrong"))).health().ok
-    down = CalDavConfig(url=f"http://127.0.0.1:{free_port()}/", username="u", password=SecretStr("p"), timeout_s=2)
+    assert CalendarClient(config(radicale), ZONE).health().ok
+    assert not CalendarClient(config(radicale, password=SecretStr("wrong")), ZONE).health().ok
+    down = CalDavSettings(url=f"http://127.0.0.1:{free_port()}/", username="u", password=SecretStr("p"), timeout_s=2)
     assert not CalendarClient(down).health().ok
 
 
 def test_the_registry_offers_the_calendar_when_caldav_is_configured(radicale: RadicaleServer) -> None:
-    from integrations.registry import IntegrationsConfig, build_capabilities, check_health
+    from integrations.registry import build_capabilities, check_health
 
-    caps = build_capabilities(IntegrationsConfig(caldav_url=radicale.url, caldav_username=radicale.username,
-                                                 caldav_password=SecretStr(radicale.password), timezone="Europe/Lisbon"), None)
+    caldav = CalDavSettings(url=radicale.url, username=radicale.username, password=SecretStr(radicale.password))
+    caps = build_capabilities(Settings(caldav=caldav, timezone="Europe/Lisbon"), None)
     names = {n for n in caps if n.startswith("calendar.")}
     assert names == {"calendar.agenda", "calendar.create", "calendar.move", "calendar.cancel"}
     assert caps["calendar.create"].compensation == "calendar.cancel" and not caps["calendar.cancel"].reversible

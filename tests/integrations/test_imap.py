@@ -12,7 +12,6 @@ from redis import Redis
 from integrations.breaker import CircuitBreaker
 from integrations.capability import EffectContext, PermanentError, TransientError
 from integrations.email_imap import (
-    ImapConfig,
     InboxTriaged,
     imap_health,
     inbox_capabilities,
@@ -25,6 +24,8 @@ from memory.tasks import TaskStore
 from harness.fakes.imap_server import ImapServer
 from harness.fakes.smtp_server import free_port
 from harness.fakes.tls import make_cert
+from kernel.settings import Settings
+from kernel.settings_models import ImapSettings
 
 
 def mail(sender: str, subject: str, body: str, message_id: str | None = "auto", html: bool = False) -> EmailMessage:
@@ -46,9 +47,9 @@ def imap() -> Iterator[ImapServer]:
     server.stop()
 
 
-def config(server: ImapServer, **extra: object) -> ImapConfig:
+def config(server: ImapServer, **extra: object) -> ImapSettings:
     base: dict[str, object] = dict(host="127.0.0.1", port=server.port, security="none", username="me", password="inbox-pass", timeout_s=5)
-    return ImapConfig(**(base | extra))
+    return ImapSettings(**(base | extra))
 
 
 def test_unseen_messages_become_one_task_each_and_are_marked_read(imap: ImapServer, redis: Redis) -> None:
@@ -144,7 +145,7 @@ def test_wrong_password_is_permanent_and_says_what_to_fix(imap: ImapServer) -> N
 
 def test_a_missing_folder_is_permanent_and_says_what_to_fix(imap: ImapServer) -> None:
     with pytest.raises(PermanentError, match="IMAP_FOLDER"):
-        read_inbox(config(imap, mailbox="Archive/2019"))
+        read_inbox(config(imap, folder="Archive/2019"))
 
 
 def test_a_busy_server_is_retried_through_the_capability(imap: ImapServer, redis: Redis) -> None:
@@ -163,7 +164,7 @@ def test_a_busy_server_is_retried_through_the_capability(imap: ImapServer, redis
 
 
 def test_nobody_listening_is_transient() -> None:
-    cfg = ImapConfig(host="127.0.0.1", port=free_port(), security="none", username="me", password=SecretStr("x"), timeout_s=2)
+    cfg = ImapSettings(host="127.0.0.1", port=free_port(), security="none", username="me", password=SecretStr("x"), timeout_s=2)
     with pytest.raises(TransientError):
         read_inbox(cfg)
 
@@ -188,17 +189,17 @@ def test_tls(security: str, tmp_path: Path) -> None:
 def test_health(imap: ImapServer) -> None:
     assert imap_health(config(imap)).ok
     assert not imap_health(config(imap, password=SecretStr("wrong"))).ok
-    down = imap_health(ImapConfig(host="127.0.0.1", port=free_port(), security="none", username="me", password=SecretStr("x"), timeout_s=2))
+    down = imap_health(ImapSettings(host="127.0.0.1", port=free_port(), security="none", username="me", password=SecretStr("x"), timeout_s=2))
     assert not down.ok and "refused" in down.detail.lower()
 
 
 def test_the_registry_offers_the_inbox_when_imap_is_configured(imap: ImapServer, redis: Redis) -> None:
-    from integrations.registry import IntegrationsConfig, build_capabilities, check_health
+    from integrations.registry import build_capabilities, check_health
 
-    config = IntegrationsConfig(workspace="w", imap_host="127.0.0.1", imap_port=imap.port, imap_security="none",
-                                imap_username="me", imap_password=SecretStr("inbox-pass"))
-    caps = build_capabilities(config, redis)
+    settings = Settings(workspace="w", imap=ImapSettings(host="127.0.0.1", port=imap.port, security="none", username="me",
+                                                         password=SecretStr("inbox-pass")))
+    caps = build_capabilities(settings, redis)
     health = check_health(caps)
     assert health["email.read_inbox"].ok and health["email.triage_inbox"].ok
     assert caps["email.read_inbox"].risk.value == "read" and not caps["email.read_inbox"].side_effect
-    assert "email.read_inbox" not in build_capabilities(IntegrationsConfig(), redis)
+    assert "email.read_inbox" not in build_capabilities(Settings(), redis)

@@ -5,12 +5,13 @@ from integrations.breaker import CircuitBreaker
 from integrations.capability import EffectContext
 from integrations.invoke import call
 from integrations.ledger import EffectLedger
-from integrations.registry import IntegrationsConfig, build_capabilities, check_health
+from integrations.registry import build_capabilities, check_health
+from kernel.settings import Settings
 from memory.tasks import TaskStore
 
 
 def test_internal_writes_happen_once_per_key_and_reads_see_the_latest_state(redis):
-    caps = build_capabilities(IntegrationsConfig(workspace="ws"), redis)
+    caps = build_capabilities(Settings(workspace="ws"), redis)
     ledger, breaker = EffectLedger(redis, "ws"), CircuitBreaker(redis, "internal", "ws")
 
     def run(name: str, args: dict, key: str):  # type: ignore[no-untyped-def]
@@ -30,11 +31,11 @@ def test_internal_writes_happen_once_per_key_and_reads_see_the_latest_state(redi
 
 
 def test_registry_without_redis_has_no_internal_capabilities():
-    assert build_capabilities(IntegrationsConfig(), None) == {}
+    assert build_capabilities(Settings(), None) == {}
 
 
 def test_task_created_once_even_when_the_ledger_record_was_lost(redis):
-    caps = build_capabilities(IntegrationsConfig(workspace="ws"), redis)
+    caps = build_capabilities(Settings(workspace="ws"), redis)
     ctx = EffectContext(idempotency_key="run9:0", workspace="ws", trace_id="t", run_id="run9")
     ledger = EffectLedger(redis, "ws", lease_s=0.01)
     first = call(caps["tasks.create"], {"title": "Call Ana"}, ctx, ledger, CircuitBreaker(redis, "tasks"))
@@ -45,7 +46,7 @@ def test_task_created_once_even_when_the_ledger_record_was_lost(redis):
 
 
 def test_contacts_upsert_merges_and_lookup_finds_by_name(redis):
-    caps = build_capabilities(IntegrationsConfig(workspace="ws"), redis)
+    caps = build_capabilities(Settings(workspace="ws"), redis)
     breaker = CircuitBreaker(redis, "contacts")
     ledger = EffectLedger(redis, "ws")
     for i, args in enumerate([{"email": "Ana@Acme.io", "name": "Ana"}, {"email": "ana@acme.io", "company": "Acme"}]):

@@ -10,11 +10,13 @@ from redis import Redis
 
 from integrations.breaker import CircuitBreaker
 from integrations.capability import EffectContext, PermanentError, TransientError
-from integrations.email_smtp import EmailSent, SendEmail, SmtpConfig, message_id_for, send_email, send_email_capability, smtp_health
+from integrations.email_smtp import EmailSent, SendEmail, message_id_for, send_email, send_email_capability, smtp_health
 from integrations.invoke import call
 from integrations.ledger import EffectLedger
 from harness.fakes.smtp_server import SmtpServer, free_port
 from harness.fakes.tls import LocalCert, make_cert
+from kernel.settings import Settings
+from kernel.settings_models import SmtpSettings
 
 MAIL = SendEmail(to=["client@example.com"], subject="Your invoice", body="Hello,\n\nattached as promised.\n")
 
@@ -31,8 +33,8 @@ def cert(tmp_path: Path) -> LocalCert:
     return make_cert(tmp_path / "tls")
 
 
-def plain(server: SmtpServer, **extra: object) -> SmtpConfig:
-    return SmtpConfig(host="127.0.0.1", port=server.port, security="none", sender="me@studio.example", **extra)
+def plain(server: SmtpServer, **extra: object) -> SmtpSettings:
+    return SmtpSettings(host="127.0.0.1", port=server.port, security="none", sender="me@studio.example", **extra)
 
 
 def ctx(key: str = "run-1:0") -> EffectContext:
@@ -129,8 +131,8 @@ def test_every_recipient_refused_is_a_permanent_error(smtp: SmtpServer) -> None:
 def test_starttls_with_login(cert: LocalCert) -> None:
     server = SmtpServer(tls=cert.server_context(), credentials=("me", "s3cret")).start()
     try:
-        config = SmtpConfig(host="127.0.0.1", port=server.port, security="starttls", username="me",
-                            password="s3cret", sender="me@studio.example", ca_file=str(cert.cert_file))
+        config = SmtpSettings(host="127.0.0.1", port=server.port, security="starttls", username="me",
+                              password="s3cret", sender="me@studio.example", ca_file=str(cert.cert_file))
         send_email(config, MAIL, "k")
         assert len(server.messages) == 1
 
@@ -148,8 +150,8 @@ def test_starttls_with_login(cert: LocalCert) -> None:
 def test_implicit_tls(cert: LocalCert) -> None:
     server = SmtpServer(tls=cert.server_context(), implicit_tls=True).start()
     try:
-        config = SmtpConfig(host="127.0.0.1", port=server.port, security="ssl", sender="me@studio.example",
-                            ca_file=str(cert.cert_file))
+        config = SmtpSettings(host="127.0.0.1", port=server.port, security="ssl", sender="me@studio.example",
+                              ca_file=str(cert.cert_file))
         assert send_email(config, MAIL, "k").accepted == ["client@example.com"]
         assert len(server.messages) == 1
     finally:
@@ -157,7 +159,7 @@ def test_implicit_tls(cert: LocalCert) -> None:
 
 
 def test_nobody_listening_is_transient() -> None:
-    config = SmtpConfig(host="127.0.0.1", port=free_port(), security="none", sender="me@studio.example", timeout_s=2)
+    config = SmtpSettings(host="127.0.0.1", port=free_port(), security="none", sender="me@studio.example", timeout_s=2)
 
     with pytest.raises(TransientError, match="Connection"):
         send_email(config, MAIL, "k")
@@ -165,7 +167,7 @@ def test_nobody_listening_is_transient() -> None:
 
 def test_health_check_says_whether_the_relay_answers(smtp: SmtpServer) -> None:
     assert smtp_health(plain(smtp)).ok
-    down = smtp_health(SmtpConfig(host="127.0.0.1", port=free_port(), security="none", sender="me@x.example", timeout_s=2))
+    down = smtp_health(SmtpSettings(host="127.0.0.1", port=free_port(), security="none", sender="me@x.example", timeout_s=2))
     assert not down.ok and "refused" in down.detail.lower()
     assert smtp.messages == []
 
@@ -197,13 +199,12 @@ def test_the_output_survives_the_ledger_round_trip() -> None:
 
 
 def test_the_registry_offers_email_send_only_when_smtp_is_configured(smtp: SmtpServer) -> None:
-    from integrations.registry import IntegrationsConfig, build_capabilities, check_health
+    from integrations.registry import build_capabilities, check_health
 
-    caps = build_capabilities(IntegrationsConfig(smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_security="none",
-                                                 smtp_from="me@studio.example"), None)
+    caps = build_capabilities(Settings(smtp=plain(smtp)), None)
     assert caps["email.send"].side_effect and not caps["email.send"].reversible
     assert check_health({"email.send": caps["email.send"]})["email.send"].ok
-    assert "email.send" not in build_capabilities(IntegrationsConfig(), None)
+    assert "email.send" not in build_capabilities(Settings(), None)
 
 
 def test_a_send_interrupted_before_its_record_is_in_doubt_and_not_sent_again(smtp: SmtpServer, redis: Redis) -> None:
@@ -265,7 +266,7 @@ def test_a_send_cut_short_while_the_server_hangs_does_not_wait_to_say_goodbye():
     controller.start()
     previous = signal.signal(signal.SIGALRM, cut)
     try:
-        config = SmtpConfig(host="127.0.0.1", port=port, security="none", sender="me@studio.example", timeout_s=30)
+        config = SmtpSettings(host="127.0.0.1", port=port, security="none", sender="me@studio.example", timeout_s=30)
         signal.setitimer(signal.ITIMER_REAL, 0.5)
         with pytest.raises(CutShort):
             send_email(config, MAIL, "run-1:0")

@@ -197,14 +197,17 @@ def test_verify_refuses_a_tampered_body_and_a_stale_timestamp() -> None:
 
 
 def test_the_registry_offers_webhook_post_for_configured_targets(receiver: WebhookReceiver) -> None:
-    from integrations.registry import IntegrationsConfig, WebhookTarget, build_capabilities, check_health
+    from integrations.registry import build_capabilities, check_health
+    from kernel.settings import Settings
+    from kernel.settings_models import WebhookSettings, WebhookTarget
 
-    caps = build_capabilities(IntegrationsConfig(webhooks={"crm": WebhookTarget(url=receiver.url(), secret=SecretStr(SECRET))}), None)
+    crm = WebhookTarget(url=receiver.url(), secret=SecretStr(SECRET))
+    caps = build_capabilities(Settings(webhooks=WebhookSettings(outbound={"crm": crm})), None)
     assert check_health({"webhook.post": caps["webhook.post"]})["webhook.post"].ok
     # a playbook may say "name" and "payload"
     posted = caps["webhook.post"].run(caps["webhook.post"].parse({"name": "crm", "payload": {"a": 1}}), ctx())
     assert posted.status == 200 and json.loads(receiver.received[0].body)["data"] == {"a": 1}
-    assert "webhook.post" not in build_capabilities(IntegrationsConfig(), None)
+    assert "webhook.post" not in build_capabilities(Settings(), None)
 
 
 def test_a_post_is_put_to_the_operator_as_the_event_it_sends(receiver: WebhookReceiver) -> None:

@@ -34,7 +34,7 @@ def test_values_mask_secret_named_keys_but_not_counts():
 
 
 def test_secret_values_reaches_nested_models_and_dicts():
-    settings = Settings(slack_bot_token="xoxb-1", telegram_bot_token="1:abc", openai_api_key="sk-1",
-                        outbound_webhooks={"crm": {"url": "https://crm.example", "secret": "out-secret"}, "plain": {"url": "https://x"}},
-                        inbound_hooks={"orders": "in-secret"})
+    settings = Settings(slack={"bot_token": "xoxb-1"}, telegram={"bot_token": "1:abc"}, openai={"api_key": "sk-1"},
+                        webhooks={"outbound": {"crm": {"url": "https://crm.example", "secret": "out-secret"}, "plain": {"url": "https://x"}},
+                                  "inbound": {"orders": "in-secret"}})
     assert sorted(secret_values(settings)) == ["1:abc", "in-secret", "out-secret", "sk-1", "xoxb-1"]

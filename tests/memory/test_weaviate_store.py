@@ -81,11 +81,12 @@ def _open(request: pytest.FixtureRequest, embedder: Embedder) -> Iterator[Weavia
         with WeaviateStore.open(fake.url, embedder, grpc_port=fake.grpc_port) as opened:
             yield opened
         return
-    if not _REAL.weaviate_url:
+    if not _REAL.weaviate.url:
         pytest.skip("set WEAVIATE_URL (and WEAVIATE_GRPC_PORT, WEAVIATE_API_KEY) to run against a real Weaviate")
-    key = _REAL.weaviate_api_key.get_secret_value() if _REAL.weaviate_api_key else None
+    real = _REAL.weaviate
+    key = real.api_key.get_secret_value() if real.api_key else None
     collection = f"DeputyTest{uuid.uuid4().hex[:12]}"
-    with WeaviateStore.open(_REAL.weaviate_url, embedder, key, _REAL.weaviate_grpc_port, _REAL.weaviate_grpc_host, collection) as opened:
+    with WeaviateStore.open(real.url, embedder, key, real.grpc_port, real.grpc_host, collection) as opened:
         try:
             yield opened
         finally:

@@ -7,9 +7,9 @@ import pytest
 from agents.intents.classifier import IntentClassifier
 from agents.intents.model import IntentWatcher
 from agents.intents.registry import load_registry
-from kernel.settings import Settings
+from kernel.settings_models import IntentSettings
 
-THRESHOLD = Settings.model_fields["intent_threshold"].default
+THRESHOLD = IntentSettings().threshold
 PARAPHRASES = [
     ("could you remind me to phone the accountant on monday", "remind"),
     ("put renew the insurance on my to-do list", "add_task"),

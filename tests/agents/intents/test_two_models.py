@@ -40,8 +40,8 @@ def test_two_models_stand_side_by_side_and_a_dot_product_averages_them():
 
 def test_the_larger_model_is_used_only_when_wanted_and_installed(monkeypatch: pytest.MonkeyPatch, tmp_path, caplog):  # type: ignore[no-untyped-def]
     local = Layered("small", 4, 1)
-    off = Settings(intent_mpnet=False, model_cache_dir=tmp_path)
-    on = Settings(intent_mpnet=True, model_cache_dir=tmp_path)
+    off = Settings(intent={"mpnet": False, "model_cache_dir": tmp_path})
+    on = Settings(intent={"mpnet": True, "model_cache_dir": tmp_path})
     unpacked = []
     monkeypatch.setattr("memory.mpnet.mpnet_dir", lambda folder: unpacked.append(folder) or folder)
     assert larger_embedder(off, local) is None
@@ -60,5 +60,5 @@ def test_a_larger_model_that_cannot_be_had_leaves_minilm_alone_with_the_reason_l
 
     monkeypatch.setattr("memory.mpnet.mpnet_dir", broken)
     with caplog.at_level("INFO", logger="deputy.intents"):
-        assert larger_embedder(Settings(intent_mpnet=True, model_cache_dir=tmp_path), Layered("small", 4, 1)) is None
+        assert larger_embedder(Settings(intent={"mpnet": True, "model_cache_dir": tmp_path}), Layered("small", 4, 1)) is None
     assert "MiniLM only" in caplog.text and str(failure) in caplog.text

@@ -1,0 +1,254 @@
+"""The groups Settings is made of: one per connector or concern. A connector takes its group as it is
+(`settings.smtp`, `settings.imap`, …), so each value is declared, typed and defaulted once."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
+from pydantic_settings import NoDecode
+
+
+def _listed(value: object) -> object:
+    """A list from what people write in the environment: comma separated ("a, b") or a JSON list."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
+
+
+def _json(value: object) -> object:
+    """A JSON object given as text, as the environment gives it."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _lower(names: list[str]) -> list[str]:
+    return [name.lower() for name in names]
+
+
+# NoDecode: the environment's text reaches _listed as it is (pydantic-settings would read it as JSON only)
+Names = Annotated[list[str], NoDecode, BeforeValidator(_listed)]
+Numbers = Annotated[list[int], NoDecode, BeforeValidator(_listed)]
+# host names compare case-insensitively
+Hosts = Annotated[list[str], NoDecode, BeforeValidator(_listed), AfterValidator(_lower)]
+
+
+class _Group(BaseModel):
+    # extra keys are ignored: any SMTP_SOMETHING in the environment lands in the smtp group's input
+    model_config = ConfigDict(frozen=True)
+
+
+class ConsoleSettings(_Group):
+    """The web console and the gateway's HTTP side."""
+
+    host: str = "127.0.0.1"
+    port: int = 8700
+    # user ids allowed to talk to Deputy from the console and decide approvals
+    operators: Names = ["operator"]
+    # a fixed secret for scripts (`Authorization: Bearer …`) and a reusable login link (`/login?token=…`);
+    # without it the console is opened with the one-time link `deputy up` / `deputy console-link` print
+    token: SecretStr | None = None
+    # host names the gateway answers to, besides the loopback names and public_url's host; any other
+    # Host header gets 403 (DNS rebinding), except on the signed platform webhooks
+    allowed_hosts: Hosts = []
+    # the URL the gateway is reached at through a reverse proxy or tunnel (its host is allowed)
+    public_url: str | None = None
+    # extra host names /healthz and /metrics answer to (compose service names of probes and scrapers)
+    probe_hosts: Hosts = ["gateway"]
+    # proxies (IPs or CIDRs) whose X-Forwarded-For/-Host/-Proto headers are believed
+    trusted_proxies: Names = []
+    # bearer token /metrics asks for when the request does not come from loopback
+    metrics_token: SecretStr | None = None
+    # how long a console login lasts, and how long a printed login link stays valid (seconds)
+    session_ttl_s: int = 30 * 86_400
+    link_ttl_s: int = 86_400
+    # live update streams (/api/stream): at most this many open, and this many per login
+    max_streams: int = 100
+    streams_per_session: int = 6
+
+
+class JobSettings(_Group):
+    timeout_s: int = 120
+    retries: int = 3
+    # seconds between retries; the last value repeats
+    retry_backoff: Numbers = [1, 5, 30]
+
+
+class OpenAiSettings(_Group):
+    """Any OpenAI-compatible endpoint; Deputy runs offline when base_url is unset."""
+
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    model: str = "gpt-4o-mini"
+    # the cheaper model a call falls back to when the usual one would exceed a budget cap
+    cheap_model: str | None = None
+    # completion tokens assumed when a call is priced before it is made
+    max_completion_tokens: int = 1024
+
+
+class IntentSettings(_Group):
+    """Free text → intent; see docs/intents.md."""
+
+    # the operator's own intents, YAML; re-read and retrained on change (default DATA_DIR/intents.yaml)
+    file: Path | None = None
+    # below this confidence (0-1) Deputy asks which intent was meant instead of guessing
+    threshold: float = 0.38
+    # false: TF-IDF only, without the local MiniLM sentence embeddings
+    embeddings: bool = True
+    # also read all-mpnet-base-v2 next to MiniLM when it is installed (more accurate, ~60 ms and
+    # ~450 MB more per worker; docs/intents.md); false: MiniLM only
+    mpnet: bool = True
+    # where downloaded-once model files are unpacked (the larger intent model)
+    model_cache_dir: Path = Path.home() / ".cache" / "deputy"
+
+
+class SlackSettings(_Group):
+    bot_token: SecretStr | None = None
+    signing_secret: SecretStr | None = None
+    app_token: SecretStr | None = None
+    api_url: str = "https://slack.com/api/"
+    # Slack's posting limit is about one message per second per channel
+    message_interval_s: float = 1.0
+    # the Slack member ids allowed to talk to Deputy and decide approvals
+    operators: Names = []
+
+
+class TelegramSettings(_Group):
+    bot_token: SecretStr | None = None
+    webhook_secret: SecretStr | None = None
+    # webhook mode when set (its host is allowed); long polling otherwise
+    public_url: str | None = None
+    api_url: str = "https://api.telegram.org/bot"
+    operators: Names = []
+
+
+class WeaviateSettings(_Group):
+    url: str | None = None
+    api_key: SecretStr | None = None
+    # Weaviate answers queries and batches over gRPC; the host defaults to url's host
+    grpc_port: int = 50051
+    grpc_host: str | None = None
+    collection: str = "DeputyMemory"
+
+
+class MemorySettings(_Group):
+    # the embedded semantic store (SQLite file); DATA_DIR/memory.sqlite3 when unset
+    path: Path | None = None
+    # "local" (all-MiniLM-L6-v2, offline) or "openai" (the OpenAI endpoint's /embeddings)
+    embeddings: str = "local"
+    embedding_model: str = "text-embedding-3-small"
+    embedding_dim: int | None = None
+
+
+class IngestSettings(_Group):
+    # channels whose conversations are remembered: console, slack, telegram
+    conversations: Names = []
+    # `deputy ingest`: larger files are skipped unread; a PDF is read up to this many pages, and its
+    # text extraction stops after this many seconds (checked between pages); what was read is kept
+    max_file_mb: float = Field(20.0, gt=0)
+    max_pdf_pages: int = Field(500, ge=1)
+    pdf_timeout_s: float = Field(60.0, gt=0)
+
+
+class DigestSettings(_Group):
+    # local time (in `timezone`) the daily digest is due, HH:MM
+    time: str = "08:00"
+    # where the digest goes: console (its "digest" thread), slack, telegram (the thread the operator
+    # last wrote from on that platform)
+    channels: Names = ["console"]
+
+
+class BudgetSettings(_Group):
+    # every project's caps in USD (0 = no cap), and per-project overrides "project:daily:monthly"
+    daily_usd: float = 1.0
+    monthly_usd: float = 20.0
+    caps: Names = []
+    # USD per 1k tokens, on top of the built-in table: "model:in:out,..." or JSON {"model": [in, out]}
+    # (agents/costs.py reads it: model names may hold ':' and the JSON form is a table, not a list)
+    prices: str = ""
+
+
+class PolicySettings(_Group):
+    # a policy YAML of the same shape as agents/policy.yaml; the built-in one when unset
+    file: Path | None = None
+    # overrides the policy's approval_ttl_s (seconds an approval card stays valid)
+    approval_ttl_s: int | None = None
+    # who may decide approvals; the operators of every channel when empty
+    approvers: Names = []
+
+
+class EffectSettings(_Group):
+    # how long a worker holds a step's effect key; past it, a dead worker's step counts as in doubt
+    lease_s: float = 120.0
+    # consecutive connector failures that open its circuit breaker, and how long it stays open
+    breaker_failures: int = 5
+    breaker_cooldown_s: float = 30.0
+
+
+class SmtpSettings(_Group):
+    """Email out; email.send exists only when host and sender are set."""
+
+    host: str | None = None
+    port: int = 587
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str | None = None
+    password: SecretStr | None = None
+    sender: str | None = None
+    sender_name: str = ""
+    # a CA bundle to trust instead of the system's (a private relay with its own certificate)
+    ca_file: str | None = None
+    # seconds to wait for each answer of the SMTP server before counting the attempt as failed
+    timeout_s: float = 20.0
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.host and self.sender)
+
+
+class ImapSettings(_Group):
+    """Email in; inbox triage exists only when host, username and password are set."""
+
+    host: str | None = None
+    port: int = 993
+    security: Literal["ssl", "starttls", "none"] = "ssl"
+    username: str | None = None
+    password: SecretStr | None = None
+    folder: str = "INBOX"
+    ca_file: str | None = None
+    timeout_s: float = 20.0
+    # turn unseen mail into tasks every this many minutes (0 = never)
+    triage_every_min: int = Field(15, ge=0)
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.host and self.username and self.password)
+
+
+class CalDavSettings(_Group):
+    """The calendar; its capabilities exist only when url is set."""
+
+    url: str | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    # display name of the calendar to use; the account's first calendar when unset
+    calendar: str | None = None
+    timeout_s: float = 15.0
+
+
+class WebhookTarget(_Group):
+    url: str
+    secret: SecretStr | None = None
+
+
+class WebhookSettings(_Group):
+    # webhooks out, by name: {"crm": {"url": "https://crm.example/hooks/deputy", "secret": "..."}}
+    outbound: Annotated[dict[str, WebhookTarget], BeforeValidator(_json)] = {}
+    timeout_s: float = 10.0
+    # signed webhooks in, name → signing secret: {"orders": "...", "leads": "..."}; each is served at
+    # POST /hooks/NAME
+    inbound: Annotated[dict[str, SecretStr], BeforeValidator(_json)] = {}
+    # how far (seconds) a hook's signed timestamp may be from now before it counts as replayed
+    tolerance_s: int = 300
