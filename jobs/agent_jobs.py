@@ -3,26 +3,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from rq import get_current_job
-
 from agents.executor import RunMissing
 from kernel.messages import Outcome
 from agents.plan import Plan, StepResult
 from kernel.messages import Reply
-from jobs.runtime import Runtime, runtime_for
-
-
-def _runtime() -> Runtime:
-    job = get_current_job()
-    if job is None:
-        raise RuntimeError("job functions run inside an RQ worker")
-    return runtime_for(job.connection)
+from jobs.runtime import Runtime, current_runtime
 
 
 def run_plan(payload: dict[str, Any]) -> dict[str, Any]:
     """Carry run `run_id` as far as it may go; answer in the run's thread."""
-    rt = _runtime()
-    assert rt.agent is not None
+    rt = current_runtime()
     run_id = str(payload["run_id"])
     plan, results = _load(rt, run_id)
     outcome = rt.agent.run(run_id, plan, results)
@@ -32,8 +22,7 @@ def run_plan(payload: dict[str, Any]) -> dict[str, Any]:
 
 def resume(payload: dict[str, Any]) -> dict[str, Any]:
     """After an approval: re-check the approved action's digest, run the step exactly once, report."""
-    rt = _runtime()
-    assert rt.agent is not None
+    rt = current_runtime()
     approval = rt.agent.approvals.get(str(payload["approval_id"]))
     if approval is None:
         return {"ok": False, "reason": "no such approval"}
@@ -45,7 +34,6 @@ def resume(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def _load(rt: Runtime, run_id: str) -> tuple[Plan, dict[int, StepResult]]:
-    assert rt.agent is not None
     plan, results = rt.agent.runs.load(run_id)
     if plan is None:
         raise RunMissing(f"no run {run_id}")

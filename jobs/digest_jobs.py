@@ -21,11 +21,11 @@ from redis import Redis
 
 from agents.approval_cards import approval_card
 from agents.approvals import ApprovalStore
-from agents.digest import Agenda, AgendaItem, Digest, DigestBuilder, Mark, PendingApprovals
+from agents.digest import Agenda, AgendaItem, Digest, DigestBuilder, Mark
 from kernel.messages import Card
 from kernel.messages import Reply
 from jobs.card_copies import CardCopies, CardCopy
-from jobs.runtime import Runtime
+from jobs.runtime import Runtime, current_runtime
 from kernel.keys import Keys
 from kernel.settings_models import CalDavSettings
 
@@ -151,13 +151,11 @@ class CalDavAgenda:
 
 def builder_for(rt: Runtime) -> DigestBuilder:
     s = rt.settings
-    approvals: PendingApprovals = rt.approvals_view or StoredApprovals(
-        rt.agent.approvals if rt.agent is not None else ApprovalStore(rt.redis, s.workspace))
-    agenda: Agenda | None = rt.agenda
-    if agenda is None and s.caldav.url:
+    agenda: Agenda | None = None
+    if s.caldav.url:
         agenda = CalDavAgenda(s.caldav, s.timezone)
     return DigestBuilder(rt.events, rt.tasks, rt.notes, rt.facts, s.timezone, budgets=rt.budgets,
-                         approvals=approvals, agenda=agenda)
+                         approvals=StoredApprovals(rt.agent.approvals), agenda=agenda)
 
 
 def digest_trace(workspace: str, day: date) -> str:
@@ -195,8 +193,6 @@ def send_daily(rt: Runtime, now: datetime) -> dict[str, Any]:
 
 def digest_tick(payload: dict[str, Any]) -> dict[str, Any]:
     """Cron entry point (every minute): send today's digest once it is due. `now` (ISO) replays a moment."""
-    from jobs.tasks import _runtime
-
-    rt, _ = _runtime()
+    rt = current_runtime()
     now = datetime.fromisoformat(payload["now"]) if payload.get("now") else datetime.now(timezone.utc)
     return send_daily(rt, now)

@@ -13,7 +13,7 @@ from typing import Any
 
 from integrations.capability import EffectContext
 from integrations.invoke import call
-from jobs.runtime import Runtime
+from jobs.runtime import Runtime, current_runtime
 from kernel.keys import Keys
 
 log = logging.getLogger("deputy.inbox")
@@ -23,15 +23,13 @@ CAPABILITY = "email.triage_inbox"
 
 def inbox_tick(payload: dict[str, Any]) -> dict[str, Any]:
     """Cron entry point (every minute). `now` (epoch seconds) replays a moment."""
-    from jobs.tasks import _runtime
-
-    rt, _ = _runtime()
+    rt = current_runtime()
     return triage_if_due(rt, float(payload.get("now") or time.time()))
 
 
 def triage_if_due(rt: Runtime, now: float) -> dict[str, Any]:
     every_s = rt.settings.imap.triage_every_min * 60
-    if every_s <= 0 or rt.agent is None or CAPABILITY not in rt.agent.executor.capabilities:
+    if every_s <= 0 or CAPABILITY not in rt.agent.executor.capabilities:
         return {"ran": False, "reason": "off (INBOX_TRIAGE_EVERY_MIN=0 or no IMAP_HOST)"}
     executor = rt.agent.executor
     capability = executor.capabilities[CAPABILITY]

@@ -5,23 +5,14 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from rq import get_current_job
-
 from kernel.messages import Inbound
 from kernel.settings import Settings
-from jobs.runtime import Runtime, runtime_for
+from jobs.runtime import Runtime, current_runtime
 from memory.ingest import Ingestor, Limits
 from memory.retention import apply_retention
 from memory.workspaces import Workspaces
 
 log = logging.getLogger("deputy.memory")
-
-
-def _runtime() -> Runtime:
-    job = get_current_job()
-    if job is None:
-        raise RuntimeError("job functions run inside an RQ worker")
-    return runtime_for(job.connection)
 
 
 def ingest_limits(settings: Settings) -> Limits:
@@ -35,9 +26,7 @@ EVENT_KINDS = {"ingested": "memory.ingested", "skipped": "memory.ingest_skipped"
 def ingest_file(payload: dict[str, Any]) -> dict[str, Any]:
     """Ingest one file, checked again to lie inside the folder that was listed (`root`): it may have
     been swapped for a link since. A file skipped or unreadable is reported (event + result), not retried."""
-    rt = _runtime()
-    if rt.memory is None:
-        raise RuntimeError("semantic memory is not configured in this worker")
+    rt = current_runtime()
     workspace = str(payload.get("workspace") or rt.settings.workspace)
     trace_id = str(payload["trace_id"])
     path = Path(payload["path"])
@@ -54,7 +43,7 @@ def ingest_file(payload: dict[str, Any]) -> dict[str, Any]:
 
 def remember_turn(rt: Runtime, inbound: Inbound, trace_id: str) -> None:
     """Keep the operator's message in memory when its channel is opted in (INGEST_CONVERSATIONS)."""
-    if rt.memory is None or inbound.channel not in rt.settings.ingest.conversations or inbound.text.lstrip().startswith("/"):
+    if inbound.channel not in rt.settings.ingest.conversations or inbound.text.lstrip().startswith("/"):
         return
     try:
         item = Ingestor(rt.memory.store, rt.settings.workspace).note(
@@ -70,9 +59,7 @@ def remember_turn(rt: Runtime, inbound: Inbound, trace_id: str) -> None:
 
 def sweep_retention(payload: dict[str, Any]) -> dict[str, Any]:
     """Periodic: delete memories past their project's retention_days, from every backend."""
-    rt = _runtime()
-    if rt.memory is None:
-        return {"deleted": {}}
+    rt = current_runtime()
     workspace = str(payload.get("workspace") or rt.settings.workspace)
     deleted = apply_retention(rt.memory.backends, Workspaces(rt.redis), workspace, rt.events)
     return {"deleted": deleted}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,10 +25,12 @@ class Memory:
     backends: dict[str, MemoryStore] = field(default_factory=dict)
 
     def close(self) -> None:
-        for backend in self.backends.values():
-            close = getattr(backend, "close", None)
-            if close is not None:
-                close()
+        """Close every backend and the embedder's cache, each even if another fails to close."""
+        with ExitStack() as stack:
+            for part in (self.embedder, *self.backends.values()):
+                close = getattr(part, "close", None)
+                if close is not None:
+                    stack.callback(close)
 
 
 def memory_path(settings: Settings) -> Path:

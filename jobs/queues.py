@@ -81,10 +81,10 @@ class DeputyJob(Job):
 
     def retry(self, queue: Queue, pipeline: Pipeline) -> None:
         interval = self.get_retry_interval()
-        if not interval:
+        # rq retries only a job with retries left; its own retry handles anything else as it always has
+        if not interval or not self.retries_left:
             super().retry(queue, pipeline)
             return
-        assert self.retries_left
         self.retries_left -= 1
         self.set_status(JobStatus.SCHEDULED, pipeline=pipeline)
         queue.schedule_job(self, now() + timedelta(seconds=interval), pipeline=pipeline)

@@ -5,24 +5,21 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from agents.reminders import ReminderBook, reminder_card
+from agents.reminders import reminder_card
 from kernel.messages import Reply
-from jobs.runtime import Runtime
-from jobs.scheduling import RqScheduler
+from jobs.runtime import Runtime, current_runtime
 
 log = logging.getLogger("deputy.reminders")
 
 
 def fire_reminder(payload: dict[str, Any]) -> dict[str, Any]:
     """Post a due reminder in the thread it was asked in, with Snooze / Done buttons; once per due time."""
-    from jobs.tasks import _runtime
-
-    rt, _ = _runtime()
+    rt = current_runtime()
     return fire(rt, str(payload["reminder_id"]), float(payload["due"]))
 
 
 def fire(rt: Runtime, reminder_id: str, due: float) -> dict[str, Any]:
-    book = reminders_for(rt)
+    book = rt.reminders
     reminder = book.claim_firing(reminder_id, due)
     if reminder is None:
         return {"reminder_id": reminder_id, "fired": False}
@@ -37,7 +34,3 @@ def fire(rt: Runtime, reminder_id: str, due: float) -> dict[str, Any]:
                          late_s=round(datetime.now().timestamp() - due, 1))
         rt.events.record(trace_id, "reply.queued", actor="worker", reply_id=reply.reply_id, text=reply.text[:200])
     return {"reminder_id": reminder_id, "fired": True}
-
-
-def reminders_for(rt: Runtime) -> ReminderBook:
-    return rt.reminders or ReminderBook(rt.redis, rt.settings.workspace, RqScheduler(rt.queues, rt.events), rt.settings.timezone)

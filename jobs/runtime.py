@@ -1,38 +1,40 @@
-"""What a job needs, built once per worker process from settings and the job's own connection."""
+"""What a job needs: the worker's composition root, opened once per worker from settings and closed when it stops.
+
+Job functions receive only JSON, so the worker makes its runtime current while it works (`use_runtime`)
+and job functions reach it through `current_runtime()`."""
 from __future__ import annotations
 
+from contextlib import ExitStack, closing, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Iterator
 
 from redis import Redis
 
+from agents.agent import Agent
 from agents.budget import Budgets, Caps
 from agents.budgeted_llm import BudgetedLlm
 from agents.costs import CostLedger, PriceTable
-from agents.drafts import DraftStore
-from agents.digest import Agenda, PendingApprovals
+from agents.intents.recognizers import WorkerRecognizer
 from agents.llm import Llm, OpenAiLlm
-from agents.reminders import ReminderBook
-from agents.agent import Agent
-from agents.skills import SkillContext
 from agents.recall import Recall
-from agents.intents.commands import help_text
+from agents.reminders import ReminderBook
 from kernel.messages import Reply
 from kernel.outbox import Outbox
-from agents.intents.recognizers import WorkerRecognizer
-from kernel.settings import Settings, load_settings
+from kernel.settings import Settings
 from jobs.agent_wiring import approvers_for, build_agent
 from jobs.memory_wiring import Memory, open_memory
 from jobs.queues import JobQueues
 from jobs.scheduling import RqScheduler
 from memory.events import EventLog
 from memory.facts import FactStore
-from memory.notes import NoteStore
 from memory.ingest import Ingestor
+from memory.notes import NoteStore
 from memory.retrieval import Retriever
 from memory.tasks import TaskStore
 
 
-@dataclass
+@dataclass(frozen=True)
 class Runtime:
     settings: Settings
     redis: Redis
@@ -42,70 +44,19 @@ class Runtime:
     notes: NoteStore
     outbox: Outbox
     queues: JobQueues
-    # None when no OPENAI_BASE_URL is configured: everything then runs offline
-    llm: Llm | None = None
+    # spend caps and the cost ledger; reminders
+    budgets: Budgets
+    reminders: ReminderBook
     # plan → execute → inspect, approvals and capabilities (jobs/agent_wiring.py)
-    agent: "Agent | None" = None
-    # spend caps and the cost ledger; reminders; what the digest reads when they are configured
-    budgets: Budgets | None = None
-    reminders: ReminderBook | None = None
-    approvals_view: PendingApprovals | None = None
-    agenda: Agenda | None = None
+    agent: Agent
     # semantic memory: the store searched and written, and every backend forget reaches
-    memory: Memory | None = None
+    memory: Memory
     # free text → intent (classifier, slots, function calling); trains on first use
-    recognizer: WorkerRecognizer | None = None
+    recognizer: WorkerRecognizer
     # who may approve more spend or set a budget: the same people who decide approvals
-    approvers: tuple[str, ...] = ()
-
-    @classmethod
-    def build(cls, settings: Settings, redis: Redis) -> "Runtime":
-        ws = settings.workspace
-        runtime = cls(
-            settings=settings,
-            redis=redis,
-            events=EventLog(redis, ws),
-            tasks=TaskStore(redis, ws),
-            facts=FactStore(redis, ws),
-            notes=NoteStore(redis, ws),
-            outbox=Outbox(redis),
-            queues=JobQueues(redis, settings.job.retries, settings.job.retry_backoff, settings.job.timeout_s),
-            llm=make_llm(settings, redis),
-            budgets=make_budgets(settings, redis),
-            reminders=ReminderBook(redis, ws, RqScheduler(JobQueues(redis, settings.job.retries, settings.job.retry_backoff,
-                                                                      settings.job.timeout_s), EventLog(redis, ws)), settings.timezone),
-        )
-        runtime.agent = build_agent(settings, redis, runtime.llm, runtime.queues)
-        runtime.memory = open_memory(settings)
-        runtime.recognizer = WorkerRecognizer(settings, runtime.llm)
-        runtime.approvers = approvers_for(settings)
-        return runtime
-
-    def skill_context(self, trace_id: str, actor: str, thread_id: str, channel: str = "",
-                      reply_to: dict[str, str] | None = None) -> SkillContext:
-        from jobs.digest_jobs import OutboxDigest, builder_for  # digest_jobs imports this module
-
-        return SkillContext(
-            workspace=self.settings.workspace,
-            trace_id=trace_id,
-            actor=actor,
-            thread_id=thread_id,
-            tasks=self.tasks,
-            facts=self.facts,
-            notes=self.notes,
-            events=self.events,
-            help_text=help_text(),
-            channel=channel,
-            reply_to=reply_to or {},
-            budgets=self.budgets,
-            reminders=self.reminders,
-            digests=OutboxDigest(self, builder_for(self)),
-            agent=self.agent,
-            recall=self.recall(),
-            drafts=DraftStore(self.redis, self.settings.workspace),
-            llm=self.llm,
-            approvers=self.approvers,
-        )
+    approvers: tuple[str, ...]
+    # None when no OPENAI_BASE_URL is configured: everything then runs offline
+    llm: Llm | None
 
     def queue_reply(self, reply: Reply, note: str | None = None) -> bool:
         """Put a reply in the outbox and trace it (`note` instead of its text); False when that reply
@@ -115,45 +66,82 @@ class Runtime:
         self.events.record(reply.trace_id, "reply.queued", actor="worker", reply_id=reply.reply_id, text=(note or reply.text)[:200])
         return True
 
-    def recall(self) -> Recall | None:
-        if self.memory is None:
-            return None
+    def recall(self) -> Recall:
         return Recall(Retriever(self.memory.store), Ingestor(self.memory.store, self.settings.workspace), self.llm)
 
 
-def make_llm(settings: Settings, redis: Redis) -> Llm | None:
-    """The model client workers use, or None offline. Budgets and cost accounting wrap it here."""
+@contextmanager
+def open_runtime(settings: Settings, redis: Redis) -> Iterator[Runtime]:
+    """Everything jobs use, built from `settings` over `redis`; what was opened (memory stores, the
+    model client) is closed on exit."""
+    ws = settings.workspace
+    events = EventLog(redis, ws)
+    queues = job_queues(settings, redis)
+    scheduler = RqScheduler(queues, events)
+    budgets = make_budgets(settings, redis, scheduler)
+    with ExitStack() as opened:
+        client = model_client(settings)
+        if client is not None:
+            opened.callback(client.client.close)
+        llm = budgeted(client, settings, redis, budgets) if client is not None else None
+        memory = opened.enter_context(closing(open_memory(settings)))
+        yield Runtime(
+            settings=settings, redis=redis, events=events, tasks=TaskStore(redis, ws), facts=FactStore(redis, ws),
+            notes=NoteStore(redis, ws), outbox=Outbox(redis), queues=queues, budgets=budgets,
+            reminders=ReminderBook(redis, ws, scheduler, settings.timezone), agent=build_agent(settings, redis, llm, queues),
+            memory=memory, recognizer=WorkerRecognizer(settings, llm), approvers=approvers_for(settings), llm=llm,
+        )
+
+
+_current: ContextVar[Runtime] = ContextVar("deputy_runtime")
+
+
+@contextmanager
+def use_runtime(runtime: Runtime) -> Iterator[Runtime]:
+    """Make `runtime` the one `current_runtime()` returns in this context (a worker, while it works)."""
+    token = _current.set(runtime)
+    try:
+        yield runtime
+    finally:
+        _current.reset(token)
+
+
+def current_runtime() -> Runtime:
+    """The runtime of the worker running this job."""
+    try:
+        return _current.get()
+    except LookupError:
+        raise RuntimeError("job functions run inside a Deputy worker (jobs/worker.py), which opens their runtime") from None
+
+
+def job_queues(settings: Settings, redis: Redis) -> JobQueues:
+    return JobQueues(redis, settings.job.retries, settings.job.retry_backoff, settings.job.timeout_s)
+
+
+def model_client(settings: Settings) -> OpenAiLlm | None:
+    """The OpenAI-compatible client, or None offline (no OPENAI_BASE_URL)."""
     model = settings.openai
     if not model.base_url:
         return None
     key = model.api_key.get_secret_value() if model.api_key else None
-    inner = OpenAiLlm(model.base_url, key, model.model)
-    # every call is priced before it is made and held against its project's caps
-    return BudgetedLlm(inner, make_budgets(settings, redis), PriceTable.parse(settings.budget.prices),
-                       EventLog(redis, settings.workspace), model.model, model.cheap_model, model.max_completion_tokens)
+    return OpenAiLlm(model.base_url, key, model.model)
 
 
-def make_budgets(settings: Settings, redis: Redis) -> Budgets:
+def budgeted(inner: Llm, settings: Settings, redis: Redis, budgets: Budgets) -> Llm:
+    """Every call priced before it is made and held against its project's caps."""
+    model = settings.openai
+    return BudgetedLlm(inner, budgets, PriceTable.parse(settings.budget.prices), EventLog(redis, settings.workspace),
+                       model.model, model.cheap_model, model.max_completion_tokens)
+
+
+def make_llm(settings: Settings, redis: Redis) -> Llm | None:
+    """The model client workers use, or None offline. Budgets and cost accounting wrap it here."""
+    client = model_client(settings)
+    return budgeted(client, settings, redis, make_budgets(settings, redis)) if client is not None else None
+
+
+def make_budgets(settings: Settings, redis: Redis, scheduler: RqScheduler | None = None) -> Budgets:
     """Spend caps over the cost ledger, with days and months in the operator's time zone."""
-    queues = JobQueues(redis, settings.job.retries, settings.job.retry_backoff, settings.job.timeout_s)
     ledger = CostLedger(redis, settings.workspace, settings.timezone)
     caps = Caps.parse(settings.budget.daily_usd, settings.budget.monthly_usd, settings.budget.caps)
-    return Budgets(redis, ledger, caps, RqScheduler(queues, EventLog(redis, settings.workspace)))
-
-
-# Job functions receive only JSON, so each worker process keeps one Runtime per Redis
-# connection pool it was handed (the worker's own, or a test's).
-_runtimes: dict[int, Runtime] = {}
-
-
-def runtime_for(redis: Redis) -> Runtime:
-    key = id(redis.connection_pool)
-    runtime = _runtimes.get(key)
-    if runtime is None:
-        runtime = _runtimes[key] = Runtime.build(load_settings(), redis)
-    return runtime
-
-
-def forget_runtimes() -> None:
-    """Drop cached runtimes (tests change settings between cases)."""
-    _runtimes.clear()
+    return Budgets(redis, ledger, caps, scheduler or RqScheduler(job_queues(settings, redis), EventLog(redis, settings.workspace)))

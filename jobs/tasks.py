@@ -17,15 +17,9 @@ from agents.intents.recognizers import UNRECOGNISED
 from jobs.card_copies import CardCopies
 from jobs.digest_jobs import remember_thread
 from jobs.ingest import remember_turn
-from jobs.runtime import Runtime, runtime_for
+from jobs.runtime import Runtime, current_runtime
+from jobs.skill_contexts import skill_context
 from kernel import job_names
-
-
-def _runtime() -> tuple[Runtime, Job | None]:
-    job = get_current_job()
-    if job is None:
-        raise RuntimeError("job functions run inside an RQ worker")
-    return runtime_for(job.connection), job
 
 
 def _attempt(job: Job | None) -> int:
@@ -36,7 +30,7 @@ def _attempt(job: Job | None) -> int:
 
 def handle_message(payload: dict[str, Any]) -> dict[str, Any]:
     """Carry out one recognised intent and queue the reply in the same thread."""
-    rt, job = _runtime()
+    rt, job = current_runtime(), get_current_job()
     inbound = Inbound.model_validate(payload["inbound"])
     intent = Intent.model_validate(payload["intent"])
     trace_id = str(payload["trace_id"])
@@ -44,13 +38,13 @@ def handle_message(payload: dict[str, Any]) -> dict[str, Any]:
     rt.events.record(trace_id, "job.started", actor="worker", job="handle_message", intent=intent.name, attempt=_attempt(job))
     skill = SKILLS.get(intent.name, SKILLS["help"])
     remember_thread(rt.redis, rt.settings.workspace, inbound.channel, inbound.thread_id, inbound.reply_to)
-    ctx = rt.skill_context(trace_id, inbound.user_id, inbound.thread_id, inbound.channel, inbound.reply_to)
+    ctx = skill_context(rt, trace_id, inbound.user_id, inbound.thread_id, inbound.channel, inbound.reply_to)
     # model calls made for this request are charged to it; over budget, the reply asks for more spend
     charge = Charge(run_id=trace_id, project=str(intent.slots.get("project") or "inbox"),
                     resume_func=job_names.HANDLE_MESSAGE, resume_payload=payload)
     with charge_to(charge):
         try:
-            if intent.name == UNRECOGNISED and rt.recognizer is not None:
+            if intent.name == UNRECOGNISED:
                 # free text is classified here, not in the gateway (see agents/intents/recognizers.py)
                 intent = rt.recognizer.recognize(intent.text or inbound.text, trace_id, rt.events)
                 skill = SKILLS.get(intent.name, SKILLS["help"])
@@ -67,7 +61,7 @@ def handle_message(payload: dict[str, Any]) -> dict[str, Any]:
 
 def handle_decision(payload: dict[str, Any]) -> dict[str, Any]:
     """Carry out a button click the gateway accepted."""
-    rt, job = _runtime()
+    rt, job = current_runtime(), get_current_job()
     decision = Decision.model_validate(payload["decision"])
     trace_id = str(payload["trace_id"])
     rt.events.record(trace_id, "job.started", actor="worker", job="handle_decision", action=decision.action, attempt=_attempt(job))
@@ -75,7 +69,7 @@ def handle_decision(payload: dict[str, Any]) -> dict[str, Any]:
     if decide is None:
         outcome = Outcome(text="That button is not valid any more.", ok=False)
     else:
-        outcome = decide(rt.skill_context(trace_id, decision.user_id, decision.thread_id, decision.channel, decision.reply_to),
+        outcome = decide(skill_context(rt, trace_id, decision.user_id, decision.thread_id, decision.channel, decision.reply_to),
                          decision.value)
     _reply(rt, trace_id, decision.channel, decision.thread_id, decision.reply_to, outcome, suffix="decision")
     rt.events.record(trace_id, "job.finished", actor="worker", job="handle_decision", ok=outcome.ok)
@@ -116,7 +110,7 @@ def report_failure(
     job: Job, connection: Redis, exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
 ) -> None:
     """RQ failure callback: log each failed attempt; after the last one, tell the operator in the thread."""
-    rt = runtime_for(connection)
+    rt = current_runtime()
     payload = job.args[0] if job.args else {}
     trace_id = str(payload.get("trace_id", job.id))
     error = f"{exc_type.__name__}: {exc}"[:300]

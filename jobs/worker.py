@@ -25,9 +25,10 @@ from rq.utils import now
 from rq.serializers import JSONSerializer
 from rq.worker import WorkerStatus
 
-from kernel.settings import load_settings
+from kernel.settings import Settings, load_settings
 from jobs.queues import QUEUES, DeputyJob
 from jobs.registry import JOBS
+from jobs.runtime import open_runtime, use_runtime
 from memory.events import EventLog
 
 log = logging.getLogger("deputy.worker")
@@ -75,7 +76,8 @@ def _signal_on_parent_death(signum: int) -> None:
 
 
 class DeputyWorker(SimpleWorker):
-    """SimpleWorker with a short, actively renewed job lease and throttled worker heartbeats.
+    """SimpleWorker that opens the jobs' runtime while it works, with a short, actively renewed job
+    lease and throttled worker heartbeats.
 
     rq's SimpleWorker leases a job for its whole timeout + 60 s and never renews it, so a killed
     worker's job waits minutes to be retried, and a job running past its lease is retried while it
@@ -86,8 +88,25 @@ class DeputyWorker(SimpleWorker):
     abandoned_after_s = ABANDONED_AFTER_S
     job_heartbeat_s = JOB_HEARTBEAT_S
     job_class: type[DeputyJob]
-    # where a refused job is written (make_worker sets it from settings)
-    workspace = "default"
+    # what the runtime is built from, and where a refused job is written (make_worker sets it)
+    settings: Settings
+
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        """rq's loop, with the runtime open and current: job functions and the failure callbacks
+        maintenance calls reach it through jobs.runtime.current_runtime()."""
+        with open_runtime(self.settings, self.connection) as runtime, use_runtime(runtime):
+            return bool(super().work(*args, **kwargs))
+
+    def unsubscribe(self) -> None:
+        """rq unsubscribes, then stops its listener thread and waits for it. A listener that reads the
+        unsubscribe reply first waits up to 60 s for a subscription that will never come, and the
+        worker with it; told to stop first, it exits on that reply."""
+        if self.pubsub_thread is None or self.pubsub is None:
+            return
+        self.pubsub_thread.stop(timeout=0)
+        self.pubsub.unsubscribe()
+        self.pubsub_thread.join(timeout=1)
+        self.pubsub.close()
 
     def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
         last = getattr(self, "_last_beat", 0.0)
@@ -120,8 +139,8 @@ class DeputyWorker(SimpleWorker):
         anything, and written to the workspace's event log."""
         reason = f"refused: {name!r} is not one of Deputy's job functions (jobs/registry.py); nothing was imported or run"
         log.warning("job %s from queue %s %s", job.id, queue.name, reason)
-        EventLog(self.connection, self.workspace).record(job.id, "job.refused", actor="worker", job=name, job_id=job.id,
-                                                         queue=queue.name, reason="not a registered job function")
+        EventLog(self.connection, self.settings.workspace).record(job.id, "job.refused", actor="worker", job=name, job_id=job.id,
+                                                                  queue=queue.name, reason="not a registered job function")
         job.retries_left = 0  # it would be refused every time
         job.ended_at = now()
         self.handle_job_failure(job, queue, exc_string=reason)
@@ -203,15 +222,15 @@ class DeputyWorker(SimpleWorker):
                 log.warning("could not renew the lease of job %s", job.id, exc_info=True)
 
 
-def make_worker(redis: Redis, name: str | None = None, jobs: Collection[str] = JOBS, workspace: str | None = None) -> DeputyWorker:
-    """A worker that runs only `jobs` (Deputy's registry; tests add their own) and writes refusals to
-    `workspace`'s event log (WORKSPACE when not given)."""
+def make_worker(redis: Redis, name: str | None = None, jobs: Collection[str] = JOBS, settings: Settings | None = None) -> DeputyWorker:
+    """A worker that runs only `jobs` (Deputy's registry; tests add their own), with a runtime built
+    from `settings` (the environment's when not given) while it works."""
     worker = DeputyWorker(
         list(QUEUES), connection=redis, serializer=JSONSerializer, name=name,
         job_class=DeputyJob if jobs is JOBS else DeputyJob.registering(jobs),
         maintenance_interval=MAINTENANCE_INTERVAL_S, worker_ttl=WORKER_TTL_S, job_monitoring_interval=int(JOB_HEARTBEAT_S),
     )
-    worker.workspace = workspace or load_settings().workspace
+    worker.settings = settings or load_settings()
     return worker
 
 

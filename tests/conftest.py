@@ -78,13 +78,10 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 @pytest.fixture
 def settings(redis_url: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     from kernel.settings import load_settings
-    from jobs.runtime import forget_runtimes
 
     monkeypatch.setenv("REDIS_URL", redis_url)
     monkeypatch.setenv("JOB_RETRY_BACKOFF", "0")
-    forget_runtimes()
-    yield load_settings()
-    forget_runtimes()
+    return load_settings()
 
 
 @pytest.fixture

@@ -23,7 +23,6 @@ def smtp() -> Iterator[SmtpServer]:
 @pytest.fixture
 def settings(redis_url: str, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     from kernel.settings import load_settings
-    from jobs.runtime import forget_runtimes
 
     for key, value in {
         "REDIS_URL": redis_url, "JOB_RETRY_BACKOFF": "0", "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp.port),
@@ -31,9 +30,7 @@ def settings(redis_url: str, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch):
         "APPROVERS": "operator", "BREAKER_FAILURES": "3", "BREAKER_COOLDOWN_S": "60",
     }.items():
         monkeypatch.setenv(key, value)
-    forget_runtimes()
-    yield load_settings()
-    forget_runtimes()
+    return load_settings()
 
 
 @pytest.fixture

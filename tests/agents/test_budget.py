@@ -11,7 +11,8 @@ from agents.llm import LlmUnavailable, OpenAiLlm
 from agents.skills import SKILLS
 from kernel.messages import Decision, Inbound
 from jobs.queues import DEFAULT, JobQueues
-from jobs.runtime import forget_runtimes, runtime_for
+from jobs.runtime import current_runtime, make_budgets
+from kernel.settings import load_settings
 from jobs.scheduling import RqScheduler
 from memory.events import EventLog
 
@@ -171,7 +172,7 @@ async def over_budget_card(deputy, openai_server, monkeypatch, redis) -> dict:
     def ask_the_model(ctx, intent):
         from kernel.messages import Outcome
 
-        return Outcome(text=runtime_for(redis).llm.complete([{"role": "user", "content": intent.text}]).text)
+        return Outcome(text=current_runtime().llm.complete([{"role": "user", "content": intent.text}]).text)
 
     monkeypatch.setitem(SKILLS, "ask", ask_the_model)
     await deputy.say("/ask where is Ana's number")
@@ -200,7 +201,7 @@ async def test_over_budget_request_posts_a_card_and_approving_runs_it_once(deput
     assert card_message["card"]["buttons"] == []
     assert card_message["text"] == "Approved $0.01 more for 'inbox' today and I'm running your request again."
     assert "Already approved by operator." in [m["text"] for m in messages]
-    rows = {row["project"]: row for row in runtime_for(redis).budgets.status()}
+    rows = {row["project"]: row for row in make_budgets(load_settings(), redis).status()}
     assert rows["inbox"]["extra_today"] == 10_000 and rows["inbox"]["calls_today"] == 1
 
 
@@ -223,7 +224,7 @@ async def test_only_an_approver_may_approve_more_spend(deputy, openai_server, mo
         assert (await deputy.messages())[-1]["text"] == f"Only an approver (operator) can {doing}. Nothing was changed."
         [refused] = [e for e in EventLog(redis, settings.workspace).timeline(trace_id) if e.kind == "spend.refused"]
         assert refused.actor == "zed" and refused.data["reason"] == "not an approver"
-    budgets = runtime_for(redis).budgets
+    budgets = make_budgets(load_settings(), redis)
     assert budgets.granted("inbox") == 0 and [r.id for r in budgets.pending_requests()] == [approve["value"]]
     assert openai_server.requests == []
 
@@ -238,7 +239,7 @@ async def test_only_an_approver_may_approve_more_spend(deputy, openai_server, mo
 
 
 async def test_only_an_approver_may_set_a_budget(deputy, redis, settings):
-    budgets = runtime_for(redis).budgets
+    budgets = make_budgets(load_settings(), redis)
     before = budgets.caps_of("inbox")
     trace_id = await from_zed(deputy, Inbound(channel="console", event_id="zed-1", user_id="zed", thread_id="t1", text="/budget set 500"))
     assert (await deputy.messages())[-1]["text"] == "Only an approver (operator) can set a budget. Nothing was changed."
@@ -254,7 +255,6 @@ async def test_only_an_approver_may_set_a_budget(deputy, redis, settings):
 
 async def test_without_approvers_every_operator_may_set_a_budget(deputy, redis, monkeypatch):
     monkeypatch.delenv("APPROVERS")
-    forget_runtimes()
     await from_zed(deputy, Inbound(channel="console", event_id="zed-1", user_id="zed", thread_id="t1", text="/budget set 12"))
     assert (await deputy.messages())[-1]["text"] == "Monthly budget for every project is now $12.00."
-    assert runtime_for(redis).budgets.caps_of("inbox")[1] == 12_000_000
+    assert make_budgets(load_settings(), redis).caps_of("inbox")[1] == 12_000_000

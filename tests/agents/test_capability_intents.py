@@ -47,14 +47,11 @@ intents:
 @pytest.fixture
 def settings(settings, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     from kernel.settings import load_settings
-    from jobs.runtime import forget_runtimes
 
     path = tmp_path / "intents.yaml"
     path.write_text(INTENTS, encoding="utf-8")
     monkeypatch.setenv("INTENTS_FILE", str(path))
-    forget_runtimes()
-    yield load_settings()
-    forget_runtimes()
+    return load_settings()
 
 
 async def click(deputy, button: dict, client_id: str) -> None:

@@ -108,12 +108,9 @@ class TestWithModel:
     @pytest.fixture
     def settings(self, settings, openai_server, monkeypatch):  # type: ignore[no-untyped-def]
         from kernel.settings import load_settings
-        from jobs.runtime import forget_runtimes
 
         monkeypatch.setenv("OPENAI_BASE_URL", openai_server.base_url)
-        forget_runtimes()
-        yield load_settings()
-        forget_runtimes()
+        return load_settings()
 
     async def test_the_model_writes_the_draft_from_the_request_and_memory(self, deputy, smtp, openai_server):
         await deputy.say("/remember Ana's invoice #42 is due on 30 June")

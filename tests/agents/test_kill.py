@@ -83,9 +83,6 @@ async def test_kill_between_the_effect_and_the_record_is_reported_in_doubt_not_r
     SMTP servers deliver a repeat even with the same Message-ID, so the retry must not send again:
     the operator is told to check, and exactly one message exists."""
     monkeypatch.setenv("EFFECT_LEASE_S", "1")
-    from jobs.runtime import forget_runtimes
-
-    forget_runtimes()
     from integrations import email_smtp
 
     original = email_smtp.send_email

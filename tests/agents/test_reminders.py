@@ -89,7 +89,8 @@ async def test_a_reminder_fires_in_its_thread_once_due_with_snooze_and_done(depu
 
 async def test_done_closes_the_reminder_and_a_stale_firing_stays_quiet(deputy, redis):
     from jobs.reminder_jobs import fire
-    from jobs.runtime import runtime_for
+    from jobs.runtime import open_runtime
+    from kernel.settings import load_settings
 
     await deputy.say("/remind water the plants in 1 second", thread_id="t3")
     await deputy.work()
@@ -100,10 +101,10 @@ async def test_done_closes_the_reminder_and_a_stale_firing_stays_quiet(deputy, r
     await deputy.work()
     closed = (await deputy.messages("t3"))[-1]
     assert closed["text"] == "Done: water the plants" and closed["card"]["resolution"] == "Done ✓"
-    rt = runtime_for(redis)
-    [reminder] = [r for r in (rt.reminders.get(i) for i in [done["value"].split(":")[0]]) if r]
-    # a retried or late job for the same reminder posts nothing once it is done
-    assert fire(rt, reminder.id, reminder.due) == {"reminder_id": reminder.id, "fired": False}
+    with open_runtime(load_settings(), redis) as rt:
+        [reminder] = [r for r in (rt.reminders.get(i) for i in [done["value"].split(":")[0]]) if r]
+        # a retried or late job for the same reminder posts nothing once it is done
+        assert fire(rt, reminder.id, reminder.due) == {"reminder_id": reminder.id, "fired": False}
 
 
 async def test_a_reminder_without_a_time_is_answered_with_how_to_set_one(deputy):

@@ -141,10 +141,7 @@ async def test_an_intent_added_to_the_operators_file_is_recognised(deputy, setti
 
 
 async def test_model_resolves_unclear_text_and_model_down_falls_back(deputy, settings, openai_server, monkeypatch):
-    from jobs.runtime import forget_runtimes
-
     monkeypatch.setenv("OPENAI_BASE_URL", openai_server.base_url)
-    forget_runtimes()
     openai_server.answer({"tool_calls": [{"name": "add_task", "arguments": {"title": "call the bank"}}]})
     ack = await deputy.say("the bank. call them")
     await deputy.work()

@@ -5,7 +5,8 @@ from datetime import datetime, timedelta, timezone
 from kernel.messages import Reply
 from kernel.outbox import STREAM
 from jobs.digest_jobs import remember_thread
-from jobs.runtime import runtime_for
+from jobs.runtime import make_budgets
+from kernel.settings import load_settings
 from memory.events import EventLog
 from kernel.keys import Keys
 from tests.bot.conftest import deputy  # noqa: F401  (the console end to end)
@@ -45,7 +46,7 @@ async def test_pending_spend_requests_wait_in_the_digest_with_live_buttons(deput
     from agents.budget import Charge
 
     monkeypatch.setenv("DIGEST_TIME", "07:00")
-    budgets = runtime_for(redis).budgets
+    budgets = make_budgets(load_settings(), redis)
     budgets.ask(Charge(run_id="r1", project="clients"), "gpt-4o", estimate=40_000, scope="daily", spent=990_000, cap=1_000_000)
     tick(deputy.redis, SEVEN_UTC)
     await deputy.deliver()
@@ -66,7 +67,7 @@ async def test_pending_spend_requests_wait_in_the_digest_with_live_buttons(deput
 async def test_budget_command_shows_spend_and_sets_the_monthly_cap(deputy, settings):
     from agents.costs import Spend
 
-    ledger = runtime_for(deputy.redis).budgets.ledger
+    ledger = make_budgets(load_settings(), deputy.redis).ledger
     ledger.record(Spend(run_id="r1", project="inbox", model="gpt-4o-mini", prompt_tokens=1000, completion_tokens=100,
                         cost=2_500, day=ledger.today().isoformat()))
     await deputy.say("/budget")
@@ -79,7 +80,7 @@ async def test_budget_command_shows_spend_and_sets_the_monthly_cap(deputy, setti
     texts = [m["text"] for m in await deputy.messages()]
     assert "Monthly budget for every project is now $5.00." in texts
     assert any(t.startswith("How much per month?") for t in texts)
-    assert runtime_for(deputy.redis).budgets.caps_of("inbox") == (1_000_000, 5_000_000)
+    assert make_budgets(load_settings(), deputy.redis).caps_of("inbox") == (1_000_000, 5_000_000)
 
 
 async def test_digest_command_posts_the_digest_in_the_asking_thread(deputy, settings):

@@ -5,7 +5,8 @@ import pytest
 
 from jobs.cron import CRON
 from jobs.inbox_jobs import inbox_tick, triage_if_due
-from jobs.runtime import forget_runtimes, runtime_for
+from jobs.runtime import open_runtime
+from kernel.settings import load_settings
 from memory.events import EventLog
 from tests.integrations.test_imap import imap, mail  # noqa: F401  (imap: the server fixture)
 
@@ -17,14 +18,17 @@ def inbox_settings(settings, imap, monkeypatch):  # type: ignore[no-untyped-def]
     for name, value in {"IMAP_HOST": "127.0.0.1", "IMAP_PORT": str(imap.port), "IMAP_SECURITY": "none",
                         "IMAP_USERNAME": "me", "IMAP_PASSWORD": "inbox-pass", "INBOX_TRIAGE_EVERY_MIN": "15"}.items():
         monkeypatch.setenv(name, value)
-    forget_runtimes()
-    yield
-    forget_runtimes()
 
 
-def test_unseen_mail_becomes_tasks_once_per_slot(inbox_settings, imap, redis):
+@pytest.fixture
+def rt(inbox_settings, redis):  # type: ignore[no-untyped-def]
+    """A worker's runtime, built from the settings above."""
+    with open_runtime(load_settings(), redis) as runtime:
+        yield runtime
+
+
+def test_unseen_mail_becomes_tasks_once_per_slot(rt, imap, redis):
     imap.deliver(mail("Bob Client <bob@client.example>", "Quote for the new logo?", "Hi, can you send a quote?"))
-    rt = runtime_for(redis)
     # two cron processes tick in the same slot: one triage
     assert triage_if_due(rt, SLOT + 5) == {"ran": True, "ok": True, "tasks": 1}
     assert triage_if_due(rt, SLOT + 65)["ran"] is False
@@ -38,9 +42,8 @@ def test_unseen_mail_becomes_tasks_once_per_slot(inbox_settings, imap, redis):
     assert len(rt.tasks.list()) == 2
 
 
-def test_a_failing_mail_server_is_recorded_for_the_digest_and_retried_next_slot(inbox_settings, imap, redis, monkeypatch):
+def test_a_failing_mail_server_is_recorded_for_the_digest_and_retried_next_slot(rt, imap, redis):
     imap.password = "changed"  # the operator changed the mailbox password
-    rt = runtime_for(redis)
     result = triage_if_due(rt, SLOT + 5)
     assert result["ran"] is True and result["ok"] is False
     [failed] = [e for e in EventLog(redis, rt.settings.workspace).recent(20) if e.kind == "job.failed"]
@@ -56,11 +59,12 @@ def test_a_failing_mail_server_is_recorded_for_the_digest_and_retried_next_slot(
 
 
 def test_off_without_imap_or_with_a_zero_interval(settings, redis, monkeypatch):
-    assert triage_if_due(runtime_for(redis), SLOT)["ran"] is False  # no IMAP_HOST
+    with open_runtime(load_settings(), redis) as rt:
+        assert triage_if_due(rt, SLOT)["ran"] is False  # no IMAP_HOST
     monkeypatch.setenv("IMAP_HOST", "127.0.0.1")
     monkeypatch.setenv("INBOX_TRIAGE_EVERY_MIN", "0")
-    forget_runtimes()
-    assert triage_if_due(runtime_for(redis), SLOT)["ran"] is False
+    with open_runtime(load_settings(), redis) as rt:
+        assert triage_if_due(rt, SLOT)["ran"] is False
 
 
 def test_the_inbox_tick_is_on_the_cron_list():

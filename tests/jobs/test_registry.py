@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import importlib
 import sys
-import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from rq import Queue, Retry
 from rq.executions import Execution
 from rq.job import Callback, Job, JobStatus
+from rq.registry import ScheduledJobRegistry
 from rq.serializers import JSONSerializer
 
 from agents.agent import RESUME_JOB, RUN_JOB
@@ -24,6 +24,7 @@ from jobs.runtime import make_budgets
 from jobs.scheduling import RqScheduler
 from jobs.worker import make_worker, run_burst
 from memory.events import EventLog
+from tests.jobs.work import lease_ran_out, wait
 
 
 def refusals(redis, workspace: str = "default") -> list[dict]:
@@ -79,7 +80,7 @@ def test_an_abandoned_jobs_forged_failure_callback_is_not_imported_by_maintenanc
         forged.set_status(JobStatus.STARTED, pipeline=pipe)
         Execution.create(forged, ttl=1, pipeline=pipe)
         pipe.execute()
-    time.sleep(1.1)
+    assert wait(lambda: lease_ran_out(redis, forged.id), 5)
     make_worker(redis).clean_registries()
     assert not marker.exists() and "deputy_forged_callback" not in sys.modules
     assert fetch(redis, forged.id).get_status() == JobStatus.FAILED
@@ -121,7 +122,7 @@ def test_a_scheduled_reminder_forged_to_name_another_function_is_refused_when_du
     forged = Job.create("os.system", args=(f"touch {marker}",), id=job_id, connection=redis, serializer=JSONSerializer,
                         origin="default")
     forged.save()
-    time.sleep(max(0.0, due.timestamp() - time.time()) + 0.1)
+    assert wait(lambda: job_id in ScheduledJobRegistry("default", connection=redis).get_jobs_to_schedule(), 5)
     run_burst(redis)
     assert not marker.exists()
     assert fetch(redis, job_id).get_status() == JobStatus.FAILED

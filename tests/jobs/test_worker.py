@@ -13,7 +13,7 @@ from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
 from jobs.worker import make_worker, run_burst
-from tests.jobs.work import JOBS
+from tests.jobs.work import JOBS, lease_end, lease_ran_out, past, release, wait
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,15 +25,6 @@ def start_worker(redis_url: str, lease_s: float, beat_s: float) -> subprocess.Po
         f"w.make_worker(Redis.from_url({redis_url!r}), jobs={JOBS!r}).work(burst=False, logging_level='WARNING')"
     )
     return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
-
-
-def wait(predicate, seconds: float) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def enqueue(redis, first_attempt_s: float) -> Job:  # type: ignore[no-untyped-def]
@@ -52,7 +43,7 @@ def test_job_of_a_killed_worker_is_retried_once(redis, redis_url):
     finally:
         if worker.poll() is None:
             worker.kill()
-    time.sleep(2.5)  # the dead worker's lease runs out
+    assert wait(lambda: lease_ran_out(redis, job.id), 10), "the dead worker's lease never ran out"
     run_burst(redis, jobs=JOBS)  # its maintenance finds the abandoned job and retries it
     assert redis.get("w:attempts") == b"2"
     assert redis.get("w:done") == b"1"
@@ -60,13 +51,15 @@ def test_job_of_a_killed_worker_is_retried_once(redis, redis_url):
 
 
 def test_long_job_on_a_live_worker_keeps_its_lease(redis, redis_url):
-    job = enqueue(redis, first_attempt_s=4)
+    job = enqueue(redis, first_attempt_s=60)
     worker = start_worker(redis_url, lease_s=2, beat_s=0.5)
     try:
         assert wait(lambda: redis.get("w:started") == b"1", 30)
-        time.sleep(3)  # longer than the lease: only renewals keep it
-        checker = make_worker(redis, jobs=JOBS)
-        checker.run_maintenance_tasks()
+        first = lease_end(redis, job.id)
+        assert wait(lambda: past(first), 10)  # the job outlived its first lease: only renewals keep it
+        make_worker(redis, jobs=JOBS).run_maintenance_tasks()
+        assert not lease_ran_out(redis, job.id) and redis.get("w:done") is None
+        release(redis, "w")
         assert wait(lambda: redis.get("w:done") == b"1", 15)
     finally:
         worker.terminate()
@@ -85,7 +78,7 @@ def test_a_job_taken_by_a_worker_that_died_before_starting_it_runs_once(redis):
     assert taken.id == job.id
     dying.prepare_execution(taken)  # leased in the started registry... and the worker dies here
     assert queue.count == 0 and taken.get_status(refresh=True) == JobStatus.QUEUED
-    time.sleep(1.1)
+    assert wait(lambda: lease_ran_out(redis, job.id), 5)
     run_burst(redis, jobs=JOBS)
     assert redis.get("w:attempts") == b"1" and redis.get("w:done") == b"1"
     assert Job.fetch(job.id, connection=redis, serializer=JSONSerializer).get_status() == JobStatus.FINISHED

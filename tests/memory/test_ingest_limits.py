@@ -17,7 +17,6 @@ from rq import Queue
 from bot.cli import main
 from jobs.memory_wiring import memory_path
 from jobs.queues import JobQueues
-from jobs.runtime import forget_runtimes
 from jobs.worker import run_burst
 from memory.embeddings import MiniLmEmbedder
 from memory.events import EventLog
@@ -224,7 +223,6 @@ def test_the_report_gives_every_file_its_outcome(tmp_path: Path, outside: Path, 
     assert "Ingested 2 of 6 file(s)" in captured.out and "3 skipped; 1 failed" in captured.out
 
     # the same, as background jobs: each job's result and event carries the outcome and reason
-    forget_runtimes()
     (docs / "ok.md").write_text("Bob at Initech pays late.")
     assert main(["ingest", str(docs)]) == 0
     run_burst(redis)

@@ -55,12 +55,9 @@ class Hooks:
 
 @pytest.fixture
 async def hooks(redis_url: str, redis: Redis, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Hooks]:
-    from jobs.runtime import forget_runtimes
-
     monkeypatch.setenv("REDIS_URL", redis_url)
     monkeypatch.setenv("JOB_RETRY_BACKOFF", "0")
     monkeypatch.setenv("INBOUND_HOOKS", json.dumps({"orders": ORDERS_SECRET, "leads": LEADS_SECRET}))
-    forget_runtimes()
     settings = load_settings()
     aredis = AsyncRedis.from_url(redis_url)
     services = build_services(settings, redis, aredis)
@@ -72,7 +69,6 @@ async def hooks(redis_url: str, redis: Redis, monkeypatch: pytest.MonkeyPatch) -
     finally:
         await client.close()
         await aredis.aclose()
-        forget_runtimes()
 
 
 async def test_a_signed_delivery_becomes_one_job_to_triage_the_content(hooks: Hooks) -> None:

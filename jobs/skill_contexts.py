@@ -1,0 +1,33 @@
+"""What a skill is handed in a worker: the request's context over the worker's runtime."""
+from __future__ import annotations
+
+from agents.drafts import DraftStore
+from agents.intents.commands import help_text
+from agents.skill_context import SkillContext
+from jobs.digest_jobs import OutboxDigest, builder_for
+from jobs.runtime import Runtime
+
+
+def skill_context(rt: Runtime, trace_id: str, actor: str, thread_id: str, channel: str = "",
+                  reply_to: dict[str, str] | None = None) -> SkillContext:
+    return SkillContext(
+        workspace=rt.settings.workspace,
+        trace_id=trace_id,
+        actor=actor,
+        thread_id=thread_id,
+        tasks=rt.tasks,
+        facts=rt.facts,
+        notes=rt.notes,
+        events=rt.events,
+        help_text=help_text(),
+        channel=channel,
+        reply_to=reply_to or {},
+        budgets=rt.budgets,
+        reminders=rt.reminders,
+        digests=OutboxDigest(rt, builder_for(rt)),
+        agent=rt.agent,
+        recall=rt.recall(),
+        drafts=DraftStore(rt.redis, rt.settings.workspace),
+        llm=rt.llm,
+        approvers=rt.approvers,
+    )
