@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import sys
 import tempfile
 import time
 from email.message import EmailMessage
@@ -15,7 +14,7 @@ from typing import Any, Callable
 from pydantic import SecretStr
 from redis import Redis
 
-from harness.bench.harness import ROOT, base_parser, flush, percentile, scratch_url
+from harness.bench.harness import base_parser, flush, percentile, scratch_url
 from kernel.settings import Settings
 from kernel.settings_models import CalDavSettings, ImapSettings, SmtpSettings, WebhookSettings, WebhookTarget
 from integrations.breaker import CircuitBreaker
@@ -34,11 +33,7 @@ def run(settings: Settings, argv: list[str]) -> dict[str, Any]:
     parser = base_parser("connectors")
     parser.add_argument("--calls", type=int, default=100, help="calls per capability")
     args = parser.parse_args(argv)
-    # real local servers, the same ones the tests use (aiosmtpd and radicale are test extras): a checkout's tests/
-    if not (ROOT / "tests" / "fakes").is_dir():
-        raise SystemExit("deputy bench connectors runs from a source checkout (it uses harness/fakes) with the test extras")
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
+    # real local servers, the same ones the tests use (aiosmtpd and radicale are test extras)
     from harness.fakes.imap_server import ImapServer
     from harness.fakes.radicale_server import RadicaleServer
     from harness.fakes.smtp_server import SmtpServer

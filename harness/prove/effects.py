@@ -2,18 +2,13 @@
 on loopback (the same ones the integration tests use), counted per message / per delivery key."""
 from __future__ import annotations
 
-import sys
 from collections import Counter
-from dataclasses import dataclass
+
 from pathlib import Path
 from typing import Any
 
 
 def _fakes() -> Any:
-    from harness.bench.harness import ROOT
-
-    if (ROOT / "tests" / "fakes").is_dir() and str(ROOT) not in sys.path:
-        sys.path.append(str(ROOT))
     try:
         from harness.fakes import smtp_server, webhook_receiver
     except ImportError as err:  # the proof counts effects at the test servers of a source checkout

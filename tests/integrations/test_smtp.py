@@ -211,14 +211,14 @@ def test_a_send_interrupted_before_its_record_is_in_doubt_and_not_sent_again(smt
     import pytest
 
     from integrations.invoke import EffectInDoubt
-
     from tests.waiting import redis_now, wait_past
+
     capability = send_email_capability(plain(smtp))
     ledger = EffectLedger(redis, "w", lease_s=0.05)
     # a worker claimed the key, sent, and died before recording the result
     assert ledger.claim("run-9:0").state == "new"
-    send_email(plain(smtp), MAIL, "run-9:0")
     claimed_by = redis_now(redis)
+    send_email(plain(smtp), MAIL, "run-9:0")
     wait_past(redis, claimed_by + 0.05)  # its lease lapses
 
     with pytest.raises(EffectInDoubt, match="Check it by hand"):
