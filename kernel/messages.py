@@ -68,33 +68,31 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
-class Inbound(Frozen):
-    """One message from the operator (or someone pretending), as a channel adapter saw it."""
+class Delivery(Frozen):
+    """Who sent something to Deputy, where, and how to answer there; what was sent is the subclass's."""
 
     channel: ChannelName
     # the platform's id for this delivery (Slack event_id, Telegram update_id, console client id)
     event_id: str
     user_id: str
     thread_id: str
-    text: str
     user_name: str = ""
     received_at: float = Field(default_factory=time.time)
     # platform details an outbound reply needs (Slack channel + thread_ts, Telegram chat id)
     reply_to: dict[str, str] = Field(default_factory=dict)
 
 
-class Decision(Frozen):
+class Inbound(Delivery):
+    """One message from the operator (or someone pretending), as a channel adapter saw it."""
+
+    text: str
+
+
+class Decision(Delivery):
     """A button click: someone answered a card."""
 
-    channel: ChannelName
-    event_id: str
-    user_id: str
-    thread_id: str
     action: str
     value: str
-    user_name: str = ""
-    received_at: float = Field(default_factory=time.time)
-    reply_to: dict[str, str] = Field(default_factory=dict)
 
 
 class Reply(Frozen):
