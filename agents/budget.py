@@ -12,11 +12,12 @@ import hashlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, time as dtime, timedelta
-from typing import Any, Iterator, Literal, Sequence
+from typing import Any, Literal, Sequence
 
 from redis import Redis
 
 from agents.costs import CostLedger, Spend, to_micro
+from kernel.context import bound
 from kernel.messages import Frozen, Outcome
 from agents.scheduling import JobScheduler, UnregisteredJob
 
@@ -106,14 +107,9 @@ class Charge:
 _charge: contextvars.ContextVar[Charge] = contextvars.ContextVar("deputy_charge", default=Charge())
 
 
-@contextlib.contextmanager
-def charge_to(charge: Charge) -> Iterator[Charge]:
+def charge_to(charge: Charge) -> contextlib.AbstractContextManager[Charge]:
     """Attribute the model calls made inside this block to `charge`."""
-    token = _charge.set(charge)
-    try:
-        yield charge
-    finally:
-        _charge.reset(token)
+    return bound(_charge, charge)
 
 
 def current_charge() -> Charge:

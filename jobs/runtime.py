@@ -4,7 +4,7 @@ Job functions receive only JSON, so the worker makes its runtime current while i
 and job functions reach it through `current_runtime()`."""
 from __future__ import annotations
 
-from contextlib import ExitStack, closing, contextmanager
+from contextlib import AbstractContextManager, ExitStack, closing, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Iterator
@@ -19,6 +19,7 @@ from agents.intents.recognizers import WorkerRecognizer
 from agents.llm import Llm, OpenAiLlm
 from agents.recall import Recall
 from agents.reminders import ReminderBook
+from kernel.context import bound
 from kernel.messages import Reply
 from kernel.outbox import Outbox
 from kernel.settings import Settings
@@ -96,14 +97,9 @@ def open_runtime(settings: Settings, redis: Redis) -> Iterator[Runtime]:
 _current: ContextVar[Runtime] = ContextVar("deputy_runtime")
 
 
-@contextmanager
-def use_runtime(runtime: Runtime) -> Iterator[Runtime]:
+def use_runtime(runtime: Runtime) -> AbstractContextManager[Runtime]:
     """Make `runtime` the one `current_runtime()` returns in this context (a worker, while it works)."""
-    token = _current.set(runtime)
-    try:
-        yield runtime
-    finally:
-        _current.reset(token)
+    return bound(_current, runtime)
 
 
 def current_runtime() -> Runtime:
