@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import time
-from typing import Callable, Sequence
+from typing import Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 from redis import Redis
 
 from integrations.capability import Args, Capability, EffectContext, Health, RetryPolicy, RiskClass
 from kernel.keys import Keys
-from kernel.settings import Settings
 from memory.notes import NoteStore
 from memory.tasks import TaskStore
 
@@ -139,10 +138,7 @@ def _own_state(redis: Redis, name: str, description: str, input_model: type[Base
                       retry=LOCAL, run=run, health=lambda: _redis_health(redis), summary=summary)
 
 
-def task_capabilities(settings: Settings, redis: Redis | None) -> Sequence[Capability]:
-    if redis is None:
-        return []
-    store = TaskStore(redis, settings.workspace)
+def task_capabilities(store: TaskStore) -> list[Capability]:
 
     def create(args: BaseModel, ctx: EffectContext) -> TaskOut:
         assert isinstance(args, TaskCreate)
@@ -156,16 +152,13 @@ def task_capabilities(settings: Settings, redis: Redis | None) -> Sequence[Capab
         return TaskListOut(tasks=[TaskOut(id=t.id, title=t.title, project=t.project) for t in tasks])
 
     return [
-        _own_state(redis, "tasks.create", "Add a task to the operator's to-do list", TaskCreate, TaskOut, writes=True, run=create,
+        _own_state(store.redis, "tasks.create", "Add a task to the operator's to-do list", TaskCreate, TaskOut, writes=True, run=create,
                    summary=_added_task),
-        _own_state(redis, "tasks.list", "List the operator's tasks", TaskList, TaskListOut, writes=False, run=list_),
+        _own_state(store.redis, "tasks.list", "List the operator's tasks", TaskList, TaskListOut, writes=False, run=list_),
     ]
 
 
-def note_capabilities(settings: Settings, redis: Redis | None) -> Sequence[Capability]:
-    if redis is None:
-        return []
-    store = NoteStore(redis, settings.workspace)
+def note_capabilities(store: NoteStore) -> list[Capability]:
 
     def add(args: BaseModel, ctx: EffectContext) -> NoteOut:
         assert isinstance(args, NoteAdd)
@@ -177,15 +170,12 @@ def note_capabilities(settings: Settings, redis: Redis | None) -> Sequence[Capab
         return NoteHits(notes=[n.text for n, _ in store.search(args.query, limit=args.limit)])
 
     return [
-        _own_state(redis, "notes.add", "Remember a note", NoteAdd, NoteOut, writes=True, run=add),
-        _own_state(redis, "notes.search", "Find notes by keywords", NoteSearch, NoteHits, writes=False, run=search),
+        _own_state(store.redis, "notes.add", "Remember a note", NoteAdd, NoteOut, writes=True, run=add),
+        _own_state(store.redis, "notes.search", "Find notes by keywords", NoteSearch, NoteHits, writes=False, run=search),
     ]
 
 
-def contact_capabilities(settings: Settings, redis: Redis | None) -> Sequence[Capability]:
-    if redis is None:
-        return []
-    book = ContactBook(redis, settings.workspace)
+def contact_capabilities(book: ContactBook) -> list[Capability]:
 
     def upsert(args: BaseModel, ctx: EffectContext) -> ContactsOut:
         assert isinstance(args, ContactUpsert)
@@ -197,7 +187,7 @@ def contact_capabilities(settings: Settings, redis: Redis | None) -> Sequence[Ca
         return ContactsOut(contacts=[found] if found else book.find(args.query))
 
     return [
-        _own_state(redis, "contacts.upsert", "Add or update a contact", ContactUpsert, ContactsOut, writes=True, run=upsert),
-        _own_state(redis, "contacts.lookup", "Find a contact by email, name or company", ContactLookup, ContactsOut, writes=False,
+        _own_state(book.redis, "contacts.upsert", "Add or update a contact", ContactUpsert, ContactsOut, writes=True, run=upsert),
+        _own_state(book.redis, "contacts.lookup", "Find a contact by email, name or company", ContactLookup, ContactsOut, writes=False,
                    run=lookup, summary=_found_contacts),
     ]

@@ -14,9 +14,21 @@ from integrations.email_imap import inbox_capabilities
 from integrations.email_smtp import send_email_capability
 from integrations.webhooks import webhook_capabilities
 from kernel.settings import Settings
+from memory.notes import NoteStore
 from memory.tasks import TaskStore
 
 Provider = Callable[[Settings, "Redis | None"], Sequence[Capability]]
+
+
+def own_state(settings: Settings, redis: Redis | None) -> Sequence[Capability]:
+    if redis is None:
+        return []
+    workspace = settings.workspace
+    return [
+        *internal.task_capabilities(TaskStore(redis, workspace)),
+        *internal.note_capabilities(NoteStore(redis, workspace)),
+        *internal.contact_capabilities(internal.ContactBook(redis, workspace)),
+    ]
 
 
 def email_send(settings: Settings, redis: Redis | None) -> Sequence[Capability]:
@@ -39,9 +51,7 @@ def webhooks(settings: Settings, redis: Redis | None) -> Sequence[Capability]:
 
 # The one list of capability providers. A provider returns [] when its connector is not configured.
 CAPABILITIES: list[Provider] = [
-    internal.task_capabilities,
-    internal.note_capabilities,
-    internal.contact_capabilities,
+    own_state,
     email_send,
     email_inbox,
     calendar,
