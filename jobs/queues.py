@@ -21,6 +21,16 @@ BACKGROUND = "background"
 QUEUES = (INTERACTIVE, DEFAULT, BACKGROUND)
 
 
+def _importing_registered(imports: property, name_attribute: str) -> property:
+    """rq's property `imports`, on a job whose `name_attribute` names a registered function (or nothing)."""
+
+    def get(job: DeputyJob) -> Any:
+        job._checked(getattr(job, name_attribute))
+        return imports.__get__(job)
+
+    return property(get)
+
+
 class DeputyJob(Job):
     """rq's Job, importing only Deputy's registered job functions, with a retry after backoff written
     in one transaction.
@@ -56,25 +66,10 @@ class DeputyJob(Job):
 
     # The worker refuses such a job before running it; these guard every other path rq takes to an
     # import, such as the failure callback its registry cleanup calls for an abandoned job.
-    @property
-    def func(self) -> Any:
-        self._checked(self.func_name)
-        return super().func
-
-    @property
-    def success_callback(self) -> Any:
-        self._checked(self._success_callback_name)
-        return super().success_callback
-
-    @property
-    def failure_callback(self) -> Any:
-        self._checked(self._failure_callback_name)
-        return super().failure_callback
-
-    @property
-    def stopped_callback(self) -> Any:
-        self._checked(self._stopped_callback_name)
-        return super().stopped_callback
+    func = _importing_registered(Job.func, "func_name")
+    success_callback = _importing_registered(Job.success_callback, "_success_callback_name")
+    failure_callback = _importing_registered(Job.failure_callback, "_failure_callback_name")
+    stopped_callback = _importing_registered(Job.stopped_callback, "_stopped_callback_name")
 
     def send_webhooks(self, status: str | JobStatus, *, exc_string: str | None = None) -> None:
         """Deputy registers no rq webhooks: one on a job was written by someone else, and is not called."""
