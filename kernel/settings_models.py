@@ -188,37 +188,37 @@ class EffectSettings(_Group):
     breaker_cooldown_s: float = 30.0
 
 
-class SmtpSettings(_Group):
-    """Email out; email.send exists only when host and sender are set."""
+class _MailServer(_Group):
+    """Where a mail server is and how Deputy logs in to it; port and security are the protocol's."""
 
     host: str | None = None
-    port: int = 587
-    security: Literal["starttls", "ssl", "none"] = "starttls"
     username: str | None = None
     password: SecretStr | None = None
+    # a CA bundle to trust instead of the system's (a private server with its own certificate)
+    ca_file: str | None = None
+    # seconds to wait for each answer of the server before counting the attempt as failed
+    timeout_s: float = 20.0
+
+
+class SmtpSettings(_MailServer):
+    """Email out; email.send exists only when host and sender are set."""
+
+    port: int = 587
+    security: Literal["starttls", "ssl", "none"] = "starttls"
     sender: str | None = None
     sender_name: str = ""
-    # a CA bundle to trust instead of the system's (a private relay with its own certificate)
-    ca_file: str | None = None
-    # seconds to wait for each answer of the SMTP server before counting the attempt as failed
-    timeout_s: float = 20.0
 
     @property
     def configured(self) -> bool:
         return bool(self.host and self.sender)
 
 
-class ImapSettings(_Group):
+class ImapSettings(_MailServer):
     """Email in; inbox triage exists only when host, username and password are set."""
 
-    host: str | None = None
     port: int = 993
     security: Literal["ssl", "starttls", "none"] = "ssl"
-    username: str | None = None
-    password: SecretStr | None = None
     folder: str = "INBOX"
-    ca_file: str | None = None
-    timeout_s: float = 20.0
     # turn unseen mail into tasks every this many minutes (0 = never)
     triage_every_min: int = Field(15, ge=0)
 
