@@ -88,8 +88,10 @@ def injection_in(texts: tuple[str, ...]) -> str | None:
 
 
 class Inspector:
-    def __init__(self, policy: Policy) -> None:
+    def __init__(self, policy: Policy, provenance: bool = True) -> None:
         self.policy = policy
+        # off only in the injection proof's self-test, which must see a weakened build let attacks through
+        self.provenance = provenance
 
     def check_plan(self, plan: Plan, capabilities: Mapping[str, Capability], operator_text: str) -> Verdict:
         """Before anything runs: tools allowed, inputs complete, nothing steered by untrusted text."""
@@ -102,7 +104,7 @@ class Inspector:
         untrusted_addresses = {a.lower() for t in plan.untrusted for a in EMAIL.findall(t)}
         for step in plan.steps:
             findings += self._check_step(plan, step, capabilities, operator_addresses, untrusted_addresses, bool(injected))
-        if plan.untrusted:
+        if plan.untrusted and self.provenance:
             findings += self._check_provenance(plan, capabilities, operator_text)
         return Verdict(tuple(findings))
 
@@ -151,7 +153,7 @@ class Inspector:
                 out.append(Finding(step.index, "block", f"step {step.index + 1} ({step.capability}) is missing or has bad fields: {missing}"))
         if not capability.side_effect:
             return out
-        for address in recipients_of(capability, step.args):
+        for address in (recipients_of(capability, step.args) if self.provenance else ()):
             addr = EMAIL.search(address)
             low = addr.group(0).lower() if addr else address.lower()
             if low in untrusted_addresses and low not in operator_addresses:

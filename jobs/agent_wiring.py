@@ -8,6 +8,7 @@ from redis import Redis
 from agents.agent import Agent
 from agents.approvals import ApprovalStore
 from agents.executor import Executor
+from agents.inspector import Inspector
 from agents.llm import Llm
 from agents.planner import Planner
 from agents.playbooks import load_playbooks
@@ -59,6 +60,7 @@ def build_agent(
         Breakers(redis, ws, settings.effects.breaker_failures, settings.effects.breaker_cooldown_s), events,
         deciders=approvers_for(settings, policy), directory=ContactBook(redis, ws),
     )
+    executor.inspector = Inspector(policy, provenance=settings.inspector_provenance)
 
     def enqueue(func: str, payload: dict[str, Any], job_id: str) -> None:
         queues.enqueue(func, payload, job_id=job_id, queue=INTERACTIVE, on_failure=job_names.REPORT_FAILURE)
