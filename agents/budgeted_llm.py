@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from agents.budget import Budgets, Charge, Hold, OverBudget, current_charge
@@ -22,20 +23,17 @@ def estimate_prompt_tokens(messages: list[dict[str, Any]], tools: list[ToolSpec]
     return chars // 3 + 4 * len(messages) + 3
 
 
+@dataclass(eq=False)
 class BudgetedLlm:
     """Wraps any Llm: prices each call before it is made, refuses or degrades over a cap, records usage."""
 
-    def __init__(
-        self, inner: Llm, budgets: Budgets, prices: PriceTable, events: EventLog, model: str,
-        cheap_model: str | None = None, max_completion_tokens: int = 1024,
-    ) -> None:
-        self.inner = inner
-        self.budgets = budgets
-        self.prices = prices
-        self.events = events
-        self.model = model
-        self.cheap_model = cheap_model
-        self.max_completion_tokens = max_completion_tokens
+    inner: Llm
+    budgets: Budgets
+    prices: PriceTable
+    events: EventLog
+    model: str
+    cheap_model: str | None = None
+    max_completion_tokens: int = 1024
 
     def complete(
         self, messages: list[dict[str, Any]], tools: list[ToolSpec] | None = None, model: str | None = None, purpose: str = ""

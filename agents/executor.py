@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from agents.approvals import Approval, ApprovalState, ApprovalStore, new_approval_id
@@ -71,34 +71,27 @@ def _lookup(match: re.Match[str], results: Mapping[int, StepResult]) -> Any:
     return value
 
 
+@dataclass(eq=False)
 class Executor:
-    def __init__(
-        self,
-        capabilities: Mapping[str, Capability],
-        policy: Policy,
-        runs: RunStore,
-        approvals: ApprovalStore,
-        ledger: EffectLedger,
-        breakers: Breakers,
-        events: EventLog,
-        deciders: tuple[str, ...],
-        directory: Directory | None = None,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] | None = None,
-    ) -> None:
-        self.capabilities = capabilities
-        self.policy = policy
-        self.runs = runs
-        self.approvals = approvals
-        self.ledger = ledger
-        self.breakers = breakers
-        self.events = events
-        self.deciders = policy.approvers or deciders
-        self.directory = directory
-        self.inspector = Inspector(policy)
-        self.clock = clock
+    capabilities: Mapping[str, Capability]
+    policy: Policy
+    runs: RunStore
+    approvals: ApprovalStore
+    ledger: EffectLedger
+    breakers: Breakers
+    events: EventLog
+    # who may decide an approval when the policy names no approvers of its own
+    deciders: tuple[str, ...]
+    directory: Directory | None = None
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] | None = None
+    inspector: Inspector = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.deciders = self.policy.approvers or self.deciders
+        self.inspector = Inspector(self.policy)
         # looked up at call time, so a test can make backoff instant
-        self.sleep = sleep or (lambda seconds: time.sleep(seconds))
+        self.sleep = self.sleep or (lambda seconds: time.sleep(seconds))
 
     def run(
         self, run_id: str, confidence: float = 1.0, *, plan: Plan | None = None, results: Mapping[int, StepResult] | None = None,

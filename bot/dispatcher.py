@@ -10,6 +10,7 @@ import logging
 import os
 import socket
 import time
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from redis.asyncio import Redis as AsyncRedis
@@ -24,25 +25,21 @@ from kernel.keys import Keys
 log = logging.getLogger("deputy.dispatcher")
 
 
+def _consumer_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+@dataclass(eq=False)
 class Dispatcher:
-    def __init__(
-        self,
-        redis: AsyncRedis,
-        senders: Mapping[str, Sender],
-        events: EventLog,
-        attempts: int = 5,
-        backoff_s: float = 0.5,
-        reclaim_idle_ms: int = 30_000,
-        reclaim_every_s: float = 15.0,
-    ) -> None:
-        self.redis = redis
-        self.senders = dict(senders)
-        self.events = events
-        self.attempts = attempts
-        self.backoff_s = backoff_s
-        self.reclaim_idle_ms = reclaim_idle_ms
-        self.reclaim_every_s = reclaim_every_s
-        self.consumer = f"{socket.gethostname()}-{os.getpid()}"
+    redis: AsyncRedis
+    senders: Mapping[str, Sender]
+    events: EventLog
+    attempts: int = 5
+    backoff_s: float = 0.5
+    reclaim_idle_ms: int = 30_000
+    reclaim_every_s: float = 15.0
+    # this process in the outbox's consumer group
+    consumer: str = field(init=False, default_factory=_consumer_name)
 
     async def setup(self) -> None:
         try:

@@ -41,14 +41,14 @@ class Recognition:
         return data
 
 
+@dataclass(eq=False)
 class IntentRecognizer:
     """Recognise one free-text message. `resolver` is None offline."""
 
-    def __init__(self, watcher: IntentWatcher, threshold: float, timezone: str, resolver: LlmResolver | None = None) -> None:
-        self.watcher = watcher
-        self.threshold = threshold
-        self.timezone = timezone
-        self.resolver = resolver
+    watcher: IntentWatcher
+    threshold: float
+    timezone: str
+    resolver: LlmResolver | None = None
 
     def recognize(self, text: str, now: datetime | None = None) -> Recognition:
         trained = self.watcher.current()

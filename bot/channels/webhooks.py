@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import json
 import time
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from aiohttp import web
@@ -65,14 +66,13 @@ def _error(status: type[web.HTTPException], reason: str, **extra: Any) -> web.HT
     return status(text=json.dumps({"error": reason}), content_type="application/json", **extra)
 
 
+@dataclass(eq=False)
 class HookReceiver:
-    def __init__(self, gateway: Gateway, refusals: Refusals, secrets: dict[str, str], tolerance_s: int = 300,
-                 clock: Callable[[], float] = time.time) -> None:
-        self.gateway = gateway
-        self.refusals = refusals
-        self.secrets = secrets
-        self.tolerance_s = tolerance_s
-        self.clock = clock
+    gateway: Gateway
+    refusals: Refusals
+    secrets: dict[str, str] = field(repr=False)
+    tolerance_s: int = 300
+    clock: Callable[[], float] = time.time
 
     def routes(self) -> list[web.RouteDef]:
         return [web.post("/hooks/{name}", self.receive)]

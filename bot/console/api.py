@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Awaitable, Callable
 
@@ -56,13 +57,13 @@ def _field(body: dict[str, Any], name: str, required: bool = True, limit: int = 
     return text
 
 
+@dataclass(eq=False)
 class ConsoleApi:
-    def __init__(self, gateway: Gateway, threads: ConsoleThreads, operator: str, auth: ConsoleAuth, hub: LiveHub) -> None:
-        self.gateway = gateway
-        self.threads = threads
-        self.operator = operator
-        self.auth = auth
-        self.hub = hub
+    gateway: Gateway
+    threads: ConsoleThreads
+    operator: str
+    auth: ConsoleAuth
+    hub: LiveHub
 
     def routes(self) -> list[web.RouteDef]:
         return [
