@@ -10,7 +10,7 @@ from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from redis.client import Pipeline
 
-from kernel.messages import Decision, Inbound, Intent, Reply
+from kernel.messages import Decision, Delivery, Inbound, Intent, Reply
 from bot.once import OnceWriter
 from kernel.outbox import Outbox
 from bot.refusals import TRACE_ID as REFUSED_TRACE
@@ -60,7 +60,6 @@ class Gateway:
         events: EventLog | None = None,
     ) -> None:
         self.redis = redis
-        self.workspace = workspace
         self.operators = operators
         self.queues = queues
         self.recognizer = recognizer
@@ -115,7 +114,7 @@ class Gateway:
 
         return write
 
-    async def _take(self, delivery: Inbound | Decision, what: str, write: Callable[[Pipeline, str], str],
+    async def _take(self, delivery: Delivery, what: str, write: Callable[[Pipeline, str], str],
                     also: Callable[[Pipeline, str], None] | None = None) -> Ack:
         """Refuse a non-operator (counted by Refusals, never marked: see `_answer_refusal`), else write
         the delivery (events + job) at most once per event id, in one atomic step with the dedupe mark
@@ -147,7 +146,7 @@ class Gateway:
         self.events.record(trace_id, "inbound.duplicate", actor="gateway", channel=channel, event_id=event_id)
         return Ack("duplicate", trace_id)
 
-    def _answer_refusal(self, delivery: Inbound | Decision, what: str, also: Callable[[Pipeline, str], None] | None) -> None:
+    def _answer_refusal(self, delivery: Delivery, what: str, also: Callable[[Pipeline, str], None] | None) -> None:
         """The polite refusal, in the stranger's own thread. Refusals says when (once a minute per
         stranger at most), so it needs no dedupe mark: a repeated refusal is harmless."""
         text = (
@@ -164,14 +163,14 @@ class Gateway:
             pipe.execute()
 
 
-def _key(delivery: Inbound | Decision) -> str:
+def _key(delivery: Delivery) -> str:
     """The dedupe key of a delivery. It holds `done:<trace>` from the moment the first copy's events
     and job exist: both land in one atomic step, so a gateway that dies mid-way leaves nothing
     half-claimed and the platform's retry is simply processed. A refusal writes no mark."""
     return Keys.global_("seen", delivery.channel, delivery.event_id)
 
 
-def _source(delivery: Inbound | Decision) -> str:
+def _source(delivery: Delivery) -> str:
     return f"{delivery.channel}:{delivery.user_id}"
 
 
