@@ -49,13 +49,15 @@ class Agent:
     workspace: str
     max_replans: int = 2
 
-    def start(self, intent: Intent, origin: Origin, trace_id: str, untrusted: tuple[str, ...] = ()) -> Outcome:
-        """Plan the intent (once per request) and carry the run as far as it may go now."""
+    def start(self, intent: Intent, origin: Origin, trace_id: str, untrusted: tuple[str, ...] = (),
+              recalled: tuple[str, ...] = ()) -> Outcome:
+        """Plan the intent (once per request) and carry the run as far as it may go now; `untrusted` is the content
+        acted on, `recalled` what others wrote that Deputy remembered about it."""
         run_id = run_id_for(trace_id)
         plan, results = self.runs.load(run_id)
         if plan is not None:  # a retried job: the run it already started goes on
             return self.render(self.executor.run(run_id, confidence=intent.confidence, plan=plan, results=results))
-        made = self._plan(intent, origin, trace_id, run_id, untrusted)
+        made = self._plan(intent, origin, trace_id, run_id, untrusted, recalled)
         if isinstance(made, PlanProblem):
             return Outcome(text=made.reason, ok=False)
         plan, verdict, record = made
@@ -65,7 +67,7 @@ class Agent:
         return self.render(self.executor.run(run_id, confidence=intent.confidence, plan=plan, results={}, verdict=verdict))
 
     def _plan(
-        self, intent: Intent, origin: Origin, trace_id: str, run_id: str, untrusted: tuple[str, ...]
+        self, intent: Intent, origin: Origin, trace_id: str, run_id: str, untrusted: tuple[str, ...], recalled: tuple[str, ...] = ()
     ) -> tuple[Plan, Verdict, Callable[[Any], object]] | PlanProblem:
         """The plan to run, the inspector's verdict on it, and its plan.made event (written with the plan)."""
         inspector = self.executor.inspector
@@ -73,7 +75,7 @@ class Agent:
         attempt = 0
         while True:
             attempt += 1
-            made, usage = self.planner.plan(intent, run_id, trace_id, self.workspace, origin, untrusted, feedback)
+            made, usage = self.planner.plan(intent, run_id, trace_id, self.workspace, origin, untrusted, feedback, recalled)
             if isinstance(made, PlanProblem):
                 self.events.record(trace_id, "plan.failed", actor="planner", reason=made.reason, attempt=attempt,
                                    llm_usage=usage.prompt_tokens + usage.completion_tokens)
@@ -81,7 +83,7 @@ class Agent:
             verdict = inspector.check_plan(made, self.executor.capabilities, made.request)
             fields: dict[str, Any] = dict(
                 run_id=run_id, source=made.source, attempt=attempt, steps=describe(made), allowed=list(made.allowed),
-                untrusted=len(untrusted), findings=verdict.reasons(), model=usage.model,
+                untrusted=len(made.untrusted), findings=verdict.reasons(), model=usage.model,
                 llm_usage=usage.prompt_tokens + usage.completion_tokens,
             )
             if not verdict.blocked or made.source != "llm" or attempt > self.max_replans:

@@ -34,6 +34,8 @@ PII = {
     "a password": re.compile(r"\b(?:password|passwd|pwd)\s*[:=]\s*\S+", re.IGNORECASE),
 }
 OUTBOUND_TEXT = ("body", "text", "description", "message", "payload", "notes")
+# how the operator still gets a refused target: by choosing it themselves
+SAY_IT = "I do not let what others write choose where I send, so if you want that, name it yourself and I will ask you to approve"
 
 
 @dataclass(frozen=True)
@@ -88,10 +90,15 @@ def injection_in(texts: tuple[str, ...]) -> str | None:
 
 
 class Inspector:
-    def __init__(self, policy: Policy, provenance: bool = True) -> None:
+    def __init__(self, policy: Policy, provenance: bool = True, known: provenance.Acquaintance | None = None) -> None:
         self.policy = policy
         # off only in the injection proof's self-test, which must see a weakened build let attacks through
         self.provenance = provenance
+        # the operator's contacts and facts: what they already know is theirs to reach, wherever it is also written
+        self.known = known
+
+    def _theirs(self, value: str) -> bool:
+        return self.known is not None and self.known.known(value)
 
     def check_plan(self, plan: Plan, capabilities: Mapping[str, Capability], operator_text: str) -> Verdict:
         """Before anything runs: tools allowed, inputs complete, nothing steered by untrusted text."""
@@ -99,11 +106,12 @@ class Inspector:
         injected = injection_in(plan.untrusted)
         if injected:
             findings.append(Finding(None, "flag", f"the content I was given contains instructions to me ('{injected}'); I treat it as data"))
-        # addresses the operator typed, or Deputy already knows, are the operator's; the rest came from elsewhere
-        operator_addresses = {a.lower() for a in EMAIL.findall(operator_text)}
+        # addresses the operator typed, or Deputy already knows, are the operator's; the rest came from elsewhere.
+        # The content's own sender or organiser is whom "reply to her" or "accept this invite" points at.
+        operator_addresses = {a.lower() for a in EMAIL.findall(operator_text)} | set(plan.senders)
         untrusted_addresses = {a.lower() for t in plan.untrusted for a in EMAIL.findall(t)}
         for step in plan.steps:
-            findings += self._check_step(plan, step, capabilities, operator_addresses, untrusted_addresses, bool(injected))
+            findings += self._check_step(plan, step, capabilities, operator_addresses, untrusted_addresses)
         if plan.untrusted and self.provenance:
             findings += self._check_provenance(plan, capabilities, operator_text)
         return Verdict(tuple(findings))
@@ -117,6 +125,7 @@ class Inspector:
         for text in plan.untrusted:
             theirs.update(provenance.values(text))
         ours = provenance.values(words)
+        ours.update({v: w for v, w in theirs.items() if self._theirs(w)})
         out: list[Finding] = []
         for step in plan.steps:
             capability = capabilities.get(step.capability)
@@ -126,7 +135,14 @@ class Inspector:
             if plan.source == "llm" and not provenance.asked_for(step.capability, words):
                 out.append(Finding(step.index, "flag", f"step {n} ({step.capability}) is not something you asked for; "
                                                        "it was proposed while reading content you did not write"))
-            carried = provenance.foreign(provenance.values_of(step.args), theirs, ours)
+            targets = provenance.targets(capability, step.args)
+            # where it goes and how much it moves are never chosen by someone else's text: refused, not asked about
+            chosen = provenance.foreign(provenance.values_of(targets), theirs, ours)
+            if chosen:
+                out.append(Finding(step.index, "block", f"step {n} would go to {', '.join(chosen[:3])}, found only in content "
+                                                        f"you did not write; {SAY_IT}"))
+            rest = {k: v for k, v in step.args.items() if k not in targets}
+            carried = provenance.foreign(provenance.values_of(rest), theirs, ours)
             if carried:
                 out.append(Finding(step.index, "flag", f"step {n} carries {', '.join(carried[:3])}, found only in content "
                                                        "you did not write"))
@@ -137,7 +153,7 @@ class Inspector:
 
     def _check_step(
         self, plan: Plan, step: Step, capabilities: Mapping[str, Capability],
-        operator_addresses: set[str], untrusted_addresses: set[str], injected: bool,
+        operator_addresses: set[str], untrusted_addresses: set[str],
     ) -> list[Finding]:
         capability = capabilities.get(step.capability)
         if plan.allowed and step.capability not in plan.allowed:
@@ -153,13 +169,15 @@ class Inspector:
                 out.append(Finding(step.index, "block", f"step {step.index + 1} ({step.capability}) is missing or has bad fields: {missing}"))
         if not capability.side_effect:
             return out
-        for address in (recipients_of(capability, step.args) if self.provenance else ()):
+        for ref in provenance.chosen_by_results(provenance.targets(capability, step.args), plan.steps) if self.provenance else ():
+            out.append(Finding(step.index, "block", f"step {step.index + 1} would reach whoever step {ref + 1}'s result names, "
+                                                    f"and what it reads may have been written by someone else; {SAY_IT}"))
+        for address in (recipients_of(capability, step.args) + _addresses(capability, step.args) if self.provenance else ()):
             addr = EMAIL.search(address)
             low = addr.group(0).lower() if addr else address.lower()
-            if low in untrusted_addresses and low not in operator_addresses:
-                severity: Severity = "block" if injected else "flag"
-                out.append(Finding(step.index, severity,
-                                   f"step {step.index + 1} would reach {low}, an address that only appears in content you did not write"))
+            if low in untrusted_addresses and low not in operator_addresses and not self._theirs(low):
+                out.append(Finding(step.index, "block", f"step {step.index + 1} would reach {low}, an address that only appears "
+                                                        f"in content you did not write; {SAY_IT}"))
             elif plan.untrusted and low not in operator_addresses and "${steps." not in address:
                 # a plan made while reading someone else's text, reaching a person the operator never named
                 out.append(Finding(step.index, "flag",
@@ -176,6 +194,12 @@ class Inspector:
         if refused:
             findings.append(Finding(step.index, "flag", f"the server refused {', '.join(map(str, refused))}"))
         return Verdict(tuple(findings))
+
+
+def _addresses(capability: Capability, args: dict[str, Any]) -> list[str]:
+    """Addresses in target fields the capability does not list as recipients (bcc, a reply-to, a mailto link)."""
+    extra = {k: v for k, v in provenance.targets(capability, args).items() if k not in capability.recipient_fields}
+    return [a for s in provenance.strings(extra) if "${steps." not in s for a in EMAIL.findall(s)]
 
 
 def _has_refs(args: dict[str, Any]) -> bool:

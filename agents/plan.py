@@ -45,6 +45,8 @@ class Plan(Frozen):
     allowed: tuple[str, ...] = ()
     # text that came from outside (an email, a web page, someone else's memory): data, never instructions
     untrusted: tuple[str, ...] = ()
+    # the addresses that content declares as its own sender or organiser: "reply to her" may reach them
+    senders: tuple[str, ...] = ()
     created_at: float = 0.0
 
 

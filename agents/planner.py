@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from agents import provenance
 from agents.llm import Llm, LlmUnavailable, ToolSpec
 from kernel.messages import Intent
 from agents.plan import Origin, Plan, Step
@@ -60,9 +61,12 @@ class Planner:
 
     def plan(
         self, intent: Intent, run_id: str, trace_id: str, workspace: str, origin: Origin,
-        untrusted: tuple[str, ...] = (), feedback: str = "",
+        untrusted: tuple[str, ...] = (), feedback: str = "", recalled: tuple[str, ...] = (),
     ) -> tuple[Plan | PlanProblem, Usage]:
-        """A plan for the intent, or the reason there is none; `feedback` is the inspector's last objection."""
+        """A plan for the intent, or the reason there is none; `feedback` is the inspector's last objection.
+
+        `untrusted` is the content being acted on (its sender may be replied to); `recalled` is what someone else
+        wrote that Deputy remembered: both are shown to the model as data, and neither may choose a target."""
         book = self.playbook_for(intent)
         if book is None:
             return PlanProblem(f"I have no plan for '{intent.name}'."), Usage()
@@ -70,7 +74,8 @@ class Planner:
         if missing:
             return PlanProblem(f"To {book.description} I need: {', '.join(missing)}."), Usage()
         base = dict(run_id=run_id, trace_id=trace_id, workspace=workspace, intent=intent.name, origin=origin, request=intent.text,
-                    allowed=book.allowed, untrusted=untrusted, created_at=time.time())
+                    allowed=book.allowed, untrusted=untrusted + recalled, senders=tuple(sorted(provenance.senders_of(untrusted))),
+                    created_at=time.time())
         if book.steps:
             steps = tuple(
                 Step(index=i, capability=t.capability, args=fill(t.args, intent.slots), rationale=fill(t.rationale, intent.slots),
@@ -85,7 +90,7 @@ class Planner:
                 "or use a command such as /email or /task."
             ), Usage()
         goal = str(intent.slots.get("goal") or intent.slots.get("instruction") or intent.text or book.description)
-        return self._plan_with_model(book, goal, untrusted, feedback, base)
+        return self._plan_with_model(book, goal, untrusted + recalled, feedback, base)
 
     def _plan_with_model(
         self, book: Playbook, goal: str, untrusted: tuple[str, ...], feedback: str, base: dict[str, Any]

@@ -6,11 +6,13 @@ step that reaches outside against what the operator actually said: it must be th
 asked for, and the links, account numbers and amounts it carries must not come only from that text."""
 from __future__ import annotations
 
+import json
 import re
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol, Sequence
 
 from integrations.capability import Capability, RiskClass
+from kernel.text import EMAIL
 
 OUTWARD = frozenset({RiskClass.EXTERNAL_WRITE, RiskClass.FINANCIAL, RiskClass.IRREVERSIBLE})
 
@@ -41,6 +43,75 @@ REFERENCE = re.compile(r"\$\{steps\.(\d+)")
 MIN_AMOUNT = 100
 # at least this many digits: an account, card or phone number rather than an amount
 MIN_ACCOUNT_DIGITS = 6
+# arguments that choose where a step reaches or how much it moves, whatever the capability calls its recipients
+TARGET_FIELDS = frozenset({"to", "cc", "bcc", "reply_to", "attendees", "url", "urls", "link", "webhook", "target",
+                           "account", "iban", "amount"})
+# capabilities whose results are the operator's own records, safe to take a recipient from
+OPERATOR_RECORDS = ("contacts.",)
+# who wrote the content, as its own header or field says: the person "reply to her" points at
+SENDER_HEADER = re.compile(r"^(?:from|reply-to|sender|organi[sz]er)\b[^:\n]*:(.*)$", re.IGNORECASE | re.MULTILINE)
+SENDER_KEYS = ("from", "sender", "reply_to", "replyto", "reply-to", "email", "organizer", "organiser")
+
+
+class Acquaintance(Protocol):
+    """What the operator already knows (their contacts, the facts they gave): values that are theirs to reach."""
+
+    def known(self, value: str) -> bool: ...
+
+
+class Facts(Protocol):
+    def all_current(self) -> list[Any]: ...
+
+
+class Acquainted:
+    """What the operator already knows: their contacts, and the addresses, links and numbers in the facts they gave."""
+
+    def __init__(self, contacts: Acquaintance, facts: Facts) -> None:
+        self.contacts = contacts
+        self.facts = facts
+
+    def known(self, value: str) -> bool:
+        if EMAIL.fullmatch(value.strip()) and self.contacts.known(value):
+            return True
+        wanted = _keys(value)
+        return bool(wanted) and any(wanted & _keys(fact.value) for fact in self.facts.all_current())
+
+
+def _keys(text: str) -> set[str]:
+    return {a.lower() for a in EMAIL.findall(text)} | set(values(text))
+
+
+def senders_of(texts: tuple[str, ...]) -> frozenset[str]:
+    """The addresses the content declares as its own sender or organiser: an email's From and Reply-To headers
+    (before its first blank line), a hook payload's top-level sender fields, an invitation's ORGANIZER.
+    Addresses anywhere in the body are not among them."""
+    found: set[str] = set()
+    for text in texts:
+        lines = text.split("\n")
+        # a hook's text opens with one line saying what it is, then the JSON payload
+        payload = _payload("\n".join(lines[1:])) if lines and lines[0].startswith("[") else _payload(text)
+        if payload is not None:
+            for key in SENDER_KEYS:
+                found.update(a.lower() for a in EMAIL.findall(json.dumps(payload.get(key, ""), ensure_ascii=False)))
+            continue
+        head = text.split("\n\n", 1)[0]
+        for match in SENDER_HEADER.finditer(head):
+            found.update(a.lower() for a in EMAIL.findall(match.group(1)))
+    return frozenset(found)
+
+
+def _payload(text: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return {str(k).lower(): v for k, v in value.items()} if isinstance(value, dict) else None
+
+
+def targets(capability: Capability, args: dict[str, Any]) -> dict[str, Any]:
+    """The arguments that choose whom a step reaches, where, or how much: recipients, links, accounts, amounts."""
+    names = TARGET_FIELDS | set(capability.recipient_fields) | ({capability.amount_field} if capability.amount_field else set())
+    return {k: v for k, v in args.items() if k.lower() in names}
 
 
 def reaches_outside(capability: Capability) -> bool:
@@ -127,6 +198,14 @@ def references(args: dict[str, Any], skip: tuple[str, ...]) -> list[int]:
         for text in strings(value):
             found.update(int(m.group(1)) for m in REFERENCE.finditer(text))
     return sorted(found)
+
+
+def chosen_by_results(targets: dict[str, Any], steps: Sequence[Any]) -> list[int]:
+    """Earlier steps whose results fill in a target, other than the operator's own address book: a note, a
+    task or an email read back may hold an address someone else wrote."""
+    capability = {s.index: s.capability for s in steps}
+    found = {int(m.group(1)) for text in strings(targets) for m in REFERENCE.finditer(text)}
+    return sorted(i for i in found if not capability.get(i, "").startswith(OPERATOR_RECORDS))
 
 
 def strings(value: Any) -> list[str]:

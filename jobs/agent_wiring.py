@@ -13,6 +13,7 @@ from agents.llm import Llm
 from agents.planner import Planner
 from agents.playbooks import load_playbooks
 from agents.policy import Policy, load_policy
+from agents.provenance import Acquainted
 from agents.run_store import RunStore
 from kernel.settings import Settings
 from integrations.breaker import Breakers
@@ -22,6 +23,7 @@ from integrations.ledger import EffectLedger
 from integrations.registry import build_capabilities
 from jobs.queues import INTERACTIVE, JobQueues
 from memory.events import EventLog
+from memory.facts import FactStore
 from kernel import job_names
 
 
@@ -60,7 +62,8 @@ def build_agent(
         Breakers(redis, ws, settings.effects.breaker_failures, settings.effects.breaker_cooldown_s), events,
         deciders=approvers_for(settings, policy), directory=ContactBook(redis, ws),
     )
-    executor.inspector = Inspector(policy, provenance=settings.inspector_provenance)
+    known = Acquainted(ContactBook(redis, ws), FactStore(redis, ws))
+    executor.inspector = Inspector(policy, provenance=settings.inspector_provenance, known=known)
 
     def enqueue(func: str, payload: dict[str, Any], job_id: str) -> None:
         queues.enqueue(func, payload, job_id=job_id, queue=INTERACTIVE, on_failure=job_names.REPORT_FAILURE)
