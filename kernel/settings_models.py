@@ -188,16 +188,21 @@ class EffectSettings(_Group):
     breaker_cooldown_s: float = 30.0
 
 
-class _MailServer(_Group):
-    """Where a mail server is and how Deputy logs in to it; port and security are the protocol's."""
+class _Login(_Group):
+    """Deputy's account on a server it connects to."""
 
-    host: str | None = None
     username: str | None = None
     password: SecretStr | None = None
-    # a CA bundle to trust instead of the system's (a private server with its own certificate)
-    ca_file: str | None = None
     # seconds to wait for each answer of the server before counting the attempt as failed
     timeout_s: float = 20.0
+
+
+class _MailServer(_Login):
+    """Where a mail server is; port and security are the protocol's."""
+
+    host: str | None = None
+    # a CA bundle to trust instead of the system's (a private server with its own certificate)
+    ca_file: str | None = None
 
 
 class SmtpSettings(_MailServer):
@@ -227,12 +232,10 @@ class ImapSettings(_MailServer):
         return bool(self.host and self.username and self.password)
 
 
-class CalDavSettings(_Group):
+class CalDavSettings(_Login):
     """The calendar; its capabilities exist only when url is set."""
 
     url: str | None = None
-    username: str | None = None
-    password: SecretStr | None = None
     # display name of the calendar to use; the account's first calendar when unset
     calendar: str | None = None
     timeout_s: float = 15.0
