@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from agents import provenance
 from agents.plan import Plan, Step
+from agents.revealed import Revealed, reveal
 from agents.policy import Policy
 from agents.risk import recipients_of
 from integrations.capability import Capability
@@ -83,7 +84,8 @@ def pii_in(text: str) -> list[str]:
 
 def injection_in(texts: tuple[str, ...]) -> str | None:
     for text in texts:
-        match = INJECTION.search(text)
+        # matched on what the model reads, not on what a person sees: hidden and disguised words included
+        match = INJECTION.search(reveal(text).inspect)
         if match:
             return match.group(0)
     return None
@@ -109,7 +111,9 @@ class Inspector:
         # addresses the operator typed, or Deputy already knows, are the operator's; the rest came from elsewhere.
         # The content's own sender or organiser is whom "reply to her" or "accept this invite" points at.
         operator_addresses = {a.lower() for a in EMAIL.findall(operator_text)} | set(plan.senders)
-        untrusted_addresses = {a.lower() for t in plan.untrusted for a in EMAIL.findall(t)}
+        seen = tuple(reveal(t) for t in plan.untrusted)
+        findings += _hidden_text(plan, capabilities, seen)
+        untrusted_addresses = {a.lower() for t in seen for a in EMAIL.findall(t.inspect)}
         for step in plan.steps:
             findings += self._check_step(plan, step, capabilities, operator_addresses, untrusted_addresses)
         if plan.untrusted and self.provenance:
@@ -200,6 +204,24 @@ def _addresses(capability: Capability, args: dict[str, Any]) -> list[str]:
     """Addresses in target fields the capability does not list as recipients (bcc, a reply-to, a mailto link)."""
     extra = {k: v for k, v in provenance.targets(capability, args).items() if k not in capability.recipient_fields}
     return [a for s in provenance.strings(extra) if "${steps." not in s for a in EMAIL.findall(s)]
+
+
+def _hidden_text(plan: Plan, capabilities: Mapping[str, Capability], seen: tuple[Revealed, ...]) -> list[Finding]:
+    """Text the operator could not see, or that was disguised, in what the plan was made from: each step that
+    acts is held for approval with that text written out."""
+    hidden = [h for s in seen for h in s.hidden]
+    ways = list(dict.fromkeys(w for s in seen for w in s.found))
+    if not ways:
+        return []
+    shown = "; ".join(f"'{h[:200]}'" for h in hidden[:3])
+    line = f"this request came with hidden text: {shown}" if hidden else "this request came with disguised text"
+    line += f" ({', '.join(ways)})"
+    out = [Finding(None, "flag", line)]
+    for step in plan.steps:
+        capability = capabilities.get(step.capability)
+        if capability is not None and capability.side_effect:
+            out.append(Finding(step.index, "flag", line))
+    return out
 
 
 def _has_refs(args: dict[str, Any]) -> bool:
