@@ -20,11 +20,44 @@ NOT_WIRED = Outcome(text="I cannot act from here: this process has no agent conf
 def act(ctx: SkillContext, intent: Intent) -> Outcome:
     if ctx.agent is None:
         return NOT_WIRED
-    content = intent.slots.get("content")
-    # what someone else wrote (an email, a form) travels separately, as data, never as the goal itself
+    # what someone else wrote (an email, a form) travels separately, as data, never as the goal itself; a reply
+    # in the thread of a delivery ("answer her") acts on that delivery
+    content = intent.slots.get("content") or _delivery_in_thread(ctx)
     untrusted = (str(content),) if content else ()
     origin = Origin(channel=ctx.channel or "console", thread_id=ctx.thread_id, actor=ctx.actor, reply_to=dict(ctx.reply_to))
-    return ctx.agent.start(intent, origin, ctx.trace_id, untrusted)
+    return ctx.agent.start(intent, origin, ctx.trace_id, untrusted, _recalled(ctx, intent))
+
+
+# how many remembered pieces of someone else's text a model-made plan is shown
+RECALLED = 3
+
+
+def _delivery_in_thread(ctx: SkillContext) -> str:
+    """The latest delivery from outside (a webhook) in the thread the operator is answering in, or ""."""
+    for event in ctx.events.recent(200, kinds=["inbound.received"]):
+        if event.data.get("thread_id") != ctx.thread_id or event.trace_id == ctx.trace_id or not event.actor.startswith("hook:"):
+            continue
+        for step in ctx.events.timeline(event.trace_id):
+            if step.kind == "intent.recognized" and (step.data.get("slots") or {}).get("content"):
+                return str(step.data["slots"]["content"])
+        return str(event.data.get("text") or "")
+    return ""
+
+
+def _recalled(ctx: SkillContext, intent: Intent) -> tuple[str, ...]:
+    """What others wrote that Deputy remembered about this goal, for a plan the model makes: the model sees it as
+    data, and the inspector counts the addresses and numbers in it as someone else's."""
+    book = ctx.agent.planner.playbook_for(intent) if ctx.agent is not None else None
+    if book is None or book.steps:
+        return ()
+    goal = str(intent.slots.get("goal") or intent.slots.get("instruction") or intent.text)
+    found = [f"[a note made from someone else's text]\n{note.text}" for note, _ in ctx.notes.search(goal, limit=RECALLED)
+             if note.trust == "untrusted"]
+    if ctx.recall is not None:
+        found += [f"[remembered from {hit.item.source}, written by someone else]\n{hit.item.text}"
+                  for hit in ctx.recall.retriever.retrieve(ctx.workspace, goal, intent="draft")[:RECALLED]
+                  if hit.item.trust == "untrusted"]
+    return tuple(found)
 
 
 def approve(ctx: SkillContext, value: str) -> Outcome:

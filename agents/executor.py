@@ -231,7 +231,7 @@ class Executor:
     def _execute(self, plan: Plan, step: Step, args: dict[str, Any], capability: Capability, risk: int, decision: str,
                  results: dict[int, StepResult], writes: Writes) -> StepResult | RunReport:
         ctx = EffectContext(idempotency_key=effect_key(plan.run_id, step.index), workspace=plan.workspace,
-                            trace_id=plan.trace_id, run_id=plan.run_id)
+                            trace_id=plan.trace_id, run_id=plan.run_id, untrusted=bool(plan.untrusted))
         started = time.perf_counter()
         try:
             # the ledger's record of the effect joins the step's checkpoint: both land in one transaction

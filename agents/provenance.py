@@ -74,7 +74,7 @@ class Acquainted:
         if EMAIL.fullmatch(value.strip()) and self.contacts.known(value):
             return True
         wanted = _keys(value)
-        return bool(wanted) and any(wanted & _keys(fact.value) for fact in self.facts.all_current())
+        return bool(wanted) and any(wanted & _keys(fact.value) for fact in self.facts.all_current() if fact.trust != "untrusted")
 
 
 def _keys(text: str) -> set[str]:

@@ -13,6 +13,8 @@ from memory.ingest import Ingestor
 from memory.retrieval import Retriever, citation, render_for_model
 from memory.store import Hit, MemoryItem
 
+# how an answer marks what someone other than the operator wrote
+UNVERIFIED = "from someone else, unverified"
 SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 WORD = re.compile(r"\w+", re.UNICODE)
 SYSTEM = (
@@ -75,7 +77,7 @@ class Recall:
     def _extractive(self, question: str, hits: list[Hit]) -> str:
         lines = ["From memory:"]
         for sentence, hit in best_sentences(question, hits):
-            flag = " (from someone else, unverified)" if hit.item.trust == "untrusted" else ""
+            flag = f" ({UNVERIFIED})" if hit.item.trust == "untrusted" else ""
             lines.append(f"• {sentence} {citation(hit)}{flag}")
         return "\n".join(lines)
 
@@ -88,5 +90,6 @@ class Recall:
         text = self.llm.complete(messages, purpose="ask").text.strip()
         if not text:
             raise LlmUnavailable("the model gave an empty answer")
-        sources = [f"[{n}] {citation(hit)[1:-1]}" for n, hit in enumerate(hits, start=1)]
+        sources = [f"[{n}] {citation(hit)[1:-1]}" + (f" ({UNVERIFIED})" if hit.item.trust == "untrusted" else "")
+                   for n, hit in enumerate(hits, start=1)]
         return text + "\n\nSources:\n" + "\n".join(sources)

@@ -9,6 +9,7 @@ from kernel.messages import Button, Card, CardField, Intent, Outcome
 from memory.tasks import Task
 from agents import action_skills, routine_skills
 from agents.intents import clarification
+from agents.recall import UNVERIFIED
 from agents.skill_context import Decider, Skill, SkillContext
 
 
@@ -42,10 +43,12 @@ def ask(ctx: SkillContext, intent: Intent) -> Outcome:
     hits = ctx.notes.search(question, limit=3)
     if not hits:
         return Outcome(text="I don't have anything on that yet. Tell me with /remember.")
-    lines = ["From what you told me:"]
+    # a note made from someone else's text is never passed off as the operator's own words
+    lines = ["From what you told me:" if all(n.trust == "operator" for n, _ in hits) else "From my notes:"]
     for note, _ in hits:
         when = time.strftime("%Y-%m-%d", time.localtime(note.created_at))
-        lines.append(f"• {note.text} [note {note.id[:8]}, {when}]")
+        flag = f" ({UNVERIFIED})" if note.trust == "untrusted" else ""
+        lines.append(f"• {note.text} [note {note.id[:8]}, {when}]{flag}")
     return Outcome(text="\n".join(lines))
 
 

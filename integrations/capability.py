@@ -90,6 +90,8 @@ class Capability:
     risk: RiskClass
     side_effect: bool
     reversible: bool
+    # the run was made from someone else's text: what the step stores keeps that provenance
+    untrusted: bool = False
     # the capability that undoes this one, if any
     compensation: str | None
     idempotency: Idempotency

@@ -92,7 +92,8 @@ class TaskLike(Protocol):
 class TaskSink(Protocol):
     """Where triage puts tasks (memory.tasks.TaskStore): the same source_event always yields the same task."""
 
-    def add(self, title: str, project: str = "inbox", source_event: str = "", due: str | None = None) -> TaskLike: ...
+    def add(self, title: str, project: str = "inbox", source_event: str = "", due: str | None = None,
+            trust: Literal["operator", "untrusted"] = "operator") -> TaskLike: ...
 
 
 def _connect(config: ImapSettings) -> imaplib.IMAP4:
@@ -259,7 +260,8 @@ def triage_inbox(config: ImapSettings, tasks: TaskSink, limit: int = 20, project
         messages = box.unseen(limit)
         triaged = []
         for message in messages:
-            task = tasks.add(task_title(message), project=project, source_event=f"email:{message.message_id}")
+            # the subject is the sender's words: the task keeps that it came from them
+            task = tasks.add(task_title(message), project=project, source_event=f"email:{message.message_id}", trust=message.trust)
             triaged.append(TriagedEmail(message_id=message.message_id, task_id=task.id, title=task.title))
         box.mark_seen([m.uid for m in messages])
     return triaged

@@ -143,7 +143,8 @@ def task_capabilities(store: TaskStore) -> list[Capability]:
     def create(args: BaseModel, ctx: EffectContext) -> TaskOut:
         assert isinstance(args, TaskCreate)
         # the idempotency key doubles as the task's source event: a retry returns the same task
-        task = store.add(args.title, project=args.project, source_event=ctx.idempotency_key, due=args.due)
+        task = store.add(args.title, project=args.project, source_event=ctx.idempotency_key, due=args.due,
+                         trust="untrusted" if ctx.untrusted else "operator")
         return TaskOut(id=task.id, title=task.title, project=task.project)
 
     def list_(args: BaseModel, ctx: EffectContext) -> TaskListOut:
@@ -162,7 +163,8 @@ def note_capabilities(store: NoteStore) -> list[Capability]:
 
     def add(args: BaseModel, ctx: EffectContext) -> NoteOut:
         assert isinstance(args, NoteAdd)
-        note, created = store.add(args.text, project=args.project, author="deputy", source_event=ctx.trace_id)
+        note, created = store.add(args.text, project=args.project, author="deputy", source_event=ctx.trace_id, source="plan",
+                                  trust="untrusted" if ctx.untrusted else "operator")
         return NoteOut(id=note.id, created=created)
 
     def search(args: BaseModel, ctx: EffectContext) -> NoteHits:

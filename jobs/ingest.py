@@ -48,6 +48,8 @@ def remember_turn(rt: Runtime, inbound: Inbound, trace_id: str) -> None:
     try:
         item = Ingestor(rt.memory.store, rt.settings.workspace).note(
             inbound.text, author=inbound.user_id, source=f"conversation:{inbound.channel}",
+            # a webhook's delivery is its sender's words, never the operator's
+            trust="untrusted" if inbound.user_id.startswith("hook:") else "operator",
             meta={"thread": inbound.thread_id, "trace": trace_id},
         )
     except Exception as err:  # memory must never cost the operator their reply

@@ -7,6 +7,7 @@ from pydantic import BaseModel
 from redis import Redis
 
 from kernel.keys import Keys
+from memory.store import Trust
 
 # Close the current version and append the new one in one atomic step.
 # Writing the value that is already current changes nothing (retries stay idempotent).
@@ -24,7 +25,7 @@ if last then
   version = cur['version'] + 1
 end
 local rec = {key=ARGV[1], value=ARGV[2], valid_from=tonumber(ARGV[3]), valid_to=cjson.null,
-             source_event=ARGV[4], version=version, author=ARGV[5]}
+             source_event=ARGV[4], version=version, author=ARGV[5], trust=ARGV[6]}
 local encoded = cjson.encode(rec)
 redis.call('RPUSH', KEYS[1], encoded)
 redis.call('SADD', KEYS[2], ARGV[1])
@@ -52,6 +53,8 @@ class Fact(BaseModel):
     superseded_by_event: str | None = None
     version: int
     author: str = ""
+    # "untrusted": the value came from someone else's text; it is not the operator's to reach
+    trust: Trust = "operator"
 
     @property
     def current(self) -> bool:
@@ -72,11 +75,11 @@ class FactStore:
         self._supersede = redis.register_script(SUPERSEDE)
         self._retire = redis.register_script(RETIRE)
 
-    def set(self, key: str, value: str, source_event: str = "", author: str = "") -> Fact:
+    def set(self, key: str, value: str, source_event: str = "", author: str = "", trust: Trust = "operator") -> Fact:
         key = _norm(key)
         raw = self._supersede(
             keys=[self.keys("fact", key), self.keys("facts")],
-            args=[key, value, repr(time.time()), source_event, author],
+            args=[key, value, repr(time.time()), source_event, author, trust],
         )
         return Fact.model_validate_json(raw)
 

@@ -10,6 +10,7 @@ from redis import Redis
 
 from kernel.keys import Keys
 from kernel.text import STOPWORDS
+from memory.store import Trust
 
 WORD = re.compile(r"[\w']+", re.UNICODE)
 
@@ -27,6 +28,8 @@ class Note(BaseModel):
     source: str = "remember"
     created_at: float
     source_event: str = ""
+    # "untrusted": made from someone else's text (a webhook, an email), never the operator's own words
+    trust: Trust = "operator"
 
 
 class NoteStore:
@@ -36,13 +39,15 @@ class NoteStore:
         self.redis = redis
         self.keys = Keys(workspace)
 
-    def add(self, text: str, project: str = "inbox", author: str = "", source_event: str = "") -> tuple[Note, bool]:
+    def add(self, text: str, project: str = "inbox", author: str = "", source_event: str = "", source: str = "remember",
+            trust: Trust = "operator") -> tuple[Note, bool]:
         """Store a note once per content; returns (note, created)."""
         text = text.strip()
         if not text:
             raise ValueError("nothing to remember")
         note_id = hashlib.sha256(f"{project}\n{text}".encode()).hexdigest()[:16]
-        note = Note(id=note_id, text=text, project=project, author=author, created_at=time.time(), source_event=source_event)
+        note = Note(id=note_id, text=text, project=project, author=author, source=source, created_at=time.time(),
+                    source_event=source_event, trust=trust)
         if not self.redis.hsetnx(self.keys("notes"), note_id, note.model_dump_json()):
             existing = self.get(note_id)
             assert existing is not None

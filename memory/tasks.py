@@ -7,6 +7,7 @@ from pydantic import BaseModel
 from redis import Redis
 
 from kernel.keys import Keys
+from memory.store import Trust
 
 # Mark a task done only if it exists and is open; both indexes move in the same step.
 DONE = """
@@ -45,6 +46,8 @@ class Task(BaseModel):
     done_at: float | None = None
     source_event: str = ""
     due: str | None = None
+    # "untrusted": the title was written by someone else (an email, a webhook), not the operator
+    trust: Trust = "operator"
 
 
 class TaskStore:
@@ -54,13 +57,15 @@ class TaskStore:
         self._done = redis.register_script(DONE)
         self._add = redis.register_script(ADD)
 
-    def add(self, title: str, project: str = "inbox", source_event: str = "", due: str | None = None) -> Task:
+    def add(self, title: str, project: str = "inbox", source_event: str = "", due: str | None = None,
+            trust: Trust = "operator") -> Task:
         """Add an open task; the same source_event (idempotency key) always yields the same task."""
         title = title.strip()
         if not title:
             raise ValueError("a task needs a title")
         task_id = int(self.redis.incr(self.keys("task_seq")))
-        task = Task(id=task_id, title=title, project=project, created_at=time.time(), source_event=source_event, due=due)
+        task = Task(id=task_id, title=title, project=project, created_at=time.time(), source_event=source_event, due=due,
+                    trust=trust)
         raw = self._add(
             keys=[self.keys("tasks"), self.keys("tasks", "open"), self.keys("task_src", source_event) if source_event else ""],
             args=[str(task_id), task.model_dump_json(), repr(task.created_at)],
