@@ -6,6 +6,7 @@ step that reaches outside against what the operator actually said: it must be th
 asked for, and the links, account numbers and amounts it carries must not come only from that text."""
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from decimal import Decimal
@@ -50,6 +51,8 @@ TARGET_FIELDS = frozenset({"to", "cc", "bcc", "reply_to", "attendees", "url", "u
 OPERATOR_RECORDS = ("contacts.",)
 # who wrote the content, as its own header or field says: the person "reply to her" points at
 SENDER_HEADER = re.compile(r"^(?:from|reply-to|sender|organi[sz]er)\b[^:\n]*:(.*)$", re.IGNORECASE | re.MULTILINE)
+# a header block is the lines at the very top that are all "Name: value" (an email's, an invitation's)
+HEADER_LINE = re.compile(r"[A-Za-z][\w-]*(?:;[^:\n]*)?:")
 SENDER_KEYS = ("from", "sender", "reply_to", "replyto", "reply-to", "email", "organizer", "organiser")
 
 
@@ -83,7 +86,7 @@ def _keys(text: str) -> set[str]:
 
 def senders_of(texts: tuple[str, ...]) -> frozenset[str]:
     """The addresses the content declares as its own sender or organiser: an email's From and Reply-To headers
-    (before its first blank line), a hook payload's top-level sender fields, an invitation's ORGANIZER.
+    (in the header lines it opens with), a hook payload's top-level sender fields, an invitation's ORGANIZER.
     Addresses anywhere in the body are not among them."""
     found: set[str] = set()
     for text in texts:
@@ -94,7 +97,7 @@ def senders_of(texts: tuple[str, ...]) -> frozenset[str]:
             for key in SENDER_KEYS:
                 found.update(a.lower() for a in EMAIL.findall(json.dumps(payload.get(key, ""), ensure_ascii=False)))
             continue
-        head = text.split("\n\n", 1)[0]
+        head = "\n".join(itertools.takewhile(HEADER_LINE.match, lines))
         for match in SENDER_HEADER.finditer(head):
             found.update(a.lower() for a in EMAIL.findall(match.group(1)))
     return frozenset(found)
