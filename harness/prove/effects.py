@@ -100,3 +100,46 @@ capabilities:
   webhook.post: {autonomy: auto}
 rules: []
 """
+
+
+class Calendar:
+    """A Radicale CalDAV server holding one calendar with the events the corpus names, counted by file."""
+
+    def __init__(self, folder: Path, uids: tuple[str, ...] = ()) -> None:
+        from harness.fakes.radicale_server import RadicaleServer
+
+        self.server = RadicaleServer(folder)
+        self.uids = uids
+
+    def settings(self) -> dict[str, str]:
+        return {"CALDAV_URL": self.server.url, "CALDAV_USERNAME": self.server.username,
+                "CALDAV_PASSWORD": self.server.password, "CALDAV_CALENDAR": "Work"}
+
+    def __enter__(self) -> "Calendar":
+        import datetime as dt
+
+        import caldav
+
+        self.server.start()
+        with caldav.DAVClient(url=self.server.url, username=self.server.username, password=self.server.password) as client:
+            calendar = client.principal().make_calendar(name="Work")
+            start = dt.datetime(2030, 1, 2, 9, tzinfo=dt.timezone.utc)
+            for uid in self.uids:
+                calendar.save_event(dtstart=start, dtend=start + dt.timedelta(hours=1), summary=uid, uid=uid)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.stop()
+
+    def snapshot(self) -> dict[str, str]:
+        """Every stored event, by file, with a digest of its content."""
+        import hashlib
+
+        return {str(p): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in (self.server.folder / "collections").rglob("*.ics")
+                if not any(part.startswith(".Radicale") for part in p.parts)}
+
+    @staticmethod
+    def changes(before: dict[str, str], after: dict[str, str]) -> int:
+        """Events created, cancelled or moved between two snapshots."""
+        return sum(1 for k in before.keys() | after.keys() if before.get(k) != after.get(k))

@@ -10,7 +10,7 @@ import shutil
 import tempfile
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -44,6 +44,10 @@ class Sizes:
     # per-platform duplicate storms: Slack events (x4) and Telegram updates (x2), approval cards per platform
     platform_messages: int = 10
     platform_approvals: int = 1
+    # corpus cases the injection self-test runs against a weakened build (None: all of them); another corpus
+    # in the same YAML format (--corpus) instead of the built-in one
+    injection_self_test: int | None = 20
+    injection_corpus: Path | None = None
 
 
 QUICK = Sizes(storm_requests=200, storm_rate=20, kill_every_s=1.0, lease=QUICK_LEASE, redis_requests=120,
@@ -52,7 +56,8 @@ QUICK = Sizes(storm_requests=200, storm_rate=20, kill_every_s=1.0, lease=QUICK_L
 FULL = Sizes(storm_requests=1_000, storm_rate=15, kill_every_s=2.0, lease=PRODUCTION_LEASE, redis_requests=600,
              gateway_requests=400, duplicate_messages=200, approval_storms=10,
              fuzz_console=20_000, fuzz_slack=15_000, fuzz_telegram=10_000, fuzz_hooks=5_000,
-             outage_rate=4.0, outage_s=20.0, outage_after_s=10.0, platform_messages=50, platform_approvals=5)
+             outage_rate=4.0, outage_s=20.0, outage_after_s=10.0, platform_messages=50, platform_approvals=5,
+             injection_self_test=None)
 
 Scenario = Callable[[Path, Sizes], Row]
 
@@ -100,9 +105,9 @@ def _fuzz_console(folder: Path, s: Sizes) -> Row:
 
 
 def _injection(folder: Path, s: Sizes) -> Row:
-    from harness.prove.injection import injection_suite
+    from harness.prove.injection import CORPUS, injection_suite
 
-    return injection_suite(folder)
+    return injection_suite(folder, s.injection_corpus or CORPUS, s.injection_self_test)
 
 
 def _browser_attacks(folder: Path, s: Sizes) -> Row:
@@ -192,6 +197,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"run only these scenarios ({', '.join(SCENARIOS)})")
     parser.add_argument("--out", type=Path, help="folder for last.txt / last.json (default DATA_DIR/prove)")
     parser.add_argument("--keep", action="store_true", help="keep every scenario's temp folder (logs, Redis files)")
+    parser.add_argument("--corpus", type=Path, help="an injection corpus in the format of tests/prove/injection_corpus/cases.yaml")
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -203,6 +209,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def run(args: argparse.Namespace, settings: Settings) -> Report:
     """Run the scenarios the arguments choose; the report is also written to --out (or DATA_DIR/prove)."""
     sizes = FULL if args.full else QUICK
+    if args.corpus:
+        sizes = replace(sizes, injection_corpus=args.corpus.resolve())
     report = Report(mode="full" if args.full else "quick")
     for name in args.only or list(SCENARIOS):
         log.info("prove: %s ...", name)
