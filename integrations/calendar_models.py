@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AliasChoices, ConfigDict, Field, field_validator, model_validator
+
+from integrations.capability import Input, Output
 
 
 def zone(name: str) -> ZoneInfo:
@@ -16,8 +18,8 @@ def zone(name: str) -> ZoneInfo:
         raise ValueError(f"unknown time zone {name!r}; use an IANA name such as Europe/Lisbon") from err
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+class _In(Input):
+    model_config = ConfigDict(str_strip_whitespace=True)
 
     @field_validator("timezone", check_fields=False)
     @classmethod
@@ -32,9 +34,7 @@ class AgendaRequest(_In):
     timezone: str | None = None
 
 
-class CalendarEvent(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class CalendarEvent(Output):
     uid: str
     summary: str
     start: dt.datetime
@@ -45,9 +45,7 @@ class CalendarEvent(BaseModel):
     attendees: list[str] = Field(default_factory=list)
 
 
-class Agenda(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class Agenda(Output):
     day: dt.date
     timezone: str
     events: list[CalendarEvent]
@@ -73,9 +71,7 @@ class CreateEvent(_In):
         return self
 
 
-class EventCreated(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class EventCreated(Output):
     event: CalendarEvent
 
 
@@ -87,9 +83,7 @@ class MoveEvent(_In):
     timezone: str | None = None
 
 
-class EventMoved(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class EventMoved(Output):
     event: CalendarEvent
     # where it was: the compensation (calendar.move back) needs these
     previous_start: dt.datetime
@@ -100,9 +94,7 @@ class CancelEvent(_In):
     uid: str = Field(min_length=1, max_length=300)
 
 
-class EventCancelled(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class EventCancelled(Output):
     uid: str
     # False when there was no such event (already cancelled): nothing changed
     cancelled: bool

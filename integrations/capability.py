@@ -8,7 +8,19 @@ from enum import Enum
 from typing import Any, Callable, Literal, Mapping
 
 import yaml
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
+
+
+class Input(BaseModel):
+    """What a capability takes: frozen, and a field it does not know is refused."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Output(BaseModel):
+    """What a capability gives back, and the parts it is made of: frozen."""
+
+    model_config = ConfigDict(frozen=True)
 
 
 class RiskClass(str, Enum):
@@ -66,6 +78,8 @@ class EffectContext:
     workspace: str
     trace_id: str
     run_id: str
+    # the run was made from someone else's text: what the step stores keeps that provenance
+    untrusted: bool = False
 
 
 def effect_key(run_id: str, step_index: int) -> str:
@@ -90,8 +104,6 @@ class Capability:
     risk: RiskClass
     side_effect: bool
     reversible: bool
-    # the run was made from someone else's text: what the step stores keeps that provenance
-    untrusted: bool = False
     # the capability that undoes this one, if any
     compensation: str | None
     idempotency: Idempotency

@@ -17,9 +17,11 @@ from email.message import EmailMessage
 from email.utils import parseaddr
 from typing import Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from integrations.capability import Capability, EffectContext, Health, PermanentError, RetryPolicy, RiskClass, TransientError
+from integrations.capability import (
+    Capability, EffectContext, Health, Input, Output, PermanentError, RetryPolicy, RiskClass, TransientError,
+)
 from integrations.tls import tls_context
 from kernel.settings_models import ImapSettings
 
@@ -28,10 +30,8 @@ FETCH_BATCH = 50
 HEALTH_TIMEOUT_S = 5.0
 
 
-class InboxMessage(BaseModel):
+class InboxMessage(Output):
     """One email as data. `trust` is always "untrusted": it was written by someone who is not the operator."""
-
-    model_config = ConfigDict(frozen=True)
 
     uid: int
     message_id: str
@@ -51,36 +51,26 @@ class InboxMessage(BaseModel):
         )
 
 
-class ReadInbox(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class ReadInbox(Input):
     limit: int = Field(default=20, ge=1, le=200)
 
 
-class Inbox(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class Inbox(Output):
     messages: list[InboxMessage]
 
 
-class TriageInbox(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class TriageInbox(Input):
     limit: int = Field(default=20, ge=1, le=200)
     project: str = "inbox"
 
 
-class TriagedEmail(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class TriagedEmail(Output):
     message_id: str
     task_id: int
     title: str
 
 
-class InboxTriaged(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class InboxTriaged(Output):
     tasks: list[TriagedEmail]
 
 

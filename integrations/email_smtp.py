@@ -12,13 +12,15 @@ import ssl
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from integrations.capability import (
     Args,
     Capability,
     EffectContext,
     Health,
+    Input,
+    Output,
     PermanentError,
     RetryPolicy,
     RiskClass,
@@ -45,9 +47,7 @@ def _address(value: str) -> str:
     return addr
 
 
-class SendEmail(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class SendEmail(Input):
     to: list[str] = Field(min_length=1)
     cc: list[str] = Field(default_factory=list)
     subject: str = Field(min_length=1, max_length=998)
@@ -68,9 +68,7 @@ class SendEmail(BaseModel):
         return value
 
 
-class EmailSent(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class EmailSent(Output):
     message_id: str
     accepted: list[str]
     # recipients the server refused while taking the message for the others

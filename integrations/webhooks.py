@@ -22,9 +22,11 @@ import urllib.parse
 import urllib.request
 from typing import Any, Mapping, Protocol
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 
-from integrations.capability import Capability, EffectContext, Health, PermanentError, RetryPolicy, RiskClass, TransientError
+from integrations.capability import (
+    Capability, EffectContext, Health, Input, Output, PermanentError, RetryPolicy, RiskClass, TransientError,
+)
 
 SIGNATURE_HEADER = "X-Deputy-Signature"
 DELIVERY_HEADER = "X-Deputy-Delivery"
@@ -70,9 +72,7 @@ class Target(Protocol):
     secret: SecretStr | None
 
 
-class PostWebhook(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class PostWebhook(Input):
     # a configured target's name, never a raw URL: where Deputy may post is decided by the operator
     # ("name" and "payload" are accepted too: planners and playbooks name them either way)
     target: str = Field(min_length=1, max_length=64, validation_alias=AliasChoices("target", "name"))
@@ -99,9 +99,7 @@ class PostWebhook(BaseModel):
         return value
 
 
-class WebhookPosted(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class WebhookPosted(Output):
     target: str
     status: int
     delivery_id: str
