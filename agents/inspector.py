@@ -113,7 +113,8 @@ class Inspector:
         operator_addresses = {a.lower() for a in EMAIL.findall(operator_text)} | set(plan.senders)
         seen = tuple(reveal(t) for t in plan.untrusted)
         findings += _hidden_text(plan, capabilities, seen)
-        untrusted_addresses = {a.lower() for t in seen for a in EMAIL.findall(t.inspect)}
+        # as written and as read: a lookalike address is theirs, and so is one spelled out only in hidden text
+        untrusted_addresses = {a.lower() for t, s in zip(plan.untrusted, seen) for a in EMAIL.findall(f"{t}\n{s.inspect}")}
         for step in plan.steps:
             findings += self._check_step(plan, step, capabilities, operator_addresses, untrusted_addresses)
         if plan.untrusted and self.provenance:
@@ -127,7 +128,7 @@ class Inspector:
         words = f"{operator_text}\n{plan.goal}" if plan.source == "llm" else operator_text
         theirs: dict[str, str] = {}
         for text in plan.untrusted:
-            theirs.update(provenance.values(text))
+            theirs.update(provenance.values(f"{text}\n{reveal(text).inspect}"))
         ours = provenance.values(words)
         ours.update({v: w for v, w in theirs.items() if self._theirs(w)})
         out: list[Finding] = []
@@ -179,7 +180,10 @@ class Inspector:
         for address in (recipients_of(capability, step.args) + _addresses(capability, step.args) if self.provenance else ()):
             addr = EMAIL.search(address)
             low = addr.group(0).lower() if addr else address.lower()
-            if low in untrusted_addresses and low not in operator_addresses and not self._theirs(low):
+            # read as the model reads it too: lookalike letters do not make someone else's address a new one
+            read = EMAIL.search(reveal(address).inspect)
+            foreign = low in untrusted_addresses or (read is not None and read.group(0).lower() in untrusted_addresses)
+            if foreign and low not in operator_addresses and not self._theirs(low):
                 out.append(Finding(step.index, "block", f"step {step.index + 1} would reach {low}, an address that only appears "
                                                         f"in content you did not write; {SAY_IT}"))
             elif plan.untrusted and low not in operator_addresses and "${steps." not in address:
