@@ -11,6 +11,7 @@ from typing import Any, Literal, Mapping
 from pydantic import ValidationError
 
 from agents import provenance
+from agents.injection import INJECTION
 from agents.plan import Plan, Step
 from agents.revealed import Revealed, reveal
 from agents.policy import Policy
@@ -20,14 +21,6 @@ from kernel.text import EMAIL
 
 Severity = Literal["flag", "block"]
 
-# phrases that address a model rather than a person; in untrusted text they mark an injection attempt
-INJECTION = re.compile(
-    r"ignore (all |any )?(the )?(previous|prior|above|earlier) (instructions|prompts?|messages)"
-    r"|disregard (all |the )?(previous|prior|above) "
-    r"|you are now |new instructions?:|system prompt|act as (an? )?(admin|administrator|developer)"
-    r"|forward (all|every) (invoices?|emails?|messages?|files?)",
-    re.IGNORECASE,
-)
 PII = {
     "a card number": re.compile(r"\b(?:\d[ -]?){13,19}\b"),
     "an IBAN": re.compile(r"\b[A-Z]{2}\d{2}(?:\s?[A-Z0-9]{4}){3,7}\b"),

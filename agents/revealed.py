@@ -33,7 +33,7 @@ HIDDEN = re.compile(f"(?P<tags>{TAGS.pattern})|(?P<selectors>{SELECTORS.pattern}
 FLAG, CANCEL_TAG = "\U0001f3f4", "\U000e007f"
 BASE64 = re.compile(r"(?<![\w+/=-])[A-Za-z0-9+/_-]{16,}={0,2}")
 HEX = re.compile(r"(?<![0-9A-Za-z])(?:[0-9A-Fa-f]{2}){8,}(?![0-9A-Za-z])")
-WORD = re.compile(r"[a-z]+")
+WORD = re.compile(r"[^\W\d_]+")
 # words the hidden instructions we meet are written in, beyond the stopwords
 COMMON = frozenset(
     "all also just now new please send forward reply email emails mail message messages instructions instruction "
@@ -44,6 +44,8 @@ COMMON = frozenset(
 )
 ENGLISH = STOPWORDS | COMMON
 MIN_DECODED = 6
+# English words a line must gain by undoing rot13; two is what "or"/"be" and "an"/"na" swap by chance
+MIN_WORDS = 3
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,9 @@ def _to_latin(text: str) -> tuple[str, bool]:
     out, mixed = [], False
     for word in re.split(r"(\W+)", text):
         mapped = "".join(_latin(c) for c in word)
-        if mapped != word and any(c.isascii() and c.isalpha() for c in word):
+        # a Latin alphabet's own letters (Turkish ı) are spelling, not disguise: only another script's count
+        foreign = any(m != c and not unicodedata.name(c, "").startswith("LATIN") for c, m in zip(word, mapped))
+        if foreign and any(c.isascii() and c.isalpha() for c in word):
             mixed = True
         out.append(mapped)
     return "".join(out), mixed
@@ -148,7 +152,7 @@ def _decoded(text: str) -> list[tuple[Hiding, str]]:
             out.append(("base64", said))
     for line in text.splitlines():
         turned = codecs.decode(line, "rot13")
-        if _english(turned) >= 2 and _english(turned) > _english(line):
+        if _english(turned) >= MIN_WORDS and _english(turned) > _english(line):
             out.append(("rot13", turned.strip()))
     return out
 

@@ -35,6 +35,7 @@ BENCHES: dict[str, Measure] = {
 EVALS: dict[str, Measure] = {
     "memory": _lazy("harness.bench.memory_eval", "run"),
     "intents": _lazy("harness.bench.intents_eval", "run"),
+    "injection-fp": _lazy("harness.bench.injection_fp", "run"),
 }
 
 

@@ -67,6 +67,8 @@ def test_encoded_instructions_are_decoded(encoded: str, how: str):
     "Internationalization and telecommunications; photosynthesis counterrevolutionaries.",
     "Please pay invoice 42 by Friday.\nThanks, Ana. See you at the café.",
     "Привет, как дела? Встреча в пятницу.",  # Cyrillic written as Cyrillic hides nothing
+    "Kadıköy, İstanbul; naïve Straße, Łódź, São Paulo, Ærø.",  # Latin alphabets' own letters
+    "Be there or be square: an orange, a banana and gur naq.",
     "Go team \U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f 👍🏽 ❤️ 👨\u200d👩\u200d👧",
     "Price:\u00a0€20 — ﬁne print ½ off.",
 ])
