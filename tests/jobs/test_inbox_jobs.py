@@ -33,6 +33,8 @@ def test_unseen_mail_becomes_tasks_once_per_slot(rt, imap, redis):
     assert triage_if_due(rt, SLOT + 5) == {"ran": True, "ok": True, "tasks": 1}
     assert triage_if_due(rt, SLOT + 65)["ran"] is False
     assert [t.title for t in rt.tasks.list()] == ["Reply to Bob Client: Quote for the new logo?"]
+    # the title is the sender's words: the task says so, for /ask and any plan that reads it
+    assert [t.trust for t in rt.tasks.list()] == ["untrusted"]
     [triaged] = [e for e in EventLog(redis, rt.settings.workspace).recent(20) if e.kind == "inbox.triaged"]
     assert triaged.data["tasks"][0]["title"].startswith("Reply to Bob Client")
 
