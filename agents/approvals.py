@@ -12,7 +12,7 @@ from pydantic import Field
 from redis import Redis
 
 from kernel.messages import Frozen
-from kernel.keys import Keys
+from kernel.keys import WorkspaceStore
 
 ApprovalStatus = Literal["pending", "approved", "rejected", "expired"]
 Verdict = Literal["approved", "rejected"]
@@ -79,10 +79,9 @@ def new_approval_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-class ApprovalStore:
+class ApprovalStore(WorkspaceStore):
     def __init__(self, redis: Redis, workspace: str, ttl_s: int = 30 * 86_400) -> None:
-        self.redis = redis
-        self.keys = Keys(workspace)
+        super().__init__(redis, workspace)
         self.ttl_s = ttl_s
         self._decide = redis.register_script(DECIDE)
 

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from redis import Redis
 
-from kernel.keys import Keys
+from kernel.keys import WorkspaceStore
 
 MICRO = 1_000_000
 RUN_TTL_S = 90 * 86_400
@@ -138,12 +138,11 @@ def _int(value: object) -> int:
     return int(value.decode() if isinstance(value, bytes) else value)  # type: ignore[arg-type]
 
 
-class CostLedger:
+class CostLedger(WorkspaceStore):
     """Spend per run, per project per local day and month, per model, in Redis."""
 
     def __init__(self, redis: Redis, workspace: str, timezone: str = "UTC", clock: Clock | None = None) -> None:
-        self.redis = redis
-        self.keys = Keys(workspace)
+        super().__init__(redis, workspace)
         self.tz = ZoneInfo(timezone)
         self.clock = clock or (lambda: datetime.now(self.tz))
 

@@ -15,7 +15,7 @@ from redis.exceptions import WatchError
 
 from agents.llm import Llm, LlmUnavailable, ToolSpec
 from kernel.messages import Button, Card, CardField, Frozen
-from kernel.keys import Keys
+from kernel.keys import WorkspaceStore
 from kernel.text import EMAIL
 # leading words that only say what kind of message it is: "an email to ana@x.io about ..." → "..."
 LEAD = re.compile(r"^(?:(?:an?|the|my)\s+)?(?:(?:quick|short|polite|friendly)\s+)*(?:email|e-mail|mail|message|note|reply)?\s*"
@@ -71,12 +71,11 @@ def draft_card(draft: Draft, resolution: str = "") -> Card:
     )
 
 
-class DraftStore:
+class DraftStore(WorkspaceStore):
     """Drafts of one workspace; each one is sent or discarded at most once."""
 
     def __init__(self, redis: Redis, workspace: str, ttl_s: int = TTL_S) -> None:
-        self.redis = redis
-        self.keys = Keys(workspace)
+        super().__init__(redis, workspace)
         self.ttl_s = ttl_s
 
     def _key(self, draft_id: str) -> str:

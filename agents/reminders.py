@@ -15,7 +15,7 @@ from redis import Redis
 
 from kernel.messages import Button, Card, CardField, Frozen
 from agents.scheduling import JobScheduler
-from kernel.keys import Keys
+from kernel.keys import WorkspaceStore
 from kernel import job_names
 
 FIRE_JOB = job_names.FIRE_REMINDER
@@ -129,13 +129,12 @@ def reminder_card(reminder: Reminder, tz: str, seq: int | None = None, note: str
     )
 
 
-class ReminderBook:
+class ReminderBook(WorkspaceStore):
     """Reminders of one workspace, each with a job scheduled for its due time."""
 
     def __init__(self, redis: Redis, workspace: str, scheduler: JobScheduler, timezone: str = "UTC") -> None:
-        self.redis = redis
+        super().__init__(redis, workspace)
         self.workspace = workspace
-        self.keys = Keys(workspace)
         self.scheduler = scheduler
         self.tz = timezone
 

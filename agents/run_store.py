@@ -7,15 +7,14 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from agents.plan import Plan, StepResult
-from kernel.keys import Keys
+from kernel.keys import WorkspaceStore
 
 RunStatus = Literal["planned", "running", "awaiting_approval", "done", "failed", "denied", "blocked", "rejected", "expired"]
 
 
-class RunStore:
+class RunStore(WorkspaceStore):
     def __init__(self, redis: Redis, workspace: str, ttl_s: int = 30 * 86_400) -> None:
-        self.redis = redis
-        self.keys = Keys(workspace)
+        super().__init__(redis, workspace)
         self.ttl_s = ttl_s
 
     def pipeline(self) -> Any:

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from redis import Redis
 
 from integrations.capability import Args, Capability, EffectContext, Health, RetryPolicy, RiskClass
-from kernel.keys import Keys
+from kernel.keys import WorkspaceStore
 from memory.notes import NoteStore
 from memory.tasks import TaskStore
 
@@ -29,10 +29,7 @@ class Contact(BaseModel):
     updated_at: float = 0.0
 
 
-class ContactBook:
-    def __init__(self, redis: Redis, workspace: str) -> None:
-        self.redis = redis
-        self.keys = Keys(workspace)
+class ContactBook(WorkspaceStore):
 
     def upsert(self, contact: Contact) -> Contact:
         email = contact.email.strip().lower()

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from redis import Redis
 
-from kernel.keys import Keys
+from kernel.keys import WorkspaceStore
 
 ClaimState = Literal["new", "in_progress", "stale", "done"]
 
@@ -71,10 +71,9 @@ def _token() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-class EffectLedger:
+class EffectLedger(WorkspaceStore):
     def __init__(self, redis: Redis, workspace: str, lease_s: float = 120.0, ttl_s: int = 30 * 86_400) -> None:
-        self.redis = redis
-        self.keys = Keys(workspace)
+        super().__init__(redis, workspace)
         self.lease_ms = int(lease_s * 1000)
         self.ttl_s = ttl_s
         self._claim = redis.register_script(CLAIM)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 from redis import Redis
 
-from kernel.keys import Keys
+from kernel.keys import WorkspaceStore
 
 # as long as a card can wait for its decision
 COPY_TTL_S = 30 * 86_400
@@ -22,10 +22,9 @@ class CardCopy(BaseModel):
     reply_to: dict[str, str] = {}
 
 
-class CardCopies:
+class CardCopies(WorkspaceStore):
     def __init__(self, redis: Redis, workspace: str, ttl_s: int = COPY_TTL_S) -> None:
-        self.redis = redis
-        self.keys = Keys(workspace)
+        super().__init__(redis, workspace)
         self.ttl_s = ttl_s
 
     def add(self, original_id: str, copy: CardCopy) -> None:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from redis import Redis
+
 PREFIX = "dp"
 
 
@@ -21,3 +23,11 @@ class Keys:
     @classmethod
     def global_(cls, *parts: str | int) -> str:
         return ":".join((PREFIX, "_", *map(str, parts)))
+
+
+class WorkspaceStore:
+    """What keeps one workspace's state in Redis: the connection, and `keys` to name its keys."""
+
+    def __init__(self, redis: Redis, workspace: str) -> None:
+        self.redis = redis
+        self.keys = Keys(workspace)

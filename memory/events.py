@@ -8,7 +8,7 @@ from typing import Any, Iterable
 from pydantic import BaseModel
 from redis import Redis
 
-from kernel.keys import Keys
+from kernel.keys import WorkspaceStore
 from memory.redaction import Redactor
 
 TRACE_TTL_S = 90 * 86_400
@@ -28,13 +28,12 @@ class Event(BaseModel):
         return json.dumps(interesting, ensure_ascii=False, default=str)[:300]
 
 
-class EventLog:
+class EventLog(WorkspaceStore):
     """Every inbound message, intent, job step, decision and reply, in order, per workspace."""
 
     def __init__(self, redis: Redis, workspace: str, maxlen: int = 1_000_000, secrets: Iterable[str] = ()) -> None:
         """`secrets`: the configured secret values, masked wherever they occur in an event's data."""
-        self.redis = redis
-        self.keys = Keys(workspace)
+        super().__init__(redis, workspace)
         self.maxlen = maxlen
         self.redactor = Redactor(secrets)
 

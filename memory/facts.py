@@ -6,7 +6,7 @@ import time
 from pydantic import BaseModel
 from redis import Redis
 
-from kernel.keys import Keys
+from kernel.keys import WorkspaceStore
 from memory.store import Trust
 
 # Close the current version and append the new one in one atomic step.
@@ -68,10 +68,9 @@ def _norm(key: str) -> str:
     return key
 
 
-class FactStore:
+class FactStore(WorkspaceStore):
     def __init__(self, redis: Redis, workspace: str) -> None:
-        self.redis = redis
-        self.keys = Keys(workspace)
+        super().__init__(redis, workspace)
         self._supersede = redis.register_script(SUPERSEDE)
         self._retire = redis.register_script(RETIRE)
 

@@ -6,9 +6,8 @@ import re
 import time
 
 from pydantic import BaseModel
-from redis import Redis
 
-from kernel.keys import Keys
+from kernel.keys import WorkspaceStore
 from kernel.text import STOPWORDS
 from memory.store import Trust
 
@@ -32,12 +31,9 @@ class Note(BaseModel):
     trust: Trust = "operator"
 
 
-class NoteStore:
+class NoteStore(WorkspaceStore):
     """Durable notes; the keyword index answers `/ask` without any model."""
 
-    def __init__(self, redis: Redis, workspace: str) -> None:
-        self.redis = redis
-        self.keys = Keys(workspace)
 
     def add(self, text: str, project: str = "inbox", author: str = "", source_event: str = "", source: str = "remember",
             trust: Trust = "operator") -> tuple[Note, bool]:

@@ -6,7 +6,7 @@ import time
 from pydantic import BaseModel
 from redis import Redis
 
-from kernel.keys import Keys
+from kernel.keys import WorkspaceStore
 from memory.store import Trust
 
 # Mark a task done only if it exists and is open; both indexes move in the same step.
@@ -50,10 +50,9 @@ class Task(BaseModel):
     trust: Trust = "operator"
 
 
-class TaskStore:
+class TaskStore(WorkspaceStore):
     def __init__(self, redis: Redis, workspace: str) -> None:
-        self.redis = redis
-        self.keys = Keys(workspace)
+        super().__init__(redis, workspace)
         self._done = redis.register_script(DONE)
         self._add = redis.register_script(ADD)
 

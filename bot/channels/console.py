@@ -7,22 +7,17 @@ import time
 import uuid
 from typing import Any
 
-from redis import Redis
 from redis.client import Pipeline
 
 from kernel.messages import Reply
-from kernel.keys import Keys
+from kernel.keys import WorkspaceStore
 
 CHANNEL = "console"
 DEFAULT_TITLE = "New conversation"
 
 
-class ConsoleThreads:
+class ConsoleThreads(WorkspaceStore):
     """Sync store of console threads: the page reads it, the dispatcher writes Deputy's side."""
-
-    def __init__(self, redis: Redis, workspace: str) -> None:
-        self.redis = redis
-        self.keys = Keys(workspace)
 
     @property
     def live_channel(self) -> str:

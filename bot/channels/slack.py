@@ -16,7 +16,6 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 from pydantic import ValidationError
-from redis import Redis
 from redis.exceptions import RedisError
 from slack_bolt import BoltResponse
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
@@ -34,7 +33,7 @@ from bot.gateway import Gateway
 from kernel.messages import Decision, Inbound
 from bot.refusals import Refusals, http_refusal
 from bot.services import ChannelParts, Services
-from kernel.keys import Keys
+from kernel.keys import WorkspaceStore
 
 log = logging.getLogger("deputy.slack")
 
@@ -47,12 +46,9 @@ THREAD_TTL_S = 30 * 86_400
 _MENTION = re.compile(r"<@([A-Z0-9]+)(?:\|[^>]*)?>")
 
 
-class SlackThreads:
+class SlackThreads(WorkspaceStore):
     """Channel threads Deputy takes part in: replies there reach Deputy without a new mention."""
 
-    def __init__(self, redis: Redis, workspace: str) -> None:
-        self.redis = redis
-        self.keys = Keys(workspace)
 
     def join(self, channel: str, thread_ts: str) -> None:
         self.redis.set(self.keys(CHANNEL, "thread", channel, thread_ts), "1", ex=THREAD_TTL_S)

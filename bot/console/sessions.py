@@ -11,10 +11,9 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
-from kernel.keys import Keys
+from kernel.keys import Keys, WorkspaceStore
 
 # GET the stored hash; DEL it only if it matches (a wrong guess never burns the real link)
 _REDEEM = """
@@ -34,12 +33,9 @@ class Session:
     csrf: str
 
 
-class LoginLinks:
+class LoginLinks(WorkspaceStore):
     """The CLI's half: issue a link for the gateway to redeem (sync Redis, run once per command)."""
 
-    def __init__(self, redis: Redis, workspace: str) -> None:
-        self.redis = redis
-        self.keys = Keys(workspace)
 
     def issue(self, ttl_s: int) -> str:
         token = secrets.token_urlsafe(24)
