@@ -29,7 +29,7 @@ PII = {
 }
 OUTBOUND_TEXT = ("body", "text", "description", "message", "payload", "notes")
 # how the operator still gets a refused target: by choosing it themselves
-SAY_IT = "I do not let what others write choose where I send, so if you want that, name it yourself and I will ask you to approve"
+SAY_IT = "I do not let what others write choose whom I reach, where, or how much; name it yourself and I will ask you to approve"
 
 
 @dataclass(frozen=True)
