@@ -31,10 +31,12 @@ PATTERNS: dict[str, str] = {
     "new orders": rf"\bnew\s+{_ORDERS}\s*:|\b(?:updated|real|actual|true)\s+instructions\s*:|\byour\s+(?:new\s+|real\s+)?instructions\s+(?:are|now)\b",
     "system prompt": r"\b(?:reveal|print|show|repeat|output|leak|ignore|override|disregard|your|new)\s+(?:the\s+|your\s+)?system\s+prompt"
                      r"|\bsystem\s+prompt\s*(?:update|override|change)?\s*:",
-    # a header that pretends the next words come from the system, a tool or the assistant
+    # a header that pretends the next words come from the system, a tool or the assistant; "System message:" and
+    # "Admin note:" head ordinary IT mail and wikis too, so they count only when an order to the model follows
     "fake role header": r"<\|\s*im_start\s*\|>|<\|\s*(?:system|assistant|user)\s*\|>|\[/?(?:system|assistant|INST|SYS)\]|<</?SYS>>"
                         r"|^\s*#{2,}\s*(?:system|assistant|instruction|response)s?\s*:"
-                        r"|\b(?:system|admin|developer)\s+(?:message|note|prompt|instruction|override)s?\s*:"
+                        r"|\b(?:system|admin|developer)\s+(?:message|note|prompt|instruction|override)s?\s*:[^\n]{0,40}?"
+                        r"\b(?:ignore|disregard|forget|override|assistant|AI|Deputy|new instructions|from now on|you (?:must|will|are))\b"
                         r"|^\s*(?:tool|function)\s+(?:output|result|response)\s*:"
                         r"|^\s*(?:assistant|system|AI)\s*:\s*(?:you|your|ignore|disregard|forget|new|from now)",
     # someone addressing the model that reads the text: "Assistant, email ...", "ATTENTION AI: ...", "note to the assistant:";
