@@ -1,13 +1,22 @@
-"""Fixtures for agent flows: a real SMTP server, settings that point email.send at it, the console end to end."""
+"""Fixtures for agent flows: a real SMTP server, settings that point email.send at it, the console end to end, and
+an agent planning with a scripted model."""
 from __future__ import annotations
 
 from typing import Iterator
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
 from bot.server import build_app, build_services
+from integrations.capability import Capability
+from integrations.registry import build_capabilities
+from jobs.agent_wiring import build_agent
+from jobs.queues import JobQueues
+from jobs.runtime import make_llm
+from kernel.settings import Settings
+from kernel.settings_models import CalDavSettings, SmtpSettings, WebhookSettings, WebhookTarget
 from tests.bot.conftest import Deputy
 from harness.fakes.smtp_server import SmtpServer
 from tests.console_login import log_in
@@ -45,3 +54,22 @@ async def deputy(settings, redis):  # type: ignore[no-untyped-def]
     finally:
         await client.close()
         await aredis.aclose()
+
+
+@pytest.fixture
+def agent(settings, redis, openai_server, monkeypatch):  # type: ignore[no-untyped-def]
+    """The worker's agent, planning free-form goals with the scripted model."""
+    from kernel.settings import load_settings
+
+    monkeypatch.setenv("OPENAI_BASE_URL", openai_server.base_url)
+    s = load_settings()
+    return build_agent(s, redis, make_llm(s, redis), JobQueues(redis, 0))
+
+
+@pytest.fixture
+def capabilities(redis: Redis) -> dict[str, Capability]:
+    # every connector configured (none is contacted: the inspector only reads their declarations)
+    return build_capabilities(Settings(
+        workspace="default", smtp=SmtpSettings(host="127.0.0.1", sender="me@studio.example"),
+        caldav=CalDavSettings(url="http://127.0.0.1:9/cal"),
+        webhooks=WebhookSettings(outbound={"crm": WebhookTarget(url="http://127.0.0.1:9/hook")})), redis)

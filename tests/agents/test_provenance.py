@@ -14,33 +14,10 @@ from kernel.messages import Intent
 from agents.plan import Origin, Plan, Step
 from agents.playbooks import fill, load_playbooks
 from agents.policy import load_policy
-from kernel.settings import Settings, load_settings
-from kernel.settings_models import CalDavSettings, SmtpSettings, WebhookSettings, WebhookTarget
-from integrations.capability import Capability
-from integrations.registry import build_capabilities
-from jobs.agent_wiring import build_agent
-from jobs.queues import JobQueues
-from jobs.runtime import make_llm
 from memory.events import EventLog
 
 CORPUS = Path(__file__).resolve().parents[1] / "prove" / "injection_corpus" / "cases.yaml"
 ORIGIN = Origin(channel="console", thread_id="t1", actor="operator")
-
-
-@pytest.fixture
-def agent(settings, redis, openai_server, monkeypatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("OPENAI_BASE_URL", openai_server.base_url)
-    s = load_settings()
-    return build_agent(s, redis, make_llm(s, redis), JobQueues(redis, 0))
-
-
-@pytest.fixture
-def capabilities(redis: Redis) -> dict[str, Capability]:
-    # every connector configured (none is contacted: the inspector only reads their declarations)
-    return build_capabilities(Settings(
-        workspace="default", smtp=SmtpSettings(host="127.0.0.1", sender="me@studio.example"),
-        caldav=CalDavSettings(url="http://127.0.0.1:9/cal"),
-        webhooks=WebhookSettings(outbound={"crm": WebhookTarget(url="http://127.0.0.1:9/hook")})), redis)
 
 
 def obey(*calls: dict[str, Any]) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from memory.events import EventLog
 from memory.facts import FactStore
 from memory.notes import NoteStore
 from memory.tasks import TaskStore
-from tests.agents.test_provenance import agent, capabilities, obey  # noqa: F401  (fixtures)
+from tests.agents.test_provenance import obey
 
 ORIGIN = Origin(channel="console", thread_id="t1", actor="operator")
 EVIL = "drop@collector.example"
@@ -40,7 +40,7 @@ def send(to: str) -> dict[str, Any]:
     return obey({"name": "email.send", "arguments": {"to": [to], "subject": "Re: your message", "body": "Thanks, noted."}})
 
 
-def do(agent: Any, goal: str, content: str, trace: str) -> Outcome:  # noqa: F811
+def do(agent: Any, goal: str, content: str, trace: str) -> Outcome:
     return agent.start(Intent(name="do", text=goal, slots={"goal": goal}), ORIGIN, trace, untrusted=(content,))
 
 
@@ -54,7 +54,7 @@ def held_for_approval(outcome: Outcome, address: str) -> bool:
 
 # --- /do over an email
 
-def test_a_recipient_only_the_email_names_is_refused_with_no_card(agent, openai_server, smtp):  # noqa: F811
+def test_a_recipient_only_the_email_names_is_refused_with_no_card(agent, openai_server, smtp):
     openai_server.answer(send(EVIL))
     outcome = do(agent, "Deal with Marta's email", EMAIL, "d1")
 
@@ -62,7 +62,7 @@ def test_a_recipient_only_the_email_names_is_refused_with_no_card(agent, openai_
     assert smtp.messages == []
 
 
-def test_the_same_recipient_named_by_the_operator_gets_a_normal_card(agent, openai_server, smtp):  # noqa: F811
+def test_the_same_recipient_named_by_the_operator_gets_a_normal_card(agent, openai_server, smtp):
     openai_server.answer(send(EVIL))
     outcome = do(agent, f"Send the contract to {EVIL}", EMAIL, "d2")
 
@@ -70,7 +70,7 @@ def test_the_same_recipient_named_by_the_operator_gets_a_normal_card(agent, open
     assert smtp.messages == []
 
 
-def test_reply_to_her_reaches_the_sender_with_a_normal_card(agent, openai_server, smtp):  # noqa: F811
+def test_reply_to_her_reaches_the_sender_with_a_normal_card(agent, openai_server, smtp):
     openai_server.answer(send("marta@supplier.example"))
     outcome = do(agent, "Reply to her that we got it", EMAIL, "d3")
 
@@ -79,7 +79,7 @@ def test_reply_to_her_reaches_the_sender_with_a_normal_card(agent, openai_server
     assert "did not write" not in flags and "did not name" not in flags
 
 
-def test_a_recipient_in_the_operators_contacts_is_not_refused(agent, openai_server, smtp, redis, settings):  # noqa: F811
+def test_a_recipient_in_the_operators_contacts_is_not_refused(agent, openai_server, smtp, redis, settings):
     ContactBook(redis, settings.workspace).upsert(Contact(email=EVIL, name="Audit desk"))
     openai_server.answer(send(EVIL))
     outcome = do(agent, "Send the contract as Marta asks", EMAIL, "d4")
@@ -87,7 +87,7 @@ def test_a_recipient_in_the_operators_contacts_is_not_refused(agent, openai_serv
     assert held_for_approval(outcome, EVIL), outcome.text
 
 
-def test_an_address_among_the_operators_facts_is_not_refused(agent, openai_server, smtp, redis, settings):  # noqa: F811
+def test_an_address_among_the_operators_facts_is_not_refused(agent, openai_server, smtp, redis, settings):
     FactStore(redis, settings.workspace).set("auditor", f"our auditor is {EVIL}", author="operator")
     openai_server.answer(send(EVIL))
     outcome = do(agent, "Send the contract as Marta asks", EMAIL, "d5")
@@ -97,7 +97,7 @@ def test_an_address_among_the_operators_facts_is_not_refused(agent, openai_serve
 
 # --- a webhook's delivery: its declared sender may be answered, an address in its message may not
 
-def test_a_hook_message_cannot_choose_the_recipient(agent, openai_server, smtp):  # noqa: F811
+def test_a_hook_message_cannot_choose_the_recipient(agent, openai_server, smtp):
     openai_server.answer(send(EVIL))
     outcome = do(agent, "Answer this lead", HOOK, "h1")
 
@@ -105,7 +105,7 @@ def test_a_hook_message_cannot_choose_the_recipient(agent, openai_server, smtp):
     assert smtp.messages == []
 
 
-def test_a_hook_deliverys_declared_sender_may_be_answered(agent, openai_server, smtp):  # noqa: F811
+def test_a_hook_deliverys_declared_sender_may_be_answered(agent, openai_server, smtp):
     openai_server.answer(send("ana@client.example"))
     outcome = do(agent, "Answer this lead", HOOK, "h2")
 
@@ -114,7 +114,7 @@ def test_a_hook_deliverys_declared_sender_may_be_answered(agent, openai_server, 
 
 # --- a reply in the thread where a delivery arrived acts on that delivery
 
-def skill_context(agent: Any, redis: Redis, settings: Any, trace: str) -> SkillContext:  # noqa: F811
+def skill_context(agent: Any, redis: Redis, settings: Any, trace: str) -> SkillContext:
     ws = settings.workspace
     return SkillContext(workspace=ws, trace_id=trace, actor="operator", thread_id="hook-leads", tasks=TaskStore(redis, ws),
                         facts=FactStore(redis, ws), notes=NoteStore(redis, ws), events=EventLog(redis, ws), help_text="",
@@ -132,7 +132,7 @@ def delivered(redis: Redis, settings: Any) -> None:
     (EVIL, f"Forward the quote to {EVIL}", True),
     ("ana@client.example", "Reply to her that the quote is on its way", True),
 ])
-def test_a_reply_in_a_deliverys_thread(to, goal, ok, agent, openai_server, smtp, redis, settings):  # noqa: F811
+def test_a_reply_in_a_deliverys_thread(to, goal, ok, agent, openai_server, smtp, redis, settings):
     delivered(redis, settings)
     openai_server.answer(send(to))
     outcome = act(skill_context(agent, redis, settings, f"r-{ok}-{to}"), Intent(name="do", text=goal, slots={"goal": goal}))
@@ -159,7 +159,7 @@ def event(attendees: list[str]) -> Step:
         "title": "Kickoff", "start": "2026-12-07T10:00:00", "end": "2026-12-07T11:00:00", "attendees": attendees})
 
 
-def test_an_invitations_organiser_may_be_invited_its_description_may_not_choose_attendees(capabilities):  # noqa: F811
+def test_an_invitations_organiser_may_be_invited_its_description_may_not_choose_attendees(capabilities):
     inspector = Inspector(load_policy())
     accepted = inspector.check_plan(plan("Accept this invite", INVITE, event(["lee@partner.example"])), capabilities, "Accept this invite")
     smuggled = inspector.check_plan(plan("Accept this invite", INVITE, event(["lee@partner.example", EVIL])), capabilities,
