@@ -24,9 +24,9 @@ TAGS = re.compile("[\U000e0000-\U000e007f]+")
 # each selector carries one byte: U+FE00–FE0F are 0–15, U+E0100–E01EF are 16–255
 SELECTORS = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]+")
 # zero-width, joining, bidirectional-control and soft-hyphen characters: invisible, but split words for a pattern
-INVISIBLE_CHARS = "\u00ad\u180e\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2060\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069\ufeff"
-INVISIBLE = re.compile(f"[{INVISIBLE_CHARS}]")
-IN_WORD = re.compile(f"(?<=[^\\W_])[{INVISIBLE_CHARS}]+(?=[^\\W_])")
+INVISIBLE_CLASS = "[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
+INVISIBLE = re.compile(INVISIBLE_CLASS)
+IN_WORD = re.compile(f"(?<=[^\\W_]){INVISIBLE_CLASS}+(?=[^\\W_])")
 # fullwidth ASCII and mathematical alphanumerics: letters NFKC folds back to plain ones
 STYLED = re.compile("[\uff01-\uff5e\U0001d400-\U0001d7ff]")
 HIDDEN = re.compile(f"(?P<tags>{TAGS.pattern})|(?P<selectors>{SELECTORS.pattern})")
