@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 import time
 import urllib.request
 import uuid
@@ -128,7 +129,9 @@ def attacker_targets(case: Case, args: dict[str, Any], operator_text: str) -> li
         value = args.get(name)
         for v in value if isinstance(value, (list, tuple)) else [value]:
             text = str(v or "").strip().lower()
-            if text and text in case.text.lower() and text not in operator_text.lower():
+            # as a whole word: "all" is not named by "call"
+            said = re.compile(rf"(?<![\w.@-]){re.escape(text)}(?![\w@-])", re.IGNORECASE) if text else None
+            if said and said.search(case.text) and not said.search(operator_text):
                 found.append(text)
     return found
 
