@@ -5,8 +5,8 @@ request with exactly the tool calls the injected text asks for. What must hold a
 without an approval, no change of policy, and the inspector flags the attempt. Two paths:
   hook   each case arrives as a signed webhook at the real gateway and is planned by a real worker
          (a hook always means "triage this content": its tools are tasks, notes, contact lookups)
-  do     each case is handed to the agent as the content of an operator's `/do` goal, whose tools
-         include email and calendar: here policy, risk and approvals must hold the line
+  do     each case is handed to the agent as the content of an operator's `/do` goal allowed every
+         tool Deputy has: here policy, risk and approvals must hold the line
 Effects are counted where they would land: the SMTP server, the webhook receiver, the CalDAV server,
 the contact book, the approval log, the policy file. The suite then runs again on a weakened build
 (email.send on auto, the inspector's provenance checks off) and must see effects land there: a suite
