@@ -114,6 +114,9 @@ def _payload(text: str) -> dict[str, Any] | None:
 def targets(capability: Capability, args: dict[str, Any]) -> dict[str, Any]:
     """The arguments that choose whom a step reaches, where, or how much: recipients, links, accounts, amounts."""
     names = TARGET_FIELDS | set(capability.recipient_fields) | ({capability.amount_field} if capability.amount_field else set())
+    if capability.side_effect and capability.name.startswith(OPERATOR_RECORDS):
+        # an address written into the contacts is one every later step may reach: it is chosen like a recipient
+        names |= {"email"}
     return {k: v for k, v in args.items() if k.lower() in names}
 
 
