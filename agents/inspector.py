@@ -136,6 +136,8 @@ class Inspector:
             targets = provenance.targets(capability, step.args)
             # where it goes and how much it moves are never chosen by someone else's text: refused, not asked about
             chosen = provenance.foreign(provenance.values_of(targets), theirs, ours)
+            chosen += [v for v in provenance.names(capability, step.args) if provenance.named_only_in(v, plan.untrusted, words)
+                       and not self._theirs(v)]
             if chosen:
                 out.append(Finding(step.index, "block", f"step {n} would go to {', '.join(chosen[:3])}, found only in content "
                                                         f"you did not write; {SAY_IT}"))

@@ -111,13 +111,25 @@ def _payload(text: str) -> dict[str, Any] | None:
     return {str(k).lower(): v for k, v in value.items()} if isinstance(value, dict) else None
 
 
+def names(capability: Capability, args: dict[str, Any]) -> list[str]:
+    """The destinations a step names by word (a configured webhook's name), as written."""
+    return [str(args[k]) for k in capability.target_fields if isinstance(args.get(k), str) and args[k].strip()]
+
+
+def named_only_in(name: str, untrusted: tuple[str, ...], operator_text: str) -> bool:
+    """True when the name occurs, as a whole word, in someone else's text and not in the operator's."""
+    word = re.compile(rf"(?<![\w.@-]){re.escape(name.strip())}(?![\w@-])", re.IGNORECASE)
+    return any(word.search(t) for t in untrusted) and not word.search(operator_text)
+
+
 def targets(capability: Capability, args: dict[str, Any]) -> dict[str, Any]:
     """The arguments that choose whom a step reaches, where, or how much: recipients, links, accounts, amounts."""
-    names = TARGET_FIELDS | set(capability.recipient_fields) | ({capability.amount_field} if capability.amount_field else set())
+    fields = TARGET_FIELDS | set(capability.recipient_fields) | set(capability.target_fields)
+    fields |= {capability.amount_field} if capability.amount_field else set()
     if capability.side_effect and capability.name.startswith(OPERATOR_RECORDS):
         # an address written into the contacts is one every later step may reach: it is chosen like a recipient
-        names |= {"email"}
-    return {k: v for k, v in args.items() if k.lower() in names}
+        fields |= {"email"}
+    return {k: v for k, v in args.items() if k.lower() in fields}
 
 
 def reaches_outside(capability: Capability) -> bool:

@@ -115,6 +115,9 @@ class Capability:
     recipient_fields: tuple[str, ...] = field(default=())
     # which input field carries an amount of money, if any
     amount_field: str | None = None
+    # fields that name where the effect goes without being an address (a configured webhook's name): like
+    # recipients, someone else's text may not choose them
+    target_fields: tuple[str, ...] = field(default=())
     # how the operator sees it, so executors and cards never switch on names: the approval card's question,
     # the exact action as that card previews it (from the arguments), and one line on what was done
     # (from the arguments and the output as JSON)

@@ -187,6 +187,7 @@ def webhook_capabilities(targets: Mapping[str, Target], timeout_s: float = 10.0)
             retry=RetryPolicy(attempts=4, base_s=0.5, max_s=8.0, jitter=0.5),
             run=post,
             health=lambda: webhooks_health(targets),
+            target_fields=("name",),
             title="Post to this webhook?",
         )
     ]
