@@ -123,7 +123,6 @@ class Inspector:
         for text in plan.untrusted:
             theirs.update(provenance.values(f"{text}\n{reveal(text).inspect}"))
         ours = provenance.values(words)
-        ours.update({v: w for v, w in theirs.items() if self._theirs(w)})
         out: list[Finding] = []
         for step in plan.steps:
             capability = capabilities.get(step.capability)
@@ -135,14 +134,15 @@ class Inspector:
                                                        "it was proposed while reading content you did not write"))
             targets = provenance.targets(capability, step.args)
             # where it goes and how much it moves are never chosen by someone else's text: refused, not asked about
-            chosen = provenance.foreign(provenance.values_of(targets), theirs, ours)
+            # a value the operator already knows (a contact, a fact) is theirs, wherever else it is written
+            chosen = [w for w in provenance.foreign(provenance.values_of(targets), theirs, ours) if not self._theirs(w)]
             chosen += [v for v in provenance.names(capability, step.args) if provenance.named_only_in(v, plan.untrusted, words)
                        and not self._theirs(v)]
             if chosen:
                 out.append(Finding(step.index, "block", f"step {n} would go to {', '.join(chosen[:3])}, found only in content "
                                                         f"you did not write; {SAY_IT}"))
             rest = {k: v for k, v in step.args.items() if k not in targets}
-            carried = provenance.foreign(provenance.values_of(rest), theirs, ours)
+            carried = [w for w in provenance.foreign(provenance.values_of(rest), theirs, ours) if not self._theirs(w)]
             if carried:
                 out.append(Finding(step.index, "flag", f"step {n} carries {', '.join(carried[:3])}, found only in content "
                                                        "you did not write"))

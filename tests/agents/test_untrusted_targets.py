@@ -15,7 +15,7 @@ from agents.inspector import Inspector
 from agents.plan import Origin, Plan, Step
 from agents.playbooks import load_playbooks
 from agents.policy import load_policy
-from agents.provenance import senders_of
+from agents.provenance import Acquainted, senders_of
 from agents.skill_context import SkillContext
 from integrations.capability import Capability, RetryPolicy, RiskClass
 from integrations.internal import Contact, ContactBook
@@ -236,3 +236,13 @@ def test_a_webhook_target_only_the_content_names_is_refused(capabilities):
 
     assert theirs.blocked and any("crm" in r for r in theirs.reasons("block"))
     assert not ours.blocked, ours.reasons()
+
+
+def test_an_account_among_the_operators_facts_is_theirs(redis, settings):
+    FactStore(redis, settings.workspace).set("marta bank", "Marta's IBAN is NL91 ABNA 0417 1643 00", author="operator")
+    known = Acquainted(ContactBook(redis, settings.workspace), FactStore(redis, settings.workspace))
+    inspector = Inspector(load_policy(), known=known)
+    verdict = inspector.check_plan(pay("NL91ABNA0417164300", 2340.50), {"payments.transfer": transfer_capability()},
+                                   "Pay Marta's invoice 8812 of 2,340.50")
+
+    assert not verdict.blocked, verdict.reasons()
