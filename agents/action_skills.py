@@ -55,7 +55,7 @@ def _recalled(ctx: SkillContext, intent: Intent) -> tuple[str, ...]:
              if note.trust == "untrusted"]
     if ctx.recall is not None:
         found += [f"[remembered from {hit.item.source}, written by someone else]\n{hit.item.text}"
-                  for hit in ctx.recall.retriever.retrieve(ctx.workspace, goal, intent="draft")[:RECALLED]
+                  for hit in ctx.recall.retriever.retrieve(ctx.workspace, goal, intent="agent")[:RECALLED]
                   if hit.item.trust == "untrusted"]
     return tuple(found)
 
