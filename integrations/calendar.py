@@ -257,7 +257,7 @@ def calendar_capabilities(config: CalDavSettings, timezone: str) -> list[Capabil
             # undone by moving it back to previous_start/previous_end from the output
             reversible=True, compensation="calendar.move",
             # setting the same times twice is the same as once
-            idempotency="natural", run=move, title="Move this event?", **common,
+            idempotency="natural", run=move, title="Move this event?", target_fields=("uid",), **common,
         ),
         Capability(
             name="calendar.cancel", description="Cancel (delete) an event by UID.",
@@ -265,6 +265,6 @@ def calendar_capabilities(config: CalDavSettings, timezone: str) -> list[Capabil
             # attendees are told and the event is gone: not something to undo silently
             reversible=False, compensation=None,
             # cancelling what is already gone changes nothing
-            idempotency="natural", run=cancel, title="Cancel this event?", **common,
+            idempotency="natural", run=cancel, title="Cancel this event?", target_fields=("uid",), **common,
         ),
     ]

@@ -187,7 +187,8 @@ def webhook_capabilities(targets: Mapping[str, Target], timeout_s: float = 10.0)
             retry=RetryPolicy(attempts=4, base_s=0.5, max_s=8.0, jitter=0.5),
             run=post,
             health=lambda: webhooks_health(targets),
-            target_fields=("name",),
+            # the configured target, as the model may spell it (its field is `target`, `name` is an alias)
+            target_fields=("target", "name"),
             title="Post to this webhook?",
         )
     ]
