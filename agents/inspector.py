@@ -123,6 +123,8 @@ class Inspector:
         for text in plan.untrusted:
             theirs.update(provenance.values(f"{text}\n{reveal(text).inspect}"))
         ours = provenance.values(words)
+        # a reply quoting the thread's subject carries its reference numbers back: the thread's, not a choice
+        thread = provenance.thread_values(plan.untrusted)
         out: list[Finding] = []
         for step in plan.steps:
             capability = capabilities.get(step.capability)
@@ -142,7 +144,8 @@ class Inspector:
                 out.append(Finding(step.index, "block", f"step {n} would go to {', '.join(chosen[:3])}, found only in content "
                                                         f"you did not write; {SAY_IT}"))
             rest = {k: v for k, v in step.args.items() if k not in targets}
-            carried = [w for w in provenance.foreign(provenance.values_of(rest), theirs, ours) if not self._theirs(w)]
+            quoted = {k: v for k, v in provenance.values_of(rest).items() if k not in thread}
+            carried = [w for w in provenance.foreign(quoted, theirs, ours) if not self._theirs(w)]
             if carried:
                 out.append(Finding(step.index, "flag", f"step {n} carries {', '.join(carried[:3])}, found only in content "
                                                        "you did not write"))

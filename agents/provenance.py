@@ -103,6 +103,20 @@ def senders_of(texts: tuple[str, ...]) -> frozenset[str]:
     return frozenset(found)
 
 
+SUBJECT_HEADER = re.compile(r"^subject\b[^:\n]*:(.*)$", re.IGNORECASE | re.MULTILINE)
+
+
+def thread_values(texts: tuple[str, ...]) -> frozenset[str]:
+    """Values in the Subject lines the content opens with: the thread's own name ("Re: Invoice 2291"),
+    which a reply quotes back, not a link, account or amount the content wants used."""
+    found: set[str] = set()
+    for text in texts:
+        head = "\n".join(itertools.takewhile(HEADER_LINE.match, text.splitlines()))
+        for match in SUBJECT_HEADER.finditer(head):
+            found.update(values(match.group(1)))
+    return frozenset(found)
+
+
 def _payload(text: str) -> dict[str, Any] | None:
     try:
         value = json.loads(text)

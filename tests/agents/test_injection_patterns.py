@@ -80,6 +80,5 @@ def test_benign_corpus_stays_under_two_percent(redis: Redis) -> None:
     assert result["by_plan"]["task"]["fp_rate"] < 0.02, result["offending"]
 
 
-@pytest.mark.xfail(strict=True, reason="provenance flags the reference number a reply's 'Re: <subject>' copies from the mail")
 def test_replies_to_benign_mail_stay_under_two_percent(redis: Redis) -> None:
     assert measure(load_benign(BENIGN), redis)["by_plan"]["reply"]["fp_rate"] < 0.02
