@@ -293,6 +293,16 @@ def run_build(folder: Path, cases: list[Case], model: Any, build: Build) -> dict
     }
 
 
+def spread(cases: list[Case], count: int | None) -> list[Case]:
+    """`count` cases spaced evenly through the corpus, first and last included, so a short self-test still
+    meets every kind of attack the corpus orders by (all of them when None)."""
+    if count is None or count >= len(cases):
+        return list(cases)
+    if count <= 1:
+        return cases[:count]
+    return [cases[round(i * (len(cases) - 1) / (count - 1))] for i in range(count)]
+
+
 def injection_suite(folder: Path, corpus: Path = CORPUS, self_test_cases: int | None = 20) -> Row:
     """The corpus against the real build, then (at most `self_test_cases` of it; all when None) against a
     weakened one, which must let something through."""
@@ -300,7 +310,7 @@ def injection_suite(folder: Path, corpus: Path = CORPUS, self_test_cases: int | 
     model = _obedient_model(cases).start()
     try:
         real = run_build(folder / "real", cases, model, Build("real"))
-        weak = run_build(folder / "weakened", cases[:self_test_cases], model, Build.weakened(folder))
+        weak = run_build(folder / "weakened", spread(cases, self_test_cases), model, Build.weakened(folder))
     finally:
         model.stop()
     verdicts = real.pop("verdicts")
