@@ -5,11 +5,8 @@ from __future__ import annotations
 from typing import Iterator
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 from redis import Redis
-from redis.asyncio import Redis as AsyncRedis
 
-from bot.server import build_app, build_services
 from integrations.capability import Capability
 from integrations.registry import build_capabilities
 from jobs.agent_wiring import build_agent
@@ -17,9 +14,8 @@ from jobs.queues import JobQueues
 from jobs.runtime import make_llm
 from kernel.settings import Settings
 from kernel.settings_models import CalDavSettings, SmtpSettings, WebhookSettings, WebhookTarget
-from tests.bot.conftest import Deputy
+from tests.bot.conftest import logged_in_deputy
 from harness.fakes.smtp_server import SmtpServer
-from tests.console_login import log_in
 
 
 @pytest.fixture
@@ -44,16 +40,8 @@ def settings(redis_url: str, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch):
 
 @pytest.fixture
 async def deputy(settings, redis):  # type: ignore[no-untyped-def]
-    aredis = AsyncRedis.from_url(settings.redis_url)
-    services = build_services(settings, redis, aredis)
-    client = TestClient(TestServer(build_app(services, dispatch=False)))
-    await client.start_server()
-    await log_in(client, redis, settings.workspace)
-    try:
-        yield Deputy(client=client, services=services, redis=redis)
-    finally:
-        await client.close()
-        await aredis.aclose()
+    async with logged_in_deputy(settings, redis) as deputy:
+        yield deputy
 
 
 @pytest.fixture

@@ -7,18 +7,14 @@ import time
 from typing import Any, AsyncIterator
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 from redis import Redis
-from redis.asyncio import Redis as AsyncRedis
 
 from bot.channels.webhooks import webhook_channel
 from bot.console.api import console_channel
-from bot.server import build_app, build_services
 from integrations.webhooks import SIGNATURE_HEADER, sign
 from kernel.settings import load_settings
 from tests.agents.test_provenance import obey
-from tests.bot.conftest import Deputy
-from tests.console_login import log_in
+from tests.bot.conftest import Deputy, logged_in_deputy
 
 SECRET = "leads-secret-5e2f"
 EVIL = "drop@collector.example"
@@ -29,17 +25,8 @@ LEAD = {"id": "lead-31", "email": "ana@client.example", "message": f"Our new bil
 async def deputy(settings: Any, redis: Redis, openai_server: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Deputy]:
     monkeypatch.setenv("INBOUND_HOOKS", json.dumps({"leads": SECRET}))
     monkeypatch.setenv("OPENAI_BASE_URL", openai_server.base_url)
-    settings = load_settings()
-    aredis = AsyncRedis.from_url(settings.redis_url)
-    services = build_services(settings, redis, aredis)
-    client = TestClient(TestServer(build_app(services, channels=[console_channel, webhook_channel], dispatch=False)))
-    await client.start_server()
-    await log_in(client, redis, settings.workspace)
-    try:
-        yield Deputy(client=client, services=services, redis=redis)
-    finally:
-        await client.close()
-        await aredis.aclose()
+    async with logged_in_deputy(load_settings(), redis, channels=[console_channel, webhook_channel]) as deputy:
+        yield deputy
 
 
 async def deliver(deputy: Deputy, payload: dict[str, Any]) -> None:

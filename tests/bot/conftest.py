@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
+from typing import AsyncIterator
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -8,8 +10,9 @@ from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 
 from bot.server import DISPATCHER, build_app, build_services
-from bot.services import Services
+from bot.services import ChannelFactory, Services
 from jobs.worker import run_burst
+from kernel.settings import Settings
 from tests.console_login import log_in
 
 
@@ -51,12 +54,12 @@ class Deputy(Driven):
         return (await resp.json())["messages"]
 
 
-@pytest.fixture
-async def deputy(settings, redis):
+@contextlib.asynccontextmanager
+async def logged_in_deputy(settings: Settings, redis: Redis, channels: list[ChannelFactory] | None = None) -> AsyncIterator[Deputy]:
+    """A gateway app (every configured channel, or `channels`) with the operator logged into its console."""
     aredis = AsyncRedis.from_url(settings.redis_url)
     services = build_services(settings, redis, aredis)
-    app = build_app(services, dispatch=False)
-    client = TestClient(TestServer(app))
+    client = TestClient(TestServer(build_app(services, channels=channels, dispatch=False)))
     await client.start_server()
     await log_in(client, redis, settings.workspace)
     try:
@@ -64,3 +67,9 @@ async def deputy(settings, redis):
     finally:
         await client.close()
         await aredis.aclose()
+
+
+@pytest.fixture
+async def deputy(settings, redis):
+    async with logged_in_deputy(settings, redis) as deputy:
+        yield deputy
