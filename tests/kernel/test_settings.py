@@ -84,6 +84,7 @@ DOCUMENTED: dict[str, tuple[str, str, Any]] = {
     "POLICY_FILE": ("policy.file", "/srv/policy.yaml", Path("/srv/policy.yaml")),
     "APPROVAL_TTL_S": ("policy.approval_ttl_s", "900", 900),
     "APPROVERS": ("policy.approvers", "ada,U1", ["ada", "U1"]),
+    "INSPECTOR_PROVENANCE": ("inspector_provenance", "false", False),
     "EFFECT_LEASE_S": ("effects.lease_s", "30", 30.0),
     "BREAKER_FAILURES": ("effects.breaker_failures", "3", 3),
     "BREAKER_COOLDOWN_S": ("effects.breaker_cooldown_s", "2", 2.0),
