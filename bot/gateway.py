@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Literal, Protocol
 
 from redis import Redis
@@ -41,33 +41,26 @@ def new_trace_id() -> str:
     return uuid.uuid4().hex[:16]
 
 
+@dataclass(eq=False)
 class Gateway:
     """The policy every channel shares, run on the event loop: each delivery's writes are prepared as
     one batch and sent with the async client (the gateway never blocks its loop, and a message costs
     no thread hop)."""
 
-    def __init__(
-        self,
-        redis: Redis,
-        workspace: str,
-        operators: dict[str, frozenset[str]],
-        queues: JobQueues,
-        *,
-        recognizer: Recognizer,
-        aredis: AsyncRedis,
-        dedupe_ttl_s: int = 86_400,
-        refusals: Refusals | None = None,
-        events: EventLog | None = None,
-    ) -> None:
-        self.redis = redis
-        self.operators = operators
-        self.queues = queues
-        self.recognizer = recognizer
-        self.dedupe_ttl_s = dedupe_ttl_s
-        self.events = events or EventLog(redis, workspace)
-        self.outbox = Outbox(redis)
-        self.writer = OnceWriter(redis, aredis)
-        self.refusals = refusals or Refusals(aredis, self.events, workspace)
+    redis: Redis
+    aredis: AsyncRedis
+    operators: dict[str, frozenset[str]]
+    queues: JobQueues
+    recognizer: Recognizer
+    events: EventLog
+    refusals: Refusals
+    dedupe_ttl_s: int = 86_400
+    outbox: Outbox = field(init=False)
+    writer: OnceWriter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.outbox = Outbox(self.redis)
+        self.writer = OnceWriter(self.redis, self.aredis)
 
     def authorized(self, channel: str, user_id: str) -> bool:
         return user_id in self.operators.get(channel, frozenset())

@@ -51,8 +51,8 @@ def build_services(settings: Settings, redis: Redis, aredis: AsyncRedis, recogni
     operators = {name: settings.operators(name) for name in ("console", "slack", "telegram", "webhook")}
     events = EventLog(redis, settings.workspace, secrets=secret_values(settings))
     refusals = Refusals(aredis, events, settings.workspace)
-    gateway = Gateway(redis, settings.workspace, operators, queues, recognizer=gateway_recognizer(recognizer),
-                      dedupe_ttl_s=settings.dedupe_ttl_s, aredis=aredis, refusals=refusals, events=events)
+    gateway = Gateway(redis=redis, aredis=aredis, operators=operators, queues=queues, recognizer=gateway_recognizer(recognizer),
+                      events=events, refusals=refusals, dedupe_ttl_s=settings.dedupe_ttl_s)
     console = settings.console
     metrics_token = console.metrics_token.get_secret_value() if console.metrics_token else None
     guard = WebGuard(settings.allowed_hosts(), frozenset(console.probe_hosts), parse_networks(console.trusted_proxies), refusals,

@@ -19,6 +19,7 @@ from rq import Worker
 from kernel.messages import Intent
 from harness.bench.harness import base_parser, child, flush, percentile, scratch_url, wait_for
 from bot.async_redis import async_redis
+from bot.refusals import Refusals
 from bot.gateway import Gateway
 from kernel.messages import Decision, Inbound
 from kernel.settings import Settings
@@ -98,7 +99,8 @@ def run(settings: Settings, argv: list[str]) -> dict[str, Any]:
     events = EventLog(redis, ws)
     # the gateway's path is async: this process drives it from one event loop of its own, one delivery at a time
     loop, aredis = asyncio.Runner(), async_redis(url)
-    gateway = Gateway(redis, ws, {"bench": frozenset({"operator"})}, JobQueues(redis, 0), recognizer=BenchRecognizer(), aredis=aredis)
+    gateway = Gateway(redis=redis, aredis=aredis, operators={"bench": frozenset({"operator"})}, queues=JobQueues(redis, 0),
+                      recognizer=BenchRecognizer(), events=events, refusals=Refusals(aredis, events, ws))
     smtp = SmtpServer().start()
     env = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp.port), "SMTP_SECURITY": "none", "SMTP_FROM": "me@bench.example",
            "CONSOLE_OPERATORS": "operator", "APPROVERS": "operator", "WORKSPACE": ws}

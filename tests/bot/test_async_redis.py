@@ -8,6 +8,8 @@ from typing import AsyncIterator
 import pytest
 
 from bot.async_redis import PackedConnection, async_redis
+from bot.refusals import Refusals
+from memory.events import EventLog
 from bot.gateway import Gateway
 from bot.server import gateway_recognizer
 from kernel.messages import Inbound
@@ -17,8 +19,9 @@ from jobs.queues import JobQueues
 @pytest.fixture
 async def loop_gateway(redis, redis_url) -> AsyncIterator[Gateway]:  # type: ignore[no-untyped-def]
     client = async_redis(redis_url)
-    yield Gateway(redis, "acme", {"console": frozenset({"op"})}, JobQueues(redis, retries=1, backoff=[0]),
-                  recognizer=gateway_recognizer(), aredis=client)
+    events = EventLog(redis, "acme")
+    yield Gateway(redis=redis, aredis=client, operators={"console": frozenset({"op"})}, queues=JobQueues(redis, retries=1, backoff=[0]),
+                  recognizer=gateway_recognizer(), events=events, refusals=Refusals(client, events, "acme"))
     await client.aclose()
 
 

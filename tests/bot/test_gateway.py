@@ -33,9 +33,11 @@ async def aredis(redis_url: str) -> AsyncIterator[AsyncRedis]:
 
 def make_gateway(redis: Redis, aredis: AsyncRedis, now: list[float] | None = None) -> Gateway:
     """The gateway as the server builds it; with `now`, its refusals see that time (a minute does not pass by chance mid-test)."""
-    refusals = Refusals(aredis, EventLog(redis, "acme"), "acme", clock=lambda: now[0]) if now else None
-    return Gateway(redis, "acme", {"console": frozenset({"op"})}, JobQueues(redis, retries=1, backoff=[0]),
-                   recognizer=gateway_recognizer(), aredis=aredis, refusals=refusals)
+    events = EventLog(redis, "acme")
+    refusals = Refusals(aredis, events, "acme", clock=(lambda: now[0]) if now else time.time)
+    return Gateway(redis=redis, aredis=aredis, operators={"console": frozenset({"op"})},
+                   queues=JobQueues(redis, retries=1, backoff=[0]), recognizer=gateway_recognizer(), events=events,
+                   refusals=refusals)
 
 
 def inbound(event_id: str = "e1", user: str = "op", text: str = "/task list") -> Inbound:
