@@ -10,6 +10,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
+from urllib.parse import urlparse
 
 from pydantic import ValidationError
 
@@ -67,6 +68,10 @@ def run_up(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     if embedded:
         settings = settings.model_copy(update={"redis_url": embedded.url})
+    elif not urlparse(settings.redis_url).password:
+        # whoever can reach a Redis without a password can queue work for Deputy's workers
+        print(f"deputy: using the Redis already answering at {settings.redis_url}, which asks for no password; "
+              "see README, \"Security model\", to secure it.", file=sys.stderr, flush=True)
     env = {**os.environ, "REDIS_URL": settings.redis_url}
     workers = args.workers or settings.workers
     children = [

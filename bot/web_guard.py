@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
+import re
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Iterable
 
@@ -45,14 +46,16 @@ def parse_networks(parts: Iterable[str]) -> tuple[Network, ...]:
     return tuple(nets)
 
 
+# a Host header is a name or an address, then perhaps a port; anything else (`a:1@evil`) names no host
+HOST_HEADER = re.compile(r"(?:\[(?P<v6>[0-9a-f:.]+)\]|(?P<name>[a-z0-9_.-]+))(?::\d{1,5})?")
+
+
 def host_name(host_header: str) -> str:
-    """`Example.COM:8700` → `example.com`; `[::1]:8700` → `::1`."""
-    host = host_header.strip().lower()
-    if host.startswith("["):
-        return host[1:].split("]", 1)[0]
-    if host.count(":") == 1:
-        host = host.split(":", 1)[0]
-    return host.rstrip(".")
+    """`Example.COM:8700` → `example.com`; `[::1]:8700` → `::1`; a malformed header → ``."""
+    match = HOST_HEADER.fullmatch(host_header.strip().lower())
+    if match is None:
+        return ""
+    return match.group("v6") or (match.group("name") or "").rstrip(".")
 
 
 @dataclass(frozen=True)
@@ -110,9 +113,10 @@ class WebGuard:
         if not allowed:
             verdict = await self.refusals.refuse("http", "host not allowed", origin.client_ip)
             log.info("refused a request for host %r from %s", name[:64], origin.client_ip)
-            status = web.HTTPTooManyRequests if verdict.limited else web.HTTPForbidden
-            raise status(text="This host name is not one Deputy answers to. "
-                              "Add it to CONSOLE_ALLOWED_HOSTS (or set PUBLIC_URL) if it is yours.")
+            text = "This host name is not one Deputy answers to. Add it to CONSOLE_ALLOWED_HOSTS (or set PUBLIC_URL) if it is yours."
+            if verdict.limited:
+                raise web.HTTPTooManyRequests(text=text, headers={"Retry-After": str(verdict.retry_after_s)})
+            raise web.HTTPForbidden(text=text)
         if request.path == "/metrics" and not self.metrics_allowed(request, origin):
             await self.refusals.refuse("http", "metrics without token", origin.client_ip)
             raise web.HTTPUnauthorized(text="/metrics needs `Authorization: Bearer METRICS_TOKEN` from beyond loopback.")

@@ -150,11 +150,11 @@ class ConsoleApi:
                 try:
                     data = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
                 except asyncio.TimeoutError:  # also how a client that went away is noticed: the write fails
-                    await response.write(b": keep-alive\n\n")
-                    continue
-                if data is None:
+                    data = ": keep-alive"
+                # a login ended meanwhile (`deputy console-link --end-sessions`) ends its streams too
+                if data is None or not await self.auth.still_valid(request):
                     break
-                await response.write(f"data: {data}\n\n".encode())
+                await response.write(f"{data}\n\n".encode() if data.startswith(":") else f"data: {data}\n\n".encode())
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:

@@ -65,6 +65,8 @@ class ConsoleAuth:
                 raise Refused("not logged in")
             if request.method not in SAFE_METHODS:
                 self.check_write(request, identity)
+            else:
+                self.check_read(request)
         except Refused as err:
             await self.refuse(request, err.reason, status=401 if identity is None else 403)
         request[IDENTITY] = identity  # type: ignore[assignment]
@@ -91,12 +93,27 @@ class ConsoleAuth:
             if not given or not hmac.compare_digest(given.encode(), identity.session.csrf.encode()):
                 raise Refused("a change must carry this login's CSRF token")
 
+    def check_read(self, request: web.Request) -> None:
+        """A browser names the origin of a cross-origin read (an EventSource or fetch from another page, another
+        port of this host included); the console's own page sends none, or its own."""
+        claimed = request.headers.get("Origin")
+        if claimed is not None and claimed != self.guard.origin(request).url:
+            raise Refused("a read must come from the console's own page")
+
+    async def still_valid(self, request: web.Request) -> bool:
+        """Whether the login a long-lived request started under still exists (ended sessions end their streams)."""
+        identity = request[IDENTITY]
+        return identity.session is None or await self.identify(request) is not None
+
     async def refuse(self, request: web.Request, reason: str, status: int) -> None:
         verdict = await self.refusals.refuse("console", reason, self.guard.origin(request).client_ip)
         body = {"error": reason} if status == 403 else {"error": f"{reason}: {HOW_TO_LOG_IN}"}
         if request.path == "/" and status == 401:
             raise web.HTTPUnauthorized(text=_login_page(), content_type="text/html")
-        error = web.HTTPTooManyRequests if verdict.limited else (web.HTTPUnauthorized if status == 401 else web.HTTPForbidden)
+        if verdict.limited:
+            raise web.HTTPTooManyRequests(text=json.dumps(body), content_type="application/json",
+                                          headers={"Retry-After": str(verdict.retry_after_s)})
+        error = web.HTTPUnauthorized if status == 401 else web.HTTPForbidden
         raise error(text=json.dumps(body), content_type="application/json")
 
     async def login(self, request: web.Request) -> web.Response:
@@ -104,9 +121,11 @@ class ConsoleAuth:
         session_id = await self.sessions.redeem(request.query.get("token", ""))
         if session_id is None:
             verdict = await self.refusals.refuse("console", "bad login link", self.guard.origin(request).client_ip)
-            status = web.HTTPTooManyRequests if verdict.limited else web.HTTPForbidden
-            raise status(text=_login_page("This login link is not valid any more (each link works once)."),
-                         content_type="text/html")
+            page = _login_page("This login link is not valid any more (each link works once).")
+            if verdict.limited:
+                raise web.HTTPTooManyRequests(text=page, content_type="text/html",
+                                              headers={"Retry-After": str(verdict.retry_after_s)})
+            raise web.HTTPForbidden(text=page, content_type="text/html")
         response = web.Response(status=303, headers={"Location": "/", "Cache-Control": "no-store"})
         response.set_cookie(self.cookie_name, session_id, httponly=True, samesite="Strict", path="/",
                             secure=self.guard.origin(request).scheme == "https", max_age=self.sessions.session_ttl_s)

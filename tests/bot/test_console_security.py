@@ -290,3 +290,43 @@ async def test_console_link_prints_a_working_link_and_can_log_everyone_out(setti
     finally:
         await client.close()
         await aredis.aclose()
+
+
+async def test_ending_every_login_ends_their_open_streams_too(console, redis, settings, monkeypatch):
+    client, services, _ = console
+    monkeypatch.setattr(console_api, "KEEPALIVE_S", 0.2)
+    resp = await client.get("/api/stream")
+    assert resp.status == 200
+    hub = next(r.handler.__self__.hub for r in client.app.router.routes() if r.resource and r.resource.canonical == "/api/stream")
+    assert hub.open_streams == 1
+    LoginLinks(redis, settings.workspace).end_sessions()
+    assert await until(lambda: hub.open_streams == 0, timeout=10)
+    resp.close()
+
+
+async def test_a_page_on_another_origin_cannot_read_the_live_stream_or_threads(console):
+    client, services, _ = console
+    own = str(client.make_url("")).rstrip("/")
+    other_port = own.rsplit(":", 1)[0] + ":9"  # the same site: the browser sends the operator's cookie
+    for path in ("/api/stream", "/api/threads"):
+        resp = await client.get(path, headers={"Origin": other_port})
+        assert resp.status == 403, path
+    assert (await client.get("/api/threads", headers={"Origin": own})).status == 200
+
+
+async def test_a_malformed_host_names_no_host(console):
+    client, _, _ = console
+    resp = await client.get("/api/threads", headers={"Host": f"127.0.0.1:{client.port}@evil.example"})
+    assert resp.status == 403
+
+
+async def test_a_flood_of_refused_requests_is_told_when_to_come_back(settings, redis):
+    client, services, aredis = await _app(settings, redis)
+    try:
+        statuses = [(await client.get("/api/threads")) for _ in range(61)]
+        last = statuses[-1]
+        assert [r.status for r in statuses[:60]] == [401] * 60
+        assert last.status == 429 and 0 < int(last.headers["Retry-After"]) <= 60
+    finally:
+        await client.close()
+        await aredis.aclose()

@@ -150,10 +150,26 @@ function setStatus(text, live) {
   s.classList.toggle("live", !!live);
 }
 
+let retryMs = 1000;
+let lost = false;
+
 function connect() {
   const source = new EventSource("/api/stream");
-  source.onopen = () => setStatus("live", true);
-  source.onerror = () => setStatus("reconnecting…");
+  source.onopen = () => {
+    setStatus("live", true);
+    if (lost && state.thread) openThread(state.thread);  // catch up on what came while away
+    lost = false;
+    retryMs = 1000;
+  };
+  source.onerror = () => {
+    setStatus("reconnecting…");
+    lost = true;
+    // the browser retries a dropped stream by itself, but gives up for good on an error answer (429, 401)
+    if (source.readyState === EventSource.CLOSED) {
+      retryMs = Math.min(retryMs * 2, 30000);
+      setTimeout(connect, retryMs);
+    }
+  };
   source.onmessage = (e) => {
     const update = JSON.parse(e.data);
     if (update.type !== "message") return;
