@@ -11,7 +11,7 @@ from typing import Awaitable, Callable, Iterable
 
 from aiohttp import web
 
-from bot.refusals import Refusals
+from bot.refusals import Refusals, http_refusal
 
 log = logging.getLogger("deputy.web")
 
@@ -113,10 +113,8 @@ class WebGuard:
         if not allowed:
             verdict = await self.refusals.refuse("http", "host not allowed", origin.client_ip)
             log.info("refused a request for host %r from %s", name[:64], origin.client_ip)
-            text = "This host name is not one Deputy answers to. Add it to CONSOLE_ALLOWED_HOSTS (or set PUBLIC_URL) if it is yours."
-            if verdict.limited:
-                raise web.HTTPTooManyRequests(text=text, headers={"Retry-After": str(verdict.retry_after_s)})
-            raise web.HTTPForbidden(text=text)
+            raise http_refusal(verdict, web.HTTPForbidden, text="This host name is not one Deputy answers to. "
+                               "Add it to CONSOLE_ALLOWED_HOSTS (or set PUBLIC_URL) if it is yours.")
         if request.path == "/metrics" and not self.metrics_allowed(request, origin):
             await self.refusals.refuse("http", "metrics without token", origin.client_ip)
             raise web.HTTPUnauthorized(text="/metrics needs `Authorization: Bearer METRICS_TOKEN` from beyond loopback.")

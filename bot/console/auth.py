@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from bot.console.sessions import ConsoleSessions, Session
-from bot.refusals import Refusals
+from bot.refusals import Refusals, http_refusal
 from bot.web_guard import WebGuard
 
 log = logging.getLogger("deputy.console")
@@ -110,26 +110,21 @@ class ConsoleAuth:
         body = {"error": reason} if status == 403 else {"error": f"{reason}: {HOW_TO_LOG_IN}"}
         if request.path == "/" and status == 401:
             raise web.HTTPUnauthorized(text=_login_page(), content_type="text/html")
-        if verdict.limited:
-            raise web.HTTPTooManyRequests(text=json.dumps(body), content_type="application/json",
-                                          headers={"Retry-After": str(verdict.retry_after_s)})
         error = web.HTTPUnauthorized if status == 401 else web.HTTPForbidden
-        raise error(text=json.dumps(body), content_type="application/json")
+        raise http_refusal(verdict, error, text=json.dumps(body), content_type="application/json")
 
     async def login(self, request: web.Request) -> web.Response:
         """GET /login?token=…: a valid link opens a session and goes to the console; the token leaves the URL."""
+        origin = self.guard.origin(request)
         session_id = await self.sessions.redeem(request.query.get("token", ""))
         if session_id is None:
-            verdict = await self.refusals.refuse("console", "bad login link", self.guard.origin(request).client_ip)
-            page = _login_page("This login link is not valid any more (each link works once).")
-            if verdict.limited:
-                raise web.HTTPTooManyRequests(text=page, content_type="text/html",
-                                              headers={"Retry-After": str(verdict.retry_after_s)})
-            raise web.HTTPForbidden(text=page, content_type="text/html")
+            verdict = await self.refusals.refuse("console", "bad login link", origin.client_ip)
+            raise http_refusal(verdict, web.HTTPForbidden, content_type="text/html",
+                               text=_login_page("This login link is not valid any more (each link works once)."))
         response = web.Response(status=303, headers={"Location": "/", "Cache-Control": "no-store"})
         response.set_cookie(self.cookie_name, session_id, httponly=True, samesite="Strict", path="/",
-                            secure=self.guard.origin(request).scheme == "https", max_age=self.sessions.session_ttl_s)
-        log.info("console: a new login from %s", self.guard.origin(request).client_ip)
+                            secure=origin.scheme == "https", max_age=self.sessions.session_ttl_s)
+        log.info("console: a new login from %s", origin.client_ip)
         return response
 
 

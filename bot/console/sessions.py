@@ -71,8 +71,10 @@ class ConsoleSessions:
             return None
         session_id = secrets.token_urlsafe(32)
         key = self.keys("console", "session", _digest(session_id))
-        await self.aredis.hset(key, mapping={"csrf": secrets.token_urlsafe(32)})
-        await self.aredis.expire(key, self.session_ttl_s)
+        async with self.aredis.pipeline(transaction=True) as pipe:  # never a session without its expiry
+            pipe.hset(key, mapping={"csrf": secrets.token_urlsafe(32)})
+            pipe.expire(key, self.session_ttl_s)
+            await pipe.execute()
         return session_id
 
     async def get(self, session_id: str) -> Session | None:
