@@ -23,6 +23,7 @@ from integrations.ledger import EffectLedger
 from integrations.registry import build_capabilities
 from jobs.queues import INTERACTIVE, JobQueues
 from memory.events import EventLog
+from memory.redaction import secret_values
 from memory.facts import FactStore
 from kernel import job_names
 
@@ -54,7 +55,7 @@ def build_agent(
     ws = settings.workspace
     caps = capabilities if capabilities is not None else build_capabilities(settings, redis)
     policy = policy_for(settings)
-    events = EventLog(redis, ws)
+    events = EventLog(redis, ws, secrets=secret_values(settings))
     runs = RunStore(redis, ws)
     approvals = ApprovalStore(redis, ws)
     executor = Executor(

@@ -31,6 +31,7 @@ from memory.events import EventLog
 from memory.facts import FactStore
 from memory.ingest import Ingestor
 from memory.notes import NoteStore
+from memory.redaction import secret_values
 from memory.retrieval import Retriever
 from memory.tasks import TaskStore
 
@@ -76,7 +77,7 @@ def open_runtime(settings: Settings, redis: Redis) -> Iterator[Runtime]:
     """Everything jobs use, built from `settings` over `redis`; what was opened (memory stores, the
     model client) is closed on exit."""
     ws = settings.workspace
-    events = EventLog(redis, ws)
+    events = worker_events(settings, redis)
     queues = job_queues(settings, redis)
     scheduler = RqScheduler(queues, events)
     budgets = make_budgets(settings, redis, scheduler)
@@ -84,7 +85,7 @@ def open_runtime(settings: Settings, redis: Redis) -> Iterator[Runtime]:
         client = model_client(settings)
         if client is not None:
             opened.callback(client.client.close)
-        llm = budgeted(client, settings, redis, budgets) if client is not None else None
+        llm = budgeted(client, settings, events, budgets) if client is not None else None
         memory = opened.enter_context(closing(open_memory(settings)))
         yield Runtime(
             settings=settings, redis=redis, events=events, tasks=TaskStore(redis, ws), facts=FactStore(redis, ws),
@@ -123,17 +124,22 @@ def model_client(settings: Settings) -> OpenAiLlm | None:
     return OpenAiLlm(model.base_url, key, model.model)
 
 
-def budgeted(inner: Llm, settings: Settings, redis: Redis, budgets: Budgets) -> Llm:
+def worker_events(settings: Settings, redis: Redis) -> EventLog:
+    """The event log workers write: configured secrets never reach it, whatever an error message quotes."""
+    return EventLog(redis, settings.workspace, secrets=secret_values(settings))
+
+
+def budgeted(inner: Llm, settings: Settings, events: EventLog, budgets: Budgets) -> Llm:
     """Every call priced before it is made and held against its project's caps."""
     model = settings.openai
-    return BudgetedLlm(inner, budgets, PriceTable.parse(settings.budget.prices), EventLog(redis, settings.workspace),
+    return BudgetedLlm(inner, budgets, PriceTable.parse(settings.budget.prices), events,
                        model.model, model.cheap_model, model.max_completion_tokens)
 
 
 def make_llm(settings: Settings, redis: Redis) -> Llm | None:
     """The model client workers use, or None offline. Budgets and cost accounting wrap it here."""
     client = model_client(settings)
-    return budgeted(client, settings, redis, make_budgets(settings, redis)) if client is not None else None
+    return budgeted(client, settings, worker_events(settings, redis), make_budgets(settings, redis)) if client is not None else None
 
 
 def make_budgets(settings: Settings, redis: Redis, scheduler: RqScheduler | None = None) -> Budgets:

@@ -71,3 +71,15 @@ def test_a_stopping_worker_does_not_wait_on_its_listener(settings, redis):
     worker.unsubscribe()
     assert time.monotonic() - started < 5
     assert not worker.pubsub_thread.is_alive()
+
+
+def test_what_workers_record_never_carries_a_configured_secret(settings, redis, monkeypatch):
+    """An error a connector reports may quote a password or token: the worker's event logs mask it."""
+    secret = "smtp-pass-8d1f2c"
+    monkeypatch.setenv("SMTP_PASSWORD", secret)
+    with open_runtime(load_settings(), redis) as runtime:
+        for events in (runtime.events, runtime.agent.executor.events):
+            events.record("t-secret", "step.failed", actor="worker", error=f"535 login failed for ops:{secret}@mail")
+        timeline = runtime.events.timeline("t-secret")
+    assert len(timeline) == 2
+    assert all(secret not in e.data["error"] and "login failed" in e.data["error"] for e in timeline)
