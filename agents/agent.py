@@ -122,6 +122,9 @@ class Agent:
         if result.outcome == "already":
             self.events.record(approval.trace_id, "approval.duplicate", actor=actor, already=state.status,
                                decided_by=state.decided_by, **common)
+            if state.status == "superseded":
+                return Outcome(text="You corrected this action after I showed it, so this card can no longer approve it; "
+                                    "use the newer card. Nothing was changed.", card=card, ok=False)
             what = "expired" if state.status == "expired" else f"{state.status} by {state.decided_by} at {_clock(state.decided_at)}"
             return Outcome(text=f"Already decided: {what}. Nothing was changed.", card=card, ok=False)
         if result.outcome == "expired":

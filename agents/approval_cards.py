@@ -43,6 +43,8 @@ def approval_card(approval: Approval, state: ApprovalState | None = None) -> Car
         buttons = ()
         if state.status == "expired":
             resolution = "Expired — nothing was done"
+        elif state.status == "superseded":
+            resolution = "Superseded by the corrected version below — this one can no longer be approved"
         else:
             verb = "Approved" if state.status == "approved" else "Rejected"
             resolution = f"{verb} by {state.decided_by} at {_clock(state.decided_at or time.time())}"

@@ -14,7 +14,8 @@ from redis import Redis
 from kernel.messages import Frozen
 from kernel.keys import WorkspaceStore
 
-ApprovalStatus = Literal["pending", "approved", "rejected", "expired"]
+# superseded: the operator corrected the action before deciding; the newer card is the one that counts
+ApprovalStatus = Literal["pending", "approved", "rejected", "expired", "superseded"]
 Verdict = Literal["approved", "rejected"]
 Outcome = Literal["decided", "ours", "already", "forbidden", "expired", "missing"]
 
@@ -34,6 +35,13 @@ end
 redis.call('HSET', KEYS[1], 'status', ARGV[2], 'decided_by', ARGV[1], 'decided_at', ARGV[4], 'decision_trace', ARGV[3])
 redis.call('ZREM', KEYS[3], ARGV[5])
 return {'decided', ARGV[2], ARGV[1], ARGV[4]}
+"""
+
+SUPERSEDE = """
+if redis.call('HGET', KEYS[1], 'status') ~= 'pending' then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'superseded', 'decided_by', ARGV[1], 'decided_at', ARGV[2], 'decision_trace', ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[3])
+return 1
 """
 
 
@@ -84,6 +92,7 @@ class ApprovalStore(WorkspaceStore):
         super().__init__(redis, workspace)
         self.ttl_s = ttl_s
         self._decide = redis.register_script(DECIDE)
+        self._supersede = redis.register_script(SUPERSEDE)
 
     def create(self, approval: Approval) -> Approval:
         """Store an approval once per (run, step): a re-run gets the approval it already asked for."""
@@ -143,6 +152,13 @@ class ApprovalStore(WorkspaceStore):
         )
         state = ApprovalState(status=status or "expired", decided_by=by or "", decided_at=float(at) if at else None)  # type: ignore[arg-type]
         return DecideResult(outcome=outcome, state=state)  # type: ignore[arg-type]
+
+    def supersede(self, approval_id: str, trace_id: str, now: float | None = None) -> bool:
+        """Retire a pending approval in favour of a corrected action (asked for under `trace_id`): its buttons
+        no longer approve anything. False when it was already decided."""
+        when = now if now is not None else time.time()
+        keys = [self.keys("approval", approval_id, "state"), self.keys("approvals", "pending")]
+        return bool(self._supersede(keys=keys, args=[trace_id, repr(when), approval_id]))
 
     def pending(self, now: float | None = None) -> list[Approval]:
         ids = self.redis.zrangebyscore(self.keys("approvals", "pending"), now if now is not None else time.time(), "+inf")

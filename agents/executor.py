@@ -23,7 +23,7 @@ from integrations.ledger import EffectLedger
 from memory.events import EventLog
 
 REF = re.compile(r"\$\{steps\.(\d+)((?:\.[\w-]+)+)\}")
-TERMINAL = ("failed", "denied", "blocked", "rejected", "expired")
+TERMINAL = ("failed", "denied", "blocked", "rejected", "expired", "superseded")
 
 
 class RunMissing(LookupError):
@@ -217,8 +217,9 @@ class Executor:
             merged = {**results, step.index: waiting}
             return RunReport(plan.run_id, "awaiting_approval", tuple(merged[k] for k in sorted(merged)),
                              "I need your approval first.", approval)
-        if state.status in ("rejected", "expired"):
-            text = "Rejected: nothing was done." if state.status == "rejected" else "The approval expired: nothing was done."
+        if state.status in ("rejected", "expired", "superseded"):
+            text = {"rejected": "Rejected: nothing was done.", "expired": "The approval expired: nothing was done.",
+                    "superseded": "Replaced by a corrected version: nothing was done."}[state.status]
             return self._stop(plan, results, step, state.status, text, writes, risk=risk.score)
         if approval.digest != digest(step.capability, args):
             self.events.record(plan.trace_id, "approval.mismatch", actor="executor", pipe=writes.pipe, run_id=plan.run_id,

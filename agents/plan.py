@@ -50,7 +50,7 @@ class Plan(Frozen):
     created_at: float = 0.0
 
 
-StepStatus = Literal["done", "failed", "denied", "blocked", "awaiting_approval", "rejected", "expired"]
+StepStatus = Literal["done", "failed", "denied", "blocked", "awaiting_approval", "rejected", "expired", "superseded"]
 
 
 class StepResult(Frozen):

@@ -9,7 +9,7 @@ from redis.exceptions import RedisError
 from agents.plan import Plan, StepResult
 from kernel.keys import WorkspaceStore
 
-RunStatus = Literal["planned", "running", "awaiting_approval", "done", "failed", "denied", "blocked", "rejected", "expired"]
+RunStatus = Literal["planned", "running", "awaiting_approval", "done", "failed", "denied", "blocked", "rejected", "expired", "superseded"]
 
 
 class RunStore(WorkspaceStore):

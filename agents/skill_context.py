@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Callable, Protocol
 from kernel.messages import Intent, Outcome
 from memory.events import EventLog
 from memory.facts import FactStore
+from memory.conversations import Conversations
 from memory.notes import NoteStore
+from memory.profiles import Profiles
 from memory.tasks import TaskStore
 
 if TYPE_CHECKING:
@@ -55,6 +57,14 @@ class SkillContext:
     llm: "Llm | None" = None
     # who may approve more spend or set a budget (APPROVERS, else the operators); nobody when empty
     approvers: tuple[str, ...] = ()
+    # the actor's clock: their time zone (learned, else TIMEZONE) and working hours [start, end)
+    timezone: str = "UTC"
+    work_hours: tuple[int, int] = (9, 18)
+    profiles: Profiles | None = None
+    # the question this thread waits on and the action a correction may change; None where not wired
+    conversation: Conversations | None = None
+    # a meeting's length when the operator takes the default
+    default_duration_min: int = 30
 
 
 Skill = Callable[[SkillContext, Intent], Outcome]

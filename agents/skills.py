@@ -7,7 +7,7 @@ import time
 
 from kernel.messages import Button, Card, CardField, Intent, Outcome
 from memory.tasks import Task
-from agents import action_skills, routine_skills
+from agents import action_skills, conversation, routine_skills
 from agents.intents import clarification
 from agents.recall import UNVERIFIED
 from agents.skill_context import Decider, Skill, SkillContext
@@ -127,6 +127,8 @@ DECISIONS: dict[str, Decider] = {
     "draft.discard": action_skills.discard_draft,
     # a clarifying question's buttons: carry out the intent picked, on the original text
     "intent.choose": lambda ctx, value: clarification.choose(ctx, value, SKILLS),
+    # a quick-reply button on a question Deputy asked: the same as typing its answer
+    "conversation.answer": lambda ctx, value: conversation.clicked(ctx, value, SKILLS),
 }
 
 # The one list of skills, by intent name.

@@ -6,10 +6,15 @@ from agents.intents.commands import help_text
 from agents.skill_context import SkillContext
 from jobs.digest_jobs import OutboxDigest, builder_for
 from jobs.runtime import Runtime
+from memory.conversations import Conversations
+from memory.profiles import Profiles
 
 
 def skill_context(rt: Runtime, trace_id: str, actor: str, thread_id: str, channel: str = "",
                   reply_to: dict[str, str] | None = None) -> SkillContext:
+    conversation = rt.settings.conversation
+    profiles = Profiles(rt.redis, rt.settings.workspace)
+    profile = profiles.get(actor)
     return SkillContext(
         workspace=rt.settings.workspace,
         trace_id=trace_id,
@@ -30,4 +35,10 @@ def skill_context(rt: Runtime, trace_id: str, actor: str, thread_id: str, channe
         drafts=DraftStore(rt.redis, rt.settings.workspace),
         llm=rt.llm,
         approvers=rt.approvers,
+        timezone=profile.timezone or rt.settings.timezone,
+        work_hours=(profile.work_start if profile.work_start is not None else conversation.work_start,
+                    profile.work_end if profile.work_end is not None else conversation.work_end),
+        profiles=profiles,
+        conversation=Conversations(rt.redis, rt.settings.workspace, conversation.question_ttl_s),
+        default_duration_min=conversation.default_duration_min,
     )

@@ -11,6 +11,9 @@ from rq.job import Job
 
 from agents.budget import Charge, OverBudget, charge_to
 from kernel.messages import Card, Intent, Outcome
+from agents.conversation import answered
+from agents.corrections import corrected
+from agents.skill_context import SkillContext
 from agents.skills import DECISIONS, SKILLS
 from kernel.messages import Decision, Inbound, Reply
 from agents.intents.recognizers import UNRECOGNISED
@@ -20,6 +23,7 @@ from jobs.ingest import remember_turn
 from jobs.runtime import Runtime, current_runtime
 from jobs.skill_contexts import skill_context
 from kernel import job_names
+from memory.profiles import Profiles, valid_zone
 
 
 def _attempt(job: Job | None) -> int:
@@ -36,19 +40,17 @@ def handle_message(payload: dict[str, Any]) -> dict[str, Any]:
     trace_id = str(payload["trace_id"])
     started = time.perf_counter()
     rt.events.record(trace_id, "job.started", actor="worker", job="handle_message", intent=intent.name, attempt=_attempt(job))
-    skill = SKILLS.get(intent.name, SKILLS["help"])
     remember_thread(rt.redis, rt.settings.workspace, inbound.channel, inbound.thread_id, inbound.reply_to)
+    if inbound.timezone and valid_zone(inbound.timezone):
+        # the channel's hint fills a gap; what the operator said in chat is never overwritten
+        Profiles(rt.redis, rt.settings.workspace).set_timezone(inbound.user_id, inbound.timezone, origin="hint")
     ctx = skill_context(rt, trace_id, inbound.user_id, inbound.thread_id, inbound.channel, inbound.reply_to)
     # model calls made for this request are charged to it; over budget, the reply asks for more spend
     charge = Charge(run_id=trace_id, project=str(intent.slots.get("project") or "inbox"),
                     resume_func=job_names.HANDLE_MESSAGE, resume_payload=payload)
     with charge_to(charge):
         try:
-            if intent.name == UNRECOGNISED:
-                # free text is classified here, not in the gateway (see agents/intents/recognizers.py)
-                intent = rt.recognizer.recognize(intent.text or inbound.text, trace_id, rt.events)
-                skill = SKILLS.get(intent.name, SKILLS["help"])
-            outcome = skill(ctx, intent)
+            outcome = _carry_out(rt, ctx, intent, inbound.text)
         except OverBudget as over:
             outcome = over.outcome
     _reply(rt, trace_id, inbound.channel, inbound.thread_id, inbound.reply_to, outcome, suffix="reply")
@@ -57,6 +59,20 @@ def handle_message(payload: dict[str, Any]) -> dict[str, Any]:
         trace_id, "job.finished", actor="worker", job="handle_message", ok=outcome.ok, ms=round((time.perf_counter() - started) * 1000, 2)
     )
     return {"trace_id": trace_id, "ok": outcome.ok}
+
+
+def _carry_out(rt: Runtime, ctx: SkillContext, intent: Intent, said: str) -> Outcome:
+    """The outcome of one message: an answer to the thread's open question, a correction of the action
+    waiting for approval there, or a request of its own."""
+    if intent.name != UNRECOGNISED:
+        return SKILLS.get(intent.name, SKILLS["help"])(ctx, intent)
+    text = intent.text or said
+    outcome = answered(ctx, text, SKILLS) or corrected(ctx, text, SKILLS)
+    if outcome is not None:
+        return outcome
+    # free text is classified here, not in the gateway (see agents/intents/recognizers.py)
+    intent = rt.recognizer.recognize(text, ctx.trace_id, rt.events)
+    return SKILLS.get(intent.name, SKILLS["help"])(ctx, intent)
 
 
 def handle_decision(payload: dict[str, Any]) -> dict[str, Any]:
@@ -77,6 +93,12 @@ def handle_decision(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def _reply(rt: Runtime, trace_id: str, channel: str, thread_id: str, reply_to: dict[str, str], outcome: Outcome, suffix: str) -> None:
+    # earlier cards first (a superseded approval, an answered question), redrawn in place
+    for earlier in outcome.updates:
+        redraw = Reply(reply_id=f"{trace_id}.{suffix}.{earlier.card_id}", channel=channel, thread_id=thread_id, text=earlier.resolution,
+                       card=earlier, updates_card=earlier.card_id, trace_id=trace_id, reply_to=reply_to)
+        rt.queue_reply(redraw, note=f"card update {earlier.card_id}")
+        _update_copies(rt, redraw, earlier)
     reply = Reply(
         reply_id=f"{trace_id}.{suffix}",
         channel=channel,

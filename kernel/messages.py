@@ -58,6 +58,8 @@ class Outcome(Frozen):
     text: str
     card: Card | None = None
     ok: bool = True
+    # earlier cards to redraw in place (an approval superseded by a correction, a question answered)
+    updates: tuple[Card, ...] = ()
 
 
 # Channels register themselves in bot/channels/__init__.py; these are their names.
@@ -86,6 +88,8 @@ class Inbound(Delivery):
     """One message from the operator (or someone pretending), as a channel adapter saw it."""
 
     text: str
+    # the sender's IANA time zone where the channel tells it (the console's browser, Slack's users.info)
+    timezone: str = ""
 
 
 class Decision(Delivery):

@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSetti
 
 from kernel.redis_url import with_embedded_password
 from kernel.settings_models import (
-    BudgetSettings, CalDavSettings, ConsoleSettings, DigestSettings, EffectSettings, ImapSettings, IngestSettings,
+    BudgetSettings, CalDavSettings, ConsoleSettings, ConversationSettings, DigestSettings, EffectSettings, ImapSettings, IngestSettings,
     IntentSettings, JobSettings, MemorySettings, OpenAiSettings, PolicySettings, SlackSettings, SmtpSettings,
     TelegramSettings, WeaviateSettings, WebhookSettings,
 )
@@ -44,6 +44,10 @@ ENV_NAMES: dict[str, tuple[str, str]] = {
     "OUTBOUND_WEBHOOKS": ("webhooks", "outbound"),
     "INBOUND_HOOKS": ("webhooks", "inbound"),
     "HOOK_TOLERANCE_S": ("webhooks", "tolerance_s"),
+    "PENDING_QUESTION_TTL": ("conversation", "question_ttl_s"),
+    "DEFAULT_MEETING_MIN": ("conversation", "default_duration_min"),
+    "WORK_HOURS_START": ("conversation", "work_start"),
+    "WORK_HOURS_END": ("conversation", "work_end"),
 }
 
 
@@ -75,6 +79,7 @@ class Settings(BaseSettings):
 
     console: ConsoleSettings = ConsoleSettings()
     job: JobSettings = JobSettings()
+    conversation: ConversationSettings = ConversationSettings()
     openai: OpenAiSettings = OpenAiSettings()
     intent: IntentSettings = IntentSettings()
     slack: SlackSettings = SlackSettings()

@@ -75,6 +75,20 @@ class JobSettings(_Group):
     retries: int = 3
     # seconds between retries; the last value repeats
     retry_backoff: Numbers = [1, 5, 30]
+    # seconds after which a message no worker has started gets a notice in its thread (0: never)
+    stall_notice_s: float = Field(5.0, ge=0)
+
+
+class ConversationSettings(_Group):
+    """Questions Deputy asks in a thread, and what it assumes when nobody says."""
+
+    # how long a question waits for its answer (PENDING_QUESTION_TTL, seconds)
+    question_ttl_s: int = Field(default=1800, ge=10)
+    # a meeting's length when the operator picks the default
+    default_duration_min: int = Field(default=30, ge=5, le=24 * 60)
+    # working hours (local, whole hours) until the operator gives theirs
+    work_start: int = Field(default=9, ge=0, le=23)
+    work_end: int = Field(default=18, ge=1, le=24)
 
 
 class OpenAiSettings(_Group):
