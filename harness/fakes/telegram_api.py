@@ -23,6 +23,8 @@ class Call:
     params: dict[str, Any]
     status: int
     at: float = field(default_factory=time.monotonic)
+    # what the fake answered (for a 200): a sent message's message_id is only known from here
+    response: Any = None
 
 
 def _decode(value: str) -> Any:
@@ -98,10 +100,12 @@ class FakeTelegramApi:
             if retry_after is not None and status == 429:
                 body["parameters"] = {"retry_after": retry_after}
             return web.json_response(body, status=status)
-        self.calls.append(Call(method, params, 200))
         if method == "getUpdates":
+            self.calls.append(Call(method, params, 200))
             return web.json_response({"ok": True, "result": await self._get_updates(params)})
-        return web.json_response({"ok": True, "result": self._answer(method, params)})
+        call = Call(method, params, 200, response=self._answer(method, params))
+        self.calls.append(call)
+        return web.json_response({"ok": True, "result": call.response})
 
     async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         offset = params.get("offset")
