@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis as AsyncRedis
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from kernel.markup import to_html
 from kernel.messages import Button, Card
 from kernel.keys import Keys
 
@@ -84,7 +85,7 @@ def card_html(card: Card, text: str = "", decided_by: str = "", decided_at: str 
     esc = html.escape
     head: list[str] = []
     if text.strip() and text.strip() != card.title.strip():
-        head.append(esc(text.strip()))
+        head.append(to_html(text.strip()))
         head.append("")
     head.append(f"<b>{esc(card.title)}</b>")
     head += [f"<b>{esc(f.label)}:</b> {esc(f.value)}" for f in card.fields]
