@@ -1,6 +1,7 @@
 """Tasks: the operator's to-do list, per workspace and project."""
 from __future__ import annotations
 
+import json
 import time
 
 from pydantic import BaseModel
@@ -37,6 +38,28 @@ return ARGV[2]
 """
 
 
+# Change some fields of a task that exists, in one step; a JSON null clears a field.
+UPDATE = """
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return false end
+local task = cjson.decode(raw)
+for field, value in pairs(cjson.decode(ARGV[2])) do task[field] = value end
+raw = cjson.encode(task)
+redis.call('HSET', KEYS[1], ARGV[1], raw)
+return raw
+"""
+
+# Delete a task from the list and both indexes; returns what it was.
+DELETE = """
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return false end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+return raw
+"""
+
+
 class Task(BaseModel):
     id: int
     title: str
@@ -48,6 +71,11 @@ class Task(BaseModel):
     due: str | None = None
     # "untrusted": the title was written by someone else (an email, a webhook), not the operator
     trust: Trust = "operator"
+    # hidden from the open list until then (unix seconds); it shows again by itself
+    snoozed_until: float | None = None
+
+    def snoozed(self, now: float) -> bool:
+        return self.snoozed_until is not None and self.snoozed_until > now
 
 
 class TaskStore(WorkspaceStore):
@@ -55,6 +83,8 @@ class TaskStore(WorkspaceStore):
         super().__init__(redis, workspace)
         self._done = redis.register_script(DONE)
         self._add = redis.register_script(ADD)
+        self._update = redis.register_script(UPDATE)
+        self._delete = redis.register_script(DELETE)
 
     def add(self, title: str, project: str = "inbox", source_event: str = "", due: str | None = None,
             trust: Trust = "operator") -> Task:
@@ -92,6 +122,31 @@ class TaskStore(WorkspaceStore):
         if result == 0:
             return None, False
         return self.get(task_id), result == 2
+
+    def edit(self, task_id: int, title: str | None = None, project: str | None = None) -> Task | None:
+        """A new title and/or project; None if there is no such task."""
+        changes: dict[str, object] = {}
+        if title is not None:
+            if not title.strip():
+                raise ValueError("a task needs a title")
+            changes["title"] = title.strip()
+        if project is not None:
+            changes["project"] = project
+        return self._change(task_id, changes)
+
+    def snooze(self, task_id: int, until: float | None) -> Task | None:
+        """Hide an open task from the list until `until` (None: show it again now)."""
+        return self._change(task_id, {"snoozed_until": until})
+
+    def _change(self, task_id: int, changes: dict[str, object]) -> Task | None:
+        raw = self._update(keys=[self.keys("tasks")], args=[str(task_id), json.dumps(changes)])
+        return Task.model_validate_json(raw) if raw else None
+
+    def delete(self, task_id: int) -> Task | None:
+        """Remove a task, open or done; returns it, or None if there was none."""
+        raw = self._delete(keys=[self.keys("tasks"), self.keys("tasks", "open"), self.keys("tasks", "done")],
+                           args=[str(task_id)])
+        return Task.model_validate_json(raw) if raw else None
 
     def done_since(self, ts: float) -> list[Task]:
         ids = self.redis.zrangebyscore(self.keys("tasks", "done"), ts, "+inf")
