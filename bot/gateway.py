@@ -15,6 +15,7 @@ from bot.once import OnceWriter
 from kernel.outbox import Outbox
 from bot.refusals import TRACE_ID as REFUSED_TRACE
 from bot.refusals import Refusals
+from bot.status import StatusWatch
 from jobs.queues import INTERACTIVE, JobQueues
 from memory.events import EventLog
 from kernel.keys import Keys
@@ -55,6 +56,8 @@ class Gateway:
     events: EventLog
     refusals: Refusals
     dedupe_ttl_s: int = 86_400
+    # the working sign and the stall notice; set by the app once its channels exist
+    status: StatusWatch | None = None
     outbox: Outbox = field(init=False)
     writer: OnceWriter = field(init=False)
 
@@ -71,7 +74,10 @@ class Gateway:
 
         `also` lets a channel add its own writes (the console's copy of the message) to the same
         transaction: they happen exactly when the message is taken, and cost no extra round trip."""
-        return await self._take(inbound, "message", self._message(inbound, also), also)
+        ack = await self._take(inbound, "message", self._message(inbound, also), also)
+        if ack.status == "accepted" and self.status is not None:
+            self.status.watch(inbound, ack.trace_id)
+        return ack
 
     async def decide(self, decision: Decision) -> Ack:
         """Take one button click: dedupe, check the clicker may decide, enqueue the decision."""

@@ -22,6 +22,7 @@ from bot.gateway import Gateway, Recognizer
 from agents.intents.recognizers import GatewayRecognizer
 from bot.refusals import Refusals
 from bot.services import ChannelFactory, Services
+from bot.status import StatusWatch
 from bot.web_guard import WebGuard, parse_networks, security_headers
 from kernel.settings import Settings
 from jobs.queues import JobQueues
@@ -100,6 +101,9 @@ def build_app(services: Services, channels: list[ChannelFactory] | None = None, 
         app.add_routes(part.routes)
     dispatcher = Dispatcher(services.aredis, {p.name: p.sender for p in parts}, services.events)
     app[DISPATCHER] = dispatcher
+    status = StatusWatch(services.redis, services.aredis, services.events, services.settings.job.stall_notice_s,
+                         {p.name: p.working for p in parts if p.working is not None})
+    services.gateway.status = status
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
         tasks = [asyncio.create_task(job()) for p in parts for job in p.background]
@@ -112,6 +116,7 @@ def build_app(services: Services, channels: list[ChannelFactory] | None = None, 
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        await status.close()
 
     app.cleanup_ctx.append(lifespan)
     return app

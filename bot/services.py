@@ -12,6 +12,7 @@ from redis.asyncio import Redis as AsyncRedis
 from bot.channels import Sender
 from bot.gateway import Gateway
 from bot.refusals import Refusals
+from bot.status import Working
 from bot.web_guard import WebGuard
 from kernel.settings import Settings
 from memory.events import EventLog
@@ -38,6 +39,8 @@ class ChannelParts:
     middlewares: list[Callable[..., Awaitable[web.StreamResponse]]] = field(default_factory=list)
     # long-running tasks some channels need (Socket Mode, long polling)
     background: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # the channel's "working on it" sign, shown as soon as a message is accepted
+    working: Working | None = None
 
 
 ChannelFactory = Callable[[Services], "ChannelParts | None"]

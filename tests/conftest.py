@@ -81,6 +81,9 @@ def settings(redis_url: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[n
 
     monkeypatch.setenv("REDIS_URL", redis_url)
     monkeypatch.setenv("JOB_RETRY_BACKOFF", "0")
+    # tests run workers by hand, whenever they choose: a stall notice would be one more reply in their
+    # threads. The tests of the notice set a short one themselves
+    monkeypatch.setenv("JOB_STALL_NOTICE_S", "60")
     return load_settings()
 
 

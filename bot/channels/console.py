@@ -7,9 +7,11 @@ import time
 import uuid
 from typing import Any
 
+from redis.asyncio import Redis as AsyncRedis
 from redis.client import Pipeline
 
-from kernel.messages import Reply
+from bot.status import Working
+from kernel.messages import Inbound, Reply
 from kernel.keys import WorkspaceStore
 
 CHANNEL = "console"
@@ -80,6 +82,16 @@ class ConsoleThreads(WorkspaceStore):
         p.publish(self.live_channel, json.dumps({"type": "message", "new": new, "message": message}))
         if own:
             p.execute()
+
+
+def live_status(aredis: AsyncRedis, threads: ConsoleThreads) -> Working:
+    """The console's working sign: a status event on the live stream; the page shows it until the reply."""
+
+    async def working(inbound: Inbound, trace_id: str) -> None:
+        event = {"type": "status", "state": "working", "thread_id": inbound.thread_id, "trace_id": trace_id}
+        await aredis.publish(threads.live_channel, json.dumps(event))
+
+    return working
 
 
 class ConsoleSender:

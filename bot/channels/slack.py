@@ -27,8 +27,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.channels.card_places import CardPlaces
 from bot.channels.slack_cards import parse_action_id, unescape
+from bot.channels.slack_commands import command_text, command_usage
+from bot.channels.slack_members import SlackMembers
 from bot.channels.slack_sender import ChannelPacer, SlackSender
-from agents.intents.commands import COMMANDS
 from bot.gateway import Gateway
 from kernel.messages import Decision, Inbound
 from bot.refusals import Refusals, http_refusal
@@ -43,6 +44,7 @@ SLASH_COMMAND = "/deputy"
 # message subtypes that are a person writing; edits, joins, deletions and bot posts are not
 PERSON_SUBTYPES = {None, "thread_broadcast", "file_share"}
 THREAD_TTL_S = 30 * 86_400
+WORKING = "Working on it…"
 _MENTION = re.compile(r"<@([A-Z0-9]+)(?:\|[^>]*)?>")
 
 
@@ -55,19 +57,6 @@ class SlackThreads(WorkspaceStore):
 
     def joined(self, channel: str, thread_ts: str) -> bool:
         return bool(self.redis.exists(self.keys(CHANNEL, "thread", channel, thread_ts)))
-
-
-def _command_names() -> set[str]:
-    return {name for command in COMMANDS for name in (command.name, *command.aliases)}
-
-
-def command_text(text: str) -> str:
-    """'/deputy task add X' arrives as 'task add X': give it back its slash when it names a command."""
-    text = text.strip()
-    if not text:
-        return "/help"
-    head = text.split(maxsplit=1)[0].lower()
-    return f"/{text}" if head in _command_names() and not text.startswith("/") else text
 
 
 def message_text(text: str, bot_user_id: str | None) -> str:
@@ -88,9 +77,10 @@ def _from_bot(event: dict[str, Any]) -> bool:
 class SlackChannel:
     """Translates bolt listener calls into Inbound / Decision for the gateway; nothing else."""
 
-    def __init__(self, gateway: Gateway, threads: SlackThreads) -> None:
+    def __init__(self, gateway: Gateway, threads: SlackThreads, members: SlackMembers) -> None:
         self.gateway = gateway
         self.threads = threads
+        self.members = members
 
     def register(self, app: AsyncApp) -> None:
         app.event("message")(self.on_message)
@@ -110,17 +100,16 @@ class SlackChannel:
             # in channels Deputy answers mentions (app_mention carries those) and threads it is part of
             if not thread_ts or _mentions(event.get("text", ""), context.bot_user_id):
                 return
-        inbound = self._inbound(body, event, context, thread_ts=thread_ts)
         if not direct and not await asyncio.to_thread(self.threads.joined, channel, str(thread_ts)):
             return  # people talking among themselves in a thread Deputy is not part of
-        await self.gateway.accept(inbound)
+        await self.gateway.accept(await self._inbound(body, event, context, thread_ts=thread_ts))
 
     async def on_mention(self, event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext) -> None:
         channel = str(event.get("channel", ""))
         if _from_bot(event) or channel.startswith("D"):
             return  # a mention in a DM also arrives as a message.im event
         thread_ts = str(event.get("thread_ts") or event["ts"])
-        inbound = self._inbound(body, event, context, thread_ts=thread_ts)
+        inbound = await self._inbound(body, event, context, thread_ts=thread_ts)
         if (await self.gateway.accept(inbound)).status == "accepted":
             await asyncio.to_thread(self.threads.join, channel, thread_ts)
 
@@ -151,21 +140,28 @@ class SlackChannel:
     async def on_command(self, ack: AsyncAck, command: dict[str, Any]) -> None:
         channel = str(command.get("channel_id", ""))
         user = str(command.get("user_id", ""))
+        typed = unescape(str(command.get("text", "")))
+        text = command_text(typed)
+        if text is None:
+            await ack(text=command_usage(typed.strip()))  # only the person who typed it sees this
+            return
         inbound = Inbound(
             channel=CHANNEL,
             event_id=f"command:{command.get('trigger_id', '')}",
             user_id=user,
             user_name=str(command.get("user_name", "")),
             thread_id=channel,
-            text=command_text(unescape(str(command.get("text", "")))),
+            text=text,
             reply_to={"channel": channel, "thread_ts": "", "user": user},
+            timezone=await self._timezone(user),
         )
-        await self.gateway.accept(inbound)
-        await ack()
+        ack_ = await self.gateway.accept(inbound)
+        # a slash command leaves no message to mark: its (private) acknowledgement is the working sign
+        await ack(text=WORKING if ack_.status == "accepted" else None)
 
     # --- translation
 
-    def _inbound(self, body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext, thread_ts: str | None) -> Inbound:
+    async def _inbound(self, body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext, thread_ts: str | None) -> Inbound:
         channel = str(event.get("channel", ""))
         user = str(event.get("user", ""))
         return Inbound(
@@ -174,8 +170,14 @@ class SlackChannel:
             user_id=user,
             thread_id=f"{channel}:{thread_ts}" if thread_ts else channel,
             text=message_text(str(event.get("text", "")), context.bot_user_id),
-            reply_to={"channel": channel, "thread_ts": str(thread_ts or ""), "user": user},
+            # `ts`: the message itself, where the working sign goes
+            reply_to={"channel": channel, "thread_ts": str(thread_ts or ""), "user": user, "ts": str(event.get("ts", ""))},
+            timezone=await self._timezone(user),
         )
+
+    async def _timezone(self, user: str) -> str:
+        # only an operator's zone is worth a users.info call; a stranger's message is refused anyway
+        return await self.members.timezone(user) if self.gateway.authorized(CHANNEL, user) else ""
 
 
 async def answer_error(error: Exception) -> BoltResponse:
@@ -251,7 +253,8 @@ def slack_channel(services: Services) -> ChannelParts | None:
     client = AsyncWebClient(token=settings.slack.bot_token.get_secret_value(), base_url=settings.slack.api_url)
     app = build_bolt_app(services, client)
     threads = SlackThreads(services.redis, settings.workspace)
-    SlackChannel(services.gateway, threads).register(app)
+    members = SlackMembers(client, services.aredis, settings.workspace)
+    SlackChannel(services.gateway, threads, members).register(app)
 
     async def join_thread(channel: str, ts: str) -> None:
         await asyncio.to_thread(threads.join, channel, ts)
@@ -280,4 +283,4 @@ def slack_channel(services: Services) -> ChannelParts | None:
                     await handler.close_async()
 
         background.append(socket_mode)
-    return ChannelParts(name=CHANNEL, routes=routes, sender=sender, background=background)
+    return ChannelParts(name=CHANNEL, routes=routes, sender=sender, background=background, working=members.working)

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import time
 from typing import Awaitable, Callable
 
@@ -20,6 +21,7 @@ from telegram import BotCommand, CallbackQuery, Update
 from telegram.error import TelegramError
 from telegram.ext import AIORateLimiter, Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
+from agents.intents.commands import COMMANDS, Command
 from bot.channels.card_places import CardPlaces
 from bot.channels.telegram_cards import ButtonTokens
 from bot.channels.telegram_polling import TelegramPoller
@@ -36,17 +38,9 @@ CHANNEL = "telegram"
 WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES = ["message", "callback_query"]
-# the bot's command menu (setMyCommands); the gateway parses them, and says which are still coming
-MENU: tuple[tuple[str, str], ...] = (
-    ("start", "Start talking to Deputy"),
-    ("help", "What Deputy can do"),
-    ("remember", "Keep a note for later"),
-    ("ask", "Answer from what you told me"),
-    ("task", "Your to-do list"),
-    ("digest", "Today's digest"),
-    ("trace", "How a request was handled"),
-    ("budget", "Spend so far and what is left"),
-)
+# Telegram's rules for the command menu (setMyCommands)
+MENU_NAME = re.compile(r"[a-z0-9_]{1,32}")
+MENU_DESCRIPTION = (3, 256)
 CLICK_ANSWERS = {
     "accepted": ("Got it.", False),
     "duplicate": ("Already received.", False),
@@ -54,6 +48,19 @@ CLICK_ANSWERS = {
 }
 INVALID_BUTTON = "This button is not valid (any more). Nothing was changed."
 Context = ContextTypes.DEFAULT_TYPE
+
+
+def command_menu(commands: tuple[Command, ...] = COMMANDS) -> list[BotCommand]:
+    """The bot's command menu: every command Deputy understands, as /help describes it."""
+    shortest, longest = MENU_DESCRIPTION
+    menu = []
+    for command in commands:
+        if not MENU_NAME.fullmatch(command.name):
+            log.warning("telegram: /%s cannot be in the command menu (names are [a-z0-9_], 32 at most)", command.name)
+            continue
+        description = (command.summary[:1].upper() + command.summary[1:]).ljust(shortest, ".")[:longest]
+        menu.append(BotCommand(command.name, description))
+    return menu
 
 
 def webhook_secret(token: str, configured: str | None) -> str:
@@ -86,7 +93,8 @@ class TelegramChannel:
         # handler errors (Redis down) go to PTB's error handler; the webhook or poller re-raises them
         self._failures: dict[int, BaseException] = {}
         private = filters.UpdateType.MESSAGE
-        application.add_handler(CommandHandler([name for name, _ in MENU], self.on_text, filters=private))
+        names = [n for c in COMMANDS for n in (c.name, *c.aliases) if MENU_NAME.fullmatch(n)]
+        application.add_handler(CommandHandler(names, self.on_text, filters=private))
         application.add_handler(MessageHandler(private & filters.TEXT, self.on_text))
         application.add_handler(CallbackQueryHandler(self.on_callback))
         application.add_error_handler(self.on_error)
@@ -229,7 +237,7 @@ class TelegramChannel:
         """The command menu, and the webhook registered (or removed, for polling)."""
         await self.ready()
         bot = self.application.bot
-        await bot.set_my_commands([BotCommand(name, description) for name, description in MENU])
+        await bot.set_my_commands(command_menu())
         if webhook_url:
             await bot.set_webhook(webhook_url, secret_token=self.secret, allowed_updates=ALLOWED_UPDATES)
         else:
@@ -271,10 +279,11 @@ def telegram_channel(services: Services) -> ChannelParts | None:
     )
     sender = TelegramSender(application.bot, CardPlaces(services.aredis, settings.workspace, CHANNEL), tokens)
 
+    ready = _ReadySender(channel, sender)
     if settings.telegram.public_url:
-        return ChannelParts(name=CHANNEL, routes=[web.post(WEBHOOK_PATH, channel.webhook)], sender=_ReadySender(channel, sender),
-                            background=[channel.serve_webhook])
-    return ChannelParts(name=CHANNEL, routes=[], sender=_ReadySender(channel, sender), background=[channel.serve_polling])
+        return ChannelParts(name=CHANNEL, routes=[web.post(WEBHOOK_PATH, channel.webhook)], sender=ready,
+                            background=[channel.serve_webhook], working=ready.working)
+    return ChannelParts(name=CHANNEL, routes=[], sender=ready, background=[channel.serve_polling], working=ready.working)
 
 
 class _ReadySender:
@@ -287,3 +296,7 @@ class _ReadySender:
     async def send(self, reply: Reply) -> None:
         await self.channel.ready()
         await self.sender.send(reply)
+
+    async def working(self, inbound: Inbound, trace_id: str) -> None:
+        await self.channel.ready()
+        await self.sender.working(inbound, trace_id)

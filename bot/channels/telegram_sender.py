@@ -7,13 +7,14 @@ import base64
 import logging
 
 from telegram import Bot, Message, ReplyParameters
-from telegram.constants import ParseMode
+from telegram.constants import ChatAction, ParseMode
 from telegram.error import BadRequest, Forbidden, InvalidToken, TelegramError
 
 from bot.channels import PermanentDeliveryError
 from bot.channels.card_places import CardPlaces
 from bot.channels.telegram_cards import MESSAGE_MAX, ButtonTokens, card_html, keyboard
-from kernel.messages import Reply
+from kernel.markup import plain, to_html
+from kernel.messages import Inbound, Reply
 
 log = logging.getLogger("deputy.telegram")
 
@@ -27,6 +28,14 @@ def _permanent(err: TelegramError, what: str) -> PermanentDeliveryError:
         InvalidToken: "TELEGRAM_BOT_TOKEN was rejected; copy it again from @BotFather",
     }.get(type(err), "Telegram rejected the request")
     return PermanentDeliveryError(f"Telegram {what} failed: {err.message} ({hint})")
+
+
+def _rendered(text: str) -> tuple[str, str | None]:
+    """Deputy's *bold* markup as Telegram HTML; past one message's length, the plain text clipped instead."""
+    rendered = to_html(text)
+    if len(rendered) <= MESSAGE_MAX:
+        return rendered or "…", ParseMode.HTML
+    return plain(text)[:MESSAGE_MAX], None
 
 
 class TelegramSender:
@@ -48,13 +57,21 @@ class TelegramSender:
         except (Forbidden, InvalidToken, BadRequest) as err:
             raise _permanent(err, "delivery") from err
 
+    async def working(self, inbound: Inbound, trace_id: str) -> None:
+        """'typing…' in the chat (Telegram shows it for about 5 s, or until Deputy's next message)."""
+        to = inbound.reply_to
+        thread = int(to["thread"]) if to.get("thread", "").isdigit() else None
+        if to.get("chat_id"):
+            await self.bot.send_chat_action(to["chat_id"], ChatAction.TYPING, message_thread_id=thread)
+
     async def _post(self, reply: Reply, chat_id: str) -> None:
         to = reply.reply_to
         answered = to.get("message_id")
         params = ReplyParameters(message_id=int(answered), allow_sending_without_reply=True) if answered and answered.isdigit() else None
         thread = int(to["thread"]) if to.get("thread", "").isdigit() else None
         if reply.card is None:
-            await self.bot.send_message(chat_id, reply.text[:MESSAGE_MAX] or "…", reply_parameters=params, message_thread_id=thread)
+            text, mode = _rendered(reply.text)
+            await self.bot.send_message(chat_id, text, parse_mode=mode, reply_parameters=params, message_thread_id=thread)
             if reply.image_png:
                 await self.bot.send_photo(chat_id, base64.b64decode(reply.image_png), message_thread_id=thread)
             return

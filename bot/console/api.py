@@ -11,7 +11,7 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 
 from bot.async_redis import async_redis
-from bot.channels.console import CHANNEL, ConsoleSender, ConsoleThreads
+from bot.channels.console import CHANNEL, ConsoleSender, ConsoleThreads, live_status
 from bot.console.auth import IDENTITY, ConsoleAuth
 from bot.console.live import LiveHub, TooManyStreams
 from bot.console.sessions import ConsoleSessions
@@ -116,6 +116,8 @@ class ConsoleApi:
         inbound = Inbound(
             channel=CHANNEL, event_id=_field(body, "client_id", limit=64), user_id=self.operator,
             user_name=self.operator, thread_id=thread_id, text=text,
+            # the browser's time zone: a hint the worker keeps until the operator says otherwise
+            timezone=_field(body, "timezone", required=False, limit=64),
         )
         # the thread's copy of the message is written in the gateway's own transaction
         ack = await self.gateway.accept(
@@ -178,4 +180,4 @@ def console_channel(services: Services) -> ChannelParts:
     operator = sorted(settings.operators(CHANNEL) or {"operator"})[0]
     api = ConsoleApi(services.gateway, threads, operator, auth, hub)
     return ChannelParts(name=CHANNEL, routes=api.routes(), sender=ConsoleSender(threads), middlewares=[auth.middleware],
-                        background=[hub.run])
+                        background=[hub.run], working=live_status(services.aredis, threads))

@@ -40,6 +40,8 @@ class FakeSlackApi:
         self.calls: list[Call] = []
         self.failures: dict[str, list[Failure]] = {}
         self.acks: dict[str, dict[str, Any]] = {}
+        # what users.info says of each member's time zone (a member not here has none, as a bot has)
+        self.zones: dict[str, str] = {}
         self._ts = itertools.count(1)
         self._outgoing: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._acked = asyncio.Condition()
@@ -70,7 +72,8 @@ class FakeSlackApi:
 
     async def start(self) -> "FakeSlackApi":
         app = web.Application()
-        app.add_routes([web.post("/api/{method}", self._api), web.get("/link", self._socket)])
+        # some methods travel as GET (users.info) or with their arguments in the query (reactions.add), as Slack allows
+        app.add_routes([web.post("/api/{method}", self._api), web.get("/api/{method}", self._api), web.get("/link", self._socket)])
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -91,7 +94,8 @@ class FakeSlackApi:
         if request.content_type == "application/json":
             params = await request.json()
         else:
-            params = dict(await request.post())
+            params = dict(await request.post()) if request.method == "POST" else {}
+        params = {**request.query, **params}
         token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip() or str(params.get("token", ""))
         queued = self.failures.get(method)
         if queued:
@@ -125,6 +129,12 @@ class FakeSlackApi:
             return {"ok": True, "channel": params.get("channel"), "ts": params.get("ts"), "text": params.get("text", "")}
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": ts}
+        if method == "users.info":
+            user = str(params.get("user", ""))
+            member: dict[str, Any] = {"id": user, "name": user.lower(), "is_bot": False}
+            if user in self.zones:
+                member.update(tz=self.zones[user], tz_label=self.zones[user])
+            return {"ok": True, "user": member}
         if method == "apps.connections.open":
             return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/link"}
         return {"ok": True}

@@ -4,6 +4,11 @@ const $ = (id) => document.getElementById(id);
 const state = { thread: null, threads: [], seen: new Map() };
 const uid = () => (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random()).replace(/-/g, "");
 
+// the browser's time zone goes with each message: Deputy learns the operator's clock from it
+const zone = (() => { try { return Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (_) { return ""; } })();
+// the stall notice's message id ends so (bot/status.py): the request is still queued, not answered
+const STALLED = ".stalled";
+
 // every change carries this login's CSRF token (the page got it from the server, inside the login)
 const csrf = document.querySelector('meta[name="csrf-token"]').content;
 
@@ -22,6 +27,22 @@ function el(tag, cls, text) {
   if (cls) node.className = cls;
   if (text !== undefined) node.textContent = text;
   return node;
+}
+
+// Deputy's markup (*bold*, _italic_, `code`, as kernel/markup.py reads it) as DOM nodes: text stays text
+const SPAN = /`([^`\n]+)`|(?<![\w*])\*([^*\s](?:[^*\n]*[^*\s])?)\*(?![\w*])|(?<![\w_])_([^_\s](?:[^_\n]*[^_\s])?)_(?![\w_])/g;
+
+function renderMarkup(text) {
+  const box = el("div", "text");
+  let at = 0;
+  for (const m of text.matchAll(SPAN)) {
+    if (m.index > at) box.appendChild(document.createTextNode(text.slice(at, m.index)));
+    const tag = m[1] !== undefined ? "code" : m[2] !== undefined ? "strong" : "em";
+    box.appendChild(el(tag, "", m[1] ?? m[2] ?? m[3]));
+    at = m.index + m[0].length;
+  }
+  if (at < text.length) box.appendChild(document.createTextNode(text.slice(at)));
+  return box;
 }
 
 function renderCard(card, message) {
@@ -61,7 +82,9 @@ function renderCard(card, message) {
 function renderMessage(m) {
   const node = el("div", `msg ${m.role}${m.ok === false ? " failed" : ""}`);
   node.dataset.id = m.id;
-  node.appendChild(el("div", "text", m.text));
+  if (m.trace_id) node.dataset.trace = m.trace_id;
+  // the operator's own words are shown as typed; Deputy's replies with their markup
+  node.appendChild(m.role === "deputy" ? renderMarkup(m.text || "") : el("div", "text", m.text));
   if (m.image_png) {
     const img = el("img", "picture");
     img.src = "data:image/png;base64," + m.image_png;
@@ -85,7 +108,33 @@ function showMessage(m) {
   }
   const node = renderMessage(m);
   if (existing) existing.replaceWith(node); else list.appendChild(node);
+  if (m.role === "deputy" && m.trace_id) settleWorking(m);
   list.scrollTop = list.scrollHeight;
+}
+
+// "working on it…" under a message the gateway took, until Deputy's reply to it arrives
+function showWorking(update) {
+  const list = $("messages");
+  if (update.thread_id !== state.thread) return;
+  const trace = CSS.escape(update.trace_id);
+  if (list.querySelector(`.msg.deputy[data-trace="${trace}"]:not([data-id$="${STALLED}"])`)) return;  // answered already
+  if (list.querySelector(`.working[data-working="${trace}"]`)) return;
+  const node = el("div", "msg working", "Working on it…");
+  node.dataset.working = update.trace_id;
+  node.setAttribute("role", "status");
+  list.appendChild(node);
+  list.scrollTop = list.scrollHeight;
+}
+
+function settleWorking(m) {
+  const sign = $("messages").querySelector(`.working[data-working="${CSS.escape(m.trace_id)}"]`);
+  if (!sign) return;
+  if (m.id.endsWith(STALLED)) {
+    sign.textContent = "Queued — waiting for a worker…";
+    sign.parentNode.appendChild(sign);  // below the notice, still waiting
+  } else {
+    sign.remove();
+  }
 }
 
 async function openThread(id) {
@@ -133,7 +182,7 @@ async function send(text) {
   $("messages").appendChild(pending);
   $("empty").hidden = true;
   try {
-    const ack = await api("/api/messages", { thread_id: state.thread, text, client_id });
+    const ack = await api("/api/messages", { thread_id: state.thread, text, client_id, timezone: zone });
     if (!pending.isConnected) return;  // the live echo already replaced it
     if (document.querySelector(`[data-id="u-${CSS.escape(ack.trace_id)}"]`)) { pending.remove(); return; }
     pending.dataset.id = "u-" + ack.trace_id;
@@ -172,6 +221,7 @@ function connect() {
   };
   source.onmessage = (e) => {
     const update = JSON.parse(e.data);
+    if (update.type === "status") { showWorking(update); return; }
     if (update.type !== "message") return;
     const known = state.threads.find((t) => t.id === update.message.thread_id);
     if (!known || (known.title === "New conversation" && update.message.role === "user")) {

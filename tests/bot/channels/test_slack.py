@@ -12,7 +12,15 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from slack_sdk.signature import SignatureVerifier
 
+from rq import Queue
+from rq.serializers import JSONSerializer
+
+from agents.intents.commands import COMMANDS
 from bot.channels.slack import slack_channel
+from bot.channels.slack_commands import command_text
+from kernel.messages import Reply
+from kernel.outbox import Outbox
+from tests.waiting import until
 from bot.server import DISPATCHER
 from memory.tasks import TaskStore
 from tests.bot.channels.conftest import SLACK_OPERATOR, SLACK_SECRET, Platform, payload, slack_env
@@ -296,3 +304,63 @@ async def test_signed_but_unreadable_payloads_get_a_4xx_and_queue_nothing(slack,
     resp = await slack.client.post("/slack/events", **signed(form, content_type="application/x-www-form-urlencoded"))
     assert 400 <= resp.status < 500
     assert slack.queued() == 0
+
+
+async def _slash(slack: Platform, shared_eval, text: str, trigger: str) -> Any:
+    form = dict(parse_qsl((shared_eval / "payloads" / "slack" / "slash_command.form.txt").read_text().strip()))
+    form.update(command="/deputy", text=text, user_id=SLACK_OPERATOR, trigger_id=trigger)
+    return await slack.client.post("/slack/events", **signed(urlencode(form), content_type="application/x-www-form-urlencoded"))
+
+
+def test_every_command_can_be_given_through_slash_deputy():
+    for command in COMMANDS:
+        for name in (command.name, *command.aliases):
+            assert command_text(f"{name} some words") == f"/{name} some words"
+    assert command_text("") == "/help" and command_text("help") == "/help"
+    assert command_text("what's on my calendar tomorrow") == "what's on my calendar tomorrow"  # free text stays free
+
+
+async def test_slash_deputy_alone_or_help_shows_the_help(slack, slack_api, shared_eval):
+    for n, text in enumerate(("", "help")):
+        assert (await _slash(slack, shared_eval, text, f"trigger-help-{n}")).status == 200
+    await slack.work()
+    posts = slack_api.calls_to("chat.postMessage")
+    assert len(posts) == 2 and all(all(f"/{c.name}" in p.params["text"] for c in COMMANDS) for p in posts)
+
+
+async def test_an_unknown_slash_deputy_word_gets_the_usage_at_once_and_queues_nothing(slack, slack_api, shared_eval):
+    resp = await _slash(slack, shared_eval, "frobnicate", "trigger-unknown")
+    assert resp.status == 200
+    answer = await resp.text()  # bolt answers a plain acknowledgement text as it is: Slack shows it to the typist only
+    assert answer.startswith("I don't know `/deputy frobnicate`")
+    assert all(f"/deputy {c.name}" in answer for c in COMMANDS)
+    assert slack.queued() == 0
+
+
+async def test_a_slash_command_is_acknowledged_with_working_on_it(slack, slack_api, shared_eval):
+    resp = await _slash(slack, shared_eval, "task add renew the domain", "trigger-working")
+    assert resp.status == 200 and await resp.text() == "Working on it…"
+
+
+async def test_a_message_gets_a_reaction_as_soon_as_it_is_taken(slack, slack_api, shared_eval):
+    body = dm(shared_eval, "/remember Ana prefers calls after 10am")
+    assert await post_event(slack, body) == 200
+    [reaction] = await until(lambda: slack_api.calls_to("reactions.add"), timeout=5, what="reactions.add")
+    assert reaction.params == {"channel": "D111", "timestamp": body["event"]["ts"], "name": "eyes"}
+
+
+async def test_the_members_time_zone_is_asked_once_and_travels_with_each_message(slack, slack_api, shared_eval):
+    slack_api.zones[SLACK_OPERATOR] = "Europe/Madrid"
+    for n in range(2):
+        assert await post_event(slack, dm(shared_eval, f"/task add call the bank {n}", event_id=f"Ev-tz-{n}")) == 200
+    jobs = Queue("interactive", connection=slack.redis, serializer=JSONSerializer).jobs
+    assert [j.args[0]["inbound"]["timezone"] for j in jobs] == ["Europe/Madrid", "Europe/Madrid"]
+    [asked] = slack_api.calls_to("users.info")
+    assert asked.params["user"] == SLACK_OPERATOR
+
+
+async def test_replies_keep_deputys_markup_which_slack_renders_itself(slack, slack_api):
+    Outbox(slack.redis).put(Reply(channel="slack", thread_id="D111", reply_to={"channel": "D111"}, text="*Digest*: 2 < 3"))
+    assert await slack.deliver() == 1
+    [post] = slack_api.calls_to("chat.postMessage")
+    assert post.params["text"] == "*Digest*: 2 &lt; 3"

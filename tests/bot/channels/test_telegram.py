@@ -1,6 +1,7 @@
 """Telegram through the real python-telegram-bot, against a local Bot API server, with public sample updates."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -9,8 +10,11 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.retry import Retry
 
+from agents.intents.commands import COMMANDS
 from bot.channels.telegram import INVALID_BUTTON, SECRET_HEADER, telegram_channel
 from bot.gateway import Gateway
+from kernel.messages import Reply
+from kernel.outbox import Outbox
 from memory.tasks import TaskStore
 from tests.bot.channels.conftest import TELEGRAM_OPERATOR, TELEGRAM_SECRET, Platform, payload, telegram_env
 from tests.waiting import until
@@ -75,7 +79,7 @@ async def test_webhook_is_registered_with_the_secret_and_the_command_menu(tg, te
     assert hook.params["url"] == "https://deputy.example.com/telegram/webhook"
     assert hook.params["secret_token"] == TELEGRAM_SECRET
     [menu] = telegram_api.calls_to("setMyCommands")
-    assert [c["command"] for c in menu.params["commands"]] == ["start", "help", "remember", "ask", "task", "digest", "trace", "budget"]
+    assert [c["command"] for c in menu.params["commands"]] == [c.name for c in COMMANDS]
 
 
 async def test_an_update_nobody_can_read_is_let_go_rather_than_redelivered_forever(tg, shared_eval):
@@ -96,7 +100,8 @@ async def test_duplicate_update_id_is_processed_once(tg, telegram_api, shared_ev
 
 async def test_operator_click_is_answered_at_once_and_the_card_is_edited(tg, telegram_api, shared_eval):
     sent = await _card(tg, telegram_api, shared_eval)
-    [[button]] = sent.params["reply_markup"]["inline_keyboard"]
+    [[button, *others]] = sent.params["reply_markup"]["inline_keyboard"]
+    assert [b["text"] for b in others] == ["Snooze to tomorrow", "Delete"]
     assert button["text"] == "Mark done" and len(button["callback_data"].encode()) <= 64
     card_message = {"message_id": 500, "date": 1441645600, "chat": {"id": TELEGRAM_OPERATOR, "type": "private"},
                     "from": {"id": 4242, "is_bot": True, "first_name": "Deputy"}, "text": sent.params["text"]}
@@ -236,3 +241,43 @@ async def test_a_reply_with_a_picture_sends_the_text_then_the_photo(tg, telegram
     [photo] = telegram_api.calls_to("sendPhoto")
     assert text.params["text"] == "Your digest"
     assert photo.params["photo"]["size"] == len(chart)
+
+
+async def test_the_command_menu_is_every_command_within_telegrams_rules(tg, telegram_api):
+    await until(lambda: telegram_api.calls_to("setMyCommands"), timeout=5, what="setMyCommands")
+    [menu] = telegram_api.calls_to("setMyCommands")
+    commands = menu.params["commands"]
+    assert [c["command"] for c in commands] == [c.name for c in COMMANDS]
+    assert all(re.fullmatch(r"[a-z0-9_]{1,32}", c["command"]) and 3 <= len(c["description"]) <= 256 for c in commands)
+
+
+async def test_every_menu_command_reaches_deputy_as_that_command(tg, telegram_api, shared_eval):
+    for n, command in enumerate(COMMANDS):
+        assert await post_update(tg, text_update(shared_eval, f"/{command.name}", update_id=60000 + n)) == 200
+    intents = [e.data["intent"] for e in tg.recent("intent.recognized")]
+    # a command without its arguments is still that command: its usage comes back, not "I don't know"
+    assert len(intents) == len(COMMANDS) and "unrecognised" not in intents
+
+
+async def test_replies_render_deputys_markup_as_telegram_html(tg, telegram_api):
+    Outbox(tg.redis).put(Reply(channel="telegram", thread_id="42", reply_to={"chat_id": "42"},
+                               text="*Digest* for _today_: 2 < 3 & `task_id` stays"))
+    assert await tg.deliver() == 1
+    [sent] = telegram_api.calls_to("sendMessage")
+    assert sent.params["parse_mode"] == "HTML"
+    assert sent.params["text"] == "<b>Digest</b> for <i>today</i>: 2 &lt; 3 &amp; <code>task_id</code> stays"
+
+
+async def test_a_reply_too_long_for_html_goes_out_as_plain_text(tg, telegram_api):
+    text = "*" + "&" * 1500 + "*"  # 1,502 characters; escaped, over Telegram's 4,096
+    Outbox(tg.redis).put(Reply(channel="telegram", thread_id="42", reply_to={"chat_id": "42"}, text=text))
+    assert await tg.deliver() == 1
+    [sent] = telegram_api.calls_to("sendMessage")
+    assert "parse_mode" not in sent.params and sent.params["text"] == "&" * 1500
+
+
+async def test_the_chat_shows_typing_as_soon_as_a_message_is_taken(tg, telegram_api, shared_eval):
+    assert await post_update(tg, text_update(shared_eval, "/remember the VAT number is ES-B12345678", update_id=61000)) == 200
+    [typing] = await until(lambda: telegram_api.calls_to("sendChatAction"), timeout=5, what="sendChatAction")
+    assert typing.params["chat_id"] == TELEGRAM_OPERATOR and typing.params["action"] == "typing"
+    assert tg.queued() == 1  # nothing was done yet: the sign is all there is until a worker runs
