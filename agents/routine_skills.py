@@ -1,20 +1,14 @@
-"""Skills for the operator's routine: /digest, /budget, /remind, and the buttons on their cards.
+"""Skills for the operator's routine: /digest, /budget, and the buttons on their cards.
 
 Registered in agents/skills.py (SKILLS and DECISIONS) like every other skill."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
 
 from agents.spend_card import spend_card
 from agents.costs import money, to_micro
 from kernel.messages import Intent, Outcome
-from agents.reminders import Draft, ReminderError, parse, reminder_card
 from agents.skill_context import SkillContext
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def digest(ctx: SkillContext, intent: Intent) -> Outcome:
@@ -61,64 +55,6 @@ def _amount(raw: Any) -> float | None:
     except ValueError:
         return None
     return value if value is not None and value >= 0 else None
-
-
-def remind(ctx: SkillContext, intent: Intent) -> Outcome:
-    if ctx.reminders is None:
-        return Outcome(text="Reminders are not available in this process.", ok=False)
-    # the whole request: the parser finds the time in it and drops "remind me to"
-    text = intent.text or str(intent.slots.get("text") or "")
-    try:
-        draft = parse(text, ctx.reminders.tz, _now())
-    except ReminderError as err:
-        draft = _from_slots(intent)
-        if draft is None:
-            return Outcome(text=str(err), ok=False)
-    reminder = ctx.reminders.add(draft, ctx.channel, ctx.thread_id, ctx.reply_to, ctx.actor, ctx.trace_id)
-    when = reminder.local_due(ctx.reminders.tz)
-    return Outcome(text=f"OK, I'll remind you to {reminder.what} on {when:%a %d %b at %H:%M} ({when.tzname()}), here in this thread.")
-
-
-def _from_slots(intent: Intent) -> Draft | None:
-    """A time the intent recogniser already resolved (an ISO date-time in slots["when"])."""
-    when, what = intent.slots.get("when"), str(intent.slots.get("text") or "").strip()
-    if isinstance(when, dict):
-        when = when.get("value") or when.get("start")
-    try:
-        due = datetime.fromisoformat(str(when)) if when else None
-    except ValueError:
-        return None
-    if due is None or due.tzinfo is None or not what or due <= _now():
-        return None
-    return Draft(what=what, due=due)
-
-
-def snooze_reminder(ctx: SkillContext, value: str) -> Outcome:
-    parts = value.split(":")
-    if ctx.reminders is None or len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
-        return Outcome(text="That button is not valid any more.", ok=False)
-    reminder_id, minutes, seq = parts[0], int(parts[1]), int(parts[2])
-    reminder, snoozed = ctx.reminders.snooze(reminder_id, minutes, _now(), seq)
-    if reminder is None:
-        return Outcome(text="I no longer have that reminder.", ok=False)
-    tz = ctx.reminders.tz
-    when = reminder.local_due(tz)
-    if not snoozed:
-        # a plain message: the card already shows what the first click did
-        return Outcome(text=f"That reminder was already {'done' if reminder.status == 'done' else 'snoozed'}.")
-    return Outcome(text=f"Snoozed: I'll remind you again {when:%a at %H:%M}.",
-                   card=reminder_card(reminder, tz, seq, note=f"Snoozed until {when:%a %H:%M}"))
-
-
-def finish_reminder(ctx: SkillContext, value: str) -> Outcome:
-    reminder_id, _, seq = value.partition(":")
-    if ctx.reminders is None or not seq.isdigit():
-        return Outcome(text="That button is not valid any more.", ok=False)
-    reminder, closed = ctx.reminders.done(reminder_id)
-    if reminder is None:
-        return Outcome(text="I no longer have that reminder.", ok=False)
-    return Outcome(text=f"Done: {reminder.what}" if closed else "That reminder was already done.",
-                   card=reminder_card(reminder, ctx.reminders.tz, int(seq), note="Done ✓"))
 
 
 def _refused_unless_approver(ctx: SkillContext, doing: str, **detail: Any) -> Outcome | None:

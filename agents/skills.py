@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import time
 
-from kernel.messages import Button, Card, CardField, Intent, Outcome
-from memory.tasks import Task
-from agents import action_skills, conversation, routine_skills
+from kernel.messages import Intent, Outcome
+from agents import action_skills, agenda_skills, calendar_skills, conversation, corrections, reminder_skills, routine_skills, setup_hints, task_skills
 from agents.intents import clarification
+from agents.intents.help import command_help
 from agents.recall import UNVERIFIED
 from agents.skill_context import Decider, Skill, SkillContext
 
@@ -16,7 +16,8 @@ from agents.skill_context import Decider, Skill, SkillContext
 def help_(ctx: SkillContext, intent: Intent) -> Outcome:
     if intent.slots.get("reason") == "unknown":
         return Outcome(text="I'm not sure what you mean. " + ctx.help_text)
-    return Outcome(text=ctx.help_text)
+    topic = str(intent.slots.get("topic") or "") if intent.source == "command" else ""
+    return Outcome(text=command_help(topic) or ctx.help_text)
 
 
 def usage(ctx: SkillContext, intent: Intent) -> Outcome:
@@ -52,41 +53,6 @@ def ask(ctx: SkillContext, intent: Intent) -> Outcome:
     return Outcome(text="\n".join(lines))
 
 
-def task_card(task: Task) -> Card:
-    done = task.status == "done"
-    return Card(
-        card_id=f"task-{task.id}",
-        title=f"Task #{task.id}",
-        fields=(CardField(label="Task", value=task.title), CardField(label="Project", value=task.project)),
-        buttons=() if done else (Button(label="Mark done", action="task.done", value=str(task.id), style="primary"),),
-        resolution="Done ✓" if done else "",
-    )
-
-
-def task(ctx: SkillContext, intent: Intent) -> Outcome:
-    action = intent.slots.get("action", "list")
-    if action == "add":
-        new = ctx.tasks.add(str(intent.slots["title"]), project=str(intent.slots.get("project", "inbox")), source_event=ctx.trace_id)
-        return Outcome(text=f"Added task #{new.id}: {new.title}", card=task_card(new))
-    if action == "done":
-        return finish_task(ctx, int(intent.slots["task_id"]))
-    status = str(intent.slots.get("status", "open"))
-    tasks = ctx.tasks.list(status=status)
-    if not tasks:
-        return Outcome(text="No open tasks. 🎉" if status == "open" else "Nothing done yet.")
-    title = "Open tasks:" if status == "open" else "Done tasks:"
-    return Outcome(text="\n".join([title, *(f"#{t.id} {t.title}" + (f" ({t.project})" if t.project != "inbox" else "") for t in tasks)]))
-
-
-def finish_task(ctx: SkillContext, task_id: int) -> Outcome:
-    found, closed = ctx.tasks.done(task_id)
-    if found is None:
-        return Outcome(text=f"There is no task #{task_id}.", ok=False)
-    if not closed:
-        return Outcome(text=f"Task #{task_id} was already done.", card=task_card(found))
-    return Outcome(text=f"Done: #{found.id} {found.title}", card=task_card(found))
-
-
 def trace(ctx: SkillContext, intent: Intent) -> Outcome:
     trace_id = str(intent.slots.get("trace_id") or "")
     if not trace_id:
@@ -103,12 +69,6 @@ def trace(ctx: SkillContext, intent: Intent) -> Outcome:
     return Outcome(text="\n".join(lines))
 
 
-def decide_task(ctx: SkillContext, value: str) -> Outcome:
-    if not value.isdigit():
-        return Outcome(text="That button is not valid any more.", ok=False)
-    return finish_task(ctx, int(value))
-
-
 def run_playbook(ctx: SkillContext, intent: Intent) -> Outcome:
     # an operator's intent (intents file) that names a playbook: the agent plans it under that name
     return action_skills.act(ctx, intent.model_copy(update={"name": str(intent.slots.get("playbook", ""))}))
@@ -116,19 +76,27 @@ def run_playbook(ctx: SkillContext, intent: Intent) -> Outcome:
 
 # The one list of card buttons Deputy answers, by action.
 DECISIONS: dict[str, Decider] = {
-    "task.done": decide_task,
-    "reminder.snooze": routine_skills.snooze_reminder,
-    "reminder.done": routine_skills.finish_reminder,
+    "task.done": task_skills.decide_done,
+    "task.delete": task_skills.decide_delete,
+    "task.snooze": task_skills.decide_snooze,
+    "reminder.snooze": reminder_skills.snooze_reminder,
+    "reminder.done": reminder_skills.finish_reminder,
+    "reminder.cancel": reminder_skills.cancel_reminder,
     "budget.approve": routine_skills.approve_spend,
     "budget.decline": routine_skills.decline_spend,
     "approval.approve": action_skills.approve,
     "approval.reject": action_skills.reject,
     "draft.send": action_skills.send_draft,
     "draft.discard": action_skills.discard_draft,
+    # a request whose connector is not set up, kept for later
+    "setup.draft": setup_hints.keep_as_draft,
+    "setup.task": setup_hints.keep_as_task,
     # a clarifying question's buttons: carry out the intent picked, on the original text
     "intent.choose": lambda ctx, value: clarification.choose(ctx, value, SKILLS),
     # a quick-reply button on a question Deputy asked: the same as typing its answer
     "conversation.answer": lambda ctx, value: conversation.clicked(ctx, value, SKILLS),
+    # a free slot offered on a card whose time clashed: the action again at that time
+    calendar_skills.SLOT_ACTION: lambda ctx, value: corrections.pick_slot(ctx, value, SKILLS),
 }
 
 # The one list of skills, by intent name.
@@ -137,14 +105,19 @@ SKILLS: dict[str, Skill] = {
     "usage_error": usage,
     "remember": remember,
     "ask": ask,
-    "task": task,
+    "task": task_skills.task,
     "trace": trace,
     "digest": routine_skills.digest,
     "budget": routine_skills.budget,
-    "remind": routine_skills.remind,
+    "remind": reminder_skills.remind,
+    "reminders": reminder_skills.reminders,
     # action intents: each becomes a plan (agents/playbooks.yaml) that may ask for approval
     "email": action_skills.act,
-    "schedule": action_skills.act,
+    "schedule": calendar_skills.schedule,
+    # the calendar asked ("am I free Thursday afternoon") and changed (move, cancel: found, then approved)
+    "agenda": agenda_skills.agenda,
+    "move_meeting": agenda_skills.move_meeting,
+    "cancel_meeting": agenda_skills.cancel_meeting,
     "followup": action_skills.act,
     "webhook": action_skills.act,
     "do": action_skills.act,

@@ -45,12 +45,53 @@ def _task(command: Command, args: str) -> dict[str, object]:
             project, rest = match.group(1).lower(), rest[: match.start()].strip()
         return {"action": "add", "title": rest, "project": project}
     if verb == "list":
-        return {"action": "list", "status": "done" if rest == "done" else "open"}
-    if verb == "done":
-        if not rest.lstrip("#").isdigit():
-            raise UsageError(command, "Which task? Give its number, e.g. /task done 3.")
-        return {"action": "done", "task_id": int(rest.lstrip("#"))}
+        return {"action": "list", "status": rest if rest in ("done", "snoozed") else "open"}
+    if verb in ("done", "delete", "edit", "snooze"):
+        number, _, detail = rest.partition(" ")
+        if not number.lstrip("#").isdigit():
+            raise UsageError(command, f"Which task? Give its number, e.g. /task {verb} 3{_EXAMPLES[verb]}.")
+        slots: dict[str, object] = {"action": verb, "task_id": int(number.lstrip("#"))}
+        return slots | _task_detail(command, verb, detail.strip())
     raise UsageError(command, f"I don't know '/task {verb}'.")
+
+
+_EXAMPLES = {"done": "", "delete": "", "edit": " send the invoice to Acme", "snooze": " tomorrow 9am"}
+
+
+def _task_detail(command: Command, verb: str, detail: str) -> dict[str, object]:
+    if verb == "edit":
+        slots: dict[str, object] = {}
+        match = re.search(r"(?:^|\s)#([\w-]+)\s*$", detail)
+        if match:
+            slots["project"], detail = match.group(1).lower(), detail[: match.start()].strip()
+        if detail:
+            slots["title"] = detail
+        if not slots:
+            raise UsageError(command, "What should it say? e.g. /task edit 3 send the invoice to Acme")
+        return slots
+    if verb == "snooze":
+        if not detail:
+            raise UsageError(command, "Until when? e.g. /task snooze 3 tomorrow 9am")
+        return {"when_text": detail}
+    if detail:
+        raise UsageError(command, f"/task {verb} takes only the task's number.")
+    return {}
+
+
+def _reminders(command: Command, args: str) -> dict[str, object]:
+    verb, _, rest = args.strip().partition(" ")
+    if not verb or verb.lower() == "list":
+        return {"action": "list"}
+    if verb.lower() != "cancel":
+        raise UsageError(command, f"I don't know '/reminders {verb}'.")
+    if not rest.strip():
+        raise UsageError(command, "Which one? Give its number from /reminders, or its words, e.g. /reminders cancel 2.")
+    return {"action": "cancel", "query": rest.strip()}
+
+
+def _agenda(command: Command, args: str) -> dict[str, object]:
+    # the day is read in the operator's zone by the skill (the gateway does not know it)
+    return {}
 
 
 def _trace(command: Command, args: str) -> dict[str, object]:
@@ -97,22 +138,44 @@ class Command:
     summary: str
     parse: Parser
     aliases: tuple[str, ...] = ()
+    # where /help lists it (agents/intents/help.py GROUPS), one example of it, and the capability it needs
+    # (agents/setup_hints.py), so /help lists it only where that is configured
+    group: str = "Other"
+    example: str = ""
+    needs: str = ""
 
 
 # The one list of commands Deputy understands.
 COMMANDS: tuple[Command, ...] = (
     Command("help", "/help", "what I can do", _none, aliases=("start",)),
-    Command("remember", "/remember TEXT", "keep a note for later", _text("text")),
-    Command("ask", "/ask QUESTION", "answer from what you told me", _text("question")),
-    Command("task", "/task add TITLE [#project] | /task list [done] | /task done N", "your to-do list", _task),
-    Command("trace", "/trace [TRACE_ID]", "show how a request was handled (the last one by default)", _trace),
-    Command("digest", "/digest", "what happened and what needs you, now", _none),
-    Command("budget", "/budget | /budget set USD [#project]", "model spend against budget, or a new monthly cap", _budget),
-    Command("remind", "/remind WHAT WHEN", "a reminder in this thread, e.g. /remind call Ana Friday 10am", _text("text")),
-    Command("email", "/email ADDRESS SUBJECT | TEXT", "send an email (I show it to you first)", _email),
-    Command("followup", "/followup NAME_OR_EMAIL [| TEXT]", "follow up a lead by email and keep a task for the reply", _followup),
-    Command("do", "/do GOAL", "anything else: I plan it with the model and ask before acting", _text("goal")),
-    Command("draft", "/draft [ADDRESS] ABOUT", "a draft email for you to check, then Send (with approval) or Discard", _text("request")),
+    Command("remember", "/remember TEXT", "keep a note for later", _text("text"),
+            group="Notes & memory", example="/remember Ana prefers calls after 10am"),
+    Command("ask", "/ask QUESTION", "answer from what you told me", _text("question"),
+            group="Notes & memory", example="/ask when does Ana like calls?"),
+    Command("task", "/task add TITLE [#project] | /task list [done|snoozed] | /task done N | /task edit N TITLE [#project] "
+            "| /task delete N | /task snooze N WHEN", "your to-do list", _task,
+            group="Tasks & reminders", example="/task add send the invoice #billing"),
+    Command("trace", "/trace [TRACE_ID]", "show how a request was handled (the last one by default)", _trace,
+            group="Budget & traces", example="/trace"),
+    Command("digest", "/digest", "what happened and what needs you, now", _none,
+            example="/digest"),
+    Command("budget", "/budget | /budget set USD [#project]", "model spend against budget, or a new monthly cap", _budget,
+            group="Budget & traces", example="/budget"),
+    Command("remind", "/remind WHAT WHEN", "a reminder in this thread, e.g. /remind call Ana Friday 10am, or "
+            "/remind every Monday at 9 to send invoices", _text("text"),
+            group="Tasks & reminders", example="/remind call Ana Friday 10am"),
+    Command("reminders", "/reminders | /reminders cancel N", "your pending reminders, or cancel one (by number or words)",
+            _reminders, group="Tasks & reminders", example="/reminders"),
+    Command("email", "/email ADDRESS SUBJECT | TEXT", "send an email (I show it to you first)", _email,
+            group="Email", example="/email ana@acme.io Contract | Signed copy attached.", needs="email.send"),
+    Command("followup", "/followup NAME_OR_EMAIL [| TEXT]", "follow up a lead by email and keep a task for the reply", _followup,
+            group="Email", example="/followup Ana", needs="email.send"),
+    Command("do", "/do GOAL", "anything else: I plan it with the model and ask before acting", _text("goal"),
+            example="/do find a time with Ana next week", needs="model"),
+    Command("draft", "/draft [ADDRESS] ABOUT", "a draft email for you to check, then Send (with approval) or Discard", _text("request"),
+            group="Email", example="/draft ana@acme.io about the May invoice"),
+    Command("agenda", "/agenda [WHEN]", "what is on your calendar (today by default), e.g. /agenda tomorrow afternoon",
+            _agenda, group="Calendar", example="/agenda tomorrow", needs="calendar.agenda"),
 )
 
 _BY_NAME = {alias: c for c in COMMANDS for alias in (c.name, *c.aliases)}
@@ -133,7 +196,5 @@ def parse_command(text: str) -> Intent | None:
     return Intent(name=command.name, text=args.strip(), slots=command.parse(command, args), source="command")
 
 
-def help_text() -> str:
-    lines = ["Here is what I can do:"]
-    lines += [f"• {c.usage} — {c.summary}" for c in COMMANDS]
-    return "\n".join(lines)
+def command_named(name: str) -> Command | None:
+    return _BY_NAME.get(name.lstrip("/").split("@", 1)[0].lower())
