@@ -1,4 +1,4 @@
-"""The operator's calendar over CalDAV (the `caldav` library): agenda for a day, create, move, cancel.
+"""The operator's calendar over CalDAV (the `caldav` library): agenda for a day, search, create, move, cancel.
 
 Times are aware datetimes. A naive time from the planner means the operator's time zone (or the
 one the step names); everything is stored with a TZID and a VTIMEZONE, and read back in the zone
@@ -12,23 +12,23 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator
 from zoneinfo import ZoneInfo
 
 import caldav
 import icalendar
 from caldav.lib import error as dav_error
-from pydantic import BaseModel
-
 from integrations.calendar_models import (
     Agenda, AgendaRequest, CalendarEvent, CancelEvent, CreateEvent, EventCancelled, EventCreated, EventMoved,
-    MoveEvent, zone,
+    FindEvents, FoundEvents, MoveEvent, zone,
 )
-from integrations.capability import Capability, EffectContext, Health, PermanentError, RetryPolicy, RiskClass, TransientError
+from integrations.capability import Health, PermanentError, TransientError
 from kernel.settings_models import CalDavSettings
 
 
 HEALTH_TIMEOUT_S = 5.0
+# how far ahead a search looks when it is given no end
+SEARCH_DAYS = 30
 
 
 def uid_for(key: str) -> str:
@@ -109,6 +109,21 @@ class CalendarClient:
         events = [e for e in events if e.end > start and e.start < end]
         return Agenda(day=request.day, timezone=str(zone.key), events=sorted(events, key=lambda e: (e.start, e.summary)))
 
+    def search(self, request: FindEvents) -> FoundEvents:
+        """Events in a window (from now, 30 days, when unset) matching every word of the query, soonest first."""
+        zone = self.zone(request.timezone)
+        start = _localize(request.start, zone) if request.start else dt.datetime.now(zone).replace(microsecond=0)
+        end = _localize(request.end, zone) if request.end else start + dt.timedelta(days=SEARCH_DAYS)
+        with self._session() as calendar:
+            if request.uid:
+                events = [_event(obj.icalendar_component, zone) for obj in self._by_uid(calendar, request.uid)]
+            else:
+                found = calendar.search(start=start, end=end, event=True, expand=True)
+                events = [e for e in (_event(obj.icalendar_component, zone) for obj in found)
+                          if e.end > start and e.start < end and e.matches(request.query)]
+        events.sort(key=lambda e: (e.start, e.summary))
+        return FoundEvents(query=request.query, start=start, end=end, timezone=str(zone.key), events=events[: request.limit])
+
     def create(self, request: CreateEvent, key: str) -> EventCreated:
         zone = self.zone(request.timezone)
         start = _localize(request.start, zone)
@@ -172,6 +187,12 @@ class CalendarClient:
         except dav_error.NotFoundError as err:
             raise PermanentError(f"there is no event with UID {uid} (was it cancelled?)") from err
 
+    def _by_uid(self, calendar: Any, uid: str) -> list[Any]:
+        try:
+            return [calendar.get_event_by_uid(uid)]
+        except dav_error.NotFoundError:
+            return []
+
     def health(self) -> Health:
         """Log in, find the calendar, read its name (with a short timeout)."""
         quick_config = self.config.model_copy(update={"timeout_s": min(self.config.timeout_s, HEALTH_TIMEOUT_S)})
@@ -212,59 +233,3 @@ def _event(component: Any, zone: ZoneInfo) -> CalendarEvent:
         description=str(component.get("description", "")),
         attendees=[str(a).removeprefix("mailto:").removeprefix("MAILTO:") for a in attendees],
     )
-
-
-def event_preview(args: Mapping[str, Any]) -> str:
-    """The event's fields as given, one a line, the empty ones left out."""
-    return "\n".join(f"{k}: {v}" for k, v in args.items() if v not in (None, "", []))
-
-
-CALDAV_RETRY = RetryPolicy(attempts=3, base_s=0.5, max_s=10.0, jitter=0.5)
-
-
-def calendar_capabilities(config: CalDavSettings, timezone: str) -> list[Capability]:
-    client = CalendarClient(config, timezone)
-
-    def agenda(args: BaseModel, ctx: EffectContext) -> BaseModel:
-        return client.agenda(AgendaRequest.model_validate(args.model_dump()))
-
-    def create(args: BaseModel, ctx: EffectContext) -> BaseModel:
-        return client.create(CreateEvent.model_validate(args.model_dump()), ctx.idempotency_key)
-
-    def move(args: BaseModel, ctx: EffectContext) -> BaseModel:
-        return client.move(MoveEvent.model_validate(args.model_dump()))
-
-    def cancel(args: BaseModel, ctx: EffectContext) -> BaseModel:
-        return client.cancel(CancelEvent.model_validate(args.model_dump()))
-
-    common: dict[str, Any] = dict(retry=CALDAV_RETRY, health=client.health, preview=event_preview)
-    return [
-        Capability(
-            name="calendar.agenda", description="List the events of one day, in the operator's time zone.",
-            input_model=AgendaRequest, output_model=Agenda, risk=RiskClass.READ, side_effect=False, reversible=True,
-            compensation=None, idempotency="ledger", run=agenda, **common,
-        ),
-        Capability(
-            name="calendar.create", description="Create an event (and invite attendees, where the server sends invitations).",
-            input_model=CreateEvent, output_model=EventCreated, risk=RiskClass.EXTERNAL_WRITE, side_effect=True,
-            reversible=True, compensation="calendar.cancel",
-            # the UID (and so the event's URL) comes from our key: a repeat rewrites the same event
-            idempotency="natural", run=create, recipient_fields=("attendees",), title="Add this event?", **common,
-        ),
-        Capability(
-            name="calendar.move", description="Move an event to a new time, keeping its length unless an end is given.",
-            input_model=MoveEvent, output_model=EventMoved, risk=RiskClass.EXTERNAL_WRITE, side_effect=True,
-            # undone by moving it back to previous_start/previous_end from the output
-            reversible=True, compensation="calendar.move",
-            # setting the same times twice is the same as once
-            idempotency="natural", run=move, title="Move this event?", target_fields=("uid",), **common,
-        ),
-        Capability(
-            name="calendar.cancel", description="Cancel (delete) an event by UID.",
-            input_model=CancelEvent, output_model=EventCancelled, risk=RiskClass.EXTERNAL_WRITE, side_effect=True,
-            # attendees are told and the event is gone: not something to undo silently
-            reversible=False, compensation=None,
-            # cancelling what is already gone changes nothing
-            idempotency="natural", run=cancel, title="Cancel this event?", target_fields=("uid",), **common,
-        ),
-    ]

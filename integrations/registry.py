@@ -9,7 +9,7 @@ from redis import Redis
 
 from integrations import internal
 from integrations.capability import Capability, Health
-from integrations.calendar import calendar_capabilities
+from integrations.calendar_capabilities import calendar_capabilities
 from integrations.email_imap import inbox_capabilities
 from integrations.email_smtp import send_email_capability
 from integrations.webhooks import webhook_capabilities

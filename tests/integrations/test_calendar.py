@@ -17,10 +17,11 @@ from integrations.calendar import (
     CalendarClient,
     CancelEvent,
     CreateEvent,
+    FindEvents,
     MoveEvent,
-    calendar_capabilities,
     uid_for,
 )
+from integrations.calendar_capabilities import calendar_capabilities
 from integrations.capability import EffectContext, PermanentError, TransientError
 from integrations.invoke import call
 from integrations.ledger import EffectLedger
@@ -189,10 +190,90 @@ def test_the_registry_offers_the_calendar_when_caldav_is_configured(radicale: Ra
     caldav = CalDavSettings(url=radicale.url, username=radicale.username, password=SecretStr(radicale.password))
     caps = build_capabilities(Settings(caldav=caldav, timezone="Europe/Lisbon"), None)
     names = {n for n in caps if n.startswith("calendar.")}
-    assert names == {"calendar.agenda", "calendar.create", "calendar.move", "calendar.cancel"}
+    assert names == {"calendar.agenda", "calendar.find", "calendar.create", "calendar.move", "calendar.cancel"}
     assert caps["calendar.create"].compensation == "calendar.cancel" and not caps["calendar.cancel"].reversible
     assert all(h.ok for n, h in check_health(caps).items() if n in names)
     # a planner may say "title"; the zone comes from the operator's settings
     created = caps["calendar.create"].run(caps["calendar.create"].parse({"title": "Focus", "start": "2025-08-01T09:00:00"}),
                                           EffectContext(idempotency_key="r:0", workspace="w", trace_id="t", run_id="r"))
     assert created.event.summary == "Focus" and str(created.event.start.tzinfo) == "Europe/Lisbon"
+
+
+def seeded(radicale: RadicaleServer) -> CalendarClient:
+    client = CalendarClient(config(radicale), ZONE)
+    client.create(CreateEvent(summary="Call with Ana", start=dt.datetime(2025, 5, 6, 15, 0), attendees=["ana@acme.io"]), key="a")
+    client.create(CreateEvent(summary="Verdant sprint review", start=dt.datetime(2025, 5, 7, 10, 0), location="Room 4"), key="v")
+    client.create(CreateEvent(summary="Lunch", start=dt.datetime(2025, 5, 8, 12, 30), description="with Bob from Verdant"), key="l")
+    client.create(CreateEvent(summary="Call with Ana", start=dt.datetime(2025, 6, 20, 9, 0)), key="later")
+    return client
+
+
+def found(client: CalendarClient, query: str, **window: object) -> list[str]:
+    start = window.pop("start", dt.datetime(2025, 5, 1))
+    end = window.pop("end", dt.datetime(2025, 5, 31))
+    return [f"{e.summary} {e.start:%d %H:%M}" for e in client.search(FindEvents(query=query, start=start, end=end, **window)).events]
+
+
+def test_find_matches_every_word_in_title_description_location_or_attendees(radicale: RadicaleServer) -> None:
+    client = seeded(radicale)
+
+    assert found(client, "ana") == ["Call with Ana 06 15:00"]
+    assert found(client, "CALL ana") == ["Call with Ana 06 15:00"]
+    assert found(client, "acme") == ["Call with Ana 06 15:00"]  # the attendee's address
+    assert found(client, "room 4") == ["Verdant sprint review 07 10:00"]  # the location
+    assert found(client, "bob") == ["Lunch 08 12:30"]  # the description
+    assert found(client, "verdant") == ["Verdant sprint review 07 10:00", "Lunch 08 12:30"]
+    assert found(client, "verdant review") == ["Verdant sprint review 07 10:00"]
+    assert found(client, "ana lunch") == []
+    # whole words from their start: "an" is no "Lunch"
+    assert found(client, "unch") == []
+    assert found(client, "") == ["Call with Ana 06 15:00", "Verdant sprint review 07 10:00", "Lunch 08 12:30"]
+
+
+def test_find_looks_in_its_window_in_the_operators_zone(radicale: RadicaleServer) -> None:
+    client = seeded(radicale)
+
+    assert found(client, "ana", start=dt.datetime(2025, 6, 1), end=dt.datetime(2025, 7, 1)) == ["Call with Ana 20 09:00"]
+    assert found(client, "", start=dt.datetime(2025, 5, 7), end=dt.datetime(2025, 5, 8)) == ["Verdant sprint review 07 10:00"]
+    # 15:00 in New York is 20:00 in Lisbon (and 14:00 in New York is 19:00 there): the window is read in the zone given
+    lisbon = client.search(FindEvents(query="ana", start=dt.datetime(2025, 5, 6, 19, 30), end=dt.datetime(2025, 5, 6, 21),
+                                      timezone="Europe/Lisbon")).events
+    assert [(e.start.hour, str(e.start.tzinfo)) for e in lisbon] == [(20, "Europe/Lisbon")]
+
+
+def test_find_without_a_window_looks_from_now_for_30_days(radicale: RadicaleServer) -> None:
+    client = CalendarClient(config(radicale), ZONE)
+    today = dt.datetime.now(NY).replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=None)
+    for summary, days in (("Yesterday's sync", -1), ("Tomorrow's sync", 1), ("Sync in six weeks", 42)):
+        client.create(CreateEvent(summary=summary, start=today + dt.timedelta(days=days, hours=10)), key=summary)
+
+    result = client.search(FindEvents(query="sync"))
+
+    assert [e.summary for e in result.events] == ["Tomorrow's sync"]
+    assert dt.timedelta(days=29) < result.end - result.start <= dt.timedelta(days=30)
+
+
+def test_find_one_event_by_uid_wherever_it_is(radicale: RadicaleServer) -> None:
+    client = seeded(radicale)
+    uid = client.search(FindEvents(query="verdant review", start=dt.datetime(2025, 5, 1), end=dt.datetime(2025, 6, 1))).events[0].uid
+
+    [event] = client.search(FindEvents(uid=uid)).events
+    assert event.summary == "Verdant sprint review" and event.location == "Room 4"
+    assert client.search(FindEvents(uid="gone@deputy")).events == []
+
+
+def test_move_and_cancel_cards_show_the_event_as_the_calendar_holds_it(radicale: RadicaleServer) -> None:
+    caps = {c.name: c for c in calendar_capabilities(config(radicale), ZONE)}
+    client = seeded(radicale)
+    uid = client.search(FindEvents(query="ana", start=dt.datetime(2025, 5, 1), end=dt.datetime(2025, 5, 31))).events[0].uid
+
+    move = caps["calendar.move"].preview({"uid": uid, "start": "2025-05-06T16:00:00", "end": "2025-05-06T16:30:00",
+                                          "timezone": ZONE})
+    cancel = caps["calendar.cancel"].preview({"uid": uid})
+
+    assert move.splitlines() == ["Event: Call with Ana", "With: ana@acme.io", "Before: Tue 6 May 15:00–15:30",
+                                 "After: Tue 6 May 16:00–16:30", "Time zone: America/New_York"]
+    assert "Event: Call with Ana" in cancel and "When: Tue 6 May 15:00–15:30" in cancel and "cannot be undone" in cancel
+    # an event that is gone still gets a card that says so
+    assert "no event with this UID" in caps["calendar.cancel"].preview({"uid": "gone@deputy"})
+    assert (caps["calendar.find"].risk.value, caps["calendar.find"].side_effect) == ("read", False)
