@@ -10,7 +10,9 @@ from agents.drafts import Draft, draft_card, new_draft, parse_request, template,
 from kernel.messages import Intent, Outcome
 from agents.plan import Origin
 from agents.planner import Planner
-from agents.playbooks import Playbook, StepTemplate
+from agents.playbooks import Playbook, StepTemplate, fill
+from agents.setup_hints import unconfigured
+from agents.setups import MODEL
 from agents.skill_context import SkillContext
 from memory.retrieval import render_for_model
 
@@ -20,12 +22,30 @@ NOT_WIRED = Outcome(text="I cannot act from here: this process has no agent conf
 def act(ctx: SkillContext, intent: Intent) -> Outcome:
     if ctx.agent is None:
         return NOT_WIRED
+    not_set_up = _not_set_up(ctx, intent)
+    if not_set_up is not None:
+        return not_set_up
     # what someone else wrote (an email, a form) travels separately, as data, never as the goal itself; a reply
     # in the thread of a delivery ("answer her") acts on that delivery
     content = intent.slots.get("content") or _delivery_in_thread(ctx)
     untrusted = (str(content),) if content else ()
     origin = Origin(channel=ctx.channel or "console", thread_id=ctx.thread_id, actor=ctx.actor, reply_to=dict(ctx.reply_to))
     return ctx.agent.start(intent, origin, ctx.trace_id, untrusted, _recalled(ctx, intent))
+
+
+def _not_set_up(ctx: SkillContext, intent: Intent) -> Outcome | None:
+    """The setup hint, before any planning, when the intent's playbook needs a connector (or, for a plan the model
+    makes, the model) that this configuration lacks."""
+    book = ctx.agent.planner.playbook_for(intent) if ctx.agent is not None else None
+    if book is None:
+        return None
+    slots = {k: ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else v for k, v in intent.slots.items()}
+    would = fill(book.would, slots) if book.would and not book.missing(intent.slots) else book.description
+    for step in book.steps:
+        hint = unconfigured(ctx, step.capability, would, fill(step.args, intent.slots))
+        if hint is not None:
+            return hint
+    return None if book.steps else unconfigured(ctx, MODEL, would)
 
 
 # how many remembered pieces of someone else's text a model-made plan is shown
@@ -118,6 +138,10 @@ def send_draft(ctx: SkillContext, value: str) -> Outcome:
     made, _ = opened
     if not made.to:
         return Outcome(text="This draft has no recipient; ask again with an address: /draft ADDRESS ABOUT.", ok=False)
+    # the draft stays open, so Send works once email is set up
+    not_set_up = unconfigured(ctx, "email.send", f"send “{made.subject}” to {', '.join(made.to)}")
+    if not_set_up is not None:
+        return not_set_up
     ours, status = ctx.drafts.close(made.id, "sent", ctx.trace_id)
     if not ours:
         what = "already sent for approval" if status == "sent" else "discarded"
@@ -156,6 +180,9 @@ def run_capability(ctx: SkillContext, intent: Intent) -> Outcome:
     label = str(intent.slots.get("intent") or name)
     capability = ctx.agent.planner.capabilities.get(name)
     args = {k: v for k, v in intent.slots.items() if k not in _BOOKKEEPING and v not in (None, "", [])}
+    not_set_up = unconfigured(ctx, name, label.replace("_", " "), args) if capability is None else None
+    if not_set_up is not None:
+        return not_set_up
     if capability is not None:
         fields = capability.input_model.model_fields
         args = {k: v for k, v in args.items() if k in fields}

@@ -33,7 +33,7 @@ class Draft(Frozen):
     body: str
     # the operator's own words, kept so the send is planned from them (addresses in them are the operator's)
     request: str
-    # "model" or "template"
+    # "model", "template" or "operator" (see WRITERS)
     written_by: str
     trace_id: str
     created_at: float
@@ -53,6 +53,10 @@ class Draft(Frozen):
         return "\n".join([f"To: {', '.join(self.to) or '(nobody yet)'}", f"Subject: {self.subject}", "", self.body])
 
 
+# who wrote a draft, as its card says it: the model, a template, or the operator (an email kept when it could not be sent)
+WRITERS = {"model": "the language model", "template": "a template (no model)", "operator": "you"}
+
+
 def draft_card(draft: Draft, resolution: str = "") -> Card:
     """The draft with Send / Discard; without a recipient there is nothing to send, so only Discard."""
     buttons: tuple[Button, ...] = ()
@@ -64,7 +68,7 @@ def draft_card(draft: Draft, resolution: str = "") -> Card:
         title="Draft email",
         fields=(CardField(label="To", value=", ".join(draft.to) or "— (add an address: /draft ADDRESS ABOUT)"),
                 CardField(label="Subject", value=draft.subject),
-                CardField(label="Written by", value="the language model" if draft.written_by == "model" else "a template (no model)")),
+                CardField(label="Written by", value=WRITERS.get(draft.written_by, WRITERS["template"]))),
         preview=draft.preview(),
         buttons=buttons,
         resolution=resolution,

@@ -16,6 +16,7 @@ from agents.plan import Plan, Step
 from agents.revealed import Revealed, reveal
 from agents.policy import Policy
 from agents.risk import recipients_of
+from agents.setups import enabling
 from integrations.capability import Capability
 from kernel.text import EMAIL
 
@@ -162,7 +163,9 @@ class Inspector:
         if plan.allowed and step.capability not in plan.allowed:
             return [Finding(step.index, "block", f"step {step.index + 1} uses {step.capability}, which '{plan.intent}' may not use")]
         if capability is None:
-            return [Finding(step.index, "block", f"step {step.index + 1} uses {step.capability}, which I do not have")]
+            enable = enabling(step.capability)
+            return [Finding(step.index, "block", f"step {step.index + 1} uses {step.capability}, which I do not have"
+                                                 + (f"; to enable it, {enable}" if enable else ""))]
         out: list[Finding] = []
         if not _has_refs(step.args):
             try:

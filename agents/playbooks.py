@@ -30,6 +30,9 @@ class Playbook(BaseModel):
     allowed: tuple[str, ...]
     # empty: the goal is planned by the model
     steps: tuple[StepTemplate, ...] = ()
+    # what Deputy would do, as a phrase after "I would" ("send “{subject}” to {to}"): said when a connector it
+    # needs is not set up; the description stands in when empty
+    would: str = ""
 
     def missing(self, slots: dict[str, Any]) -> list[str]:
         return [name for name in self.requires if slots.get(name) in (None, "", [])]

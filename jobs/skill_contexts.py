@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from agents.drafts import DraftStore
-from agents.intents.commands import help_text
+from agents.intents.help import help_text
+from agents.setup_hints import configured_names
 from agents.skill_context import SkillContext
 from jobs.digest_jobs import OutboxDigest, builder_for
 from jobs.runtime import Runtime
@@ -24,7 +25,7 @@ def skill_context(rt: Runtime, trace_id: str, actor: str, thread_id: str, channe
         facts=rt.facts,
         notes=rt.notes,
         events=rt.events,
-        help_text=help_text(),
+        help_text=help_text(configured_names(rt.agent, rt.llm)),
         channel=channel,
         reply_to=reply_to or {},
         budgets=rt.budgets,

@@ -14,6 +14,8 @@ NEITHER = "-"
 CLAIM_TTL_S = 90 * 86_400
 
 SkillLookup = Mapping[str, Skill]
+# where a question points instead of repeating the whole of /help
+HELP_POINTER = "/help lists what I can do."
 
 
 def _card(trace_id: str, text: str, candidates: list[dict[str, Any]], resolution: str = "") -> Card:
@@ -36,9 +38,9 @@ def ask(ctx: SkillContext, intent: Intent) -> Outcome:
     ctx.events.record(ctx.trace_id, "intent.clarify", actor="deputy", text=intent.text[:1000], candidates=candidates,
                       reason=intent.slots.get("reason", ""))
     if not candidates:
-        return Outcome(text="I'm not sure what you mean. " + ctx.help_text)
+        return Outcome(text=f"I'm not sure what you mean. {HELP_POINTER}")
     options = " or ".join(f"“{c['label'].lower()}”" for c in candidates)
-    text = f"I'm not sure what you mean. Did you want me to {options}? Pick one below, or rephrase.\n\n{ctx.help_text}"
+    text = f"I'm not sure what you mean. Did you want me to {options}? Pick one below, or rephrase. {HELP_POINTER}"
     return Outcome(text=text, card=_card(ctx.trace_id, intent.text, candidates))
 
 
