@@ -45,8 +45,9 @@ def _not_set_up(listed: list[Command], have: Collection[str]) -> str:
         waiting = [f"/{c.name}" for c in listed if c.needs and not _works(c, have) and setup_for(c.needs) is setup]
         needed_by = f" for {', '.join(waiting)}" if waiting else ""
         parts.append(f"{setup.family}{needed_by} (set {', '.join(setup.required)})")
-    sections = dict.fromkeys(s.section for s in missing_families(have))
-    return "; ".join(parts) + (f" (README → {' and '.join(sections)})" if parts else "")
+    # the sections' short names ("Connectors"), to keep the line short
+    sections = dict.fromkeys(s.section.split(":", 1)[0] for s in missing_families(have))
+    return "; ".join(parts) + (f" (README → {', '.join(sections)})" if parts else "")
 
 
 def command_help(topic: str) -> str | None:

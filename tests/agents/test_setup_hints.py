@@ -2,9 +2,14 @@
 it, and keeping the request as a draft or a task; /help lists what works now."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from pydantic import BaseModel
 
 from agents.intents.commands import COMMANDS
+from agents.setups import SETUPS
+from kernel.settings import Settings, env_name
 from memory.events import EventLog
 from memory.tasks import TaskStore
 from tests.bot.conftest import logged_in_deputy
@@ -97,7 +102,7 @@ async def test_help_without_calendar_or_email_lists_them_as_not_set_up(bare):
     text = (await reply_to(bare, "/help"))["text"]
     assert "/remember Ana prefers calls after 10am" in text and "/task add send the invoice #billing" in text
     not_set_up = text.split("Not set up yet:", 1)[1]
-    assert "calendar (set CALDAV_URL" in not_set_up and "email for /email, /followup (set SMTP_HOST, SMTP_FROM)" in not_set_up
+    assert "(set CALDAV_URL, CALDAV_USERNAME, CALDAV_PASSWORD)" in not_set_up and "email for /email, /followup (set SMTP_HOST, SMTP_FROM)" in not_set_up
     assert "/email ana@acme.io" not in text
     assert len(text.splitlines()) <= 12
 
@@ -108,7 +113,7 @@ async def test_help_with_calendar_and_email_lists_their_examples(settings, redis
     monkeypatch.setenv("CALDAV_URL", "http://127.0.0.1:9/dav/")
     async with logged_in_deputy(load_settings(), redis) as deputy:
         text = (await reply_to(deputy, "/help"))["text"]
-    assert "calendar (set CALDAV_URL" not in text and "email for /email" not in text
+    assert "CALDAV_URL" not in text and "email for /email" not in text
     for command in COMMANDS:
         if command.needs.startswith(("calendar.", "email.send")):
             assert command.example in text, command.name
@@ -117,3 +122,14 @@ async def test_help_with_calendar_and_email_lists_their_examples(settings, redis
 async def test_help_for_one_command_gives_its_usage(bare):
     text = (await reply_to(bare, "/help task"))["text"]
     assert text.startswith("/task — your to-do list") and "Usage: /task add TITLE" in text
+
+
+def test_every_setting_a_hint_names_is_read_by_deputy_and_its_readme_section_exists():
+    read = {env_name((group, name))[0] for group, info in Settings.model_fields.items()
+            if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel)
+            for name in info.annotation.model_fields}
+    named = {name for setup in SETUPS for name in (*setup.required, *setup.optional)}
+    assert named <= read, sorted(named - read)
+    headings = {line.lstrip("#").strip() for line in (Path(__file__).parents[2] / "README.md").read_text().splitlines()
+                if line.startswith("## ")}
+    assert {setup.section for setup in SETUPS} <= headings
