@@ -16,7 +16,7 @@ from agents import answers
 from agents.skill_context import Skill, SkillContext
 from kernel.messages import Button, Card, CardField, Intent, Outcome
 from memory.conversations import Kind, Question
-from memory.profiles import valid_zone
+from agents.zones import zone_in
 
 ANSWER = "conversation.answer"
 CANCEL = re.compile(r"^\s*(?:cancel|cancel (?:it|that)|never ?mind|nevermind|forget it|stop|nvm|no thanks|scratch that)\s*[.!]*\s*$", re.I)
@@ -32,7 +32,7 @@ def ask(ctx: SkillContext, intent: Intent, slot: str, prompt: str, kind: Kind = 
     question = Question(id=uuid.uuid4().hex[:10], intent=intent, slot=slot, kind=kind, prompt=prompt, options=options,
                         asked_at=now, expires_at=now + conv.ttl_s, actor=ctx.actor)
     conv.ask(ctx.channel, ctx.thread_id, question)
-    ctx.events.record(ctx.trace_id, "conversation.asked", actor="deputy", question_id=question.id, slot=slot, kind=kind,
+    ctx.events.record(ctx.trace_id, "conversation.asked", actor="deputy", question_id=question.id, slot=slot, answer_kind=kind,
                       skill=intent.name, options=[v for _, v in options])
     hint = ' Say "cancel" to drop it.'
     return Outcome(text=prompt + hint, card=question_card(question, default) if options else None)
@@ -61,15 +61,8 @@ def read_answer(question: Question, text: str) -> str | None:
 
 
 def zone_named(text: str) -> str | None:
-    """An IANA zone from "Europe/Madrid", "madrid", "New York", "UTC"."""
-    from zoneinfo import available_timezones
-
-    cleaned = text.strip().strip(".!").replace(" ", "_")
-    if valid_zone(cleaned):
-        return cleaned
-    lowered = cleaned.lower()
-    found = sorted(z for z in available_timezones() if "/" in z and z.lower().rsplit("/", 1)[-1] == lowered)
-    return found[0] if len(found) == 1 else ({"utc": "UTC", "gmt": "UTC"}.get(lowered))
+    """An IANA zone from "Europe/Madrid", "madrid", "New York", "CET", "I'm in Madrid" (agents/zones.py)."""
+    return zone_in(text)
 
 
 def answered(ctx: SkillContext, text: str, skills: Mapping[str, Skill]) -> Outcome | None:

@@ -82,15 +82,18 @@ def corrected(ctx: SkillContext, text: str, skills: Mapping[str, Skill]) -> Outc
     """Apply `text` as a correction of the thread's held action; None when it is not one."""
     conv = ctx.conversation
     held = conv.action(ctx.channel, ctx.thread_id) if conv is not None else None
-    if conv is None or held is None or ctx.agent is None or not LEADS.match(text):
+    if held is None or ctx.agent is None or not LEADS.match(text):
         return None
     update = changes(text, held.intent, ctx.timezone)
-    if not update:
-        return None
+    return apply(ctx, held, update, text, skills) if update else None
+
+
+def apply(ctx: SkillContext, held: PendingAction, update: dict[str, Any], said: str, skills: Mapping[str, Skill]) -> Outcome | None:
+    """Retire the held approval and run its skill again with `update`; None when it was decided meanwhile."""
+    assert ctx.agent is not None and ctx.conversation is not None
+    ctx.conversation.drop_action(ctx.channel, ctx.thread_id)
     if not ctx.agent.approvals.supersede(held.approval_id, ctx.trace_id):
-        conv.drop_action(ctx.channel, ctx.thread_id)
         return None  # already decided: this is a new request, not a correction
-    conv.drop_action(ctx.channel, ctx.thread_id)
     old = ctx.agent.approvals.get(held.approval_id)
     ctx.events.record(ctx.trace_id, "action.corrected", actor=ctx.actor, superseded=held.approval_id,
                       superseded_trace=held.trace_id, changed=sorted(update))
@@ -98,10 +101,21 @@ def corrected(ctx: SkillContext, text: str, skills: Mapping[str, Skill]) -> Outc
     if "time" in update or "date" in update:
         slots.pop("start", None)
         slots.setdefault("date", _date_of(held.intent.slots, ctx.timezone))
-    intent = held.intent.model_copy(update={"slots": slots, "text": f"{held.intent.text} ({text.strip()})"})
+    intent = held.intent.model_copy(update={"slots": slots, "text": f"{held.intent.text} ({said.strip()})"})
     outcome = (skills.get(intent.name) or skills["help"])(ctx, intent)
     retired = approval_card(old, ApprovalState("superseded")) if old is not None else held.card
     return outcome.model_copy(update={"updates": (retired, *outcome.updates)})
+
+
+def pick_slot(ctx: SkillContext, value: str, skills: Mapping[str, Skill]) -> Outcome:
+    """A free-slot button on a card whose time clashed: the same as saying "make it <that time>"."""
+    approval_id, _, moment = value.partition(":")
+    held = ctx.conversation.action(ctx.channel, ctx.thread_id) if ctx.conversation is not None else None
+    match = re.fullmatch(r"(\d{4}-\d\d-\d\d)T(\d\d:\d\d)", moment)
+    if held is None or held.approval_id != approval_id or match is None or ctx.agent is None:
+        return Outcome(text="That choice is no longer open; nothing was changed.", ok=False)
+    outcome = apply(ctx, held, {"date": match.group(1), "time": match.group(2)}, f"at {match.group(1)} {match.group(2)}", skills)
+    return outcome or Outcome(text="That action was already decided; nothing was changed.", ok=False)
 
 
 def _date_of(slots: Mapping[str, Any], timezone: str) -> str:

@@ -93,6 +93,17 @@ class Executor:
         # looked up at call time, so a test can make backoff instant
         self.sleep = self.sleep or (lambda seconds: time.sleep(seconds))
 
+    def read(self, name: str, args: Mapping[str, Any], trace_id: str, workspace: str) -> Any:
+        """Run a read-only capability now (an agenda, a search) for a skill that answers from it: no plan, no
+        approval, nothing to undo; the same validation, breaker and retries as a step, and an event saying so."""
+        capability = self.capabilities.get(name)
+        if capability is None or capability.side_effect:
+            raise CapabilityError(f"{name} is not a read-only capability here")
+        ctx = EffectContext(idempotency_key=f"read:{trace_id}:{name}", workspace=workspace, trace_id=trace_id, run_id="")
+        done = call(capability, dict(args), ctx, self.ledger, self.breakers.for_(name), sleep=self.sleep)
+        self.events.record(trace_id, "capability.read", actor="worker", capability=name, attempts=done.attempts, ms=round(done.ms, 1))
+        return done.output
+
     def run(
         self, run_id: str, confidence: float = 1.0, *, plan: Plan | None = None, results: Mapping[int, StepResult] | None = None,
         verdict: Verdict | None = None,

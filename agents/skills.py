@@ -7,6 +7,7 @@ import time
 
 from kernel.messages import Intent, Outcome
 from agents import action_skills, agenda_skills, calendar_skills, conversation, corrections, reminder_skills, routine_skills, setup_hints, task_skills
+from agents import profile_skills
 from agents.intents import clarification
 from agents.intents.help import command_help
 from agents.recall import UNVERIFIED
@@ -128,4 +129,9 @@ SKILLS: dict[str, Skill] = {
     "draft": action_skills.draft,
     "playbook": run_playbook,
     "capability": action_skills.run_capability,
+    # the operator's clock: "my time zone is Europe/Madrid", /timezone, "I work 9 to 6", /hours
+    "timezone": profile_skills.timezone,
+    "hours": profile_skills.timezone,
 }
+# a request with a time, from an operator whose zone no channel told (Telegram), first asks for it, once
+SKILLS.update({name: profile_skills.zone_first(SKILLS[name]) for name in profile_skills.TIMED_SKILLS if name in SKILLS})

@@ -43,6 +43,8 @@ _WORD = re.compile(r"(?<![\w@.])[A-Za-zà-ÿ][\w'-]*")
 # lowercase names are only taken right after a verb that is usually followed by a person
 _AFTER_VERB = re.compile(r"\b(?:call|phone|ring|email|e-mail|meet|with|tell|ask|ping|text|message)\s+(?:with\s+)?([a-zà-ÿ][\w'-]+)")
 _TIME_WORDS = re.compile(r"\d\s*(?:am|pm)\b|\d:\d\d|\bnoon\b|\bmidnight\b|\bmorning\b|\bafternoon\b|\bevening\b|\btonight\b|\bin \w+ (?:minutes?|hours?)\b|\bat \d", re.IGNORECASE)
+# "a 1 hour", "30 min": a meeting's length, which dateparser would read as a moment from now
+_LENGTH_ONLY = re.compile(r"(?:for\s+)?(?:a|an|one|half an?)?\s*[\d.]*\s*(?:minutes?|mins?|hours?|hrs?|h)", re.IGNORECASE)
 # dateparser reads these as dates on their own; alone they are almost always something else
 _WEAK_DATE_PHRASES = {"now", "second", "may", "march", "sun", "sat", "mon", "a", "to", "at", "on", "in", "the"}
 
@@ -121,7 +123,7 @@ def find_when(text: str, timezone: str, now: datetime | None = None) -> When | N
     matches = search_dates(_clock(EMAIL.sub(" ", text)), languages=["en"], settings=settings) or []
     for phrase, moment in matches:
         core = phrase.strip().lower()
-        if core in _WEAK_DATE_PHRASES or core.isdigit() or len(core) < 3:
+        if core in _WEAK_DATE_PHRASES or core.isdigit() or len(core) < 3 or _LENGTH_ONLY.fullmatch(core):
             continue
         has_time = bool(_TIME_WORDS.search(phrase))
         iso = moment.isoformat(timespec="minutes") if has_time else moment.date().isoformat()

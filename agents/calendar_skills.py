@@ -1,0 +1,209 @@
+"""Scheduling a meeting from free text: ask for what is missing (day, time, length), read the agenda first, show a
+conflict with the next free slots as buttons, and ask approval for the exact event.
+
+"schedule a call with Ana next Tuesday at 3pm" → "How long?" [15] [30] [60] → the card: “Call with Ana”,
+Tue 8 Dec 15:00–15:30 in the operator's zone, ana@acme.io invited when the contacts know her address."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time as clock, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from agents import answers, setup_hints
+from agents.conversation import ask
+from agents.corrections import hold
+from agents.intents.slots import find_when
+from agents.plan import Origin
+from agents.skill_context import SkillContext
+from integrations.capability import CapabilityError
+from kernel.messages import Button, Intent, Outcome
+from kernel.text import find_emails
+
+SLOT_ACTION = "schedule.slot"
+DURATIONS = (("15 min", "15"), ("30 min", "30"), ("60 min", "60"))
+# how far ahead free slots are looked for when the asked one is taken
+LOOKAHEAD_DAYS = 7
+SLOTS_OFFERED = 3
+_LENGTH = re.compile(r"\b(?:for\s+)?(?:an?\s+|one\s+|two\s+|half\s+an\s+)?(?:\d+(?:\.\d+)?\s*)?(?:minutes?|mins?|hours?|hrs?|h)\b"
+                     r"(?:\s+and\s+a\s+half)?", re.I)
+_ARTICLE = re.compile(r"^(?:a|an|the|my|our)\s+", re.I)
+
+
+@dataclass(frozen=True)
+class Slot:
+    start: datetime
+    end: datetime
+
+
+def not_configured(ctx: SkillContext, would: str) -> Outcome | None:
+    # the same setup hint as every request whose connector is missing, with Keep as a task
+    return setup_hints.unconfigured(ctx, "calendar.create", would)
+
+
+def title_of(intent: Intent) -> str:
+    raw = str(intent.slots.get("title") or "").strip()
+    raw = _LENGTH.sub(" ", raw)
+    raw = re.sub(r"\S+@\S+", " ", raw)
+    raw = re.sub(r"\b(?:at|on|for|with|and)\s*$", "", " ".join(raw.split()), flags=re.I).strip(" ,.-")
+    raw = _ARTICLE.sub("", raw).strip()
+    return (raw[:1].upper() + raw[1:]) if raw else "Meeting"
+
+
+def _moment(intent: Intent, tz: str, now: datetime) -> tuple[date | None, str | None]:
+    """The day and "HH:MM" asked for: answers and corrections first, then the request's own words."""
+    slots = intent.slots
+    day = date.fromisoformat(str(slots["date"])) if slots.get("date") else None
+    at = str(slots["time"]) if slots.get("time") else None
+    spoken = str(slots.get("when_answer") or "")
+    for text in (spoken, intent.text if not (day and at) else ""):
+        if not text:
+            continue
+        when = find_when(text, tz, now)
+        if when is None:
+            continue
+        day = day or date.fromisoformat(when.iso[:10])
+        if when.has_time and at is None and "T" in when.iso:
+            at = when.iso[11:16]
+        break
+    if at is None and spoken:
+        at = answers.clock_time(spoken)
+    return day, at
+
+
+def _length(intent: Intent) -> int | None:
+    if intent.slots.get("duration_min"):
+        return int(str(intent.slots["duration_min"]))
+    found = _LENGTH.search(intent.text)
+    return answers.duration_minutes(found.group(0)) if found else None
+
+
+def _attendees(ctx: SkillContext, intent: Intent) -> tuple[list[str], list[str]]:
+    """Addresses to invite, and the names the contacts do not know an address for."""
+    emails = [str(e) for e in (intent.slots.get("attendees") or [])] + find_emails(str(intent.slots.get("title") or ""))
+    unknown: list[str] = []
+    for person in intent.slots.get("people") or []:
+        found = _contact_email(ctx, str(person))
+        if found:
+            emails.append(found)
+        elif not any(str(person).lower() in e.lower() for e in emails):
+            unknown.append(str(person))
+    return list(dict.fromkeys(emails)), unknown
+
+
+def _contact_email(ctx: SkillContext, name: str) -> str | None:
+    if ctx.agent is None or "contacts.lookup" not in ctx.agent.executor.capabilities:
+        return None
+    try:
+        found = ctx.agent.executor.read("contacts.lookup", {"query": name}, ctx.trace_id, ctx.workspace)
+    except (CapabilityError, ValueError):
+        return None
+    contacts = [c for c in getattr(found, "contacts", []) if c.email]
+    return contacts[0].email if len(contacts) == 1 else None
+
+
+def busy(ctx: SkillContext, day: date) -> list[Any] | None:
+    """The day's events, or None when the calendar could not be read."""
+    assert ctx.agent is not None
+    try:
+        agenda = ctx.agent.executor.read("calendar.agenda", {"day": day.isoformat(), "timezone": ctx.timezone},
+                                         ctx.trace_id, ctx.workspace)
+    except (CapabilityError, OSError, ValueError) as err:
+        ctx.events.record(ctx.trace_id, "calendar.unread", actor="worker", error=str(err)[:200])
+        return None
+    return [e for e in agenda.events if not e.all_day]
+
+
+def overlapping(events: list[Any], slot: Slot) -> list[Any]:
+    return [e for e in events if e.start < slot.end and e.end > slot.start]
+
+
+def free_slots(ctx: SkillContext, wanted: Slot, first_day: list[Any], now: datetime) -> list[Slot]:
+    """The next free slots of the same length within working hours, from the asked time on (weekdays only)."""
+    zone = ZoneInfo(ctx.timezone)
+    length = wanted.end - wanted.start
+    start_hour, end_hour = ctx.work_hours
+    found: list[Slot] = []
+    for offset in range(LOOKAHEAD_DAYS):
+        day = wanted.start.date() + timedelta(days=offset)
+        if day.weekday() >= 5:
+            continue
+        events = first_day if offset == 0 else (busy(ctx, day) or [])
+        cursor = datetime.combine(day, clock(start_hour), zone)
+        close = datetime.combine(day, clock(0), zone) + timedelta(hours=end_hour)
+        while cursor + length <= close and len(found) < SLOTS_OFFERED:
+            slot = Slot(cursor, cursor + length)
+            if cursor >= max(wanted.start, now) and not overlapping(events, slot):
+                found.append(slot)
+            cursor += timedelta(minutes=30)
+        if len(found) >= SLOTS_OFFERED:
+            break
+    return found
+
+
+def _span(slot: Slot) -> str:
+    return f"{slot.start:%a %d %b %H:%M}–{slot.end:%H:%M}"
+
+
+def schedule(ctx: SkillContext, intent: Intent) -> Outcome:
+    """The schedule_meeting intent: questions until the event is complete, then its approval card."""
+    title = title_of(intent)
+    missing = not_configured(ctx, f"put “{title}” in your calendar")
+    if missing is not None:
+        return missing
+    now = datetime.now(ZoneInfo(ctx.timezone))
+    day, at = _moment(intent, ctx.timezone, now)
+    if day is None:
+        return ask(ctx, intent, "when_answer", f"When should “{title}” be? (a day and a time, e.g. Tuesday 3pm)", kind="text")
+    if at is None:
+        return ask(ctx, intent.model_copy(update={"slots": {**intent.slots, "date": day.isoformat()}}), "time",
+                   f"What time on {day:%a %d %b}?", kind="clock")
+    minutes = _length(intent)
+    if minutes is None:
+        fixed = intent.model_copy(update={"slots": {**intent.slots, "date": day.isoformat(), "time": at}})
+        return ask(ctx, fixed, "duration_min", f"How long should “{title}” be?", kind="duration", options=DURATIONS,
+                   default=str(ctx.default_duration_min))
+    start = datetime.combine(day, clock.fromisoformat(at), ZoneInfo(ctx.timezone))
+    if start < now - timedelta(minutes=5):
+        return ask(ctx, intent.model_copy(update={"slots": {**intent.slots, "date": "", "time": "", "start": ""}}), "when_answer",
+                   f"{start:%a %d %b %H:%M} has already passed. When should “{title}” be instead?", kind="text")
+    return _propose(ctx, intent, title, Slot(start, start + timedelta(minutes=minutes)), now)
+
+
+def _propose(ctx: SkillContext, intent: Intent, title: str, slot: Slot, now: datetime) -> Outcome:
+    assert ctx.agent is not None
+    events = busy(ctx, slot.start.date())
+    clashes = overlapping(events or [], slot)
+    attendees, unknown = _attendees(ctx, intent)
+    learned = ctx.profiles is not None and ctx.profiles.get(ctx.actor).timezone
+    zone_note = "your time zone" if learned or ctx.timezone != "UTC" else "Deputy's default — tell me “my time zone is …” if yours differs"
+    notes = [f" {_span(slot)} {ctx.timezone} ({zone_note}), {int((slot.end - slot.start).total_seconds() // 60)} min."]
+    if events is None:
+        notes.append(" I could not read your calendar to check for conflicts.")
+    alternatives: list[Slot] = []
+    if clashes:
+        names = ", ".join(f"“{e.summary}” {e.start:%H:%M}–{e.end:%H:%M}" for e in clashes)
+        alternatives = free_slots(ctx, slot, events or [], now)
+        notes.append(f" ⚠ It overlaps {names}." + (" Free instead: " + "; ".join(_span(s) for s in alternatives) + "."
+                                                    if alternatives else ""))
+    if unknown:
+        notes.append(f" No address for {', '.join(unknown)} in your contacts, so no invitation goes to them.")
+    slots = {"title": title, "start": slot.start.isoformat(), "end": slot.end.isoformat(), "attendees": attendees,
+             "timezone": ctx.timezone, "note": "".join(notes)}
+    origin = Origin(channel=ctx.channel or "console", thread_id=ctx.thread_id, actor=ctx.actor, reply_to=dict(ctx.reply_to))
+    outcome = ctx.agent.start(Intent(name="schedule", text=intent.text, slots=slots, confidence=intent.confidence), origin, ctx.trace_id)
+    if outcome.card is None:
+        return outcome
+    approve = next((b.value for b in outcome.card.buttons if b.action == "approval.approve"), "")
+    extra = tuple(Button(label=f"{s.start:%a %H:%M}", action=SLOT_ACTION, value=f"{approve}:{s.start:%Y-%m-%dT%H:%M}")
+                  for s in alternatives)
+    outcome = outcome.model_copy(update={"card": outcome.card.model_copy(update={"buttons": (*outcome.card.buttons, *extra)})})
+    if clashes:
+        outcome = outcome.model_copy(update={"text": f"{outcome.text} It clashes with something already in your calendar; "
+                                                     "pick a free slot below, or approve it anyway."})
+    kept = {k: v for k, v in intent.slots.items() if k not in ("start", "when_answer")}
+    return hold(ctx, intent.model_copy(update={"slots": {**kept, "date": slot.start.date().isoformat(),
+                                                            "time": f"{slot.start:%H:%M}",
+                                                            "duration_min": str(int((slot.end - slot.start).total_seconds() // 60))}}),
+                outcome)

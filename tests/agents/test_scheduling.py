@@ -1,0 +1,148 @@
+"""Scheduling from free text through the real gateway, a burst worker and a real Radicale: questions for what is
+missing, a conflict shown with free slots, corrections before approval, and exactly one event after approval."""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from pathlib import Path
+from typing import Any, AsyncIterator, Iterator
+from zoneinfo import ZoneInfo
+
+import caldav
+import pytest
+from redis import Redis
+
+from harness.fakes.radicale_server import RadicaleServer
+from integrations.calendar import CalendarClient
+from integrations.calendar_models import AgendaRequest, CreateEvent
+from kernel.settings import load_settings
+from kernel.settings_models import CalDavSettings
+from tests.bot.conftest import Deputy, logged_in_deputy
+
+ZONE = "Europe/Madrid"
+
+
+@pytest.fixture
+def radicale(tmp_path: Path) -> Iterator[RadicaleServer]:
+    server = RadicaleServer(tmp_path / "radicale").start()
+    with caldav.DAVClient(url=server.url, username=server.username, password=server.password) as client:
+        client.principal().make_calendar(name="Work")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def calendar(radicale: RadicaleServer) -> CalendarClient:
+    return CalendarClient(CalDavSettings(url=radicale.url, username=radicale.username, password=radicale.password), ZONE)
+
+
+@pytest.fixture
+async def deputy(settings: Any, redis: Redis, radicale: RadicaleServer, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Deputy]:
+    for key, value in {"CALDAV_URL": radicale.url, "CALDAV_USERNAME": radicale.username, "CALDAV_PASSWORD": radicale.password,
+                       "TIMEZONE": ZONE}.items():
+        monkeypatch.setenv(key, value)
+    async with logged_in_deputy(load_settings(), redis) as deputy:
+        yield deputy
+
+
+def next_weekday(weekday: int) -> dt.date:
+    today = dt.datetime.now(ZoneInfo(ZONE)).date()
+    return today + dt.timedelta(days=(weekday - today.weekday()) % 7 or 7)
+
+
+def events_on(calendar: CalendarClient, day: dt.date) -> list[Any]:
+    return calendar.agenda(AgendaRequest(day=day)).events
+
+
+async def last(deputy: Deputy) -> dict[str, Any]:
+    await deputy.work()
+    return (await deputy.messages())[-1]
+
+
+async def click(deputy: Deputy, card: dict[str, Any], label: str) -> dict[str, Any]:
+    button = next(b for b in card["buttons"] if b["label"] == label)
+    resp = await deputy.client.post("/api/decisions", json={"thread_id": "t1", "action": button["action"], "value": button["value"],
+                                                             "client_id": uuid.uuid4().hex})
+    assert resp.status == 202, await resp.text()
+    return await last(deputy)
+
+
+async def test_a_missing_length_is_asked_then_the_event_is_approved_once(deputy: Deputy, calendar: CalendarClient) -> None:
+    tuesday = next_weekday(1)
+    await deputy.say("schedule a call with Ana next Tuesday at 3pm")
+    question = await last(deputy)
+    assert "How long" in question["text"], question["text"]
+    assert [b["label"] for b in question["card"]["buttons"]] == ["15 min", "30 min", "60 min"]
+
+    await deputy.say("30 min")
+    card = await last(deputy)
+    assert card["card"] is not None and "Approve" in [b["label"] for b in card["card"]["buttons"]], card
+    assert f"{tuesday:%a %d %b} 15:00–15:30 {ZONE}" in card["card"]["rationale"]
+
+    done = await click(deputy, card["card"], "Approve")
+    await deputy.work()
+    [event] = events_on(calendar, tuesday)
+    assert event.summary == "Call with Ana" and event.start.hour == 15 and (event.end - event.start) == dt.timedelta(minutes=30)
+    assert done["text"].startswith("calendar.create: done")
+    shown = next(m for m in await deputy.messages() if (m["card"] or {}).get("card_id") == card["card"]["card_id"])
+    assert shown["card"]["resolution"].startswith("Approved by operator")
+
+
+async def test_a_clash_offers_free_slots_and_picking_one_books_it(deputy: Deputy, calendar: CalendarClient) -> None:
+    wednesday = next_weekday(2)
+    zone = ZoneInfo(ZONE)
+    calendar.create(CreateEvent(summary="Design review", start=dt.datetime.combine(wednesday, dt.time(10), zone),
+                                end=dt.datetime.combine(wednesday, dt.time(11), zone)), key="seed-1")
+    await deputy.say("book a 1 hour meeting with bob@acme.io on Wednesday at 10am")
+    card = (await last(deputy))["card"]
+    assert "overlaps “Design review”" in card["rationale"]
+    slots = [b for b in card["buttons"] if b["action"] == "schedule.slot"]
+    assert slots and slots[0]["label"] == f"{wednesday:%a} 11:00"
+
+    fresh = await click(deputy, card, slots[0]["label"])
+    assert fresh["card"]["card_id"] != card["card_id"] and "11:00–12:00" in fresh["card"]["rationale"]
+    assert "overlaps" not in fresh["card"]["rationale"]
+    old = next(m for m in await deputy.messages() if (m["card"] or {}).get("card_id") == card["card_id"])
+    assert "Superseded" in old["card"]["resolution"] and old["card"]["buttons"] == []
+
+    await click(deputy, fresh["card"], "Approve")
+    await deputy.work()
+    titles = sorted((e.summary, e.start.hour) for e in events_on(calendar, wednesday))
+    assert titles == [("Design review", 10), ("Meeting", 11)]
+
+
+async def test_a_correction_before_approval_changes_the_card_and_the_old_buttons_approve_nothing(
+        deputy: Deputy, calendar: CalendarClient) -> None:
+    thursday = next_weekday(3)
+    await deputy.say("schedule a 30 min call with ana@acme.io on Thursday at 3pm")
+    first = (await last(deputy))["card"]
+    await deputy.say("make it 4pm")
+    second = (await last(deputy))["card"]
+    assert "16:00–16:30" in second["rationale"] and second["card_id"] != first["card_id"]
+
+    approve_old = next(b for b in first["buttons"] if b["label"] == "Approve")
+    resp = await deputy.client.post("/api/decisions", json={"thread_id": "t1", "action": approve_old["action"], "value": approve_old["value"],
+                                                                     "client_id": uuid.uuid4().hex})
+    assert resp.status == 202
+    await deputy.work()
+    refused = next(m for m in await deputy.messages() if (m["card"] or {}).get("card_id") == first["card_id"])
+    assert "can no longer approve" in refused["text"] and "Superseded" in refused["card"]["resolution"]
+    assert events_on(calendar, thursday) == []
+
+    await deputy.say("add bob@acme.io")
+    third = (await last(deputy))["card"]
+    assert "bob@acme.io" in third["preview"] and "ana@acme.io" in third["preview"]
+    await click(deputy, third, "Approve")
+    await deputy.work()
+    [event] = events_on(calendar, thursday)
+    assert event.start.hour == 16 and sorted(event.attendees) == ["ana@acme.io", "bob@acme.io"]
+
+
+async def test_cancel_ends_the_question_and_nothing_is_booked(deputy: Deputy, calendar: CalendarClient) -> None:
+    await deputy.say("set up a call with the accountant next friday at 11")
+    assert "How long" in (await last(deputy))["text"]
+    await deputy.say("never mind")
+    assert "dropped" in (await last(deputy))["text"]
+    await deputy.say("30")
+    assert "How long" not in (await last(deputy))["text"]
+    assert events_on(calendar, next_weekday(4)) == []
