@@ -92,6 +92,14 @@ async def test_a_goal_for_the_model_without_one_names_openai_base_url(bare):
     assert [b["label"] for b in hint["card"]["buttons"]] == ["Keep as a task"]
 
 
+async def test_a_meeting_without_a_calendar_names_caldav_url_and_can_be_kept_as_a_task(bare, bare_settings):
+    hint = await reply_to(bare, "schedule a call with Ana next Tuesday at 3pm")
+    assert "calendar is not set up" in hint["text"] and "CALDAV_URL" in hint["text"]
+    kept = await click(bare, button(hint["card"], "Keep as a task"), "task-1")
+    [task] = TaskStore(bare.redis, bare_settings.workspace).list()
+    assert task.title.startswith("Put “") and task.title.endswith("” in your calendar") and kept["text"].startswith("Kept as task")
+
+
 async def test_with_smtp_the_same_email_gets_the_approval_card(deputy, smtp):
     card = (await reply_to(deputy, EMAIL))["card"]
     assert [b["action"] for b in card["buttons"]] == ["approval.approve", "approval.reject"]
