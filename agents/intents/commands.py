@@ -5,6 +5,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
+from agents.zones import hours_in, zone_named
 from kernel.messages import Intent
 
 
@@ -94,6 +95,22 @@ def _agenda(command: Command, args: str) -> dict[str, object]:
     return {}
 
 
+def _zone(command: Command, args: str) -> dict[str, object]:
+    if not args.strip():
+        return {"show": True}
+    zone = zone_named(args)
+    if zone is None:
+        raise UsageError(command, f"I don't know the time zone '{args.strip()}'. Give a city or an IANA name, e.g. /timezone Europe/Madrid.")
+    return {"zone": zone}
+
+
+def _hours(command: Command, args: str) -> dict[str, object]:
+    hours = hours_in(args)
+    if hours is None:
+        raise UsageError(command, "From when to when? e.g. /hours 9-18 or /hours 9am-6pm.")
+    return {"start": hours[0], "end": hours[1]}
+
+
 def _trace(command: Command, args: str) -> dict[str, object]:
     trace_id = args.strip()
     if trace_id and not re.fullmatch(r"[0-9a-f]{6,32}", trace_id):
@@ -176,6 +193,10 @@ COMMANDS: tuple[Command, ...] = (
             group="Email", example="/draft ana@acme.io about the May invoice"),
     Command("agenda", "/agenda [WHEN]", "what is on your calendar (today by default), e.g. /agenda tomorrow afternoon",
             _agenda, group="Calendar", example="/agenda tomorrow", needs="calendar.agenda"),
+    Command("timezone", "/timezone [ZONE]", "your time zone (a city or an IANA name), or which one I use now", _zone,
+            example="/timezone Europe/Madrid"),
+    Command("hours", "/hours START-END", "your working hours, for the meeting times I suggest", _hours,
+            example="/hours 9-18"),
 )
 
 _BY_NAME = {alias: c for c in COMMANDS for alias in (c.name, *c.aliases)}

@@ -11,10 +11,12 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.retry import Retry
 
 from agents.intents.commands import COMMANDS
+from agents.profile_skills import ZONE_QUESTION
 from bot.channels.telegram import INVALID_BUTTON, SECRET_HEADER, telegram_channel
 from bot.gateway import Gateway
 from kernel.messages import Reply
 from kernel.outbox import Outbox
+from memory.profiles import Profiles
 from memory.tasks import TaskStore
 from tests.bot.channels.conftest import TELEGRAM_OPERATOR, TELEGRAM_SECRET, Platform, payload, telegram_env
 from tests.waiting import until
@@ -281,3 +283,18 @@ async def test_the_chat_shows_typing_as_soon_as_a_message_is_taken(tg, telegram_
     [typing] = await until(lambda: telegram_api.calls_to("sendChatAction"), timeout=5, what="sendChatAction")
     assert typing.params["chat_id"] == TELEGRAM_OPERATOR and typing.params["action"] == "typing"
     assert tg.queued() == 1  # nothing was done yet: the sign is all there is until a worker runs
+
+
+async def test_telegram_asks_the_time_zone_once_with_the_first_time_and_remembers_the_answer(tg, telegram_api, shared_eval):
+    assert await post_update(tg, text_update(shared_eval, "/remind call Ana tomorrow 10am", update_id=62000)) == 200
+    await tg.work()
+    assert ZONE_QUESTION in telegram_api.calls_to("sendMessage")[-1].params["text"]
+    assert await post_update(tg, text_update(shared_eval, "Madrid", update_id=62001)) == 200
+    await tg.work()
+    answer = telegram_api.calls_to("sendMessage")[-1].params["text"]
+    assert answer.startswith("Thanks — I'll use Europe/Madrid for your times.") and "10:00" in answer
+    assert Profiles(tg.redis, "default").get(str(TELEGRAM_OPERATOR)).timezone == "Europe/Madrid"
+
+    assert await post_update(tg, text_update(shared_eval, "/remind call Bob tomorrow 11am", update_id=62002)) == 200
+    await tg.work()
+    assert ZONE_QUESTION not in telegram_api.calls_to("sendMessage")[-1].params["text"]
