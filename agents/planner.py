@@ -14,6 +14,7 @@ from agents.llm import Llm, LlmUnavailable, ToolSpec
 from kernel.messages import Intent
 from agents.plan import Origin, Plan, Step
 from agents.playbooks import Playbook, fill
+from agents.setups import enabling
 from integrations.capability import Capability
 from memory.untrusted import fenced
 
@@ -101,7 +102,9 @@ class Planner:
             for name, cap in sorted(self.capabilities.items()) if name in book.allowed
         ]
         if not tools:
-            return PlanProblem(f"None of the capabilities '{book.name}' may use is configured."), Usage()
+            enable = "; ".join(dict.fromkeys(e for e in map(enabling, book.allowed) if e))
+            return PlanProblem(f"None of the capabilities '{book.name}' may use is configured"
+                               + (f"; to enable them, {enable}." if enable else ".")), Usage()
         messages: list[dict[str, Any]] = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": f"Goal: {goal}"}]
         for text in untrusted:
             messages.append({"role": "user", "content": fenced(text)})

@@ -8,7 +8,11 @@ import pytest
 from pydantic import BaseModel
 
 from agents.intents.commands import COMMANDS
+from agents.plan import Origin
+from agents.planner import Planner
+from agents.playbooks import Playbook
 from agents.setups import SETUPS
+from kernel.messages import Intent
 from kernel.settings import Settings, env_name
 from memory.events import EventLog
 from memory.tasks import TaskStore
@@ -141,3 +145,11 @@ def test_every_setting_a_hint_names_is_read_by_deputy_and_its_readme_section_exi
     headings = {line.lstrip("#").strip() for line in (Path(__file__).parents[2] / "README.md").read_text().splitlines()
                 if line.startswith("## ")}
     assert {setup.section for setup in SETUPS} <= headings
+
+
+def test_a_model_plan_with_none_of_its_capabilities_configured_names_their_settings():
+    book = Playbook(name="notify", description="tell the CRM", allowed=("webhook.post",))
+    planner = Planner({"notify": book}, {}, llm=object())  # type: ignore[arg-type]
+    origin = Origin(channel="console", thread_id="t1", actor="operator")
+    problem, _ = planner.plan(Intent(name="notify", text="tell the crm"), "r1", "t1", "default", origin)
+    assert "set OUTBOUND_WEBHOOKS (README → Connectors" in problem.reason
