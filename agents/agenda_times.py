@@ -10,7 +10,7 @@ from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
 from agents import answers
-from agents.intents.slots import find_when
+from agents.intents.slots import When, find_when
 from integrations.calendar_models import day_text
 
 # parts of a day, [start, end) hours; the afternoon runs to the end of the working day when that is later
@@ -30,6 +30,9 @@ _SHIFT = re.compile(r"\b(?:by\s+)?(an?|one|two|three|half an|\d+(?:\.\d+)?)\s*(m
 _EARLIER = re.compile(r"\b(?:earlier|sooner|forward)\b", re.I)
 _AMOUNTS = {"a": 1.0, "an": 1.0, "one": 1.0, "two": 2.0, "three": 3.0, "half an": 0.5}
 _UNIT_MIN = {"m": 1, "h": 60, "d": 1440, "w": 10080}
+# "the 12th" alone is a day of this month or the next (dateparser reads the number as a month)
+_ORDINAL = re.compile(r"\b(?:on\s+)?(?:the\s+)?(\d{1,2})(?:st|nd|rd|th)\b(?!\s+(?:of\s+)?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec))", re.I)
+_MONTH_NAME = re.compile(r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b", re.I)
 _TO = re.compile(r"\s(?:to|for|until|till|til|by)\s", re.I)
 
 
@@ -37,6 +40,22 @@ def plain(text: str) -> str:
     """The request with possessives and common typos undone: "friday's" → "friday", "tmrw" → "tomorrow"."""
     text = re.sub(r"(\w)['’]s\b", r"\1", text)
     return re.sub(r"\b\w+\b", lambda m: _TYPOS.get(m.group(0).lower(), m.group(0)), text)
+
+
+def when_in(text: str, timezone: str, now: datetime) -> When | None:
+    """The first date or time in `text` (agents/intents/slots.py find_when), with "the 12th" read as a day of the month."""
+    ordinal = _ORDINAL.search(text)
+    if ordinal is not None and not _MONTH_NAME.search(text):
+        today = now.astimezone(ZoneInfo(timezone)).date()
+        for ahead in range(3):
+            month, year = (today.month + ahead - 1) % 12 + 1, today.year + (today.month + ahead - 1) // 12
+            try:
+                day = date(year, month, int(ordinal.group(1)))
+            except ValueError:
+                continue
+            if day >= today:
+                return When(iso=day.isoformat(), phrase=ordinal.group(0), has_time=False)
+    return find_when(text, timezone, now)
 
 
 @dataclass(frozen=True)
@@ -89,9 +108,9 @@ def asked_window(slots: Mapping[str, Any], text: str, timezone: str, work_hours:
     weeks = _weeks(text, today, zone)
     if weeks is not None:
         return weeks
-    when = str(slots.get("when") or "")
-    found = find_when(text, timezone, now) if not when else None
-    when = when or (found.iso if found else "")
+    # read again in the operator's zone (the recogniser reads in the deployment's); its slot where the text has none
+    found = when_in(text, timezone, now)
+    when = found.iso if found is not None else str(slots.get("when") or "")
     day = date.fromisoformat(when[:10]) if when else today
     part = _PART.search(text)
     if part:
@@ -99,9 +118,9 @@ def asked_window(slots: Mapping[str, Any], text: str, timezone: str, work_hours:
         first, last = PARTS[name]
         if name == "afternoon":
             last = max(last, min(work_hours[1], 21))
-        said = "evening" if name == "tonight" else name
-        return Window(_at(day, first, zone), _at(day, last, zone), f"{relative(day, today).removeprefix('on ')} {said} "
-                      f"({day_text(day)}, {first:02d}:00–{last:02d}:00)")
+        said = f"{relative(day, today).removeprefix('on ')} {'evening' if name == 'tonight' else name}"
+        said = {"today evening": "tonight", "today morning": "this morning", "today afternoon": "this afternoon"}.get(said, said)
+        return Window(_at(day, first, zone), _at(day, last, zone), f"{said} ({day_text(day)}, {first:02d}:00–{last:02d}:00)")
     at = answers.clock_time(text) if "T" in when else None
     if at is not None:
         start = datetime.combine(day, clock.fromisoformat(at), zone)
@@ -149,7 +168,7 @@ def change_in(text: str, timezone: str, now: datetime) -> Change | None:
     if shifted is not None:
         return Change(shift=shifted[0])
     at = answers.clock_time(text)
-    when = find_when(text, timezone, now)
+    when = when_in(text, timezone, now)
     day = date.fromisoformat(when.iso[:10]) if when is not None and DAY_WORDS.search(when.phrase) else None
     if at is None and when is not None and when.has_time and "T" in when.iso and not _PART.search(when.phrase):
         at = when.iso[11:16]
@@ -163,6 +182,8 @@ def split_move(text: str, timezone: str, now: datetime) -> tuple[str, Change | N
     ("move my call with Ana", 16:00)."""
     for match in reversed(list(_TO.finditer(text))):
         change = change_in(text[match.end():], timezone, now)
+        if change is not None and change.shift is not None and _EARLIER.search(text):
+            change = Change(shift=-abs(change.shift))  # "bring the review forward by an hour"
         if change is not None:
             return text[: match.start()], change
     shifted = shift_in(plain(text))

@@ -13,9 +13,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from agents import answers
-from agents.agenda_times import DAY_WORDS, plain
+from agents.agenda_times import DAY_WORDS, plain, when_in
 from agents.conversation import ask
-from agents.intents.slots import find_when
 from agents.skill_context import SkillContext
 from integrations.calendar_models import CalendarEvent, day_text, query_words
 from integrations.capability import CapabilityError
@@ -36,6 +35,7 @@ _NOT_WHICH = frozenset(
     "jan feb mar apr jun jul aug sep sept oct nov dec w all one".split()
 ) | STOPWORDS
 # kinds of meeting: they rank matches but are not required (a "call with Ana" may be called "Ana / Deputy sync")
+_CLOCK = re.compile(r"\b(?:at\s+)?\d{1,2}(?:[:.]\d\d)?\s*(?:am|pm)\b|\bat\s+\d{1,2}(?::\d\d)?\b|\b\d{1,2}:\d\d\b", re.I)
 _CALL_OFF = re.compile(r"\bcall(?:ed|ing)? off\b", re.I)
 KINDS = frozenset("meeting meetings call calls appointment appointments event events meet session chat catchup".split())
 
@@ -71,7 +71,8 @@ def wanted_in(text: str, timezone: str, now: datetime) -> Wanted:
     """The meeting `text` describes (a move's text without its new time)."""
     text = _CALL_OFF.sub(" ", plain(text))
     words = _which_words(text)
-    when = find_when(text, timezone, now)
+    # the day alone: the clock time is read below ("the 3pm meeting tomorrow" would otherwise read as today 15:00)
+    when = when_in(_CLOCK.sub(" ", text), timezone, now)
     day = date.fromisoformat(when.iso[:10]) if when is not None and DAY_WORDS.search(when.phrase) else None
     at = answers.clock_time(text)
     kinds = tuple(dict.fromkeys(w for w in words if w in KINDS))
