@@ -41,6 +41,7 @@ DOCUMENTED: dict[str, tuple[str, str, Any]] = {
     "JOB_TIMEOUT_S": ("job.timeout_s", "30", 30),
     "JOB_RETRIES": ("job.retries", "5", 5),
     "JOB_RETRY_BACKOFF": ("job.retry_backoff", "2,10", [2, 10]),
+    "JOB_STALL_NOTICE_S": ("job.stall_notice_s", "2.5", 2.5),
     "OPENAI_BASE_URL": ("openai.base_url", "http://127.0.0.1:11434/v1", "http://127.0.0.1:11434/v1"),
     "OPENAI_API_KEY": ("openai.api_key", "sk-test", "sk-test"),
     "OPENAI_MODEL": ("openai.model", "llama3", "llama3"),
