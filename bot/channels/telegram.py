@@ -11,19 +11,19 @@ import hashlib
 import hmac
 import json
 import logging
-import re
 import time
 from typing import Awaitable, Callable
 
 from aiohttp import web
 from redis.exceptions import RedisError
-from telegram import BotCommand, CallbackQuery, Update
+from telegram import CallbackQuery, Update
 from telegram.error import TelegramError
 from telegram.ext import AIORateLimiter, Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
 
-from agents.intents.commands import COMMANDS, Command
+from agents.intents.commands import COMMANDS
 from bot.channels.card_places import CardPlaces
 from bot.channels.telegram_cards import ButtonTokens
+from bot.channels.telegram_menu import MENU_NAME, command_menu
 from bot.channels.telegram_polling import TelegramPoller
 from bot.channels.telegram_sender import TelegramSender
 from bot.gateway import Gateway
@@ -38,9 +38,6 @@ CHANNEL = "telegram"
 WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES = ["message", "callback_query"]
-# Telegram's rules for the command menu (setMyCommands)
-MENU_NAME = re.compile(r"[a-z0-9_]{1,32}")
-MENU_DESCRIPTION = (3, 256)
 CLICK_ANSWERS = {
     "accepted": ("Got it.", False),
     "duplicate": ("Already received.", False),
@@ -48,19 +45,6 @@ CLICK_ANSWERS = {
 }
 INVALID_BUTTON = "This button is not valid (any more). Nothing was changed."
 Context = ContextTypes.DEFAULT_TYPE
-
-
-def command_menu(commands: tuple[Command, ...] = COMMANDS) -> list[BotCommand]:
-    """The bot's command menu: every command Deputy understands, as /help describes it."""
-    shortest, longest = MENU_DESCRIPTION
-    menu = []
-    for command in commands:
-        if not MENU_NAME.fullmatch(command.name):
-            log.warning("telegram: /%s cannot be in the command menu (names are [a-z0-9_], 32 at most)", command.name)
-            continue
-        description = (command.summary[:1].upper() + command.summary[1:]).ljust(shortest, ".")[:longest]
-        menu.append(BotCommand(command.name, description))
-    return menu
 
 
 def webhook_secret(token: str, configured: str | None) -> str:
