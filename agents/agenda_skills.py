@@ -172,6 +172,10 @@ def move_meeting(ctx: SkillContext, intent: Intent) -> Outcome:
         return ask(ctx, settled, slot="new_time", prompt=f"When should “{found.summary}” ({found.span()}) move to? "
                                                            "(e.g. 4pm, Thursday 10am, an hour later)", kind="text")
     start, end = change.applied(found.start, found.end)
+    if start < now - timedelta(minutes=5):
+        fresh = {k: v for k, v in settled.slots.items() if k not in ("date", "time", "new_time")}
+        return ask(ctx, settled.model_copy(update={"slots": fresh}), slot="new_time", kind="text",
+                   prompt=f"{span(start, end)} has already passed. When should “{found.summary}” move to instead?")
     if (start, end) == (found.start, found.end):
         return Outcome(text=f"“{found.summary}” is already at {found.span()}; nothing to move.")
     before_after = f"Move “{found.summary}” from {found.span()} to {span(start, end)}."

@@ -244,3 +244,14 @@ def test_without_a_calendar_it_says_which_settings_enable_it(rt, calendar):
     reply = SKILLS["cancel_meeting"](replace(ctx, agent=None), Intent(name="cancel_meeting", text="cancel my call with Ana"))
 
     assert not reply.ok and "CALDAV_URL" in reply.text and "Connectors: email, calendar, webhooks" in reply.text
+
+
+def test_a_time_already_past_asks_again(rt, calendar):
+    seed(calendar, "Call with Ana", at(TOMORROW, 15))
+    yesterday = (TOMORROW - dt.timedelta(days=2)).isoformat()
+
+    question = say(rt, "move_meeting", "move my call with Ana", date=yesterday, time="09:00")
+    assert question.text.startswith(f"{day_text(TOMORROW - dt.timedelta(days=2))} 09:00–09:30 has already passed.")
+
+    card = answered(ctx_for(rt), "tomorrow 11am", SKILLS)
+    assert card is not None and card.card is not None and f"After: {day_text(TOMORROW)} 11:00–11:30" in card.card.preview
