@@ -28,7 +28,8 @@ LOOKAHEAD_DAYS = 7
 SLOTS_OFFERED = 3
 _LENGTH = re.compile(r"\b(?:for\s+)?(?:an?\s+|one\s+|two\s+|half\s+an\s+)?(?:\d+(?:\.\d+)?\s*)?(?:minutes?|mins?|hours?|hrs?|h)\b"
                      r"(?:\s+and\s+a\s+half)?", re.I)
-_ARTICLE = re.compile(r"^(?:a|an|the|my|our)\s+", re.I)
+_ARTICLE = re.compile(r"^(?:(?:please|pls|can you|could you|put|add|schedule|book|set up|setup|arrange|organi[sz]e|plan|create|"
+                      r"make|get|pencil in|block|time|for)\s+)*(?:a|an|the|my|our|some)?\s*", re.I)
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,8 @@ def not_configured(ctx: SkillContext, would: str) -> Outcome | None:
 def title_of(intent: Intent) -> str:
     raw = str(intent.slots.get("title") or "").strip()
     raw = _LENGTH.sub(" ", raw)
-    raw = re.sub(r"\S+@\S+", " ", raw)
+    # "a call with ana@acme.io" is a call with Ana: the address is the invitation, the name is the title
+    raw = re.sub(r"([\w.+-]+)@\S+", lambda m: re.split(r"[._+-]", m.group(1))[0].capitalize(), raw)
     raw = re.sub(r"\b(?:at|on|for|with|and)\s*$", "", " ".join(raw.split()), flags=re.I).strip(" ,.-")
     raw = _ARTICLE.sub("", raw).strip()
     return (raw[:1].upper() + raw[1:]) if raw else "Meeting"

@@ -83,7 +83,7 @@ class ConversationSettings(_Group):
     """Questions Deputy asks in a thread, and what it assumes when nobody says."""
 
     # how long a question waits for its answer (PENDING_QUESTION_TTL, seconds)
-    question_ttl_s: int = Field(default=1800, ge=10)
+    question_ttl_s: int = Field(default=1800, ge=1)
     # a meeting's length when the operator picks the default
     default_duration_min: int = Field(default=30, ge=5, le=24 * 60)
     # working hours (local, whole hours) until the operator gives theirs
