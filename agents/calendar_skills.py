@@ -201,9 +201,10 @@ def _propose(ctx: SkillContext, intent: Intent, title: str, slot: Slot, now: dat
     extra = tuple(Button(label=f"{s.start:%a %H:%M}", action=SLOT_ACTION, value=f"{approve}:{s.start:%Y-%m-%dT%H:%M}")
                   for s in alternatives)
     outcome = outcome.model_copy(update={"card": outcome.card.model_copy(update={"buttons": (*outcome.card.buttons, *extra)})})
+    text = f"“{title}”, {_span(slot)} ({ctx.timezone}): approve to add it to your calendar."
     if clashes:
-        outcome = outcome.model_copy(update={"text": f"{outcome.text} It clashes with something already in your calendar; "
-                                                     "pick a free slot below, or approve it anyway."})
+        text = f"“{title}” at {_span(slot)} clashes with something already in your calendar: pick a free slot below, or approve it anyway."
+    outcome = outcome.model_copy(update={"text": text})
     kept = {k: v for k, v in intent.slots.items() if k not in ("start", "when_answer")}
     return hold(ctx, intent.model_copy(update={"slots": {**kept, "date": slot.start.date().isoformat(),
                                                             "time": f"{slot.start:%H:%M}",

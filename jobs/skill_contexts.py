@@ -8,7 +8,14 @@ from agents.skill_context import SkillContext
 from jobs.digest_jobs import OutboxDigest, builder_for
 from jobs.runtime import Runtime
 from memory.conversations import Conversations
-from memory.profiles import Profiles
+from memory.profiles import Profile, Profiles
+
+
+def zone_for(profile: Profile, configured: str) -> str:
+    """What the operator said in chat wins; then a TIMEZONE someone set; then a channel's hint; then UTC."""
+    if profile.timezone and (profile.timezone_from == "operator" or configured == "UTC"):
+        return profile.timezone
+    return configured
 
 
 def skill_context(rt: Runtime, trace_id: str, actor: str, thread_id: str, channel: str = "",
@@ -36,7 +43,7 @@ def skill_context(rt: Runtime, trace_id: str, actor: str, thread_id: str, channe
         drafts=DraftStore(rt.redis, rt.settings.workspace),
         llm=rt.llm,
         approvers=rt.approvers,
-        timezone=profile.timezone or rt.settings.timezone,
+        timezone=zone_for(profile, rt.settings.timezone),
         work_hours=(profile.work_start if profile.work_start is not None else conversation.work_start,
                     profile.work_end if profile.work_end is not None else conversation.work_end),
         profiles=profiles,

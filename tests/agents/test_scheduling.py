@@ -108,7 +108,7 @@ async def test_a_clash_offers_free_slots_and_picking_one_books_it(deputy: Deputy
     await click(deputy, fresh["card"], "Approve")
     await deputy.work()
     titles = sorted((e.summary, e.start.hour) for e in events_on(calendar, wednesday))
-    assert titles == [("Design review", 10), ("Meeting", 11)]
+    assert titles == [("Design review", 10), ("Meeting with Bob", 11)]
 
 
 async def test_a_correction_before_approval_changes_the_card_and_the_old_buttons_approve_nothing(
