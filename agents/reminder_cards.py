@@ -28,7 +28,8 @@ def reminder_card(reminder: Reminder, tz: str, seq: int | None = None, note: str
             Button(label="Done", action="reminder.done", value=f"{reminder.id}:{seq}", style="primary"),
         )
         if reminder.repeat is not None:
-            buttons += (Button(label="Stop repeating", action="reminder.cancel", value=reminder.id, style="danger"),)
+            # the occurrence in the value: the click redraws this card as stopped
+            buttons += (Button(label="Stop repeating", action="reminder.cancel", value=f"{reminder.id}:{seq}", style="danger"),)
     fields = [CardField(label="What", value=reminder.what), CardField(label="When", value=f"{when:%a %d %b %H:%M} {when.tzname()}")]
     if reminder.repeat is not None:
         fields.append(CardField(label="Repeats", value=reminder.repeat.label()))

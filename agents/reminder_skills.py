@@ -133,6 +133,9 @@ def finish_reminder(ctx: SkillContext, value: str) -> Outcome:
     reminder = book.get(reminder_id)
     if reminder is None:
         return Outcome(text="I no longer have that reminder.", ok=False)
+    if reminder.status != "pending":
+        # a card left from before the reminder was done or cancelled: say so, and show it closed
+        return Outcome(text=f"That reminder was already {reminder.status}.", card=reminder_card(reminder, tz, int(seq)))
     if reminder.repeat is not None:
         # Done answers this occurrence; the series goes on until it is cancelled
         fresh = book.acknowledge(reminder_id, int(seq))

@@ -83,7 +83,7 @@ async def test_a_reminder_fires_in_its_thread_once_due_with_snooze_and_done(depu
     assert card["card"]["resolution"].startswith("Snoozed until") and card["card"]["buttons"] == []
     assert "That reminder was already snoozed." in [m["text"] for m in messages]
     later = scheduled(redis)
-    assert list(later) == [job_id.replace("-0", "-1")]
+    assert list(later) == [job_id.removesuffix("-0") + "-1"]
     assert timedelta(minutes=14) < list(later.values())[0] - datetime.now(timezone.utc) <= timedelta(minutes=15)
 
 
