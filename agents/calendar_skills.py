@@ -17,6 +17,7 @@ from agents.corrections import hold
 from agents.intents.slots import find_when
 from agents.plan import Origin
 from agents.skill_context import SkillContext
+from integrations.calendar_models import span
 from integrations.capability import CapabilityError
 from kernel.messages import Button, Intent, Outcome
 from kernel.text import find_emails
@@ -145,7 +146,7 @@ def free_slots(ctx: SkillContext, wanted: Slot, first_day: list[Any], now: datet
 
 
 def _span(slot: Slot) -> str:
-    return f"{slot.start:%a %d %b %H:%M}–{slot.end:%H:%M}"
+    return span(slot.start, slot.end)
 
 
 def schedule(ctx: SkillContext, intent: Intent) -> Outcome:
@@ -160,7 +161,7 @@ def schedule(ctx: SkillContext, intent: Intent) -> Outcome:
         return ask(ctx, intent, "when_answer", f"When should “{title}” be? (a day and a time, e.g. Tuesday 3pm)", kind="text")
     if at is None:
         return ask(ctx, intent.model_copy(update={"slots": {**intent.slots, "date": day.isoformat()}}), "time",
-                   f"What time on {day:%a %d %b}?", kind="clock")
+                   f"What time on {day:%a %-d %b}?", kind="clock")
     minutes = _length(intent)
     if minutes is None:
         fixed = intent.model_copy(update={"slots": {**intent.slots, "date": day.isoformat(), "time": at}})
@@ -169,7 +170,7 @@ def schedule(ctx: SkillContext, intent: Intent) -> Outcome:
     start = datetime.combine(day, clock.fromisoformat(at), ZoneInfo(ctx.timezone))
     if start < now - timedelta(minutes=5):
         return ask(ctx, intent.model_copy(update={"slots": {**intent.slots, "date": "", "time": "", "start": ""}}), "when_answer",
-                   f"{start:%a %d %b %H:%M} has already passed. When should “{title}” be instead?", kind="text")
+                   f"{start:%a %-d %b %H:%M} has already passed. When should “{title}” be instead?", kind="text")
     return _propose(ctx, intent, title, Slot(start, start + timedelta(minutes=minutes)), now)
 
 

@@ -73,6 +73,12 @@ def moved_summary(args: Mapping[str, Any], output: Mapping[str, Any]) -> str:
     return f"Moved “{event.summary}” from {was} to {event.span()}."
 
 
+def created_summary(args: Mapping[str, Any], output: Mapping[str, Any]) -> str:
+    event = CalendarEvent.model_validate(output["event"])
+    invited = f"; invited {', '.join(event.attendees)}" if event.attendees else ""
+    return f"Added “{event.summary}” to your calendar: {event.span()}{invited}."
+
+
 def cancelled_summary(args: Mapping[str, Any], output: Mapping[str, Any]) -> str:
     if not output.get("cancelled"):
         return "That event was already gone from the calendar; nothing changed."
@@ -116,7 +122,7 @@ def calendar_capabilities(config: CalDavSettings, timezone: str) -> list[Capabil
             reversible=True, compensation="calendar.cancel",
             # the UID (and so the event's URL) comes from our key: a repeat rewrites the same event
             idempotency="natural", run=create, recipient_fields=("attendees",), title="Add this event?", preview=event_preview,
-            **common,
+            summary=created_summary, **common,
         ),
         Capability(
             name="calendar.move", description="Move an event to a new time, keeping its length unless an end is given.",

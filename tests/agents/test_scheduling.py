@@ -77,13 +77,13 @@ async def test_a_missing_length_is_asked_then_the_event_is_approved_once(deputy:
     await deputy.say("30 min")
     card = await last(deputy)
     assert card["card"] is not None and "Approve" in [b["label"] for b in card["card"]["buttons"]], card
-    assert f"{tuesday:%a %d %b} 15:00–15:30 {ZONE}" in card["card"]["rationale"]
+    assert f"{tuesday:%a %-d %b} 15:00–15:30 {ZONE}" in card["card"]["rationale"]
 
     done = await click(deputy, card["card"], "Approve")
     await deputy.work()
     [event] = events_on(calendar, tuesday)
     assert event.summary == "Call with Ana" and event.start.hour == 15 and (event.end - event.start) == dt.timedelta(minutes=30)
-    assert done["text"].startswith("calendar.create: done")
+    assert done["text"] == f"Added “Call with Ana” to your calendar: {tuesday:%a %-d %b} 15:00–15:30."
     shown = next(m for m in await deputy.messages() if (m["card"] or {}).get("card_id") == card["card"]["card_id"])
     assert shown["card"]["resolution"].startswith("Approved by operator")
 

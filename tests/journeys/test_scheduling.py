@@ -34,10 +34,10 @@ def test_a_missing_length_is_asked_answered_and_one_event_is_booked(console, clu
 
     console.say("30 min")
     card = console.reply(where=lambda said: said.card is not None and "Approve" in said.card.labels)
-    assert f"{tuesday:%a %d %b} 15:00–15:30 {ZONE}" in card.card.rationale and "ana@acme.io" in card.card.preview
+    assert f"{tuesday:%a %-d %b} 15:00–15:30 {ZONE}" in card.card.rationale and "ana@acme.io" in card.card.preview
 
     console.click("Approve")
-    console.reply(containing="done")
+    console.reply(containing="to your calendar:")
     [event] = on(cluster, tuesday, "Call with Ana")
     assert (event.start.hour, event.end - event.start, event.attendees) == (15, dt.timedelta(minutes=30), ("ana@acme.io",))
 
@@ -53,7 +53,7 @@ def test_a_clashing_time_offers_free_slots_and_the_picked_one_is_booked(console,
     fresh = console.reply(where=lambda said: said.card is not None and not said.edit and "Approve" in said.card.labels)
     assert "11:00–12:00" in fresh.card.rationale and "overlaps" not in fresh.card.rationale
     console.click("Approve", on=fresh)
-    console.reply(containing="done")
+    console.reply(containing="to your calendar:")
     assert [(e.summary, e.start.hour) for e in on(cluster, wednesday)] == [("Design review", 10), ("Meeting with Bob", 11)]
 
 
@@ -72,7 +72,7 @@ def test_a_correction_changes_the_card_and_the_old_card_cannot_approve(console, 
     assert on(cluster, thursday, "Call with Carla") == []
 
     console.click("Approve", on=second)
-    console.reply(containing="done")
+    console.reply(containing="to your calendar:")
     [event] = on(cluster, thursday, "Call with Carla")
     assert event.start.hour == 16
 
@@ -101,7 +101,7 @@ def test_slack_scheduling_asks_with_buttons_and_books_after_approval(slack, clus
     card = slack.reply(where=lambda said: said.card is not None and "Approve" in said.card.labels)
     assert "10:00–11:00" in card.card.rationale
     slack.click("Approve", on=card)
-    slack.reply(containing="done")
+    slack.reply(containing="to your calendar:")
     [event] = on(cluster, monday, "Call with Erin")
     assert event.end - event.start == dt.timedelta(hours=1)
 
@@ -113,6 +113,6 @@ def test_telegram_scheduling_takes_a_typed_answer(telegram, cluster):
     card = telegram.reply(where=lambda said: said.card is not None and "Approve" in said.card.labels)
     assert "09:00–09:45" in card.shown
     telegram.click("Approve", on=card)
-    telegram.reply(containing="done")
+    telegram.reply(containing="to your calendar:")
     [event] = on(cluster, thursday, "Call with Fay")
     assert event.end - event.start == dt.timedelta(minutes=45)
