@@ -127,7 +127,8 @@ async def test_operator_click_is_answered_at_once_and_the_card_is_edited(tg, tel
 
 async def test_click_by_someone_else_is_refused_and_changes_nothing(tg, telegram_api, shared_eval):
     sent = await _card(tg, telegram_api, shared_eval)
-    [[button]] = sent.params["reply_markup"]["inline_keyboard"]
+    [[button, *_]] = sent.params["reply_markup"]["inline_keyboard"]
+    assert button["text"] == "Mark done"
     card_message = {"message_id": 500, "date": 1441645600, "chat": {"id": TELEGRAM_OPERATOR, "type": "private"}, "text": "card"}
 
     assert await post_update(tg, callback_update(20010, 2222, card_message, button["callback_data"])) == 200
