@@ -82,28 +82,41 @@ def _length(intent: Intent) -> int | None:
     return answers.duration_minutes(found.group(0)) if found else None
 
 
-def _attendees(ctx: SkillContext, intent: Intent) -> tuple[list[str], list[str]]:
-    """Addresses to invite, and the names the contacts do not know an address for."""
+def _attendees(ctx: SkillContext, intent: Intent) -> tuple[list[str], list[str], tuple[str, list[Any]] | None]:
+    """Addresses to invite, the names the contacts know no address for, and a name several contacts share
+    (with those contacts) when the operator has not said which one they mean yet."""
     emails = [str(e) for e in (intent.slots.get("attendees") or [])] + find_emails(str(intent.slots.get("title") or ""))
     unknown: list[str] = []
     for person in intent.slots.get("people") or []:
-        found = _contact_email(ctx, str(person))
-        if found:
-            emails.append(found)
-        elif not any(str(person).lower() in e.lower() for e in emails):
-            unknown.append(str(person))
-    return list(dict.fromkeys(emails)), unknown
+        name = str(person)
+        picked = intent.slots.get(_pick_slot(name))
+        found = [str(picked)] if picked else [c.email for c in _contacts(ctx, name)]
+        if len(found) == 1:
+            emails.append(found[0])
+        elif len(found) > 1:
+            return emails, unknown, (name, _contacts(ctx, name))
+        elif not any(name.lower() in e.lower() for e in emails):
+            unknown.append(name)
+    return list(dict.fromkeys(emails)), unknown, None
 
 
-def _contact_email(ctx: SkillContext, name: str) -> str | None:
+def _pick_slot(name: str) -> str:
+    return "contact_" + re.sub(r"\W+", "_", name.lower())
+
+
+def _contacts(ctx: SkillContext, name: str) -> list[Any]:
     if ctx.agent is None or "contacts.lookup" not in ctx.agent.executor.capabilities:
-        return None
+        return []
     try:
         found = ctx.agent.executor.read("contacts.lookup", {"query": name}, ctx.trace_id, ctx.workspace)
     except (CapabilityError, ValueError):
-        return None
-    contacts = [c for c in getattr(found, "contacts", []) if c.email]
-    return contacts[0].email if len(contacts) == 1 else None
+        return []
+    return [c for c in getattr(found, "contacts", []) if c.email]
+
+
+def _which(ctx: SkillContext, intent: Intent, name: str, contacts: list[Any]) -> Outcome:
+    options = tuple((f"{c.name or c.email}{f' ({c.company})' if c.company else ''} <{c.email}>", c.email) for c in contacts[:6])
+    return ask(ctx, intent, _pick_slot(name), f"Which {name} do you mean?", kind="choice", options=options)
 
 
 def busy(ctx: SkillContext, day: date) -> list[Any] | None:
@@ -145,6 +158,16 @@ def free_slots(ctx: SkillContext, wanted: Slot, first_day: list[Any], now: datet
     return found
 
 
+def _hours_question(ctx: SkillContext) -> str:
+    """Asked once per operator, the first time free slots are offered: the hours they were offered within."""
+    profile = ctx.profiles.get(ctx.actor) if ctx.profiles is not None else None
+    if ctx.profiles is None or profile is None or profile.work_start is not None or not ctx.profiles.ask_once(ctx.actor, "hours"):
+        return ""
+    start, end = ctx.work_hours
+    return (f" (I offered times between {start}:00 and {end}:00. What are your working hours? Tell me e.g. "
+            "“I work 8 to 5” and I'll use them from now on.)")
+
+
 def _span(slot: Slot) -> str:
     return span(slot.start, slot.end)
 
@@ -174,11 +197,20 @@ def schedule(ctx: SkillContext, intent: Intent) -> Outcome:
     return _propose(ctx, intent, title, Slot(start, start + timedelta(minutes=minutes)), now)
 
 
+def _as_asked(intent: Intent, slot: Slot) -> Intent:
+    """The intent with the moment and length settled, so an answer to a later question keeps them."""
+    minutes = str(int((slot.end - slot.start).total_seconds() // 60))
+    return intent.model_copy(update={"slots": {**intent.slots, "date": slot.start.date().isoformat(),
+                                                "time": f"{slot.start:%H:%M}", "duration_min": minutes}})
+
+
 def _propose(ctx: SkillContext, intent: Intent, title: str, slot: Slot, now: datetime) -> Outcome:
     assert ctx.agent is not None
     events = busy(ctx, slot.start.date())
     clashes = overlapping(events or [], slot)
-    attendees, unknown = _attendees(ctx, intent)
+    attendees, unknown, ambiguous = _attendees(ctx, intent)
+    if ambiguous is not None:
+        return _which(ctx, _as_asked(intent, slot), *ambiguous)
     learned = ctx.profiles is not None and ctx.profiles.get(ctx.actor).timezone
     zone_note = "your time zone" if learned or ctx.timezone != "UTC" else "Deputy's default — tell me “my time zone is …” if yours differs"
     notes = [f" {_span(slot)} {ctx.timezone} ({zone_note}), {int((slot.end - slot.start).total_seconds() // 60)} min."]
@@ -205,9 +237,7 @@ def _propose(ctx: SkillContext, intent: Intent, title: str, slot: Slot, now: dat
     text = f"“{title}”, {_span(slot)} ({ctx.timezone}): approve to add it to your calendar."
     if clashes:
         text = f"“{title}” at {_span(slot)} clashes with something already in your calendar: pick a free slot below, or approve it anyway."
+        text += _hours_question(ctx)
     outcome = outcome.model_copy(update={"text": text})
-    kept = {k: v for k, v in intent.slots.items() if k not in ("start", "when_answer")}
-    return hold(ctx, intent.model_copy(update={"slots": {**kept, "date": slot.start.date().isoformat(),
-                                                            "time": f"{slot.start:%H:%M}",
-                                                            "duration_min": str(int((slot.end - slot.start).total_seconds() // 60))}}),
-                outcome)
+    kept = intent.model_copy(update={"slots": {k: v for k, v in intent.slots.items() if k not in ("start", "when_answer")}})
+    return hold(ctx, _as_asked(kept, slot), outcome)

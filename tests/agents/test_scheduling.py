@@ -15,6 +15,7 @@ from redis import Redis
 from harness.fakes.radicale_server import RadicaleServer
 from integrations.calendar import CalendarClient
 from integrations.calendar_models import AgendaRequest, CreateEvent
+from integrations.internal import Contact, ContactBook
 from kernel.settings import load_settings
 from kernel.settings_models import CalDavSettings
 from tests.bot.conftest import Deputy, logged_in_deputy
@@ -146,3 +147,32 @@ async def test_cancel_ends_the_question_and_nothing_is_booked(deputy: Deputy, ca
     await deputy.say("30")
     assert "How long" not in (await last(deputy))["text"]
     assert events_on(calendar, next_weekday(4)) == []
+
+
+async def test_a_name_two_contacts_share_is_asked_and_the_answer_picks_the_invitee(
+        deputy: Deputy, calendar: CalendarClient, redis: Redis, settings: Any) -> None:
+    book = ContactBook(redis, settings.workspace)
+    book.upsert(Contact(email="ana@acme.io", name="Ana Lopez", company="Acme"))
+    book.upsert(Contact(email="ana.ruiz@studio.example", name="Ana Ruiz", company="Studio"))
+    await deputy.say("schedule a 30 min call with Ana on Thursday at 10am")
+    question = await last(deputy)
+    assert question["text"].startswith("Which Ana do you mean?")
+    assert sorted(b["label"] for b in question["card"]["buttons"]) == [
+        "Ana Lopez (Acme) <ana@acme.io>", "Ana Ruiz (Studio) <ana.ruiz@studio.example>"]
+
+    await deputy.say("the one at Acme")
+    card = (await last(deputy))["card"]
+    assert "ana@acme.io" in card["preview"] and "ana.ruiz" not in card["preview"] and "10:00–10:30" in card["rationale"]
+
+
+async def test_working_hours_are_asked_once_when_free_slots_are_first_offered(deputy: Deputy, calendar: CalendarClient) -> None:
+    monday = next_weekday(0)
+    calendar.create(CreateEvent(summary="Standup", start=dt.datetime.combine(monday, dt.time(9)),
+                                end=dt.datetime.combine(monday, dt.time(10)), timezone=ZONE), key="seed-2")
+    await deputy.say("book a 30 min call with ivo@acme.io on Monday at 9am", thread_id="t1")
+    first = await last(deputy)
+    assert "What are your working hours?" in first["text"] and first["card"]["buttons"][2]["label"] == f"{monday:%a} 10:00"
+    await deputy.say("book a 30 min call with jo@acme.io on Monday at 9:15am", thread_id="t2")
+    await deputy.work()
+    second = (await deputy.messages("t2"))[-1]
+    assert "clashes" in second["text"] and "working hours" not in second["text"]
