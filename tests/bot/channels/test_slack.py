@@ -16,6 +16,7 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 
 from agents.intents.commands import COMMANDS
+from agents.smalltalk import GREETING_REPLY
 from bot.channels.slack import slack_channel
 from bot.channels.slack_commands import command_text
 from kernel.messages import Reply
@@ -97,7 +98,7 @@ async def test_mention_starts_a_thread_and_replies_in_it_reach_deputy(slack, sla
     await slack.work()
     [first] = slack_api.calls_to("chat.postMessage")
     assert first.params["channel"] == "C111" and first.params["thread_ts"] == mention["event"]["ts"]
-    assert "not sure" in first.params["text"]  # "Hi there!" with the mention stripped is no command
+    assert first.params["text"] == GREETING_REPLY  # "Hi there!" with the mention stripped is a greeting
 
     # a reply in that thread, without a mention, is for Deputy; one in some other thread is not
     reply = payload(shared_eval, "slack/event_callback_message.json")
