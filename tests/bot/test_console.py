@@ -4,6 +4,7 @@ from __future__ import annotations
 from rq import Queue
 
 from agents import skills
+from agents.intents.clarification import HELP_POINTER
 from memory.events import EventLog
 from memory.tasks import TaskStore
 
@@ -81,7 +82,9 @@ async def test_unknown_text_gets_a_helpful_answer(deputy):
     await deputy.say("what's the weather on mars")
     await deputy.work()
     text = (await deputy.messages())[-1]["text"]
-    assert "not sure" in text and "/remember" in text and "/task" in text
+    # a short question that points at /help, rather than the whole of /help pasted into the thread
+    assert text.startswith("I'm not sure what you mean.") and text.endswith(HELP_POINTER)
+    assert "/remember" not in text and "/task" not in text
 
 
 async def test_bad_command_arguments_get_usage(deputy):
