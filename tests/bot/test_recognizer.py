@@ -91,7 +91,8 @@ async def test_out_of_scope_text_gets_a_question_and_nothing_is_done(deputy):
 
 
 async def test_clicking_a_suggestion_carries_it_out_on_the_original_text_once(deputy):
-    await deputy.say("the bank. call them")
+    # terse enough to ask about; its two likeliest readings are a new task or a done one
+    await deputy.say("website fix")
     await deputy.work()
     card = (await deputy.messages())[-1]["card"]
     offered = {b["value"].split(":")[1]: b for b in card["buttons"]}
@@ -99,7 +100,7 @@ async def test_clicking_a_suggestion_carries_it_out_on_the_original_text_once(de
 
     await click(deputy, offered["add_task"], "click-1")
     tasks = TaskStore(deputy.redis, "default").list()
-    assert [t.title for t in tasks] == ["the bank. call them"]
+    assert [t.title for t in tasks] == ["website fix"]
     updated = (await deputy.messages())[-1]
     assert updated["card"]["resolution"].startswith("Chose:") and updated["card"]["buttons"] == []
 
