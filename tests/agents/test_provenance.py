@@ -106,6 +106,8 @@ SLOTS = {
     "to": ["ana@acme.io"], "subject": "Invoice 4471", "body": "Hi Ana, invoice 4471 for 1,200 EUR is attached.",
     "title": "Kickoff", "start": "2030-01-02T10:00", "end": "2030-01-02T11:00", "attendees": ["ana@acme.io"],
     "lead": "ana@acme.io", "project": "sales", "name": "crm", "payload": {"event": "won", "amount": 1200}, "query": "ana",
+    # a move or cancel acts on the event the calendar found
+    "uid": "kickoff-1@deputy", "timezone": "Europe/Madrid", "change": "Kickoff: Wed 10:00 → Wed 11:00",
 }
 
 
