@@ -156,8 +156,12 @@ class SlackChannel:
             timezone=await self._timezone(user),
         )
         ack_ = await self.gateway.accept(inbound)
-        # a slash command leaves no message to mark: its (private) acknowledgement is the working sign
-        await ack(text=WORKING if ack_.status == "accepted" else None)
+        # a slash command leaves no message to mark: its (private) acknowledgement is the working sign. A repeat
+        # or a refusal gets a bare acknowledgement (bolt takes no text=None)
+        if ack_.status == "accepted":
+            await ack(text=WORKING)
+        else:
+            await ack()
 
     # --- translation
 

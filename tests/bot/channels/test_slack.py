@@ -344,6 +344,19 @@ async def test_a_slash_command_is_acknowledged_with_working_on_it(slack, slack_a
     assert resp.status == 200 and await resp.text() == "Working on it…"
 
 
+async def test_a_repeated_or_refused_slash_command_is_acknowledged_and_runs_once(slack, slack_api, shared_eval):
+    first, again = [await _slash(slack, shared_eval, "task add renew the domain", "trigger-once") for _ in range(2)]
+    assert (first.status, await first.text()) == (200, "Working on it…")
+    assert (again.status, await again.text()) == (200, "")  # Slack retried: a bare acknowledgement, no second job
+    form = dict(parse_qsl((shared_eval / "payloads" / "slack" / "slash_command.form.txt").read_text().strip()))
+    form.update(command="/deputy", text="task add forged", user_id="U-STRANGER", trigger_id="trigger-stranger")
+    stranger = await slack.client.post("/slack/events", **signed(urlencode(form), content_type="application/x-www-form-urlencoded"))
+    assert stranger.status == 200 and await stranger.text() != "Working on it…"
+    assert slack.queued() == 1
+    await slack.work()
+    assert [t.title for t in TaskStore(slack.redis, "default").list()] == ["renew the domain"]
+
+
 async def test_a_message_gets_a_reaction_as_soon_as_it_is_taken(slack, slack_api, shared_eval):
     body = dm(shared_eval, "/remember Ana prefers calls after 10am")
     assert await post_event(slack, body) == 200
