@@ -19,6 +19,21 @@ def test_builtin_intents_trigger_skills_that_exist():
     assert OUT_OF_SCOPE in labels and len(texts) == len(labels)
 
 
+# the built-in intent names are part of Deputy's interface: intents files and playbooks refer to them
+EVERYDAY = ["help", "smalltalk", "remember", "ask", "add_task", "list_tasks", "complete_task", "remind", "list_reminders",
+            "cancel_reminder", "schedule_meeting", "show_agenda", "move_meeting", "cancel_meeting", "send_email", "draft",
+            "follow_up", "save_contact", "find_contact", "forget", "undo", "digest", "check_budget", "set_budget", "trace"]
+
+
+def test_every_everyday_intent_is_built_in():
+    registry = load_registry()
+    assert [name for name in EVERYDAY if name not in registry] == []
+    # the managing intents reach the skill of what they manage, with the action it takes
+    assert registry.get("complete_task").target == "task" and registry.get("complete_task").defaults["action"] == "done"
+    assert registry.get("list_reminders").target == registry.get("cancel_reminder").target == "reminders"
+    assert registry.get("schedule_meeting").rename == {"when": "start", "emails": "attendees"}
+
+
 def test_operator_file_adds_and_overrides_intents(tmp_path: Path):
     path = tmp_path / "intents.yaml"
     path.write_text(
