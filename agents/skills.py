@@ -8,6 +8,7 @@ import time
 from kernel.messages import Intent, Outcome
 from agents import action_skills, agenda_skills, calendar_skills, conversation, corrections, reminder_skills, routine_skills, setup_hints, task_skills
 from agents import profile_skills
+from agents import pending_skills, smalltalk
 from agents.intents import clarification
 from agents.intents.help import command_help
 from agents.recall import UNVERIFIED
@@ -132,6 +133,13 @@ SKILLS: dict[str, Skill] = {
     # the operator's clock: "my time zone is Europe/Madrid", /timezone, "I work 9 to 6", /hours
     "timezone": profile_skills.timezone,
     "hours": profile_skills.timezone,
+    # greetings and thanks get a short reply, not the help text
+    "smalltalk": smalltalk.smalltalk,
+    # understood now, carried out in full once contacts and note deletion exist: each says what it did instead
+    "save_contact": pending_skills.save_contact,
+    "find_contact": pending_skills.find_contact,
+    "forget": pending_skills.forget,
+    "undo": pending_skills.undo,
 }
 # a request with a time, from an operator whose zone no channel told (Telegram), first asks for it, once
 SKILLS.update({name: profile_skills.zone_first(SKILLS[name]) for name in profile_skills.TIMED_SKILLS if name in SKILLS})
