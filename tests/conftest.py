@@ -88,6 +88,20 @@ def settings(redis_url: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[n
 
 
 @pytest.fixture
+def radicale(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A real Radicale CalDAV server on loopback with one calendar, "Work" (harness/fakes/radicale_server.py)."""
+    import caldav
+
+    from harness.fakes.radicale_server import RadicaleServer
+
+    server = RadicaleServer(tmp_path / "radicale").start()
+    with caldav.DAVClient(url=server.url, username=server.username, password=server.password) as client:
+        client.principal().make_calendar(name="Work")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def shared_eval() -> Path:
     path = SHARED / "eval"
     if not path.exists():

@@ -5,11 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import replace
-from pathlib import Path
 from typing import Iterator
 from zoneinfo import ZoneInfo
 
-import caldav
 import pytest
 from redis import Redis
 
@@ -27,15 +25,6 @@ from kernel.settings_models import CalDavSettings
 from tests.bot.conftest import logged_in_deputy
 
 ZONE = "Europe/Lisbon"
-
-
-@pytest.fixture
-def radicale(tmp_path: Path) -> Iterator[RadicaleServer]:
-    server = RadicaleServer(tmp_path / "radicale").start()
-    with caldav.DAVClient(url=server.url, username=server.username, password=server.password) as client:
-        client.principal().make_calendar(name="Work")
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from pathlib import Path
-from typing import Any, AsyncIterator, Iterator
+from typing import Any, AsyncIterator
 from zoneinfo import ZoneInfo
 
-import caldav
 import pytest
 from redis import Redis
 
@@ -21,15 +19,6 @@ from kernel.settings_models import CalDavSettings
 from tests.bot.conftest import Deputy, logged_in_deputy
 
 ZONE = "Europe/Madrid"
-
-
-@pytest.fixture
-def radicale(tmp_path: Path) -> Iterator[RadicaleServer]:
-    server = RadicaleServer(tmp_path / "radicale").start()
-    with caldav.DAVClient(url=server.url, username=server.username, password=server.password) as client:
-        client.principal().make_calendar(name="Work")
-    yield server
-    server.stop()
 
 
 @pytest.fixture

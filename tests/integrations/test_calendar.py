@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
-from typing import Iterator
 from zoneinfo import ZoneInfo
 
 import caldav
@@ -31,15 +29,6 @@ from kernel.settings_models import CalDavSettings
 
 NY = ZoneInfo("America/New_York")
 LISBON = ZoneInfo("Europe/Lisbon")
-
-
-@pytest.fixture
-def radicale(tmp_path: Path) -> Iterator[RadicaleServer]:
-    server = RadicaleServer(tmp_path / "radicale").start()
-    with caldav.DAVClient(url=server.url, username=server.username, password=server.password) as client:
-        client.principal().make_calendar(name="Work")
-    yield server
-    server.stop()
 
 
 # the operator's time zone in these tests
