@@ -1,14 +1,17 @@
-"""`deputy eval intents`: the local classifier on CLINC150 (with out-of-scope) and HWU64.
+"""`deputy eval intents`: the local classifier on CLINC150 (with out-of-scope) and HWU64, and the
+product's own recogniser on operator messages.
 
   deputy eval intents --clinc FILE [--min-oos-recall R] [--minilm-only]
   deputy eval intents --hwu FILE [--test-folds 9,10] [--minilm-only]
+  deputy eval intents --operator FILE [--minilm-only] [--misses]
 
 CLINC: trains on `train`, uses `oos_train` as known out-of-scope phrases, and reports in-scope
 accuracy (an in-scope query rejected as out-of-scope counts as wrong), out-of-scope recall and
 AUROC on `test` + `oos_test` with the threshold chosen on `val` + `oos_val`. A file without a test
 split is scored on `val`, with each half's threshold chosen on the other half, so the threshold
 never sees the queries it is scored on. HWU: micro-F1 over the test folds, each fold trained on
-every row of the other folds."""
+every row of the other folds. Operator: the built-in intents as a worker recognises them, threshold
+and clarification included (harness/bench/operator_intents.py)."""
 from __future__ import annotations
 
 import argparse
@@ -23,6 +26,7 @@ import numpy as np
 from agents.intents.classifier import IntentClassifier, Params
 from agents.intents.model import IntentFeatures, MemoEmbedder, classifier_params
 from agents.intents.recognizers import larger_embedder
+from harness.bench import operator_intents
 from kernel.settings import Settings
 from memory.embedding_cache import CachedEmbedder
 from memory.embeddings import Embedder, MiniLmEmbedder
@@ -40,6 +44,9 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--clinc", type=Path, help="CLINC150 JSON (data_full.json format)")
     source.add_argument("--hwu", type=Path, help="HWU64 semicolon CSV with a test_fold column")
+    source.add_argument("--operator", type=Path, help='JSON lines {"text", "intent"} scored with the built-in intents, '
+                        "as the worker recognises them (label out_of_scope: must not act)")
+    parser.add_argument("--misses", action="store_true", help="operator: list each message recognised wrongly")
     parser.add_argument("--test-folds", help="HWU: only these test folds, e.g. 9,10 (default: every fold present)")
     # above the 80% a deployment wants: 100 oos_val queries pin the threshold's recall only to within a
     # few points, and the margin keeps the operating point on the right side of 80. How much margin
@@ -53,7 +60,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--cache", type=Path, help="keep sentence vectors in this SQLite file across runs (train_s then leaves out embedding)")
     parser.add_argument("--latency-samples", type=int, default=300)
     args = parser.parse_args(argv)
-    path = args.clinc or args.hwu
+    path = args.clinc or args.hwu or args.operator
     if not path.exists():
         parser.error(f"{path} does not exist")
     return args
@@ -61,6 +68,8 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 
 def run(settings: Settings, argv: list[str]) -> dict[str, Any]:
     args = _parse(argv)
+    if args.operator:
+        return operator_intents.score(settings, args.operator, args.minilm_only, args.no_embeddings, args.misses)
     embedder = None
     features = None
     if not args.no_embeddings:

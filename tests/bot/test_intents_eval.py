@@ -81,3 +81,43 @@ def test_auroc_is_the_probability_in_scope_ranks_above_out_of_scope():
     assert auroc(np.array([0.1, 0.2]), np.array([0.9, 0.8])) == 0.0
     assert auroc(np.array([0.5]), np.array([0.5])) == 0.5
 
+
+
+# --- operator messages: the product's own recogniser
+
+OPERATOR_KEYS = {"n", "in_scope_accuracy", "oos_not_acted", "clarified", "per_intent", "confusions",
+                 "latency_ms_p50", "latency_ms_p99"}
+
+
+def test_operator_file_is_scored_as_the_worker_recognises_it(tmp_path: Path, settings):
+    lines = [{"text": "add a task to renew the domain", "intent": "add_task"},
+             {"text": "show my open tasks", "intent": "list_tasks"},
+             {"text": "remind me to call ana tomorrow at 9am", "intent": "remind"},
+             {"text": "tell me a joke", "intent": "out_of_scope"},
+             {"text": "zzqx vlorp", "intent": "out_of_scope"}]
+    path = tmp_path / "operator.jsonl"
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    result = run(settings, ["--operator", str(path), "--no-embeddings", "--misses"])
+    assert OPERATOR_KEYS <= set(result) and result["n"] == 5 and result["threshold"] == settings.intent.threshold
+    # scored on the intent matched, not on the skill it runs (add_task and list_tasks both run `task`)
+    assert set(result["per_intent"]) >= {"add_task", "list_tasks", "remind"}
+    assert all(0 <= result[k] <= 100 for k in ("in_scope_accuracy", "oos_not_acted", "clarified"))
+    # each message acted on wrongly or not acted on is listed once, under what Deputy did instead
+    assert all(m["got"] != m["intent"] for m in result["misses"])
+    assert len(result["misses"]) == sum(result["confusions"].values())
+    # phrases it learned from are recognised
+    assert result["per_intent"]["add_task"]["recall"] == 1.0 and result["per_intent"]["remind"]["recall"] == 1.0
+
+
+def test_operator_file_must_be_labelled_json_lines(tmp_path: Path, settings):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"text": "hi"}\n')
+    with pytest.raises(SystemExit, match="bad.jsonl:1"):
+        run(settings, ["--operator", str(path), "--no-embeddings"])
+
+
+def test_operator_dev_set_meets_the_targets(shared_eval: Path, settings):
+    """The built-in intents on the operator dev messages, as a worker without all-mpnet-base-v2 sees them."""
+    result = run(settings, ["--operator", str(shared_eval / "operator" / "operator_intents_dev.jsonl"), "--minilm-only"])
+    assert result["in_scope_accuracy"] >= 90, result["confusions"]
+    assert result["oos_not_acted"] >= 90, result["confusions"]
