@@ -34,7 +34,7 @@ _TITLE = re.compile(r"^\s*(?:call it|name it|rename it(?: to)?|title it)\s+[\"â€
 DAY_WORDS = re.compile(r"\b(?:today|tomorrow|tmrw|mon|tue|wed|thu|fri|sat|sun|monday|tuesday|wednesday|thursday|friday|"
                        r"saturday|sunday|next week|jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec|\d{1,2}(?:st|nd|rd|th)|"
                        r"\d{4}-\d\d-\d\d|\d{1,2}/\d{1,2})\b", re.I)
-RECIPIENTS = {"schedule": "attendees", "email": "to", "send_email": "to"}
+RECIPIENTS = {"schedule": "attendees", "email": "to", "send_email": "emails"}
 
 
 def hold(ctx: SkillContext, intent: Intent, outcome: Outcome) -> Outcome:

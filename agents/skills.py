@@ -8,7 +8,7 @@ import time
 from kernel.messages import Intent, Outcome
 from agents import action_skills, agenda_skills, calendar_skills, conversation, corrections, reminder_skills, routine_skills, setup_hints, task_skills
 from agents import profile_skills
-from agents import pending_skills, smalltalk
+from agents import email_skills, pending_skills, smalltalk
 from agents.intents import clarification
 from agents.intents.help import command_help
 from agents.recall import UNVERIFIED
@@ -115,6 +115,8 @@ SKILLS: dict[str, Skill] = {
     "reminders": reminder_skills.reminders,
     # action intents: each becomes a plan (agents/playbooks.yaml) that may ask for approval
     "email": action_skills.act,
+    # "email bob@acme.io that the contract is signed": a complete email from free text, asking for what is missing
+    "send_email": email_skills.send_email,
     "schedule": calendar_skills.schedule,
     # the calendar asked ("am I free Thursday afternoon") and changed (move, cancel: found, then approved)
     "agenda": agenda_skills.agenda,
