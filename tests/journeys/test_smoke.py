@@ -9,7 +9,7 @@ import datetime as dt
 def test_console_task_is_added_then_marked_done(console):
     added = console.ask("/task add send the invoice")
     assert "Added task #" in added.text and "send the invoice" in added.text
-    assert added.card is not None and added.card.labels == ["Mark done"]
+    assert added.card is not None and added.card.labels == ["Mark done", "Snooze to tomorrow", "Delete"]
 
     console.click("Mark done")
     done = console.reply()
