@@ -13,6 +13,7 @@ from redis import Redis
 
 from harness.bench.harness import bearer
 from bot.channels.console import ConsoleThreads
+from bot.status import STALLED_SUFFIX
 from memory.events import EventLog
 
 
@@ -95,7 +96,8 @@ class Seen:
 
 def seen(redis: Redis, workspace: str, thread_id: str) -> Seen:
     messages = ConsoleThreads(redis, workspace).messages(thread_id)
-    return Seen(tuple(m for m in messages if m.get("role") == "deputy"))
+    # "no worker has picked this up yet" says the request is waiting; it is no answer to it
+    return Seen(tuple(m for m in messages if m.get("role") == "deputy" and not str(m.get("id", "")).endswith(f".{STALLED_SUFFIX}")))
 
 
 def wait_for_replies(redis: Redis, workspace: str, deliveries: list[Delivery], timeout_s: float, per_thread: int = 1) -> float:
