@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import logging
 import socket
 import ssl
 from dataclasses import dataclass, field
@@ -14,6 +15,10 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+
+# aiosmtpd logs every connection and EOF at INFO from its own thread, which can outlive the test that
+# captured the log; the fake's own records (messages, refusals) are what tests read
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 
 def free_port() -> int:
