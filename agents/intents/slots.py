@@ -113,14 +113,43 @@ def _clock(text: str) -> str:
     return _BARE_HOUR.sub(lambda m: f"at {m.group(1)}:00" if int(m.group(1)) <= 23 else m.group(0), text)
 
 
+# "the 12th" alone: dateparser reads the number as a month ("12th" → December); people mean a day of this month
+_ORDINAL_DAY = re.compile(r"\bthe\s+(\d{1,2})(?:st|nd|rd|th)\b(?!\s+(?:of\s+)?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|each|every|the\s+month))", re.IGNORECASE)
+
+
+def _day_of_month(text: str, base: datetime) -> str:
+    """"the 12th" as a full date: this month's when it is still to come, else next month's."""
+    def full(match: re.Match[str]) -> str:
+        day = int(match.group(1))
+        if not 1 <= day <= 31:
+            return match.group(0)
+        year, month = base.year, base.month
+        if day < base.day:
+            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        try:
+            return datetime(year, month, day).strftime("%B %d %Y")
+        except ValueError:  # "the 31st" in a shorter month
+            return match.group(0)
+    return _ORDINAL_DAY.sub(full, text)
+
+
+def _normalised(text: str, base: datetime) -> str:
+    """The text as dateparser reads it right: bare hours with minutes, ordinal days as full dates."""
+    return _day_of_month(_clock(text), base)
+
+
+def _base(timezone: str, now: datetime | None) -> datetime:
+    zone = ZoneInfo(timezone)
+    return (now.astimezone(zone) if now else datetime.now(zone)).replace(tzinfo=None)
+
+
 def find_when(text: str, timezone: str, now: datetime | None = None) -> When | None:
     """The first date or time in the text, resolved in the operator's time zone, preferring the future."""
     from dateparser.search import search_dates
 
-    zone = ZoneInfo(timezone)
-    base = (now.astimezone(zone) if now else datetime.now(zone)).replace(tzinfo=None)
+    base = _base(timezone, now)
     settings = {"TIMEZONE": timezone, "RETURN_AS_TIMEZONE_AWARE": True, "PREFER_DATES_FROM": "future", "RELATIVE_BASE": base}
-    matches = search_dates(_clock(EMAIL.sub(" ", text)), languages=["en"], settings=settings) or []
+    matches = search_dates(_normalised(EMAIL.sub(" ", text), base), languages=["en"], settings=settings) or []
     for phrase, moment in matches:
         core = phrase.strip().lower()
         if core in _WEAK_DATE_PHRASES or core.isdigit() or len(core) < 3 or _LENGTH_ONLY.fullmatch(core):
@@ -157,7 +186,7 @@ def extract_slots(spec: IntentSpec, text: str, timezone: str, now: datetime | No
     if "when" in spec.slots:
         when = find_when(text, timezone, now)
         if when:
-            rest = _clock(rest)
+            rest = _normalised(rest, _base(timezone, now))
             slots["when"], slots["when_text"] = when.iso, when.phrase
             rest = re.sub(r"\s*" + re.escape(when.phrase) + r"\s*", " ", rest, count=1).strip()
     if "emails" in spec.slots and (emails := find_emails(text)):

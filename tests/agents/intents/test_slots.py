@@ -35,10 +35,20 @@ def test_the_same_words_mean_a_different_instant_in_another_zone():
         ("next tuesday at 3pm", "2025-06-10T15:00+02:00"),
         ("on 12 june", "2025-06-12"),
         ("at 5pm", "2025-06-04T17:00+02:00"),
+        # a day of the month alone: this month's while it is still to come, else next month's
+        ("on the 12th", "2025-06-12"),
+        ("on the 3rd at 9am", "2025-07-03T09:00+02:00"),
+        # a length is not a moment
+        ("for a 1 hour block on friday", "2025-06-06"),
     ],
 )
 def test_relative_and_absolute_times(text: str, iso: str):
     assert find_when(f"remind me {text} to stretch", "Europe/Berlin", NOW).iso == iso
+
+
+def test_a_days_ordinal_leaves_the_title_clean():
+    slots = extract_slots(REGISTRY.get("schedule_meeting"), "schedule a demo with acme on the 12th at 11am", "Europe/Berlin", NOW)
+    assert (slots["when"], slots["title"]) == ("2025-06-12T11:00+02:00", "a demo with acme")
 
 
 def test_no_time_is_no_slot_rather_than_a_guess():
