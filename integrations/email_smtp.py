@@ -35,6 +35,8 @@ HEALTH_TIMEOUT_S = 5.0
 
 ADDRESS = re.compile(r"[^@\s<>,;:\"()\[\]\\]+@[^@\s<>,;:\"()\[\]\\]+")
 NAMED = re.compile(r"[^<>]*<([^<>]+)>")
+# one or more "<id@host>" separated by spaces: nothing that could end the header
+MSG_IDS = r"^\s*(<[^<>\s]+>\s*)*$"
 
 
 def _address(value: str) -> str:
@@ -52,8 +54,10 @@ class SendEmail(Input):
     cc: list[str] = Field(default_factory=list)
     subject: str = Field(min_length=1, max_length=998)
     body: str
-    # the Message-ID this answers, to keep the recipient's thread together
-    in_reply_to: str | None = None
+    # the Message-ID this answers and the thread's earlier ones (msg-ids separated by spaces), so the
+    # recipient's mail program files the reply in the same thread
+    in_reply_to: str | None = Field(default=None, max_length=998, pattern=MSG_IDS)
+    references: str | None = Field(default=None, max_length=20_000, pattern=MSG_IDS)
 
     @field_validator("to", "cc")
     @classmethod
@@ -80,7 +84,10 @@ def email_preview(args: Args) -> str:
     lines = [f"To: {', '.join(args.get('to') or [])}"]
     if args.get("cc"):
         lines.append(f"Cc: {', '.join(args['cc'])}")
-    lines += [f"Subject: {args.get('subject', '')}", "", str(args.get("body", ""))]
+    lines.append(f"Subject: {args.get('subject', '')}")
+    if args.get("in_reply_to"):
+        lines.append(f"In-Reply-To: {args['in_reply_to']}")
+    lines += ["", str(args.get("body", ""))]
     return "\n".join(lines)
 
 
@@ -104,8 +111,9 @@ def build_message(config: SmtpSettings, args: SendEmail, key: str) -> EmailMessa
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = message_id_for(key, config.sender)
     if args.in_reply_to:
-        message["In-Reply-To"] = args.in_reply_to
-        message["References"] = args.in_reply_to
+        message["In-Reply-To"] = args.in_reply_to.strip()
+    if args.references or args.in_reply_to:
+        message["References"] = " ".join((args.references or args.in_reply_to or "").split())
     message.set_content(args.body)
     return message
 

@@ -4,18 +4,21 @@ Why not dovecot: a fresh CI machine does not have it, and a test that skips prov
 server speaks the wire protocol for exactly what Deputy uses: CAPABILITY, LOGIN, STARTTLS (and
 implicit TLS), SELECT/EXAMINE, NOOP, SEARCH, FETCH (UID, FLAGS, RFC822, RFC822.HEADER, BODY[],
 BODY.PEEK[]), STORE ±FLAGS, the UID forms of SEARCH/FETCH/STORE, CLOSE and LOGOUT. SEARCH knows
-ALL, UNSEEN, SEEN and UID sets; sequence sets know n, n:m and *.
+ALL, UNSEEN, SEEN, FROM, SINCE (by the Date header) and UID sets; sequence sets know n, n:m and *.
 
 Tests reach in through `deliver()`, `flags()`, `fail_next` (answer the next command named X, e.g.
 "SELECT" or "UID STORE", with the given "NO ..."/"BAD ...", or "DROP" to hang up) and `commands` (every command line received, passwords masked)."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import re
 import ssl
 import threading
 from dataclasses import dataclass, field
+from email import message_from_bytes
 from email.message import EmailMessage
+from email.utils import parsedate_to_datetime
 
 
 @dataclass
@@ -37,6 +40,10 @@ def _tokens(line: bytes) -> list[str]:
         else:
             out.append((match.group(2) or match.group(3)).decode())
     return out
+
+
+def _header(raw: bytes, name: str) -> str:
+    return str(message_from_bytes(raw.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n").get(name, ""))
 
 
 def _seq_set(spec: str, top: int) -> set[int]:
@@ -240,6 +247,16 @@ class ImapServer:
             if c == "UID":
                 i += 1
                 if m.uid not in _seq_set(criteria[i], m.uid if criteria[i].endswith("*") else 10**9):
+                    return False
+            if c == "FROM":
+                i += 1
+                if criteria[i] not in _header(m.raw, "From").upper():
+                    return False
+            if c == "SINCE":
+                # the message's Date header stands in for the internal date (the day it arrived)
+                i += 1
+                sent = parsedate_to_datetime(_header(m.raw, "Date") or "Thu, 01 Jan 1970 00:00:00 +0000").date()
+                if sent < dt.datetime.strptime(criteria[i].title(), "%d-%b-%Y").date():
                     return False
             i += 1
         return True

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from email.message import EmailMessage
+from email.utils import formatdate
 from pathlib import Path
 from typing import Iterator
 
@@ -15,7 +16,9 @@ from integrations.email_imap import (
     InboxTriaged,
     imap_health,
     inbox_capabilities,
+    ReadInbox,
     read_inbox,
+    read_mail,
     triage_inbox,
 )
 from integrations.invoke import call
@@ -37,6 +40,11 @@ def mail(sender: str, subject: str, body: str, message_id: str | None = "auto", 
     if message_id:
         message["Message-ID"] = f"<{abs(hash((sender, subject)))}@mail.example>" if message_id == "auto" else message_id
     message.set_content(body, subtype="html" if html else "plain")
+    return message
+
+
+def recent(message: EmailMessage) -> EmailMessage:
+    message.replace_header("Date", formatdate())
     return message
 
 
@@ -75,6 +83,37 @@ def test_reading_the_inbox_leaves_messages_unread(imap: ImapServer) -> None:
     assert (message.uid, message.sender, message.subject, message.body) == (uid, "bob@client.example", "Hello", "Body text")
     assert imap.flags(uid) == set()
     assert len(read_inbox(config(imap))) == 1
+
+
+def test_recent_mail_includes_mail_read_elsewhere_newest_first_and_leaves_flags_alone(imap: ImapServer) -> None:
+    old = mail("old@client.example", "Long ago", "x")
+    old.replace_header("Date", "Mon, 03 Mar 2020 10:00:00 +0000")
+    imap.deliver(old, seen=True)
+    read_elsewhere = imap.deliver(recent(mail("Ana Lopez <ana@lopez.example>", "Workshop", "Tuesday?")), seen=True)
+    unseen_but_old = imap.deliver(mail("bob@client.example", "Still unread", "x"))
+
+    found = read_mail(config(imap), ReadInbox(which="recent", days=14))
+
+    assert [m.uid for m in found] == [unseen_but_old, read_elsewhere]
+    assert imap.flags(read_elsewhere) == {"\\Seen"} and imap.flags(unseen_but_old) == set()
+
+
+def test_one_senders_mail_is_found_by_name_or_address_whatever_its_age(imap: ImapServer) -> None:
+    first = mail("Ana Lopez <ana@lopez.example>", "Workshop", "x", message_id="<a1@lopez.example>")
+    imap.deliver(first, seen=True)
+    second = mail("Ana Lopez <ana@lopez.example>", "Re: Workshop", "y", message_id="<a2@lopez.example>")
+    second["References"] = "<a1@lopez.example>"
+    imap.deliver(second)
+    imap.deliver(mail("bob@client.example", "Other", "z"))
+
+    by_name = read_mail(config(imap), ReadInbox(which="recent", sender="ana"))
+    by_address = read_mail(config(imap), ReadInbox(which="recent", sender="ana@lopez.example", limit=1))
+
+    assert [m.message_id for m in by_name] == ["<a2@lopez.example>", "<a1@lopez.example>"]
+    assert [m.message_id for m in by_address] == ["<a2@lopez.example>"]
+    assert by_address[0].reply_references == "<a1@lopez.example> <a2@lopez.example>"
+    with pytest.raises(ValueError):
+        ReadInbox(sender='ana" OR ALL')
 
 
 def test_a_crash_before_marking_read_does_not_duplicate_tasks(imap: ImapServer, redis: Redis) -> None:

@@ -179,6 +179,8 @@ def test_health_check_says_whether_the_relay_answers(smtp: SmtpServer) -> None:
     {"to": ["a@b.example>, evil@x.example"], "subject": "s", "body": "b"},
     {"to": ["a@b.example, evil@x.example"], "subject": "s", "body": "b"},
     {"to": ["a@b.example\r\nBcc: evil@x.example"], "subject": "s", "body": "b"},
+    {"to": ["a@b.example"], "subject": "s", "body": "b", "in_reply_to": "<a@b>\r\nBcc: evil@x.example"},
+    {"to": ["a@b.example"], "subject": "s", "body": "b", "references": "not a msg-id"},
 ])
 def test_malformed_input_is_refused_before_anything_is_sent(bad: dict[str, object], smtp: SmtpServer, redis: Redis) -> None:
     from integrations.invoke import InvalidInput
@@ -186,6 +188,27 @@ def test_malformed_input_is_refused_before_anything_is_sent(bad: dict[str, objec
     with pytest.raises(InvalidInput):
         call(send_email_capability(plain(smtp)), bad, ctx(), EffectLedger(redis, "w"), CircuitBreaker(redis, "email.send", "w"))
     assert smtp.messages == []
+
+
+def test_a_reply_carries_the_thread_headers_and_keeps_its_own_message_id(smtp: SmtpServer, redis: Redis) -> None:
+    capability = send_email_capability(plain(smtp))
+    args = {"to": ["ana@lopez.example"], "subject": "Re: Workshop", "body": "Tuesday works.",
+            "in_reply_to": "<a2@lopez.example>", "references": "<a1@lopez.example>  <a2@lopez.example>"}
+    ledger, breaker = EffectLedger(redis, "w"), CircuitBreaker(redis, "email.send", "w")
+
+    first = call(capability, args, ctx(), ledger, breaker)
+    again = call(capability, args, ctx(), ledger, breaker)
+
+    [message] = smtp.messages
+    assert message["In-Reply-To"] == "<a2@lopez.example>"
+    assert message["References"] == "<a1@lopez.example> <a2@lopez.example>"
+    assert again.replayed and first.output.message_id == message["Message-ID"] == message_id_for("run-1:0", "me@studio.example")
+
+
+def test_a_reply_without_references_refers_to_the_message_it_answers(smtp: SmtpServer) -> None:
+    send_email(plain(smtp), SendEmail(to=["a@b.example"], subject="Re: x", body="b", in_reply_to="<m1@b.example>"), "k")
+    [message] = smtp.messages
+    assert message["In-Reply-To"] == message["References"] == "<m1@b.example>"
 
 
 def test_a_named_address_is_reduced_to_the_address(smtp: SmtpServer) -> None:
