@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from typing import Any, Iterable
 
 from pydantic import BaseModel
@@ -41,24 +42,28 @@ class EventLog(WorkspaceStore):
     def stream(self) -> str:
         return self.keys("events")
 
+    @property
+    def data_key(self) -> str:
+        """The hash of every event's data, by the reference its stream entry holds."""
+        return self.keys("events", "data")
+
     def record(self, trace_id: str, kind: str, actor: str = "", pipe: Any = None, expire: bool = True, **data: Any) -> str | None:
         """Append one event; inside a caller's pipeline when given (then the id is not known yet).
 
         `expire=False` skips refreshing the trace stream's expiry, for a caller that already queued
         an event of the same trace in the same pipeline."""
-        fields = {
-            "trace_id": trace_id,
-            "kind": kind,
-            "ts": repr(time.time()),
-            "actor": actor,
-            "data": self.redactor.text(json.dumps(self.redactor.value(data), ensure_ascii=False, default=str)),
-        }
+        # the stream keeps who, when and what kind; the data (which may quote the operator's words)
+        # lies by reference in a hash, so forgetting can wipe a text and leave the record
+        ref = uuid.uuid4().hex[:20]
+        fields = {"trace_id": trace_id, "kind": kind, "ts": repr(time.time()), "actor": actor, "data_ref": ref}
+        encoded = self.redactor.text(json.dumps(self.redactor.value(data), ensure_ascii=False, default=str))
         # the workspace stream is the log; a short stream per trace makes a timeline one read.
         # Plain commands, no script: a script inside a caller's pipeline costs an extra round trip.
         own = pipe is None
         p = self.redis.pipeline(transaction=True) if own else pipe
         p.xadd(self.stream, fields, maxlen=self.maxlen, approximate=True)
         p.xadd(self.keys("trace", trace_id), fields, maxlen=1_000, approximate=True)
+        p.hset(self.data_key, ref, encoded)
         if expire:
             p.expire(self.keys("trace", trace_id), TRACE_TTL_S)
         if not own:
@@ -68,14 +73,14 @@ class EventLog(WorkspaceStore):
 
     def timeline(self, trace_id: str) -> list[Event]:
         """The events of one request, oldest first."""
-        return [_decode(raw_id, fields) for raw_id, fields in self.redis.xrange(self.keys("trace", trace_id))]
+        return self._decoded(self.redis.xrange(self.keys("trace", trace_id)))
 
     def recent(self, count: int = 100, kinds: Iterable[str] | None = None, since: float | None = None) -> list[Event]:
         wanted = set(kinds) if kinds else None
         start = f"{int(since * 1000)}-0" if since else "-"
         out: list[Event] = []
-        for raw_id, fields in self.redis.xrevrange(self.stream, max="+", min=start, count=count * 4 if wanted else count):
-            event = _decode(raw_id, fields)
+        rows = self.redis.xrevrange(self.stream, max="+", min=start, count=count * 4 if wanted else count)
+        for event in self._decoded(rows):
             if wanted is None or event.kind in wanted:
                 out.append(event)
             if len(out) >= count:
@@ -90,22 +95,25 @@ class EventLog(WorkspaceStore):
         cursor = start
         while True:
             rows = self.redis.xrange(self.stream, min=cursor, max="+", count=batch)
-            for raw_id, fields in rows:
-                yield _decode(raw_id, fields)
+            yield from self._decoded(rows)
             if len(rows) < batch:
                 return
             last = rows[-1][0]
             last = last.decode() if isinstance(last, bytes) else last
             cursor = "(" + last
 
+    def _decoded(self, rows: list[tuple[Any, dict[Any, Any]]]) -> list[Event]:
+        """Events from stream entries, their data read by reference (inline in entries from before)."""
+        entries = [(_text(raw_id), {_text(k): _text(v) for k, v in fields.items()}) for raw_id, fields in rows]
+        refs = [f["data_ref"] for _, f in entries if f.get("data_ref")]
+        data = dict(zip(refs, self.redis.hmget(self.data_key, refs))) if refs else {}
+        out = []
+        for event_id, f in entries:
+            raw = data.get(f["data_ref"]) if f.get("data_ref") else f.get("data")
+            out.append(Event(id=event_id, trace_id=f.get("trace_id", ""), kind=f.get("kind", ""), ts=float(f.get("ts", "0")),
+                             actor=f.get("actor", ""), data=json.loads(_text(raw)) if raw else {}))
+        return out
 
-def _decode(raw_id: bytes | str, fields: dict[bytes, bytes]) -> Event:
-    f = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v) for k, v in fields.items()}
-    return Event(
-        id=raw_id.decode() if isinstance(raw_id, bytes) else raw_id,
-        trace_id=f.get("trace_id", ""),
-        kind=f.get("kind", ""),
-        ts=float(f.get("ts", "0")),
-        actor=f.get("actor", ""),
-        data=json.loads(f.get("data", "{}")),
-    )
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
