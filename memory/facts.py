@@ -1,7 +1,13 @@
-"""Facts: versioned key → value records. A new value supersedes the old one; nothing is deleted."""
+"""Facts: versioned key → value records. A new value supersedes the old one; nothing is deleted.
+
+A fact is about a subject (a person, a company, a deal, the business) and one of its attributes
+(email, phone, stage); its key is "SUBJECT/ATTRIBUTE". Where it came from (the operator, an email, a
+webhook, a file) and the trust that follows are kept with every version."""
 from __future__ import annotations
 
+import json
 import time
+from typing import Callable
 
 from pydantic import BaseModel
 from redis import Redis
@@ -25,10 +31,12 @@ if last then
   version = cur['version'] + 1
 end
 local rec = {key=ARGV[1], value=ARGV[2], valid_from=tonumber(ARGV[3]), valid_to=cjson.null,
-             source_event=ARGV[4], version=version, author=ARGV[5], trust=ARGV[6]}
+             source_event=ARGV[4], version=version, author=ARGV[5], trust=ARGV[6],
+             subject=ARGV[7], attribute=ARGV[8], source=ARGV[9]}
 local encoded = cjson.encode(rec)
 redis.call('RPUSH', KEYS[1], encoded)
 redis.call('SADD', KEYS[2], ARGV[1])
+if ARGV[7] ~= '' then redis.call('SADD', KEYS[3], ARGV[1]) end
 return encoded
 """
 
@@ -55,10 +63,19 @@ class Fact(BaseModel):
     author: str = ""
     # "untrusted": the value came from someone else's text; it is not the operator's to reach
     trust: Trust = "operator"
+    # what the fact is about and which of its attributes ("" for a fact kept by key alone)
+    subject: str = ""
+    attribute: str = ""
+    # who said so: operator, email, webhook, file (a confirmed proposal keeps its source)
+    source: str = "operator"
 
     @property
     def current(self) -> bool:
         return self.valid_to is None
+
+
+def fact_key(subject: str, attribute: str) -> str:
+    return f"{_norm(subject)}/{_norm(attribute)}"
 
 
 def _norm(key: str) -> str:
@@ -75,12 +92,31 @@ class FactStore(WorkspaceStore):
         self._retire = redis.register_script(RETIRE)
 
     def set(self, key: str, value: str, source_event: str = "", author: str = "", trust: Trust = "operator") -> Fact:
-        key = _norm(key)
+        return self._write(_norm(key), value, source_event, author, trust, "", "", "operator")
+
+    def state(self, subject: str, attribute: str, value: str, source: str = "operator", source_event: str = "",
+              author: str = "", trust: Trust = "operator") -> Fact:
+        """Record SUBJECT's ATTRIBUTE; a different value supersedes the current one, the same value changes nothing."""
+        subject, attribute = _norm(subject), _norm(attribute)
+        return self._write(fact_key(subject, attribute), value, source_event, author, trust, subject, attribute, source)
+
+    def _write(self, key: str, value: str, source_event: str, author: str, trust: Trust, subject: str, attribute: str,
+               source: str) -> Fact:
         raw = self._supersede(
-            keys=[self.keys("fact", key), self.keys("facts")],
-            args=[key, value, repr(time.time()), source_event, author, trust],
+            keys=[self.keys("fact", key), self.keys("facts"), self.keys("facts", "about", subject)],
+            args=[key, value, repr(time.time()), source_event, author, trust, subject, attribute, source],
         )
         return Fact.model_validate_json(raw)
+
+    def about(self, subject: str) -> list[Fact]:
+        """SUBJECT's current facts, by attribute."""
+        keys = sorted(k.decode() if isinstance(k, bytes) else k for k in self.redis.smembers(self.keys("facts", "about", _norm(subject))))
+        return [f for f in (self.get(k) for k in keys) if f]
+
+    def previous(self, key: str) -> Fact | None:
+        """The version the current one replaced, if any (what changed, and when)."""
+        versions = self.history(key)
+        return versions[-2] if len(versions) > 1 and versions[-1].current else None
 
     def retire(self, key: str, source_event: str = "") -> Fact | None:
         """End the current version without a successor (the history stays)."""
@@ -104,3 +140,26 @@ class FactStore(WorkspaceStore):
     def all_current(self) -> list[Fact]:
         keys = sorted(k.decode() if isinstance(k, bytes) else k for k in self.redis.smembers(self.keys("facts")))
         return [f for f in (self.get(k) for k in keys) if f]
+
+    def matching(self, test: Callable[[str], bool]) -> list[list[Fact]]:
+        """The histories of facts whose key or any version's value passes `test` (for forgetting)."""
+        keys = sorted(k.decode() if isinstance(k, bytes) else k for k in self.redis.smembers(self.keys("facts")))
+        return [h for h in map(self.history, keys) if any(test(f.key) or test(f.value) for f in h)]
+
+    def forget(self, key: str, actor: str) -> int:
+        """Remove a fact with its whole history; the tombstone left says only that something was
+        forgotten, when and by whom. Returns the versions removed."""
+        versions = self.history(key)
+        if not versions:
+            return 0
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(self.keys("fact", _norm(key)))
+        pipe.srem(self.keys("facts"), versions[-1].key)
+        if versions[-1].subject:
+            pipe.srem(self.keys("facts", "about", versions[-1].subject), versions[-1].key)
+        pipe.rpush(self.keys("facts", "forgotten"), json.dumps({"forgotten_at": time.time(), "by": actor}))
+        pipe.execute()
+        return len(versions)
+
+    def tombstones(self) -> list[dict[str, object]]:
+        return [json.loads(raw) for raw in self.redis.lrange(self.keys("facts", "forgotten"), 0, -1)]

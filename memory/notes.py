@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+from typing import Callable
 
 from pydantic import BaseModel
 
@@ -94,3 +95,7 @@ class NoteStore(WorkspaceStore):
             pipe.srem(self.keys("notes", "term", term), note_id)
         pipe.execute()
         return True
+
+    def matching(self, test: Callable[[str], bool]) -> list[Note]:
+        """Every note whose text passes `test` (a full scan: for forgetting, not for answers)."""
+        return [n for n in (Note.model_validate_json(raw) for _, raw in self.redis.hscan_iter(self.keys("notes"))) if test(n.text)]

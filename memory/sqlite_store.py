@@ -11,7 +11,7 @@ import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 import numpy as np
 
@@ -241,6 +241,23 @@ class SqliteStore(Closing):
             rowids = self._rowids_by_id(workspace, ids)
             items = self._items(rowids)
         return [items[r] for r in rowids if r in items]
+
+    def matching(self, workspace: str, test: Callable[[str], bool]) -> list[MemoryItem]:
+        """Every item of the workspace whose text passes `test` (a full scan: for forgetting)."""
+        with self._lock:
+            rows = [r for r, text in self.db.execute("SELECT rowid, text FROM items WHERE workspace = ?", (workspace,)) if test(text)]
+            items = self._items(rows)
+        return [items[r] for r in rows if r in items]
+
+    def compact(self) -> None:
+        """Leave no copy of deleted text in the file: merge the keyword index (dropping what was
+        deleted from it), rebuild the file without free pages, and empty the write-ahead log."""
+        with self._lock, self._keyword_lock:
+            with writing(self.db):
+                self.db.execute("INSERT INTO items_fts (items_fts) VALUES ('optimize')")
+            if self.path != ":memory:":
+                self.db.execute("VACUUM")
+                self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     # --- internals (callers hold self._lock, except for the keyword side)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Callable
 
 from pydantic import BaseModel
 from redis import Redis
@@ -153,3 +154,7 @@ class TaskStore(WorkspaceStore):
         rows = self.redis.hmget(self.keys("tasks"), ids) if ids else []
         return [Task.model_validate_json(r) for r in rows if r]
 
+
+    def matching(self, test: Callable[[str], bool]) -> list[Task]:
+        """Every task, open or done, whose title passes `test` (for forgetting)."""
+        return [t for t in (Task.model_validate_json(raw) for _, raw in self.redis.hscan_iter(self.keys("tasks"))) if test(t.title)]

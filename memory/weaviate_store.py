@@ -5,7 +5,7 @@ hybrid query (BM25 on the text + vector similarity, fused by relative score)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import weaviate
 from weaviate.classes.config import Configure
@@ -144,6 +144,17 @@ class WeaviateStore(Closing):
         except WeaviateBaseError as err:
             raise self._failed("count", workspace, err) from err
         return int(result.total_count or 0)
+
+    def matching(self, workspace: str, test: Callable[[str], bool]) -> list[MemoryItem]:
+        """Every item of the workspace whose text passes `test` (a full scan: for forgetting)."""
+        tenant = self._existing_tenant(workspace)
+        if tenant is None:
+            return []
+        try:
+            items = [to_item(workspace, o.properties) for o in self._use().with_tenant(tenant).iterator()]
+        except WeaviateBaseError as err:
+            raise self._failed("read", workspace, err) from err
+        return [i for i in items if test(i.text)]
 
     # --- batch import
 
