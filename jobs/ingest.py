@@ -60,8 +60,9 @@ def remember_turn(rt: Runtime, inbound: Inbound, trace_id: str) -> None:
 
 
 def sweep_retention(payload: dict[str, Any]) -> dict[str, Any]:
-    """Periodic: delete memories past their project's retention_days, from every backend."""
+    """Periodic: delete memories past their project's retention (or MEMORY_RETENTION_DAYS), from every backend."""
     rt = current_runtime()
     workspace = str(payload.get("workspace") or rt.settings.workspace)
-    deleted = apply_retention(rt.memory.backends, Workspaces(rt.redis), workspace, rt.events)
+    deleted = apply_retention(rt.memory.backends, Workspaces(rt.redis), workspace, rt.events,
+                              default_days=rt.settings.memory.retention_days)
     return {"deleted": deleted}

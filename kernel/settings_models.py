@@ -157,6 +157,9 @@ class MemorySettings(_Group):
     embeddings: str = "local"
     embedding_model: str = "text-embedding-3-small"
     embedding_dim: int | None = None
+    # MEMORY_RETENTION_DAYS: days to keep semantic memories of a project that sets none of its own
+    # (`/project NAME retention 90d`); unset keeps them until forgotten
+    retention_days: int | None = Field(default=None, ge=1)
 
 
 class IngestSettings(_Group):
@@ -271,3 +274,5 @@ class WebhookSettings(_Group):
     inbound: Annotated[dict[str, SecretStr], BeforeValidator(_json)] = {}
     # how far (seconds) a hook's signed timestamp may be from now before it counts as replayed
     tolerance_s: int = 300
+    # the OUTBOUND_WEBHOOKS target that contact and deal changes are mirrored to (an external CRM); none when unset
+    crm_mirror: str | None = None

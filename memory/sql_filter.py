@@ -23,6 +23,9 @@ def conditions(where: SearchFilter | None, prefix: str = "") -> tuple[str, list[
     if where.sources:
         sql.append(f"{prefix}source IN ({','.join('?' * len(where.sources))})")
         args += where.sources
+    if where.exclude_projects:
+        sql.append(f"{prefix}project NOT IN ({','.join('?' * len(where.exclude_projects))})")
+        args += where.exclude_projects
     if where.since is not None:
         sql.append(f"{prefix}created_at >= ?")
         args.append(float(where.since))

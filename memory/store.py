@@ -29,6 +29,8 @@ class SearchFilter(BaseModel):
     sources: list[str] | None = None
     since: float | None = None
     until: float | None = None
+    # every project but these (retention's default leaves the projects that set their own)
+    exclude_projects: list[str] | None = None
 
 
 class Hit(BaseModel):

@@ -60,6 +60,8 @@ def to_filter(where: SearchFilter | None) -> FilterReturn | None:
         parts.append(Filter.by_property("project").contains_any(list(where.projects)))
     if where.sources:
         parts.append(Filter.by_property("source").contains_any(list(where.sources)))
+    if where.exclude_projects:
+        parts.append(Filter.by_property("project").contains_none(list(where.exclude_projects)))
     if where.since is not None:
         parts.append(Filter.by_property("created_at").greater_or_equal(float(where.since)))
     if where.until is not None:

@@ -135,3 +135,19 @@ def test_preview_removes_nothing_and_a_held_request_is_taken_once(redis: Redis) 
     assert NoteStore(redis, WS).count() == 1
     request = f.hold(SECRET, "U1")
     assert f.take(request) == ("U1", SECRET) and f.take(request) is None
+
+
+def test_retention_default_spares_projects_that_set_their_own(redis: Redis, tmp_path: Path) -> None:
+    from memory.retention import DAY, apply_retention
+    from memory.workspaces import Workspaces
+
+    now = time.time()
+    workspaces = Workspaces(redis)
+    workspaces.set_retention(WS, "legal", 365)
+    with SqliteStore(tmp_path / "m.sqlite3", WordEmbedder()) as store:
+        store.add([item("old-inbox", "an old inbox memory", workspace=WS, created_at=now - 100 * DAY),
+                   item("old-legal", "an old legal memory", workspace=WS, project="legal", created_at=now - 100 * DAY),
+                   item("new-inbox", "a new inbox memory", workspace=WS, created_at=now - DAY)])
+        deleted = apply_retention({"sqlite": store}, workspaces, WS, EventLog(redis, WS), now=now, default_days=90)
+        assert deleted == {"legal": 0, "*": 1}
+        assert sorted(i.id for i in store.matching(WS, lambda t: True)) == ["new-inbox", "old-legal"]
