@@ -1,14 +1,13 @@
 """Capabilities on Deputy's own state: tasks, notes and contacts. All dedupe by our key ("natural")."""
 from __future__ import annotations
 
-import time
 from typing import Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 from redis import Redis
 
 from integrations.capability import Args, Capability, EffectContext, Health, RetryPolicy, RiskClass
-from kernel.keys import WorkspaceStore
+from memory.contacts import Contacts, ContactView
 from memory.notes import NoteStore
 from memory.tasks import TaskStore
 
@@ -26,32 +25,37 @@ class Contact(BaseModel):
     name: str = ""
     company: str = ""
     notes: str = ""
+    phone: str = ""
     updated_at: float = 0.0
 
 
-class ContactBook(WorkspaceStore):
+def contact_out(view: ContactView) -> Contact:
+    return Contact(email=view.email, name=view.name, company=view.get("company"), notes=view.get("notes"),
+                   phone=view.get("phone"), updated_at=view.updated_at)
+
+
+class ContactBook:
+    """The contacts (memory/contacts.py) by email address: who Deputy knows, for the risk score and plans."""
+
+    def __init__(self, redis: Redis, workspace: str) -> None:
+        self.redis = redis
+        self.contacts = Contacts(redis, workspace)
 
     def upsert(self, contact: Contact) -> Contact:
-        email = contact.email.strip().lower()
-        current = self.get(email)
-        merged = (current or Contact(email=email)).model_copy(
-            update={k: v for k, v in contact.model_dump().items() if v and k != "email"} | {"email": email, "updated_at": time.time()}
-        )
-        self.redis.hset(self.keys("contacts"), email, merged.model_dump_json())
-        return merged
+        details = {"email": contact.email, "company": contact.company, "notes": contact.notes, "phone": contact.phone}
+        view, _ = self.contacts.save(contact.name or contact.email.strip().lower(), details)
+        return contact_out(view)
 
     def get(self, email: str) -> Contact | None:
-        raw = self.redis.hget(self.keys("contacts"), email.strip().lower())
-        return Contact.model_validate_json(raw) if raw else None
+        view = self.contacts.by_email(email)
+        return contact_out(view) if view else None
 
     def find(self, query: str, limit: int = 5) -> list[Contact]:
-        q = query.strip().lower()
-        rows = [Contact.model_validate_json(v) for v in self.redis.hvals(self.keys("contacts"))]
-        hits = [c for c in rows if q in c.email or q in c.name.lower() or q in c.company.lower()]
-        return sorted(hits, key=lambda c: c.email)[:limit]
+        return [contact_out(v) for v in self.contacts.find(query, limit)]
 
     def known(self, email: str) -> bool:
-        return bool(self.redis.hexists(self.keys("contacts"), email.strip().lower()))
+        return self.contacts.by_email(email) is not None
+
 
 
 # --- inputs and outputs
@@ -60,6 +64,8 @@ class TaskCreate(_In):
     title: str = Field(min_length=1, max_length=500)
     project: str = "inbox"
     due: str | None = None
+    # the contact's address when the task is about someone (a follow-up's reply): it becomes their interaction
+    contact: str = ""
 
 
 class TaskOut(BaseModel):
@@ -171,22 +177,4 @@ def note_capabilities(store: NoteStore) -> list[Capability]:
     return [
         _own_state(store.redis, "notes.add", "Remember a note", NoteAdd, NoteOut, writes=True, run=add),
         _own_state(store.redis, "notes.search", "Find notes by keywords", NoteSearch, NoteHits, writes=False, run=search),
-    ]
-
-
-def contact_capabilities(book: ContactBook) -> list[Capability]:
-
-    def upsert(args: BaseModel, ctx: EffectContext) -> ContactsOut:
-        assert isinstance(args, ContactUpsert)
-        return ContactsOut(contacts=[book.upsert(Contact(**args.model_dump()))])
-
-    def lookup(args: BaseModel, ctx: EffectContext) -> ContactsOut:
-        assert isinstance(args, ContactLookup)
-        found = book.get(args.query)
-        return ContactsOut(contacts=[found] if found else book.find(args.query))
-
-    return [
-        _own_state(book.redis, "contacts.upsert", "Add or update a contact", ContactUpsert, ContactsOut, writes=True, run=upsert),
-        _own_state(book.redis, "contacts.lookup", "Find a contact by email, name or company", ContactLookup, ContactsOut, writes=False,
-                   run=lookup, summary=_found_contacts),
     ]

@@ -10,6 +10,8 @@ from redis import Redis
 from integrations import internal
 from integrations.capability import Capability, Health
 from integrations.calendar_capabilities import calendar_capabilities
+from integrations.crm import crm_for
+from integrations.crm_capabilities import contact_capabilities, crm_capabilities, linked
 from integrations.email_imap import inbox_capabilities
 from integrations.email_smtp import send_email_capability
 from integrations.webhooks import webhook_capabilities
@@ -27,8 +29,15 @@ def own_state(settings: Settings, redis: Redis | None) -> Sequence[Capability]:
     return [
         *internal.task_capabilities(TaskStore(redis, workspace)),
         *internal.note_capabilities(NoteStore(redis, workspace)),
-        *internal.contact_capabilities(internal.ContactBook(redis, workspace)),
     ]
+
+
+def crm(settings: Settings, redis: Redis | None) -> Sequence[Capability]:
+    # Deputy's own CRM; a connector for an external one would provide the same crm.* names instead
+    if redis is None:
+        return []
+    book = crm_for(settings, redis)
+    return [*contact_capabilities(book), *crm_capabilities(book)]
 
 
 def email_send(settings: Settings, redis: Redis | None) -> Sequence[Capability]:
@@ -52,6 +61,7 @@ def webhooks(settings: Settings, redis: Redis | None) -> Sequence[Capability]:
 # The one list of capability providers. A provider returns [] when its connector is not configured.
 CAPABILITIES: list[Provider] = [
     own_state,
+    crm,
     email_send,
     email_inbox,
     calendar,
@@ -69,7 +79,8 @@ def build_capabilities(
             if capability.name in built:
                 raise ValueError(f"capability {capability.name!r} is provided twice (check CAPABILITIES)")
             built[capability.name] = capability
-    return built
+    # what Deputy sends, books and follows up with a contact is part of that contact's history
+    return linked(built, crm_for(settings, redis)) if redis is not None else built
 
 
 def check_health(capabilities: dict[str, Capability]) -> dict[str, Health]:

@@ -44,6 +44,7 @@ ENV_NAMES: dict[str, tuple[str, str]] = {
     "OUTBOUND_WEBHOOKS": ("webhooks", "outbound"),
     "INBOUND_HOOKS": ("webhooks", "inbound"),
     "HOOK_TOLERANCE_S": ("webhooks", "tolerance_s"),
+    "CRM_MIRROR_WEBHOOK": ("webhooks", "crm_mirror"),
     "PENDING_QUESTION_TTL": ("conversation", "question_ttl_s"),
     "DEFAULT_MEETING_MIN": ("conversation", "default_duration_min"),
     "WORK_HOURS_START": ("conversation", "work_start"),
