@@ -9,10 +9,13 @@ from typing import TYPE_CHECKING, Callable, Protocol
 from kernel.messages import Intent, Outcome
 from memory.events import EventLog
 from memory.facts import FactStore
+from memory.forgetting import Forgetting
 from memory.conversations import Conversations
+from memory.mail_marks import MailMarks
 from memory.notes import NoteStore
 from memory.profiles import Profiles
 from memory.tasks import TaskStore
+from memory.workspaces import Workspaces
 
 if TYPE_CHECKING:
     from agents.agent import Agent
@@ -22,6 +25,7 @@ if TYPE_CHECKING:
     from agents.llm import Llm
     from agents.recall import Recall
     from agents.reminders import ReminderBook
+    from integrations.crm import Crm
 
 
 class DigestSender(Protocol):
@@ -65,6 +69,13 @@ class SkillContext:
     conversation: Conversations | None = None
     # a meeting's length when the operator takes the default
     default_duration_min: int = 30
+    # contacts, companies, deals and fact proposals; None where a process has not wired them
+    crm: "Crm | None" = None
+    # which emails Deputy has shown, and the headers behind an inbox card's buttons; None where not wired
+    mail: MailMarks | None = None
+    # forgetting a text in every store (preview, then remove) and per-project retention; None where not wired
+    forgetting: Forgetting | None = None
+    workspaces: Workspaces | None = None
 
 
 Skill = Callable[[SkillContext, Intent], Outcome]

@@ -7,8 +7,8 @@ import time
 
 from kernel.messages import Intent, Outcome
 from agents import action_skills, agenda_skills, calendar_skills, conversation, corrections, reminder_skills, routine_skills, setup_hints, task_skills
-from agents import profile_skills
-from agents import email_skills, pending_skills, smalltalk
+from agents import contact_skills, deal_skills, fact_answers, profile_skills
+from agents import email_skills, forget_skills, inbox_skills, pending_skills, smalltalk
 from agents.intents import clarification
 from agents.intents.help import command_help
 from agents.recall import UNVERIFIED
@@ -37,6 +37,10 @@ def remember(ctx: SkillContext, intent: Intent) -> Outcome:
 
 def ask(ctx: SkillContext, intent: Intent) -> Outcome:
     question = str(intent.slots["question"])
+    # what is known now about a person or a deal comes first, with what it replaced
+    known = fact_answers.answer(contact_skills.crm_of(ctx), question, ctx.timezone)
+    if known is not None:
+        return Outcome(text=known)
     if ctx.recall is not None:
         text, found = ctx.recall.answer(ctx.workspace, question)
         if found:
@@ -90,6 +94,13 @@ DECISIONS: dict[str, Decider] = {
     "approval.reject": action_skills.reject,
     "draft.send": action_skills.send_draft,
     "draft.discard": action_skills.discard_draft,
+    # contact details someone else's text proposed: they become facts only when confirmed
+    contact_skills.CONFIRM: contact_skills.confirm,
+    contact_skills.REJECT: contact_skills.reject,
+    # an inbox summary's card per email
+    inbox_skills.REPLY: inbox_skills.reply_clicked,
+    inbox_skills.TASK: inbox_skills.task_clicked,
+    inbox_skills.IGNORE: inbox_skills.ignore_clicked,
     # a request whose connector is not set up, kept for later
     "setup.draft": setup_hints.keep_as_draft,
     "setup.task": setup_hints.keep_as_task,
@@ -99,6 +110,9 @@ DECISIONS: dict[str, Decider] = {
     "conversation.answer": lambda ctx, value: conversation.clicked(ctx, value, SKILLS),
     # a free slot offered on a card whose time clashed: the action again at that time
     calendar_skills.SLOT_ACTION: lambda ctx, value: corrections.pick_slot(ctx, value, SKILLS),
+    # a forgetting's preview card: remove it everywhere, or keep it
+    forget_skills.CONFIRM: forget_skills.confirm,
+    forget_skills.KEEP: forget_skills.keep,
 }
 
 # The one list of skills, by intent name.
@@ -126,10 +140,14 @@ SKILLS: dict[str, Skill] = {
     "webhook": action_skills.act,
     "do": action_skills.act,
     "lookup": action_skills.act,
-    "triage": action_skills.act,
+    # a delivery from outside: contact details in it become a proposal, the rest a plan
+    "triage": contact_skills.triage,
     # free text the classifier was not sure about: ask, offering the two likeliest intents
     "clarify": clarification.ask,
     "draft": action_skills.draft,
+    # "what's new in my inbox", "reply to Ana's last email" (IMAP)
+    "inbox": inbox_skills.inbox_summary,
+    "reply": inbox_skills.reply_email,
     "playbook": run_playbook,
     "capability": action_skills.run_capability,
     # the operator's clock: "my time zone is Europe/Madrid", /timezone, "I work 9 to 6", /hours
@@ -137,10 +155,16 @@ SKILLS: dict[str, Skill] = {
     "hours": profile_skills.timezone,
     # greetings and thanks get a short reply, not the help text
     "smalltalk": smalltalk.smalltalk,
-    # understood now, carried out in full once contacts and note deletion exist: each says what it did instead
-    "save_contact": pending_skills.save_contact,
-    "find_contact": pending_skills.find_contact,
-    "forget": pending_skills.forget,
+    # forget a text in every store (a preview card first); a project's retention
+    "forget": forget_skills.forget,
+    "project": forget_skills.project,
+    # contacts and deals: "Ana's new email is …", "what's Bob's number", /contact, "move the Acme deal to won"
+    "save_contact": contact_skills.save_contact,
+    "find_contact": contact_skills.find_contact,
+    "contact": contact_skills.contact,
+    "update_deal": deal_skills.update_deal,
+    "stale_leads": deal_skills.stale_leads,
+    # understood now, carried out in full once note deletion exists: each says what it did instead
     "undo": pending_skills.undo,
 }
 # a request with a time, from an operator whose zone no channel told (Telegram), first asks for it, once

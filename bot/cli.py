@@ -223,7 +223,7 @@ COMMANDS: list[Subcommand] = [
     Subcommand("check", "run every capability's health check (exit 1 if one fails)", agent_cli.list_args, agent_cli.run_check),
     Subcommand("ingest", "remember files or folders (txt, md, pdf, eml, csv) in semantic memory", memory_cli.ingest_args,
                memory_cli.run_ingest),
-    Subcommand("forget", "remove memories by id, source or project from every memory backend", memory_cli.forget_args,
+    Subcommand("forget", "forget a text everywhere Deputy keeps it (preview first), or memories by id, source or project", memory_cli.forget_args,
                memory_cli.run_forget),
     Subcommand("prove", "fault injection, fuzzing, prompt injection: prove nothing is lost, repeated or let through",
                harness_cli.prove_args, harness_cli.run_prove),

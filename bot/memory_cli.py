@@ -145,15 +145,58 @@ def _wait(queues, job_ids: list[str]) -> int:  # type: ignore[no-untyped-def]
 
 
 def forget_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("text", nargs="?", help="forget this text everywhere: notes, facts, tasks, memories, transcripts, "
+                                               "events, jobs (shows what goes first)")
+    parser.add_argument("--yes", action="store_true", help="forget TEXT without asking")
     parser.add_argument("--id", action="append", dest="ids", help="a memory id (repeatable)")
     parser.add_argument("--source", help="a source: remember, email, conversation:slack, or a file path that was ingested")
     parser.add_argument("--project", help="every memory of this project")
 
 
 def run_forget(args: argparse.Namespace, settings: Settings) -> int:
+    from jobs.memory_wiring import open_memory
+
+    memory = open_memory(settings)
+    try:
+        if args.text:
+            return _forget_text(args.text, args.yes, settings, memory.backends)
+        return _forget_memories(args, settings, memory.backends)
+    finally:
+        memory.close()
+
+
+def _forget_text(text: str, yes: bool, settings: Settings, backends: dict) -> int:  # type: ignore[type-arg]
     from redis import Redis
 
-    from jobs.memory_wiring import open_memory
+    from jobs.job_copies import JobCopies
+    from memory.events import EventLog
+    from memory.facts import FactStore
+    from memory.forgetting import Forgetting
+    from memory.notes import NoteStore
+    from memory.tasks import TaskStore
+
+    redis, ws = Redis.from_url(settings.redis_url), settings.workspace
+    forgetting = Forgetting(NoteStore(redis, ws), FactStore(redis, ws), TaskStore(redis, ws), backends, EventLog(redis, ws),
+                            copies=[JobCopies(redis)])
+    sweep = forgetting.preview(text)
+    print("Would forget: " + (", ".join(f"{n} from {store}" for store, n in sweep.stores.items()) or "nothing"))
+    for example in sweep.examples:
+        print(f"  e.g. {example[:120]}")
+    for channel, n in sweep.delivered.items():
+        print(f"  not removable: {n} message(s) already delivered on {channel} cannot be unsent")
+    if not sweep.total:
+        return 0
+    if not yes and (not sys.stdin.isatty() or input("Forget all of it? [y/N] ").strip().lower() not in ("y", "yes")):
+        print("Kept: nothing was removed." + ("" if sys.stdin.isatty() else " (add --yes to forget without asking)"))
+        return 1
+    done = forgetting.forget(text, actor="cli")
+    print("Forgot " + ", ".join(f"{n} from {store}" for store, n in done.stores.items()) + ".")
+    return 0
+
+
+def _forget_memories(args: argparse.Namespace, settings: Settings, backends: dict) -> int:  # type: ignore[type-arg]
+    from redis import Redis
+
     from memory.events import EventLog
     from memory.ingest import source_for
     from memory.retention import NothingToForget, forget
@@ -161,15 +204,12 @@ def run_forget(args: argparse.Namespace, settings: Settings) -> int:
     source = args.source
     if source and not source.startswith("file:") and Path(source).exists():
         source = source_for(Path(source))
-    memory = open_memory(settings)
     try:
-        deleted = forget(memory.backends, EventLog(Redis.from_url(settings.redis_url), settings.workspace), settings.workspace,
+        deleted = forget(backends, EventLog(Redis.from_url(settings.redis_url), settings.workspace), settings.workspace,
                          ids=args.ids, source=source, project=args.project.strip().lower() if args.project else None, actor="cli")
     except NothingToForget as err:
         print(f"deputy forget: {err}", file=sys.stderr)
         return 2
-    finally:
-        memory.close()
     total = sum(deleted.values())
     where = ", ".join(f"{n} from {name}" for name, n in deleted.items())
     print(f"Forgot {total} memor{'y' if total == 1 else 'ies'} ({where}).")

@@ -1,14 +1,21 @@
 """What a skill is handed in a worker: the request's context over the worker's runtime."""
 from __future__ import annotations
 
+from rq import get_current_job
+
 from agents.drafts import DraftStore
 from agents.intents.help import help_text
 from agents.setup_hints import configured_names
 from agents.skill_context import SkillContext
 from jobs.digest_jobs import OutboxDigest, builder_for
+from jobs.job_copies import JobCopies
 from jobs.runtime import Runtime
+from integrations.crm import crm_for
 from memory.conversations import Conversations
+from memory.forgetting import Forgetting
+from memory.mail_marks import MailMarks
 from memory.profiles import Profile, Profiles
+from memory.workspaces import Workspaces
 
 
 def zone_for(profile: Profile, configured: str) -> str:
@@ -49,4 +56,14 @@ def skill_context(rt: Runtime, trace_id: str, actor: str, thread_id: str, channe
         profiles=profiles,
         conversation=Conversations(rt.redis, rt.settings.workspace, conversation.question_ttl_s),
         default_duration_min=conversation.default_duration_min,
+        mail=MailMarks(rt.redis, rt.settings.workspace),
+        forgetting=forgetting_for(rt),
+        workspaces=Workspaces(rt.redis),
     )
+
+
+def forgetting_for(rt: Runtime) -> Forgetting:
+    """Forgetting over every store of the worker's runtime, rq's job records included."""
+    job = get_current_job()
+    return Forgetting(rt.notes, rt.facts, rt.tasks, rt.memory.backends, rt.events,
+                      copies=[JobCopies(rt.redis, job.id if job else None)])

@@ -148,6 +148,13 @@ def _followup(command: Command, args: str) -> dict[str, object]:
     return {"lead": lead.strip(), "body": body.strip() or "Just following up on my last message. Any thoughts?"}
 
 
+def _reply(command: Command, args: str) -> dict[str, object]:
+    sender, _, body = args.partition("|")
+    if not sender.strip():
+        raise UsageError(command, "Whose email should I reply to? Give a name or an address.")
+    return {"sender": sender.strip(), "body": body.strip()}
+
+
 @dataclass(frozen=True)
 class Command:
     name: str
@@ -187,16 +194,26 @@ COMMANDS: tuple[Command, ...] = (
             group="Email", example="/email ana@acme.io Contract | Signed copy attached.", needs="email.send"),
     Command("followup", "/followup NAME_OR_EMAIL [| TEXT]", "follow up a lead by email and keep a task for the reply", _followup,
             group="Email", example="/followup Ana", needs="email.send"),
+    Command("contact", "/contact NAME[, EMAIL, PHONE, COMPANY]", "save or update a contact, or show one (the name alone)",
+            _text("args"), group="Notes & memory", example="/contact Ana Lopez, ana@acme.io, Acme"),
     Command("do", "/do GOAL", "anything else: I plan it with the model and ask before acting", _text("goal"),
             example="/do find a time with Ana next week", needs="model"),
     Command("draft", "/draft [ADDRESS] ABOUT", "a draft email for you to check, then Send (with approval) or Discard", _text("request"),
             group="Email", example="/draft ana@acme.io about the May invoice"),
+    Command("inbox", "/inbox", "the emails that arrived since I last showed you, each with Reply / Make task / Ignore", _none,
+            group="Email", example="/inbox", needs="email.read_inbox"),
+    Command("reply", "/reply NAME_OR_EMAIL [| TEXT]", "a draft reply to that person's latest email, in its thread", _reply,
+            group="Email", example="/reply Ana | Thanks, Tuesday works.", needs="email.read_inbox"),
     Command("agenda", "/agenda [WHEN]", "what is on your calendar (today by default), e.g. /agenda tomorrow afternoon",
             _agenda, group="Calendar", example="/agenda tomorrow", needs="calendar.agenda"),
     Command("timezone", "/timezone [ZONE]", "your time zone (a city or an IANA name), or which one I use now", _zone,
             example="/timezone Europe/Madrid"),
     Command("hours", "/hours START-END", "your working hours, for the meeting times I suggest", _hours,
             example="/hours 9-18"),
+    Command("forget", "/forget TEXT", "remove what you told me about TEXT from every store (I show what goes first)",
+            _text("query"), group="Notes & memory", example="/forget Bob's wine"),
+    Command("project", "/project NAME retention 90d|off", "how long a project's memories are kept", _text("text"),
+            group="Notes & memory", example="/project sales retention 90d"),
 )
 
 _BY_NAME = {alias: c for c in COMMANDS for alias in (c.name, *c.aliases)}

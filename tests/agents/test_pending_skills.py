@@ -1,4 +1,4 @@
-"""Contacts, forgetting and undo, understood before they exist: each says plainly what it did instead."""
+"""Contacts and undo, understood before they exist: each says plainly what it did instead."""
 from __future__ import annotations
 
 from typing import Iterator
@@ -29,13 +29,6 @@ def test_a_saved_contact_is_kept_as_a_note_and_found_again(ctx: SkillContext):
     found = say(ctx, "find_contact", "what's Ana's email", query="Ana's email")
     assert "ana@acme.io" in found
     assert "nothing in your notes" in say(ctx, "find_contact", "what's Bob's number", query="Bob's number")
-
-
-def test_forget_removes_nothing_and_says_so(ctx: SkillContext):
-    ctx.notes.add("the gate code is 2291", author="operator")
-    reply = say(ctx, "forget", "forget the gate code", query="the gate code")
-    assert "nothing was removed" in reply and "2291" in reply
-    assert ctx.notes.search("gate code")  # still there
 
 
 def test_undo_says_it_cannot_and_what_to_do_instead(ctx: SkillContext):
