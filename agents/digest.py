@@ -14,6 +14,7 @@ from agents.spend_card import spend_card
 from agents.costs import money
 from kernel.messages import Card, Frozen
 from agents.spend_chart import png, text_chart
+from integrations.crm import Crm
 from memory.events import Event, EventLog
 from memory.facts import FactStore
 from memory.notes import NoteStore
@@ -126,6 +127,7 @@ class DigestBuilder:
     def __init__(
         self, events: EventLog, tasks: TaskStore, notes: NoteStore, facts: FactStore, timezone: str,
         budgets: Budgets | None = None, approvals: PendingApprovals | None = None, agenda: Agenda | None = None,
+        crm: Crm | None = None, quiet_days: int = 14,
     ) -> None:
         self.events = events
         self.tasks = tasks
@@ -135,6 +137,8 @@ class DigestBuilder:
         self.budgets = budgets
         self.approvals = approvals
         self.agenda = agenda
+        self.crm = crm
+        self.quiet_days = quiet_days
 
     def build(self, now: datetime, previous: Mark | None = None, late_note: str = "") -> Digest:
         local = now.astimezone(self.tz)
@@ -148,6 +152,7 @@ class DigestBuilder:
             Section("Failed, and what I did", self._failed(runs), ""),
             Section("Today's calendar", self._calendar(local.date()), ""),
             Section("New tasks", self._new_tasks(since), ""),
+            Section("Leads gone quiet", self._quiet_leads(), ""),
             Section("Spend", self._spend(), ""),
             Section("Memory", (self._memory(notes, facts, previous),), ""),
         )
@@ -201,6 +206,12 @@ class DigestBuilder:
     def _new_tasks(self, since: float) -> tuple[str, ...]:
         fresh = [t for t in self.tasks.list("open", limit=1000) if t.created_at >= since]
         return _capped([f"#{t.id} {t.title}" + (f" ({t.project})" if t.project != "inbox" else "") for t in fresh])
+
+    def _quiet_leads(self) -> tuple[str, ...]:
+        if self.crm is None:
+            return ()
+        stale = self.crm.stale(self.quiet_days)
+        return _capped([f"{s.contact.name} — {s.why}; nothing for {self.quiet_days}+ days" for s in stale])
 
     def _spend(self) -> tuple[str, ...]:
         if self.budgets is None:

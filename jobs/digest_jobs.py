@@ -25,6 +25,7 @@ from agents.digest import Agenda, AgendaItem, Digest, DigestBuilder, Mark
 from kernel.messages import Card
 from kernel.messages import Reply
 from jobs.card_copies import CardCopies, CardCopy
+from integrations.crm import crm_for
 from jobs.runtime import Runtime, current_runtime
 from kernel.keys import Keys
 from kernel.settings_models import CalDavSettings
@@ -155,7 +156,7 @@ def builder_for(rt: Runtime) -> DigestBuilder:
     if s.caldav.url:
         agenda = CalDavAgenda(s.caldav, s.timezone)
     return DigestBuilder(rt.events, rt.tasks, rt.notes, rt.facts, s.timezone, budgets=rt.budgets,
-                         approvals=StoredApprovals(rt.agent.approvals), agenda=agenda)
+                         approvals=StoredApprovals(rt.agent.approvals), agenda=agenda, crm=crm_for(s, rt.redis))
 
 
 def digest_trace(workspace: str, day: date) -> str:
