@@ -147,8 +147,10 @@ def send_draft(ctx: SkillContext, value: str) -> Outcome:
         what = "already sent for approval" if status == "sent" else "discarded"
         return Outcome(text=f"That draft was {what}; nothing new was done.", card=draft_card(made, resolution=what.capitalize()), ok=False)
     ctx.events.record(ctx.trace_id, "draft.send", actor=ctx.actor, draft_id=made.id, digest=made.digest, draft_trace=made.trace_id)
-    email = Intent(name="email", text=made.request, slots={"to": list(made.to), "subject": made.subject, "body": made.body})
-    return act(ctx, email)
+    slots = {"to": list(made.to), "subject": made.subject, "body": made.body}
+    # a reply goes through the same approval, with the headers that keep it in the sender's thread
+    thread = {"in_reply_to": made.in_reply_to, "references": made.references or made.in_reply_to} if made.in_reply_to else {}
+    return act(ctx, Intent(name="email_reply" if thread else "email", text=made.request, slots=slots | thread))
 
 
 def discard_draft(ctx: SkillContext, value: str) -> Outcome:

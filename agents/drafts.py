@@ -37,11 +37,15 @@ class Draft(Frozen):
     written_by: str
     trace_id: str
     created_at: float
+    # a reply: the Message-ID it answers and the thread's References, so it lands in the sender's thread
+    in_reply_to: str = ""
+    references: str = ""
 
     @property
     def digest(self) -> str:
-        """What a Send button is bound to: the exact recipients, subject and body."""
-        payload = json.dumps([list(self.to), self.subject, self.body], ensure_ascii=False)
+        """What a Send button is bound to: the exact recipients, subject and body (and the thread it answers)."""
+        fields: list[Any] = [list(self.to), self.subject, self.body] + ([self.in_reply_to, self.references] if self.in_reply_to else [])
+        payload = json.dumps(fields, ensure_ascii=False)
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
     @property
@@ -68,6 +72,7 @@ def draft_card(draft: Draft, resolution: str = "") -> Card:
         title="Draft email",
         fields=(CardField(label="To", value=", ".join(draft.to) or "— (add an address: /draft ADDRESS ABOUT)"),
                 CardField(label="Subject", value=draft.subject),
+                *((CardField(label="In reply to", value=draft.in_reply_to),) if draft.in_reply_to else ()),
                 CardField(label="Written by", value=WRITERS.get(draft.written_by, WRITERS["template"]))),
         preview=draft.preview(),
         buttons=buttons,

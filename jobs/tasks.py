@@ -114,6 +114,9 @@ def _reply(rt: Runtime, trace_id: str, channel: str, thread_id: str, reply_to: d
     rt.queue_reply(reply)
     if reply.updates_card and outcome.card is not None:
         _update_copies(rt, reply, outcome.card)
+    for card in outcome.more:
+        rt.queue_reply(Reply(reply_id=f"{trace_id}.{suffix}.{card.card_id}", channel=channel, thread_id=thread_id, text=card.title,
+                             card=card, trace_id=trace_id, reply_to=reply_to), note=f"card {card.card_id}")
 
 
 def _update_copies(rt: Runtime, reply: Reply, card: Card) -> None:

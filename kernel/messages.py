@@ -60,6 +60,8 @@ class Outcome(Frozen):
     ok: bool = True
     # earlier cards to redraw in place (an approval superseded by a correction, a question answered)
     updates: tuple[Card, ...] = ()
+    # further cards, each posted as a message of its own after the reply (one per new email in an inbox summary)
+    more: tuple[Card, ...] = ()
 
 
 # Channels register themselves in bot/channels/__init__.py; these are their names.
