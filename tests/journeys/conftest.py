@@ -29,6 +29,8 @@ The world (on `cluster`)
   calendar_events() -> [CalendarEntry(uid, summary, start, end, attendees)]  (in the cluster's zone)
   add_event(summary, start, end=None, duration_min=30, attendees=()) -> uid  (naive = cluster's zone)
   emails() -> [Email(sender, to, subject, body, message)]
+  imap (ClusterConfig(imap=True, mailbox=(EmailMessage, ...))): the IMAP server, seeded with `mailbox`;
+        imap.deliver(message) adds one, imap.flags(uid) reads its flags
   stop_worker() / start_worker(); workers(); redis (the cluster's database); log("worker"|"gateway")
 
 Another kind of cluster, for one module (from tests.journeys.world import ClusterConfig):

@@ -1,5 +1,5 @@
-"""The world around a journey's Deputy: a real Radicale (CalDAV), a real SMTP server, and Slack's and
-Telegram's Web APIs as wire-level fakes, plus what a journey seeds in them and reads back."""
+"""The world around a journey's Deputy: a real Radicale (CalDAV), a real SMTP server, an IMAP server (when asked),
+and Slack's and Telegram's Web APIs as wire-level fakes, plus what a journey seeds in them and reads back."""
 from __future__ import annotations
 
 import asyncio
@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import caldav
 import icalendar
 
+from harness.fakes.imap_server import ImapServer
 from harness.fakes.radicale_server import RadicaleServer
 from harness.fakes.slack_api import FakeSlackApi
 from harness.fakes.smtp_server import SmtpServer
@@ -30,6 +31,7 @@ TELEGRAM_SECRET = "journey-webhook-secret"
 TELEGRAM_OPERATORS = tuple(range(7_000_001, 7_000_041))
 CALENDAR = "Work"
 SENDER = "deputy@journeys.example"
+IMAP_USER, IMAP_PASSWORD = "deputy", "journey-inbox"
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,9 @@ class ClusterConfig:
     telegram: bool = True
     # `deputy cron` as a third process (the digest and inbox ticks); reminders need only the worker
     cron: bool = False
+    # an IMAP server (harness/fakes/imap_server.py) holding `mailbox`, for the inbox jobs
+    imap: bool = False
+    mailbox: tuple[EmailMessage, ...] = ()
     timezone: str = "UTC"
     # more settings for the gateway, worker and cron, e.g. {"PENDING_QUESTION_TTL": "2"}
     env: Mapping[str, str] = field(default_factory=dict)
@@ -91,6 +96,9 @@ class World:
         self.slack = self.loop.run(FakeSlackApi(bot_user_id="UDEPUTY01").start()) if config.slack else None
         self.telegram = self.loop.run(FakeTelegramApi(TELEGRAM_TOKEN).start()) if config.telegram else None
         self.smtp = SmtpServer().start() if config.smtp else None
+        self.imap = ImapServer(username=IMAP_USER, password=IMAP_PASSWORD).start() if config.imap else None
+        for message in config.mailbox if self.imap is not None else ():
+            self.imap.deliver(message)
         self.radicale = RadicaleServer(folder / "radicale").start() if config.caldav else None
         if self.radicale is not None:
             with self._dav() as client:
@@ -107,6 +115,9 @@ class World:
                     "TELEGRAM_OPERATORS": ",".join(map(str, TELEGRAM_OPERATORS))}
         if self.smtp is not None:
             env |= {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(self.smtp.port), "SMTP_SECURITY": "none", "SMTP_FROM": SENDER}
+        if self.imap is not None:
+            env |= {"IMAP_HOST": "127.0.0.1", "IMAP_PORT": str(self.imap.port), "IMAP_SECURITY": "none",
+                    "IMAP_USERNAME": IMAP_USER, "IMAP_PASSWORD": IMAP_PASSWORD}
         if self.radicale is not None:
             env |= {"CALDAV_URL": self.radicale.url, "CALDAV_USERNAME": self.radicale.username,
                     "CALDAV_PASSWORD": self.radicale.password, "CALDAV_CALENDAR": CALENDAR}
@@ -119,6 +130,8 @@ class World:
         self.loop.close()
         if self.smtp is not None:
             self.smtp.stop()
+        if self.imap is not None:
+            self.imap.stop()
         if self.radicale is not None:
             self.radicale.stop()
 
