@@ -7,9 +7,11 @@ ever fills a card, a task title or the quoted subject of a reply, never an instr
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 from agents.action_skills import NOT_WIRED
+from agents.contact_skills import crm_of, proposal_card
 from agents.conversation import ask
 from agents.drafts import Draft, Request, draft_card, new_draft
 from agents.email_skills import body_of
@@ -77,7 +79,7 @@ def inbox_summary(ctx: SkillContext, intent: Intent) -> Outcome:
     if not new:
         return Outcome(text="Nothing new in your inbox since I last showed it to you.")
     now, later = new[:SHOWN], len(new) - SHOWN
-    cards = tuple(mail_card(ctx.mail.keep(headers_of(m)), headers_of(m)) for m in now)
+    cards = tuple(mail_card(ctx.mail.keep(headers_of(m)), headers_of(m)) for m in now) + _sender_proposals(ctx, now)
     ctx.mail.mark_shown([m.message_id for m in now])
     ctx.events.record(ctx.trace_id, "inbox.shown", actor="worker", shown=len(now), more=max(later, 0))
     lines = [f"{len(new)} new email{'s' if len(new) != 1 else ''}, newest first:" if later <= 0 else
@@ -86,6 +88,18 @@ def inbox_summary(ctx: SkillContext, intent: Intent) -> Outcome:
     if later > 0:
         lines.append(f"Ask again for the other {later}.")
     return Outcome(text="\n".join(lines), more=cards)
+
+
+def _sender_proposals(ctx: SkillContext, messages: list[InboxMessage]) -> tuple[Card, ...]:
+    """A Confirm / Reject card for each named sender the contacts do not know yet: the name and address are the
+    sender's own words, so they become a contact only when the operator confirms them."""
+    crm, since, cards = crm_of(ctx), time.time(), []
+    for sender in {m.sender: m for m in messages if m.sender_name and m.sender}.values():
+        if crm.contacts.by_email(sender.sender) is None:
+            proposal = crm.proposals.propose(sender.sender_name, {"email": sender.sender}, "email", sender.sender)
+            if proposal.status == "pending" and proposal.proposed_at >= since:
+                cards.append(proposal_card(proposal))
+    return tuple(cards)
 
 
 def _sender_asked(intent: Intent) -> str:

@@ -82,6 +82,9 @@ async def test_whats_new_shows_each_new_email_with_its_buttons_and_leaves_the_ma
     assert [c["fields"][0]["value"] for c in shown] == ["bob@client.example", "Ana Lopez <ana@lopez.example>"]
     assert all([b["label"] for b in c["buttons"]] == ["Reply", "Make task", "Ignore"] for c in shown)
     assert imap.flags(ana) == set() and imap.flags(bob) == {"\\Seen"}
+    # a named sender the contacts do not know is offered as a contact, once
+    [proposal] = [m["card"] for m in answer if m.get("card") and m["card"]["title"].startswith("Update ")]
+    assert proposal["title"] == "Update Ana Lopez's contact?" and [b["label"] for b in proposal["buttons"]] == ["Confirm", "Reject"]
 
     assert (await said(deputy, "/inbox"))[0]["text"] == "Nothing new in your inbox since I last showed it to you."
     imap.deliver(mail("carol@shop.example", "Order 1042", "New order", "<c1@shop.example>"))
