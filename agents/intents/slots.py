@@ -101,6 +101,8 @@ def find_people(text: str) -> list[str]:
             people.append(word[0].upper() + word[1:])
     seen: dict[str, str] = {}
     for person in people:
+        # "Ana's last email" is about Ana
+        person = re.sub(r"['’]s$", "", person)
         seen.setdefault(person.lower(), person)
     return list(seen.values())
 

@@ -89,3 +89,8 @@ def test_text_slots_lose_their_trigger_words():
         "Ana prefers calls after 10am"
     meeting = extract_slots(REGISTRY.get("schedule_meeting"), "book a call with ana@example.com tomorrow at 3pm", "UTC", NOW)
     assert meeting["emails"] == ["ana@example.com"] and meeting["when"] == "2025-06-05T15:00+00:00"
+
+
+def test_a_possessive_names_the_person():
+    assert find_people("reply to Ana's last email") == ["Ana"]
+    assert find_people("email james about the invoice") == ["James"]
