@@ -15,8 +15,15 @@ RETENTION = re.compile(r"^(?P<project>[\w.-]+)\s+retention\s+(?P<days>\d+)\s*(?:
                        re.IGNORECASE)
 
 
+# "forget what I told you about Bob's wine": the words that say where it was said are not part of it
+LEAD_IN = re.compile(r"^(?:(?:what|everything|anything|all)\s+(?:(?:i|we)\s+(?:told|said|gave|sent)(?:\s+(?:you|to you))?\s+)?"
+                     r"(?:about|on|regarding|of)\s+|(?:the\s+)?notes?\s+(?:about|on)\s+|about\s+)", re.IGNORECASE)
+
+
 def forget(ctx: SkillContext, intent: Intent) -> Outcome:
     phrase = str(intent.slots.get("query") or intent.text or "").strip()
+    if intent.source != "command":
+        phrase = LEAD_IN.sub("", phrase).strip(" .?!")
     if ctx.forgetting is None:
         return Outcome(text="Forgetting is not available here; run `deputy forget TEXT` on the server.", ok=False)
     if not phrase:

@@ -49,3 +49,12 @@ def test_a_project_retention_is_set_and_turned_off_in_chat(ctx: SkillContext) ->
     assert "kept until you forget" in run(ctx, "project", "sales retention off").text
     assert ctx.workspaces.project(ctx.workspace, "sales").retention_days is None  # type: ignore[union-attr]
     assert not run(ctx, "project", "sales keep forever").ok
+
+
+def test_said_in_words_the_lead_in_is_not_part_of_what_is_forgotten(ctx: SkillContext) -> None:
+    ctx.notes.add("Bob's favourite wine is Rioja Gran Reserva 2015", author="operator")
+    ctx.notes.add("Bob's favourite beer is a pale ale", author="operator")
+    preview = SKILLS["forget"](ctx, Intent(name="forget", text="forget what I told you about Bob's wine",
+                                           slots={"query": "what I told you about Bob's wine"}, source="classifier"))
+    assert preview.card is not None and {f.label: f.value for f in preview.card.fields}["notes"] == "1"
+    assert "Rioja" in preview.card.preview and "pale ale" not in preview.card.preview
