@@ -84,7 +84,9 @@ class WeaviateService(weaviate_pb2_grpc.WeaviateServicer):
                 target = _target_vector(cls, hybrid.target_vectors or hybrid.targets.target_vectors)
                 ranked = cls.hybrid(request.tenant, hybrid, _query_vector(hybrid, target), target, where)
             else:
-                ranked = [(obj, 0.0) for obj in cls.matching(request.tenant, where)]
+                # a plain fetch lists objects in id order, as Weaviate does; `after` is the iterator's cursor
+                ranked = sorted(((obj, 0.0) for obj in cls.matching(request.tenant, where) if obj.uuid > request.after),
+                                key=lambda pair: pair[0].uuid)
             limit = request.limit or 10
             page = ranked[request.offset:request.offset + limit]
             wanted = set(request.properties.non_ref_properties) if request.HasField("properties") and not request.properties.return_all_nonref_properties else None

@@ -151,3 +151,21 @@ def test_retention_default_spares_projects_that_set_their_own(redis: Redis, tmp_
         deleted = apply_retention({"sqlite": store}, workspaces, WS, EventLog(redis, WS), now=now, default_days=90)
         assert deleted == {"legal": 0, "*": 1}
         assert sorted(i.id for i in store.matching(WS, lambda t: True)) == ["new-inbox", "old-legal"]
+
+
+def test_weaviate_gives_up_what_matches_too(redis: Redis) -> None:
+    from harness.fakes.weaviate_server import FakeWeaviate
+    from memory.weaviate_store import WeaviateStore
+
+    server = FakeWeaviate().start()
+    try:
+        store = WeaviateStore.open(server.url, WordEmbedder(), grpc_port=server.grpc_port)
+        try:
+            store.add([item("wine", NOTE, workspace=WS), item("beer", "Bob likes pale ale", workspace=WS)])
+            sweep = forgetting(redis, {"weaviate": store}).forget("Bob's wine", actor="U1")
+            assert sweep.stores["semantic memory"] == 1
+            assert [i.id for i in store.matching(WS, lambda t: True)] == ["beer"]
+        finally:
+            store.close()
+    finally:
+        server.stop()
