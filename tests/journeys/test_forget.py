@@ -1,12 +1,15 @@
 """Journey: one distinctive text, seeded through every path the cluster can drive (a /remember note, a chat
-turn kept in memory, an ingested file, a task, a job that failed with it in its payload), is forgotten from
-the console: a preview card with counts per store, Forget, and afterwards no Redis key of any type, no page
-of the embedded SQLite files, no event and no answer holds it, while the event log keeps who/when/what-kind."""
+turn kept in memory, an ingested file, a task, an email triaged from the inbox into a task, a job that failed
+with it in its payload), is forgotten from the console: a preview card with counts per store, Forget, and
+afterwards no Redis key of any type, no page of the embedded SQLite files, no event and no answer holds it,
+while the event log keeps who/when/what-kind."""
 from __future__ import annotations
 
 import subprocess
 import sys
 import zlib
+from email.message import EmailMessage
+from email.utils import formatdate
 from pathlib import Path
 
 import pytest
@@ -25,7 +28,19 @@ SECRET = "Rioja Gran Reserva 2015"
 
 @pytest.fixture(scope="module")
 def cluster_config() -> ClusterConfig:
-    return ClusterConfig(smtp=False, caldav=False, slack=False, telegram=False, env={"INGEST_CONVERSATIONS": "console"})
+    return ClusterConfig(smtp=False, caldav=False, slack=False, telegram=False, env={"INGEST_CONVERSATIONS": "console"},
+                         imap=True, mailbox=(_mail(),))
+
+
+def _mail() -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = "Carla Vinos <carla@vinos.example>"
+    message["To"] = "me@studio.example"
+    message["Subject"] = f"Your {SECRET} order"
+    message["Date"] = formatdate()
+    message["Message-ID"] = "<order-7@vinos.example>"
+    message.set_content(f"The six bottles of {SECRET} ship on Monday.")
+    return message
 
 
 def _readable(value: bytes) -> str:
@@ -69,6 +84,11 @@ def seed_everywhere(cluster, console, tmp_path: Path) -> None:  # type: ignore[n
     assert "Noted" in console.ask(f"/remember Bob's favourite wine is {SECRET}").text
     console.ask(f"I promised Bob a bottle of {SECRET} for his birthday")
     assert "Added task" in console.ask(f"/task add buy {SECRET} for Bob").text
+    # the inbox, triaged: the email shown with its buttons, then made a task
+    console.ask("/inbox")
+    email = console.reply(where=lambda said: said.card is not None and said.card.title == "New email")
+    console.click("Make task", on=email)
+    console.reply(containing="task")
     cellar = tmp_path / "cellar.md"
     cellar.write_text(f"# Cellar\n\nTwo bottles of {SECRET} are kept for Bob.\n")
     subprocess.run([sys.executable, "-m", "bot.cli", "ingest", str(cellar), "--wait", "--trusted"], env=cluster.env(),
@@ -89,7 +109,7 @@ def test_a_forgotten_text_is_gone_from_every_store(cluster, console, tmp_path: P
     preview = console.ask(f"/forget {SECRET}")
     assert preview.card is not None and preview.card.labels == ["Forget", "Keep"], console.transcript()
     counts = {label: int(value) for label, value in preview.card.fields.items()}
-    assert counts["notes"] == 1 and counts["tasks"] == 1 and counts["semantic memory"] >= 3, counts
+    assert counts["notes"] == 1 and counts["tasks"] == 2 and counts["semantic memory"] >= 3, counts
     assert counts["jobs (failed and finished)"] >= 1 and counts["console transcript"] >= 1, counts
 
     console.click("Forget", on=preview)
