@@ -169,3 +169,15 @@ def test_weaviate_gives_up_what_matches_too(redis: Redis) -> None:
             store.close()
     finally:
         server.stop()
+
+
+def test_deputy_forget_text_shows_what_goes_and_forgets_only_when_told(settings, redis: Redis, capsys) -> None:  # type: ignore[no-untyped-def]
+    from bot.cli import main
+
+    notes = NoteStore(redis, "default")
+    notes.add(NOTE)
+    assert main(["forget", "Bob's wine"]) == 1
+    out = capsys.readouterr().out
+    assert "Would forget: 1 from notes" in out and NOTE in out and "nothing was removed" in out and notes.count() == 1
+    assert main(["forget", "Bob's wine", "--yes"]) == 0
+    assert "Forgot 1 from notes" in capsys.readouterr().out and notes.count() == 0
