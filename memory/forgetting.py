@@ -13,12 +13,12 @@ from typing import Mapping, Protocol, Sequence
 
 from kernel.keys import WorkspaceStore
 from memory.events import EventLog
-from memory.facts import FactStore
-from memory.notes import NoteStore
+from memory.facts import Fact, FactStore
+from memory.notes import Note, NoteStore
 from memory.redis_copies import Found, RedisCopies
 from memory.retention import compact
-from memory.store import MemoryStore
-from memory.tasks import TaskStore
+from memory.store import MemoryItem, MemoryStore
+from memory.tasks import Task, TaskStore
 from memory.text_match import Copies, Matcher
 
 PENDING_TTL_S = 3_600
@@ -57,10 +57,10 @@ class Sweep:
 
 @dataclass(frozen=True)
 class _Records:
-    notes: list
-    facts: list
-    tasks: list
-    memories: dict[str, list]
+    notes: list[Note]
+    facts: list[list[Fact]]
+    tasks: list[Task]
+    memories: dict[str, list[MemoryItem]]
 
     def texts(self) -> set[str]:
         facts = {f.value for history in self.facts for f in history}
@@ -79,7 +79,8 @@ class Forgetting(WorkspaceStore):
         self.copies = [RedisCopies(notes.redis, notes.keys.workspace, skip=("notes", "facts", "tasks", "forget")), *copies]
 
     def _records(self, matcher: Matcher) -> _Records:
-        memories = {name: b.matching(self.keys.workspace, matcher.matches) for name, b in self.backends.items()
+        # every backend Deputy ships has `matching`; one that lacks it is reached by delete-by-id only
+        memories = {name: getattr(b, "matching")(self.keys.workspace, matcher.matches) for name, b in self.backends.items()
                     if hasattr(b, "matching")}
         return _Records(self.notes.matching(matcher.matches), self.facts.matching(matcher.matches),
                         self.tasks.matching(matcher.matches), memories)
