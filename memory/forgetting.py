@@ -79,7 +79,7 @@ class Forgetting(WorkspaceStore):
         self.copies = [RedisCopies(notes.redis, notes.keys.workspace, skip=("notes", "facts", "tasks", "forget")), *copies]
 
     def _records(self, matcher: Matcher) -> _Records:
-        # every backend Deputy ships has `matching`; one that lacks it is reached by delete-by-id only
+        # both backends Deputy ships have `matching`; a third without it would not be searched
         memories = {name: getattr(b, "matching")(self.keys.workspace, matcher.matches) for name, b in self.backends.items()
                     if hasattr(b, "matching")}
         return _Records(self.notes.matching(matcher.matches), self.facts.matching(matcher.matches),
