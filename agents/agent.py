@@ -99,7 +99,8 @@ class Agent:
     def render(self, report: RunReport) -> Outcome:
         if report.status == "awaiting_approval" and report.approval is not None:
             a = report.approval
-            return Outcome(text=f"I need your approval before I {a.capability} (risk {a.risk_score}/100).",
+            ask = a.title or f"Run {a.capability}?"
+            return Outcome(text=f"{ask} I need your approval first (risk {a.risk_score}/100).",
                            # the executor has just seen it pending: no need to read it back
                            card=approval_card(a, ApprovalState("pending")))
         return Outcome(text=report.message, ok=report.status == "done")

@@ -74,6 +74,10 @@ def choice(text: str, options: Sequence[tuple[str, str]]) -> str | None:
             return options[index][1] if -len(options) <= index < len(options) else None
         if word.isdigit() and 1 <= int(word) <= len(options) and len(words) == 1:
             return options[int(word) - 1][1]
+    at = clock_time(lowered) if re.search(r"\d\s*(?:am|pm)|\d:\d\d|\bat \d|\bnoon\b", lowered) else None
+    timed = [value for label, value in options if at and at in label]
+    if len(timed) == 1:  # "the 5pm one"
+        return timed[0]
     scored = []
     for label, value in options:
         label_words = set(re.findall(r"[\w@.'-]+", label.lower()))

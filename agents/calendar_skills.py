@@ -46,7 +46,7 @@ def not_configured(ctx: SkillContext, would: str) -> Outcome | None:
 
 def title_of(intent: Intent) -> str:
     raw = str(intent.slots.get("title") or "").strip()
-    raw = _LENGTH.sub(" ", raw)
+    raw = re.sub(r"(?<!\S)w/\s*", "with ", _LENGTH.sub(" ", raw))
     # "a call with ana@acme.io" is a call with Ana: the address is the invitation, the name is the title
     raw = re.sub(r"([\w.+-]+)@\S+", lambda m: re.split(r"[._+-]", m.group(1))[0].capitalize(), raw)
     raw = re.sub(r"\b(?:at|on|for|with|and)\s*$", "", " ".join(raw.split()), flags=re.I).strip(" ,.-")
@@ -136,26 +136,35 @@ def overlapping(events: list[Any], slot: Slot) -> list[Any]:
 
 
 def free_slots(ctx: SkillContext, wanted: Slot, first_day: list[Any], now: datetime) -> list[Slot]:
-    """The next free slots of the same length within working hours, from the asked time on (weekdays only)."""
-    zone = ZoneInfo(ctx.timezone)
-    length = wanted.end - wanted.start
-    start_hour, end_hour = ctx.work_hours
+    """Free slots of the same length within working hours (weekdays): the asked day's nearest to the asked time
+    first, earlier or later, then the following days' earliest."""
     found: list[Slot] = []
     for offset in range(LOOKAHEAD_DAYS):
         day = wanted.start.date() + timedelta(days=offset)
         if day.weekday() >= 5:
             continue
-        events = first_day if offset == 0 else (busy(ctx, day) or [])
-        cursor = datetime.combine(day, clock(start_hour), zone)
-        close = datetime.combine(day, clock(0), zone) + timedelta(hours=end_hour)
-        while cursor + length <= close and len(found) < SLOTS_OFFERED:
-            slot = Slot(cursor, cursor + length)
-            if cursor >= max(wanted.start, now) and not overlapping(events, slot):
-                found.append(slot)
-            cursor += timedelta(minutes=30)
+        free = _free_on(ctx, day, first_day if offset == 0 else (busy(ctx, day) or []), wanted.end - wanted.start, now)
+        if offset == 0:
+            # nearest first; between two as near, the later one (people tend to push a meeting back)
+            free.sort(key=lambda s: (abs((s.start - wanted.start).total_seconds()), s.start < wanted.start))
+        found += free[: SLOTS_OFFERED - len(found)]
         if len(found) >= SLOTS_OFFERED:
             break
     return found
+
+
+def _free_on(ctx: SkillContext, day: date, events: list[Any], length: timedelta, now: datetime) -> list[Slot]:
+    zone = ZoneInfo(ctx.timezone)
+    start_hour, end_hour = ctx.work_hours
+    cursor = datetime.combine(day, clock(start_hour), zone)
+    close = datetime.combine(day, clock(0), zone) + timedelta(hours=end_hour)
+    free = []
+    while cursor + length <= close:
+        slot = Slot(cursor, cursor + length)
+        if cursor >= now and not overlapping(events, slot):
+            free.append(slot)
+        cursor += timedelta(minutes=30)
+    return free
 
 
 def _hours_question(ctx: SkillContext) -> str:

@@ -14,6 +14,7 @@ from agents import answers
 from agents.approval_cards import approval_card
 from agents.approvals import ApprovalState
 from agents.intents.slots import find_when
+from agents.conversation import CANCEL
 from agents.skill_context import Skill, SkillContext
 from kernel.messages import Intent, Outcome
 from kernel.text import find_emails
@@ -25,9 +26,14 @@ LEADS = re.compile(
     r"(?:no[,.!]?\s+|actually[,]?\s+|oh[,]?\s+|sorry[,]?\s+|wait[,]?\s+)*"
     r"(?:make (?:it|that)|change (?:it|that)(?: to)?|move it(?: to)?|push it(?: to)?|instead|rather|"
     r"(?:it|that) should be|should be|let'?s (?:say|do|make it)|add|also (?:add|invite)|invite|and invite|"
-    r"call it|name it|rename it(?: to)?|title it|at \d|for \d|\d{1,2}(?::\d\d)?\s*(?:am|pm)\b))",
+    r"call it|name it|rename it(?: to)?|title it|(?:change|set|make) the subject|at \d|for \d|\d{1,2}(?::\d\d)?\s*(?:am|pm)\b))",
     re.I,
 )
+# "an hour instead", "4pm instead": a correction said the other way round
+TRAILING = re.compile(r"\b(?:instead|rather)\s*[.!]?\s*$", re.I)
+# "make it 11", "move it to 5": a bare hour after a correcting verb is a clock time
+_BARE_HOUR = re.compile(r"\b(?:make (?:it|that)|to|at|move it to|change it to)\s+(\d{1,2})(?::(\d\d))?\s*[.!]?\s*$", re.I)
+_SUBJECT = re.compile(r"^\s*(?:change|set|make)\s+the\s+subject\s+(?:to|line to)\s+[\"“']?(.+?)[\"”']?\s*$", re.I)
 _TITLE = re.compile(r"^\s*(?:call it|name it|rename it(?: to)?|title it)\s+[\"“']?(.+?)[\"”']?\s*$", re.I)
 # the slot an added address goes into, by skill
 # a date in a correction names a day, not a length ("an hour" is no date)
@@ -52,9 +58,9 @@ def hold(ctx: SkillContext, intent: Intent, outcome: Outcome) -> Outcome:
 def changes(text: str, intent: Intent, timezone: str) -> dict[str, Any]:
     """The slots a correction changes; empty when it changes nothing this action has."""
     found: dict[str, Any] = {}
-    title = _TITLE.match(text)
+    title = _TITLE.match(text) or _SUBJECT.match(text)
     if title:
-        return {"title": title.group(1).strip()}
+        return {"subject" if intent.name in RECIPIENTS and intent.name != "schedule" else "title": title.group(1).strip()}
     emails = find_emails(text)
     if emails:
         slot = RECIPIENTS.get(intent.name, "attendees")
@@ -64,6 +70,9 @@ def changes(text: str, intent: Intent, timezone: str) -> dict[str, Any]:
     if minutes:
         found["duration_min"] = str(minutes)
     clock = answers.clock_time(text) if not minutes or re.search(r"\d\s*(?:am|pm)|\d:\d\d|\bat \d", text, re.I) else None
+    bare = _BARE_HOUR.search(text) if clock is None and not minutes else None
+    if bare is not None:
+        clock = answers.clock_time(f"at {bare.group(1)}:{bare.group(2) or '00'}")
     if clock:
         found["time"] = clock
     when = find_when(text, timezone) if DAY_WORDS.search(text) else None
@@ -82,10 +91,24 @@ def corrected(ctx: SkillContext, text: str, skills: Mapping[str, Skill]) -> Outc
     """Apply `text` as a correction of the thread's held action; None when it is not one."""
     conv = ctx.conversation
     held = conv.action(ctx.channel, ctx.thread_id) if conv is not None else None
-    if held is None or ctx.agent is None or not LEADS.match(text):
+    if held is None or ctx.agent is None:
+        return None
+    if CANCEL.match(text):
+        return _dropped(ctx, held)
+    if not (LEADS.match(text) or TRAILING.search(text)):
         return None
     update = changes(text, held.intent, ctx.timezone)
     return apply(ctx, held, update, text, skills) if update else None
+
+
+def _dropped(ctx: SkillContext, held: PendingAction) -> Outcome:
+    """"never mind" while an action waits for approval: it is rejected, as the Reject button would."""
+    assert ctx.agent is not None and ctx.conversation is not None
+    ctx.conversation.drop_action(ctx.channel, ctx.thread_id)
+    decided = ctx.agent.decide(held.approval_id, ctx.actor, "rejected", ctx.trace_id)
+    if decided.card is None:
+        return decided
+    return Outcome(text="OK, I dropped it: nothing was done.", ok=decided.ok, updates=(decided.card,))
 
 
 def apply(ctx: SkillContext, held: PendingAction, update: dict[str, Any], said: str, skills: Mapping[str, Skill]) -> Outcome | None:

@@ -32,13 +32,14 @@ def body_of(text: str) -> str:
 
 
 def subject_of(text: str, body: str) -> str:
+    """"about X" when the request names it; else the text's first clause, whole words, no ellipsis."""
     about = _ABOUT.search(text)
     if about:
         words = about.group("about").strip()
         return words[:1].upper() + words[1:]
-    first = re.split(r"(?<=[.!?])\s", body, maxsplit=1)[0]
-    words = first.split()
-    return " ".join(words[:_SUBJECT_WORDS]).rstrip(".,;:!") + ("…" if len(words) > _SUBJECT_WORDS else "")
+    clause = re.split(r"[.,;:!?]|\s+(?:and|but|so|because)\s+", body, maxsplit=1)[0].strip()
+    words = clause.split()[:_SUBJECT_WORDS]
+    return " ".join(words)[:1].upper() + " ".join(words)[1:]
 
 
 def _addresses(ctx: SkillContext, intent: Intent) -> tuple[list[str], str | None]:

@@ -38,13 +38,18 @@ class Playbook(BaseModel):
         return [name for name in self.requires if slots.get(name) in (None, "", [])]
 
 
+def _text(value: Any) -> str:
+    """A slot inside a sentence: a list reads as "a, b", not as Python's ['a', 'b']."""
+    return ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+
 def fill(value: Any, slots: dict[str, Any]) -> Any:
     """Put slot values into a template: exact "{slot}" keeps the value's type; anything else is text."""
     if isinstance(value, str):
         whole = SLOT.fullmatch(value)
         if whole:
             return slots.get(whole.group(1), "")
-        return SLOT.sub(lambda m: str(slots.get(m.group(1), "")), value)
+        return SLOT.sub(lambda m: _text(slots.get(m.group(1), "")), value)
     if isinstance(value, dict):
         return {k: fill(v, slots) for k, v in value.items()}
     if isinstance(value, list):

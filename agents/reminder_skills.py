@@ -9,6 +9,7 @@ from kernel.messages import Intent, Outcome
 from agents.picking import best_matches, number_in
 from agents.reminder_cards import list_card, list_text, reminder_card
 from agents.reminders import Draft, Reminder, ReminderBook, ReminderError, parse
+from agents.conversation import ask
 from agents.skill_context import SkillContext
 
 UNAVAILABLE = Outcome(text="Reminders are not available in this process.", ok=False)
@@ -30,10 +31,15 @@ def remind(ctx: SkillContext, intent: Intent) -> Outcome:
     tz = _tz(ctx, ctx.reminders)
     # the whole request: the parser finds the time in it and drops "remind me to"
     text = intent.text or str(intent.slots.get("text") or "")
+    if intent.slots.get("when_answer"):
+        text = f"{text} {intent.slots['when_answer']}"
     try:
         draft = parse(text, tz, _now())
     except ReminderError as err:
         draft = _from_slots(intent)
+        if draft is None and str(err).startswith("I could not find a time") and not intent.slots.get("when_answer"):
+            # "remind me to chase the invoice": ask when, as a person would
+            return ask(ctx, intent, "when_answer", "When should I remind you? (e.g. tomorrow at 9, Friday 3pm, every Monday at 9)")
         if draft is None:
             return Outcome(text=str(err), ok=False)
     reminder = ctx.reminders.add(draft, ctx.channel, ctx.thread_id, ctx.reply_to, ctx.actor, ctx.trace_id)

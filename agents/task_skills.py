@@ -48,7 +48,11 @@ def task_card(task: Task, tz: str = "UTC", note: str = "") -> Card:
 def task(ctx: SkillContext, intent: Intent) -> Outcome:
     action = str(intent.slots.get("action") or "list")
     if action == "add":
-        new = ctx.tasks.add(str(intent.slots["title"]), project=str(intent.slots.get("project", "inbox")), source_event=ctx.trace_id)
+        title, project = str(intent.slots["title"]), str(intent.slots.get("project", "inbox"))
+        tagged = re.search(r"(?:^|\s)#([\w-]+)\s*$", title)
+        if tagged:  # "add task send invoice #billing", as /task add takes it
+            title, project = title[: tagged.start()].strip(), tagged.group(1).lower()
+        new = ctx.tasks.add(title, project=project, source_event=ctx.trace_id)
         return Outcome(text=f"Added task #{new.id}: {new.title}", card=task_card(new, _tz(ctx)))
     if action not in VERBS:
         return list_tasks(ctx, str(intent.slots.get("status", "open")))

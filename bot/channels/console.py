@@ -65,6 +65,11 @@ class ConsoleThreads(WorkspaceStore):
         message = {"id": message_id, "thread_id": reply.thread_id, "role": "deputy", "author": "Deputy", "text": reply.text,
                    "trace_id": reply.trace_id, "ts": time.time(), "card": card, "ok": reply.ok, "image_png": reply.image_png}
         exists = self.redis.hexists(self.keys("console", "messages"), message_id)
+        if exists and not reply.updates_card:
+            # a card shown again in answer to a new message ("rename task 3 …") moves under that message,
+            # in its new state, rather than changing silently far up the thread
+            self.redis.lrem(self.keys("console", "thread", reply.thread_id), 0, message_id)
+            exists = False
         self._store(message, new=not exists)
         return message
 

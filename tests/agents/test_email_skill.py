@@ -43,3 +43,15 @@ async def test_an_unknown_name_asks_for_the_address_and_a_missing_text_is_asked_
     await deputy.work()
     assert (await deputy.messages("t2"))[-1]["text"].startswith("What should the email to dan@acme.io say?")
     assert smtp.messages == []
+
+
+async def test_the_subject_is_a_whole_clause_and_can_be_corrected_before_approval(deputy: Deputy, smtp: Any) -> None:
+    await deputy.say("email bob@acme.io that the contract is signed and i will send the invoice tomorrow")
+    reply = await last(deputy)
+    assert reply["text"].startswith("Send this email? I need your approval first")
+    assert "Subject: The contract is signed\n" in reply["card"]["preview"] and "['" not in reply["card"]["rationale"]
+    await deputy.say("change the subject to Contract signed")
+    card = (await last(deputy))["card"]
+    await approve(deputy, card)
+    [sent] = smtp.messages
+    assert sent["Subject"] == "Contract signed"

@@ -107,8 +107,18 @@ async def test_done_closes_the_reminder_and_a_stale_firing_stays_quiet(deputy, r
         assert fire(rt, reminder.id, reminder.due) == {"reminder_id": reminder.id, "fired": False}
 
 
-async def test_a_reminder_without_a_time_is_answered_with_how_to_set_one(deputy):
+async def test_a_reminder_without_a_time_asks_when_and_the_answer_sets_it(deputy):
     await deputy.say("/remind call Ana", thread_id="t4")
     await deputy.work()
+    question = (await deputy.messages("t4"))[-1]
+    assert question["text"].startswith("When should I remind you?")
+    await deputy.say("tomorrow at 9", thread_id="t4")
+    await deputy.work()
     answer = (await deputy.messages("t4"))[-1]
-    assert answer["ok"] is False and "could not find a time" in answer["text"]
+    assert answer["text"].startswith("OK, I'll remind you to call Ana on ") and "at 09:00" in answer["text"]
+    await deputy.say("/remind water the plants", thread_id="t5")
+    await deputy.work()
+    await deputy.say("whenever", thread_id="t5")
+    await deputy.work()
+    unclear = (await deputy.messages("t5"))[-1]
+    assert unclear["ok"] is False and "could not find a time" in unclear["text"]

@@ -87,7 +87,8 @@ async def test_a_clash_offers_free_slots_and_picking_one_books_it(deputy: Deputy
     card = (await last(deputy))["card"]
     assert "overlaps “Design review”" in card["rationale"]
     slots = [b for b in card["buttons"] if b["action"] == "schedule.slot"]
-    assert slots and slots[0]["label"] == f"{wednesday:%a} 11:00"
+    # the nearest free times, later first on a tie: 11:00 after the review, 09:00 before it
+    assert [s["label"] for s in slots][:2] == [f"{wednesday:%a} 11:00", f"{wednesday:%a} 09:00"]
 
     fresh = await click(deputy, card, slots[0]["label"])
     assert fresh["card"]["card_id"] != card["card_id"] and "11:00–12:00" in fresh["card"]["rationale"]
@@ -165,3 +166,23 @@ async def test_working_hours_are_asked_once_when_free_slots_are_first_offered(de
     await deputy.work()
     second = (await deputy.messages("t2"))[-1]
     assert "clashes" in second["text"] and "working hours" not in second["text"]
+
+
+async def test_corrections_in_everyday_words_and_never_mind_drops_the_card(deputy: Deputy, calendar: CalendarClient) -> None:
+    friday = next_weekday(4)
+    await deputy.say("schedule a 30 min call with kim@acme.io on Friday at 3pm")
+    first = (await last(deputy))["card"]
+    await deputy.say("an hour instead")
+    second = (await last(deputy))["card"]
+    assert "15:00–16:00" in second["rationale"] and second["card_id"] != first["card_id"]
+    await deputy.say("actually make it 11")
+    third = (await last(deputy))["card"]
+    assert "11:00–12:00" in third["rationale"]
+
+    await deputy.say("never mind")
+    dropped = await last(deputy)
+    assert dropped["text"] == "OK, I dropped it: nothing was done."
+    shown = next(m for m in await deputy.messages() if (m["card"] or {}).get("card_id") == third["card_id"])
+    assert shown["card"]["buttons"] == [] and shown["card"]["resolution"].startswith("Rejected")
+    await deputy.work()
+    assert events_on(calendar, friday) == []

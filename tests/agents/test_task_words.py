@@ -8,13 +8,15 @@ from tests.bot.conftest import Deputy
 async def said(deputy: Deputy, text: str) -> str:
     await deputy.say(text)
     await deputy.work()
-    # a task card is redrawn where it first appeared: the newest answer is the one written last
-    return max((m for m in await deputy.messages() if m["role"] == "deputy"), key=lambda m: m["ts"])["text"]
+    # the answer is the thread's last message, even when it is a task card shown before (it moves down)
+    return (await deputy.messages())[-1]["text"]
 
 
 async def test_a_task_is_renamed_snoozed_and_deleted_in_plain_words(deputy: Deputy) -> None:
     await said(deputy, "/task add renew the TLS certificate")
     await said(deputy, "/task add buy printer paper")
+    assert (await said(deputy, "add task send the invoice #billing")).startswith("Added task #3: send the invoice")
+    assert "(billing)" in await said(deputy, "/task list")
 
     assert "order the new TLS certificate" in await said(deputy, "rename the TLS certificate task to order the new TLS certificate")
     assert "Snoozed" in await said(deputy, "snooze the printer paper task until monday")

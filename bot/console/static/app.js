@@ -97,7 +97,7 @@ function renderMessage(m) {
   return node;
 }
 
-function showMessage(m) {
+function showMessage(m, isNew = false) {
   if (m.thread_id !== state.thread) return;
   $("empty").hidden = true;
   const list = $("messages");
@@ -107,6 +107,8 @@ function showMessage(m) {
     existing = [...list.querySelectorAll(".msg.user.pending")].find((n) => n.querySelector(".text").textContent === m.text) || null;
   }
   const node = renderMessage(m);
+  // a card shown again in answer to a new message moves down under it
+  if (existing && isNew && m.role === "deputy") { existing.remove(); existing = null; }
   if (existing) existing.replaceWith(node); else list.appendChild(node);
   if (m.role === "deputy" && m.trace_id) settleWorking(m);
   list.scrollTop = list.scrollHeight;
@@ -144,7 +146,7 @@ async function openThread(id) {
   list.querySelectorAll(".msg").forEach((n) => n.remove());
   $("empty").hidden = false;
   const data = await api(`/api/threads/${encodeURIComponent(id)}/messages`);
-  data.messages.forEach(showMessage);
+  data.messages.forEach((m) => showMessage(m));
   const t = state.threads.find((x) => x.id === id);
   $("thread-title").textContent = t ? t.title : "New conversation";
   renderThreads();
@@ -230,7 +232,7 @@ function connect() {
         if (t) $("thread-title").textContent = t.title;
       });
     }
-    showMessage(update.message);
+    showMessage(update.message, update.new);
   };
 }
 
