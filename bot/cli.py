@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from bot import agent_cli, harness_cli, memory_cli
 from bot.logs import configure_logging
+from kernel.keys import claim_database, shared_database_message
 from kernel.settings import Settings, load_settings
 from memory.redaction import secret_values
 
@@ -43,6 +44,14 @@ def _connect(settings: Settings, embedded: bool = False):  # type: ignore[no-unt
     return Redis.from_url(server.url if server else settings.redis_url), server
 
 
+def _shared(settings: Settings, redis: "Redis") -> bool:
+    """True (after saying why) when this Redis database already serves another workspace."""
+    owner = claim_database(redis, settings.workspace)
+    if owner is not None:
+        print(shared_database_message(settings.redis_url, settings.workspace, owner), file=sys.stderr, flush=True)
+    return owner is not None
+
+
 def _no_args(parser: argparse.ArgumentParser) -> None:
     pass
 
@@ -65,6 +74,8 @@ def run_up(args: argparse.Namespace, settings: Settings) -> int:
         redis, embedded = _connect(settings, embedded=True)
     except RedisUnavailable as err:
         print(f"deputy: {err}", file=sys.stderr)
+        return 2
+    if _shared(settings, redis):
         return 2
     if embedded:
         settings = settings.model_copy(update={"redis_url": embedded.url})
@@ -134,6 +145,8 @@ def run_gateway_cmd(args: argparse.Namespace, settings: Settings) -> int:
     from bot.server import run_gateway
 
     redis, _ = _connect(settings)
+    if _shared(settings, redis):
+        return 2
     print(f"Deputy gateway: open {_login_link(settings, redis, args.port or settings.console.port)}", flush=True)
     run_gateway(settings, redis, async_redis(settings.redis_url), port=args.port)
     return 0
@@ -147,8 +160,10 @@ def _worker_args(parser: argparse.ArgumentParser) -> None:
 def run_worker_cmd(args: argparse.Namespace, settings: Settings) -> int:
     from jobs.worker import run_burst, run_pool
 
+    redis, _ = _connect(settings)
+    if _shared(settings, redis):
+        return 2
     if args.burst:
-        redis, _ = _connect(settings)
         run_burst(redis)
         return 0
     run_pool(settings.redis_url, args.workers or settings.workers)
@@ -159,6 +174,8 @@ def run_cron_cmd(args: argparse.Namespace, settings: Settings) -> int:
     from jobs.cron import run_cron
 
     redis, _ = _connect(settings)
+    if _shared(settings, redis):
+        return 2
     run_cron(redis, settings)
     return 0
 
