@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from redis import Redis
 
 from kernel.keys import WorkspaceStore
-from memory.facts import Fact, FactStore
+from memory.facts import Fact, FactStore, Subject
 from memory.store import Trust
 
 # what a contact may have, in the order a card shows it
@@ -25,14 +25,7 @@ def slug(name: str) -> str:
 
 
 @dataclass(frozen=True)
-class ContactView:
-    subject: str
-    name: str
-    facts: dict[str, Fact]
-
-    def get(self, attribute: str) -> str:
-        fact = self.facts.get(attribute)
-        return fact.value if fact else ""
+class ContactView(Subject):
 
     @property
     def email(self) -> str:

@@ -8,7 +8,7 @@ from redis import Redis
 
 from kernel.keys import WorkspaceStore
 from memory.contacts import Change, slug
-from memory.facts import Fact, FactStore
+from memory.facts import FactStore, Subject
 
 STAGES = ("lead", "qualified", "proposal", "negotiation", "won", "lost")
 CLOSED = ("won", "lost")
@@ -16,14 +16,7 @@ FIELDS = ("stage", "value", "currency", "next_step", "contact")
 
 
 @dataclass(frozen=True)
-class Deal:
-    subject: str
-    name: str
-    facts: dict[str, Fact]
-
-    def get(self, field: str) -> str:
-        fact = self.facts.get(field)
-        return fact.value if fact else ""
+class Deal(Subject):
 
     @property
     def open(self) -> bool:

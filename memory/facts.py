@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from typing import Callable
 
 from pydantic import BaseModel
@@ -76,6 +77,19 @@ class Fact(BaseModel):
 
 def fact_key(subject: str, attribute: str) -> str:
     return f"{_norm(subject)}/{_norm(attribute)}"
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What the current facts say about one subject (a person, a company, a deal), by attribute."""
+
+    subject: str
+    name: str
+    facts: dict[str, "Fact"]
+
+    def get(self, attribute: str) -> str:
+        fact = self.facts.get(attribute)
+        return fact.value if fact else ""
 
 
 def _norm(key: str) -> str:

@@ -102,6 +102,16 @@ def radicale(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
+def imap():  # type: ignore[no-untyped-def]
+    """A scripted IMAP server on loopback (harness/fakes/imap_server.py)."""
+    from harness.fakes.imap_server import ImapServer
+
+    server = ImapServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def shared_eval() -> Path:
     path = SHARED / "eval"
     if not path.exists():

@@ -6,7 +6,7 @@ import time
 import uuid
 from email.message import EmailMessage
 from email.utils import formatdate
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -25,13 +25,6 @@ def mail(sender: str, subject: str, body: str, message_id: str, references: str 
         message["References"] = references
     message.set_content(body)
     return message
-
-
-@pytest.fixture
-def imap() -> Iterator[ImapServer]:
-    server = ImapServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

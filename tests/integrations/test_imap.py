@@ -4,7 +4,6 @@ from __future__ import annotations
 from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from pydantic import SecretStr
@@ -46,13 +45,6 @@ def mail(sender: str, subject: str, body: str, message_id: str | None = "auto", 
 def recent(message: EmailMessage) -> EmailMessage:
     message.replace_header("Date", formatdate())
     return message
-
-
-@pytest.fixture
-def imap() -> Iterator[ImapServer]:
-    server = ImapServer().start()
-    yield server
-    server.stop()
 
 
 def config(server: ImapServer, **extra: object) -> ImapSettings:
