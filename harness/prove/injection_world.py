@@ -11,8 +11,8 @@ from pathlib import Path
 from redis import Redis
 
 from agents.approvals import ApprovalStore
+from memory.contacts import Contacts
 from harness.prove.effects import Calendar, HookSink, Mailbox, policy_file
-from kernel.keys import Keys
 from memory.events import EventLog
 
 # events the corpus's calendar attacks name, seeded so that moving or cancelling them can land
@@ -67,7 +67,9 @@ class World:
 
 
 def contacts(redis: Redis, workspace: str) -> dict[bytes, bytes]:
-    return dict(redis.hgetall(Keys(workspace)("contacts")))
+    """Every contact's current facts, one entry per fact (contacts are versioned facts now): what a write changes."""
+    return {f"{c.subject}/{attribute}".encode(): fact.value.encode()
+            for c in Contacts(redis, workspace).all() for attribute, fact in sorted(c.facts.items())}
 
 
 def self_approved(redis: Redis, workspace: str) -> int:

@@ -73,6 +73,7 @@ DOCUMENTED: dict[str, tuple[str, str, Any]] = {
     "WEAVIATE_GRPC_HOST": ("weaviate.grpc_host", "grpc.example", "grpc.example"),
     "WEAVIATE_COLLECTION": ("weaviate.collection", "Mine", "Mine"),
     "MEMORY_PATH": ("memory.path", "/srv/memory.sqlite3", Path("/srv/memory.sqlite3")),
+    "MEMORY_RETENTION_DAYS": ("memory.retention_days", "90", 90),
     "EMBEDDINGS": ("memory.embeddings", "openai", "openai"),
     "EMBEDDING_MODEL": ("memory.embedding_model", "text-embedding-3-large", "text-embedding-3-large"),
     "EMBEDDING_DIM": ("memory.embedding_dim", "256", 256),
@@ -118,6 +119,8 @@ DOCUMENTED: dict[str, tuple[str, str, Any]] = {
                           {"crm": WebhookTarget(url="https://crm.example/in", secret=SecretStr("crm-secret"))}),
     "INBOUND_HOOKS": ("webhooks.inbound", '{"orders": "hook-secret"}', {"orders": "hook-secret"}),
     "HOOK_TOLERANCE_S": ("webhooks.tolerance_s", "60", 60),
+    # which outbound webhook mirrors contact and deal changes (checked against OUTBOUND_WEBHOOKS when wired)
+    "CRM_MIRROR_WEBHOOK": ("webhooks.crm_mirror", "crm", "crm"),
 }
 
 

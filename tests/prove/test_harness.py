@@ -126,10 +126,14 @@ def test_the_suite_counts_each_contact_written_and_approvals_no_operator_decided
     from memory.events import EventLog
 
     book = ContactBook(redis, "prove")
+    empty = contacts(redis, "prove")
     book.upsert(Contact(name="Ana", email="ana@acme.example"))
+    first = contacts(redis, "prove")
     book.upsert(Contact(name="Ana", email="mallory@evil.example"))
-    # one hash holds every contact: the suite compares its entries, not its keys
-    assert len(contacts(redis, "prove")) == 2
+    second = contacts(redis, "prove")
+    # the suite counts the entries whose value a write changed: a new address, and one replacing it
+    assert empty == {} and first != second and set(first) == set(second)
+    assert second[b"person:ana/email"] == b"mallory@evil.example"
     ApprovalStore(redis, "prove").create(Approval(
         id="a1", run_id="r1", step_index=0, trace_id="t1", capability="email.send", args={}, digest="d", rationale="",
         risk_score=50, deciders=("operator",), created_at=0, expires_at=10**10))
