@@ -10,7 +10,7 @@ from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
 from agents import answers
-from agents.intents.slots import When, find_when
+from agents.intents.slots import DAY_WORDS, When, find_when
 from integrations.calendar_models import day_text
 
 # parts of a day, [start, end) hours; the afternoon runs to the end of the working day when that is later
@@ -19,10 +19,6 @@ _PART = re.compile(r"\b(morning|afternoon|evening|tonight)\b", re.I)
 _NEXT_WEEK = re.compile(r"\bnext week\b", re.I)
 _THIS_WEEK = re.compile(r"\b(?:this|my|the|whole) week\b|\bweek ahead\b|\brest of the week\b", re.I)
 _WEEKEND = re.compile(r"\bweek-?end\b", re.I)
-# a day named in a request ("friday", "tomorrow", "the 14th"): a date in it is meant, not only a clock time
-DAY_WORDS = re.compile(r"\b(?:today|tonight|tomorrow|mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun|monday|tuesday|wednesday|"
-                       r"thursday|friday|saturday|sunday|next week|jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec|"
-                       r"\d{1,2}(?:st|nd|rd|th)|\d{4}-\d\d-\d\d|\d{1,2}/\d{1,2})\b", re.I)
 _TYPOS = {"tmrw": "tomorrow", "tmr": "tomorrow", "tomorow": "tomorrow", "tommorow": "tomorrow", "tommorrow": "tomorrow",
           "2moro": "tomorrow", "tdy": "today", "2day": "today"}
 _SHIFT = re.compile(r"\b(?:by\s+)?(an?|one|two|three|half an|\d+(?:\.\d+)?)\s*(minutes?|mins?|hours?|hrs?|h|days?|weeks?)\b"

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from agents import answers
 from agents.approval_cards import approval_card
 from agents.approvals import ApprovalState
-from agents.intents.slots import find_when
+from agents.intents.slots import DAY_WORDS, find_when
 from agents.conversation import CANCEL
 from agents.skill_context import Skill, SkillContext
 from kernel.messages import Intent, Outcome
@@ -36,10 +36,6 @@ _BARE_HOUR = re.compile(r"\b(?:make (?:it|that)|to|at|move it to|change it to)\s
 _SUBJECT = re.compile(r"^\s*(?:change|set|make)\s+the\s+subject\s+(?:to|line to)\s+[\"“']?(.+?)[\"”']?\s*$", re.I)
 _TITLE = re.compile(r"^\s*(?:call it|name it|rename it(?: to)?|title it)\s+[\"“']?(.+?)[\"”']?\s*$", re.I)
 # the slot an added address goes into, by skill
-# a date in a correction names a day, not a length ("an hour" is no date)
-DAY_WORDS = re.compile(r"\b(?:today|tomorrow|tmrw|mon|tue|wed|thu|fri|sat|sun|monday|tuesday|wednesday|thursday|friday|"
-                       r"saturday|sunday|next week|jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec|\d{1,2}(?:st|nd|rd|th)|"
-                       r"\d{4}-\d\d-\d\d|\d{1,2}/\d{1,2})\b", re.I)
 RECIPIENTS = {"schedule": "attendees", "email": "to", "send_email": "emails"}
 
 

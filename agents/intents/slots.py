@@ -107,6 +107,12 @@ def find_people(text: str) -> list[str]:
     return list(seen.values())
 
 
+# a day named in a request ("friday", "tomorrow", "the 14th"), as opposed to a length ("an hour") or a bare clock time
+DAY_WORDS = re.compile(r"\b(?:today|tonight|tomorrow|tmrw|mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun|monday|tuesday|wednesday|"
+                       r"thursday|friday|saturday|sunday|next week|jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec|"
+                       r"\d{1,2}(?:st|nd|rd|th)|\d{4}-\d\d-\d\d|\d{1,2}/\d{1,2})\b", re.I)
+
+
 # "friday at 10" is read by dateparser as the 10th; "friday at 10:00" is what people mean
 _BARE_HOUR = re.compile(r"\bat (\d{1,2})\b(?![:.]\d|\s*(?:am|pm|%|percent|o'clock))", re.IGNORECASE)
 
