@@ -8,7 +8,7 @@ from jobs.inbox_jobs import inbox_tick, triage_if_due
 from jobs.runtime import open_runtime
 from kernel.settings import load_settings
 from memory.events import EventLog
-from tests.integrations.test_imap import imap, mail  # noqa: F401  (imap: the server fixture)
+from tests.integrations.test_imap import mail
 
 SLOT = 1_800_000_000.0  # a moment at the start of a 15-minute slot
 

@@ -28,7 +28,7 @@ from kernel.settings import load_settings
 from memory.events import EventLog
 from memory.tasks import TaskStore
 from memory.workspaces import Workspaces
-from tests.integrations.test_imap import imap, mail  # noqa: F401  (imap: the server fixture)
+from tests.integrations.test_imap import mail
 from tests.jobs.work import wait
 from tests.memory.contract import item
 
