@@ -21,7 +21,7 @@ ZONE_SLOT = "operator_timezone"
 # what profiles.ask_once remembers as asked
 ASKED = "timezone"
 # the skills whose requests carry times the operator gives
-QUESTION = re.compile(r"\?|\b(?:what|which|show)\b", re.I)
+QUESTION = re.compile(r"\?|\b(?:what|whats|what's|which|show|tell me|do you have)\b", re.I)
 TIMED_SKILLS = ("remind", "schedule", "agenda", "move_meeting", "cancel_meeting")
 # channels that never say the sender's zone (the console's browser and Slack's users.info do)
 SILENT_CHANNELS = ("telegram",)

@@ -38,6 +38,8 @@ async def test_time_zone_and_hours_are_changed_in_words(deputy):
     assert "*9:00–18:00*" in await _say(deputy, "I work 9 to 6")
     profile = _profile(deputy)
     assert (profile.timezone, profile.work_start, profile.work_end) == ("Europe/Paris", 9, 18)
+    # asked, not set: "whats my timezone" tells it
+    assert "Your time zone is *Europe/Paris*" in await _say(deputy, "whats my timezone")
 
 
 async def test_hours_by_command_and_a_zone_nobody_knows_gets_its_usage(deputy):
