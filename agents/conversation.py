@@ -56,13 +56,8 @@ def read_answer(question: Question, text: str) -> str | None:
     if question.kind == "choice":
         return answers.choice(text, question.options)
     if question.kind == "zone":
-        return zone_named(text)
+        return zone_in(text)
     return text.strip() or None
-
-
-def zone_named(text: str) -> str | None:
-    """An IANA zone from "Europe/Madrid", "madrid", "New York", "CET", "I'm in Madrid" (agents/zones.py)."""
-    return zone_in(text)
 
 
 def answered(ctx: SkillContext, text: str, skills: Mapping[str, Skill]) -> Outcome | None:
