@@ -15,6 +15,7 @@ from memory.mail_marks import MailMarks
 from memory.notes import NoteStore
 from memory.profiles import Profiles
 from memory.tasks import TaskStore
+from memory.undo_log import UndoLog
 from memory.workspaces import Workspaces
 
 if TYPE_CHECKING:
@@ -76,6 +77,9 @@ class SkillContext:
     # forgetting a text in every store (preview, then remove) and per-project retention; None where not wired
     forgetting: Forgetting | None = None
     workspaces: Workspaces | None = None
+    # what this thread can undo (done cards' Undo, "undo that") and for how long after it was done (UNDO_WINDOW)
+    undo: UndoLog | None = None
+    undo_window_s: float = 900
 
 
 Skill = Callable[[SkillContext, Intent], Outcome]

@@ -124,6 +124,9 @@ class Capability:
     title: str = ""
     preview: Callable[[Args], str] = plain_preview
     summary: Callable[[Args, Args], str] | None = None
+    # the compensation's arguments, from the done step's arguments and its output (JSON); None when this
+    # particular effect cannot be undone (a webhook whose target declares no reverse call)
+    undo: Callable[[Args, Args], dict[str, Any] | None] | None = None
 
     @property
     def approval_title(self) -> str:

@@ -17,7 +17,7 @@ from kernel.redis_url import with_embedded_password
 from kernel.settings_models import (
     BudgetSettings, CalDavSettings, ConsoleSettings, ConversationSettings, DigestSettings, EffectSettings, ImapSettings, IngestSettings,
     IntentSettings, JobSettings, MemorySettings, OpenAiSettings, PolicySettings, SlackSettings, SmtpSettings,
-    TelegramSettings, WeaviateSettings, WebhookSettings,
+    TelegramSettings, UndoSettings, WeaviateSettings, WebhookSettings,
 )
 
 # The documented names that are not GROUP_FIELD, and the field each sets.
@@ -38,6 +38,7 @@ ENV_NAMES: dict[str, tuple[str, str]] = {
     "EFFECT_LEASE_S": ("effects", "lease_s"),
     "BREAKER_FAILURES": ("effects", "breaker_failures"),
     "BREAKER_COOLDOWN_S": ("effects", "breaker_cooldown_s"),
+    "UNDO_WINDOW": ("undo", "window_s"),
     "SMTP_FROM": ("smtp", "sender"),
     "SMTP_FROM_NAME": ("smtp", "sender_name"),
     "INBOX_TRIAGE_EVERY_MIN": ("imap", "triage_every_min"),
@@ -92,6 +93,7 @@ class Settings(BaseSettings):
     budget: BudgetSettings = BudgetSettings()
     policy: PolicySettings = PolicySettings()
     effects: EffectSettings = EffectSettings()
+    undo: UndoSettings = UndoSettings()
     smtp: SmtpSettings = SmtpSettings()
     imap: ImapSettings = ImapSettings()
     caldav: CalDavSettings = CalDavSettings()

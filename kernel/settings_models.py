@@ -207,6 +207,11 @@ class EffectSettings(_Group):
     breaker_cooldown_s: float = 30.0
 
 
+class UndoSettings(_Group):
+    # UNDO_WINDOW: seconds after an action is done that its Undo button and "undo that" still undo it
+    window_s: int = Field(900, ge=0)
+
+
 class _Login(_Group):
     """Deputy's account on a server it connects to."""
 

@@ -94,6 +94,7 @@ DOCUMENTED: dict[str, tuple[str, str, Any]] = {
     "EFFECT_LEASE_S": ("effects.lease_s", "30", 30.0),
     "BREAKER_FAILURES": ("effects.breaker_failures", "3", 3),
     "BREAKER_COOLDOWN_S": ("effects.breaker_cooldown_s", "2", 2.0),
+    "UNDO_WINDOW": ("undo.window_s", "600", 600),
     "SMTP_HOST": ("smtp.host", "mail.example", "mail.example"),
     "SMTP_PORT": ("smtp.port", "465", 465),
     "SMTP_SECURITY": ("smtp.security", "ssl", "ssl"),
