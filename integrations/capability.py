@@ -127,6 +127,9 @@ class Capability:
     # the compensation's arguments, from the done step's arguments and its output (JSON); None when this
     # particular effect cannot be undone (a webhook whose target declares no reverse call)
     undo: Callable[[Args, Args], dict[str, Any] | None] | None = None
+    # for a capability only some arguments of which can be undone (a webhook target that declares a reverse call):
+    # whether these can, so a card never promises an undo that is not there
+    reversible_if: Callable[[Args], bool] | None = None
 
     @property
     def approval_title(self) -> str:
@@ -140,6 +143,16 @@ class Capability:
         if not self.reversible:
             return "cannot be undone"
         return f"undone by {self.compensation}" if self.compensation else "can be undone"
+
+    def undoable(self, args: Args) -> bool:
+        """Whether the effect of a step with these arguments can be undone."""
+        return self.side_effect and self.reversible and (self.reversible_if is None or self.reversible_if(args))
+
+    def reversibility_of(self, args: Args) -> str:
+        """`reversibility` for a step with these arguments."""
+        if self.side_effect and self.reversible and not self.undoable(args):
+            return "cannot be undone"
+        return self.reversibility
 
     def summarize(self, args: Args, output: Args) -> str:
         return self.summary(args, output) if self.summary is not None else f"{self.name}: done."
