@@ -9,7 +9,7 @@ import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from redis import Redis
 
@@ -19,7 +19,7 @@ from kernel.settings import Settings
 from memory.contacts import Change, Contacts, ContactView
 from memory.deals import Deal, Deals
 from memory.events import EventLog
-from memory.facts import FactStore
+from memory.facts import FactStore, Restored, Rewrite
 from memory.interactions import Interactions
 from memory.proposals import Proposals
 from memory.store import Trust
@@ -77,6 +77,24 @@ class Crm:
         if any(c.changed for c in written):
             self._mirror("crm.deal.updated", deal.subject, deal.name, {a: f.value for a, f in deal.facts.items()}, source_event)
         return deal, written
+
+    def restore_contact(self, subject: str, changed: Sequence[Rewrite], made: bool, author: str = "",
+                        source_event: str = "") -> dict[str, Restored]:
+        """Take back a contact save (an undo); the external copy follows."""
+        done = self.contacts.restore(subject, changed, made, source_event, author)
+        view = self.contacts.get(subject)
+        if any(state != "already" for state in done.values()):
+            self._mirror("crm.contact.updated", subject, view.name, facts_of(view), source_event)
+        return done
+
+    def restore_deal(self, subject: str, changed: Sequence[Rewrite], made: bool, author: str = "",
+                     source_event: str = "") -> dict[str, Restored]:
+        """Take back a deal update (an undo); the external copy follows."""
+        done = self.deals.restore(subject, changed, made, source_event, author)
+        deal = self.deals.get(subject)
+        if any(state != "already" for state in done.values()):
+            self._mirror("crm.deal.updated", subject, deal.name, facts_of(deal), source_event)
+        return done
 
     def _mirror(self, event: str, subject: str, name: str, facts: Mapping[str, str], trace_id: str) -> None:
         if self.mirror is None:

@@ -1,15 +1,18 @@
 """Capabilities on Deputy's own state: tasks, notes and contacts. All dedupe by our key ("natural")."""
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 from redis import Redis
 
-from integrations.capability import Args, Capability, EffectContext, Health, RetryPolicy, RiskClass
+from integrations.capability import Args, Capability, EffectContext, Health, PermanentError, RetryPolicy, RiskClass
 from memory.contacts import Contacts, ContactView
+from memory.facts import ChangedSince
 from memory.notes import NoteStore
-from memory.tasks import TaskStore
+from memory.tasks import Task, TaskStore
+
+Undo = Callable[[Args, Args], "dict[str, Any] | None"]
 
 LOCAL = RetryPolicy(attempts=2, base_s=0.05, max_s=0.5, jitter=0.05)
 
@@ -93,6 +96,29 @@ class NoteOut(BaseModel):
     created: bool
 
 
+class TaskRestore(_In):
+    id: int
+    # the version to put back; None: there was no task before the change, so it goes
+    task: Task | None = None
+    # the task as the change left it: a task changed again since is left alone (unchecked when None)
+    expect: Task | None = None
+
+
+class TaskRestored(BaseModel):
+    id: int
+    # False: it already was as the undo leaves it
+    changed: bool
+
+
+class NoteRemove(_In):
+    id: str
+
+
+class NoteRemoved(BaseModel):
+    id: str
+    removed: bool
+
+
 class NoteSearch(_In):
     query: str = Field(min_length=1)
     limit: int = Field(default=5, ge=1, le=20)
@@ -121,6 +147,18 @@ def _added_task(args: Args, output: Args) -> str:
     return f"Added task #{output.get('id')}: {output.get('title')}"
 
 
+def task_undo(task_id: int, before: Task | None, after: Task | None) -> dict[str, Any]:
+    """tasks.restore's arguments that take a change to task TASK_ID back (BEFORE: None when it made the task)."""
+    return TaskRestore(id=task_id, task=before, expect=after).model_dump(mode="json")
+
+
+def _restored_task(args: Args, output: Args) -> str:
+    put_back = args.get("task")
+    if isinstance(put_back, dict):
+        return f"Task #{output.get('id')} is back as it was: {put_back.get('title')}"
+    return f"Removed task #{output.get('id')}."
+
+
 def _found_contacts(args: Args, output: Args) -> str:
     found = output.get("contacts") or []
     return f"Found {len(found)} contact{'s' if len(found) != 1 else ''}."
@@ -133,12 +171,19 @@ def _redis_health(redis: Redis) -> Health:
 
 def _own_state(redis: Redis, name: str, description: str, input_model: type[BaseModel], output_model: type[BaseModel],
                writes: bool, run: Callable[[BaseModel, EffectContext], BaseModel],
-               summary: Callable[[Args, Args], str] | None = None) -> Capability:
-    """A capability on Deputy's own state, healthy while Redis answers: a write is reversible and natural
-    (the store dedupes by the source event), a read has no effect; both retry like local calls."""
+               summary: Callable[[Args, Args], str] | None = None, compensation: str | None = None,
+               undo: Undo | None = None) -> Capability:
+    """A capability on Deputy's own state, healthy while Redis answers: a write is natural (the store dedupes by
+    the source event) and reversible where it names its compensation (a restore, which is not undone in turn);
+    a read has no effect; both retry like local calls."""
     return Capability(name, description, input_model, output_model, RiskClass.INTERNAL_WRITE if writes else RiskClass.READ,
-                      side_effect=writes, reversible=True, compensation=None, idempotency="natural" if writes else "ledger",
-                      retry=LOCAL, run=run, health=lambda: _redis_health(redis), summary=summary)
+                      side_effect=writes, reversible=not writes or compensation is not None, compensation=compensation,
+                      idempotency="natural" if writes else "ledger", retry=LOCAL, run=run, health=lambda: _redis_health(redis),
+                      summary=summary, undo=undo)
+
+
+def changed_since(err: ChangedSince) -> PermanentError:
+    return PermanentError(f"{err} (check it and change it by hand if it should still go back)")
 
 
 def task_capabilities(store: TaskStore) -> list[Capability]:
@@ -155,10 +200,20 @@ def task_capabilities(store: TaskStore) -> list[Capability]:
         tasks = store.list(status=args.status, project=args.project)
         return TaskListOut(tasks=[TaskOut(id=t.id, title=t.title, project=t.project) for t in tasks])
 
+    def restore(args: BaseModel, ctx: EffectContext) -> TaskRestored:
+        assert isinstance(args, TaskRestore)
+        try:
+            return TaskRestored(id=args.id, changed=store.restore(args.id, args.task, args.expect))
+        except ChangedSince as err:
+            raise changed_since(err) from err
+
     return [
         _own_state(store.redis, "tasks.create", "Add a task to the operator's to-do list", TaskCreate, TaskOut, writes=True, run=create,
-                   summary=_added_task),
+                   summary=_added_task, compensation="tasks.restore",
+                   undo=lambda args, output: {"id": output["id"], "task": None}),
         _own_state(store.redis, "tasks.list", "List the operator's tasks", TaskList, TaskListOut, writes=False, run=list_),
+        _own_state(store.redis, "tasks.restore", "Put a task back as it was before a change (an undo)", TaskRestore, TaskRestored,
+                   writes=True, run=restore, summary=_restored_task),
     ]
 
 
@@ -174,7 +229,15 @@ def note_capabilities(store: NoteStore) -> list[Capability]:
         assert isinstance(args, NoteSearch)
         return NoteHits(notes=[n.text for n, _ in store.search(args.query, limit=args.limit)])
 
+    def remove(args: BaseModel, ctx: EffectContext) -> NoteRemoved:
+        assert isinstance(args, NoteRemove)
+        return NoteRemoved(id=args.id, removed=store.delete(args.id))
+
     return [
-        _own_state(store.redis, "notes.add", "Remember a note", NoteAdd, NoteOut, writes=True, run=add),
+        # a note that was already there stays: only the note this effect made is taken back
+        _own_state(store.redis, "notes.add", "Remember a note", NoteAdd, NoteOut, writes=True, run=add, compensation="notes.remove",
+                   undo=lambda args, output: {"id": output["id"]} if output.get("created") else None),
         _own_state(store.redis, "notes.search", "Find notes by keywords", NoteSearch, NoteHits, writes=False, run=search),
+        _own_state(store.redis, "notes.remove", "Remove a note Deputy made (an undo)", NoteRemove, NoteRemoved, writes=True,
+                   run=remove, summary=lambda args, output: "Removed the note." if output.get("removed") else "The note was already gone."),
     ]

@@ -55,7 +55,9 @@ def calendar(settings: Settings, redis: Redis | None) -> Sequence[Capability]:
 
 
 def webhooks(settings: Settings, redis: Redis | None) -> Sequence[Capability]:
-    return webhook_capabilities(settings.webhooks.outbound, settings.webhooks.timeout_s)
+    hooks = settings.webhooks
+    reverse = {name: target.undo for name, target in hooks.outbound.items() if target.undo is not None}
+    return webhook_capabilities(hooks.outbound, hooks.timeout_s, reverse)
 
 
 # The one list of capability providers. A provider returns [] when its connector is not configured.

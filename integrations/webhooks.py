@@ -72,6 +72,13 @@ class Target(Protocol):
     secret: SecretStr | None
 
 
+class ReverseCall(Protocol):
+    """A target's declared way to take a delivery back (OUTBOUND_WEBHOOKS' "undo")."""
+
+    url: str
+    method: str
+
+
 class PostWebhook(Input):
     # a configured target's name, never a raw URL: where Deputy may post is decided by the operator
     # ("name" and "payload" are accepted too: planners and playbooks name them either way)
@@ -99,6 +106,14 @@ class PostWebhook(Input):
         return value
 
 
+class UndoWebhook(Input):
+    target: str = Field(min_length=1, max_length=64)
+    # the delivery being taken back (its Idempotency-Key), and what it carried
+    undoes: str = Field(min_length=1)
+    event: str = "deputy.notification"
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
 class WebhookPosted(Output):
     target: str
     status: int
@@ -123,20 +138,42 @@ def body_for(args: PostWebhook, delivery_id: str) -> bytes:
 def post_webhook(targets: Mapping[str, Target], args: PostWebhook, key: str, timeout_s: float = 10.0,
                  clock: Any = time.time) -> WebhookPosted:
     """POST once. Raises TransientError (5xx, 429, 408, timeouts, refused) or PermanentError (other 4xx, 3xx)."""
-    target = targets.get(args.target)
+    target = _target(targets, args.target)
+    status, text = _send(target.url, "POST", target.secret, body_for(args, key), key, f"webhook {args.target}", timeout_s, clock)
+    return WebhookPosted(target=args.target, status=status, delivery_id=key, response=text)
+
+
+def reverse_webhook(targets: Mapping[str, Target], reverse: Mapping[str, ReverseCall], args: UndoWebhook, key: str,
+                    timeout_s: float = 10.0, clock: Any = time.time) -> WebhookPosted:
+    """Ask a target to take back the delivery ARGS.undoes, with its declared reverse call, signed with its secret."""
+    target, call = _target(targets, args.target), reverse.get(args.target)
+    if call is None:
+        raise PermanentError(f"webhook {args.target} declares no reverse call, so its deliveries cannot be undone; add "
+                             f"\"undo\": {{\"url\": ...}} to its entry in OUTBOUND_WEBHOOKS")
+    body = json.dumps({"id": key, "event": args.event, "undoes": args.undoes, "data": args.data}, separators=(",", ":"),
+                      sort_keys=True, ensure_ascii=False, default=str).encode()
+    status, text = _send(call.url, call.method, target.secret, body, key, f"webhook {args.target}'s reverse call", timeout_s, clock)
+    return WebhookPosted(target=args.target, status=status, delivery_id=key, response=text)
+
+
+def _target(targets: Mapping[str, Target], name: str) -> Target:
+    target = targets.get(name)
     if target is None:
         known = ", ".join(sorted(targets)) or "none"
-        raise PermanentError(f"there is no webhook target named {args.target!r} (configured: {known}); add it to OUTBOUND_WEBHOOKS")
-    body = body_for(args, key)
+        raise PermanentError(f"there is no webhook target named {name!r} (configured: {known}); add it to OUTBOUND_WEBHOOKS")
+    return target
+
+
+def _send(url: str, method: str, secret: SecretStr | None, body: bytes, key: str, where: str, timeout_s: float,
+          clock: Any) -> tuple[int, str]:
+    """One signed request: the status and the start of the answer, or TransientError / PermanentError."""
     headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, "Idempotency-Key": key, DELIVERY_HEADER: key}
-    if target.secret is not None:
-        headers[SIGNATURE_HEADER] = sign(target.secret.get_secret_value(), body, int(clock()))
-    request = urllib.request.Request(target.url, data=body, headers=headers, method="POST")
-    where = f"webhook {args.target}"
+    if secret is not None:
+        headers[SIGNATURE_HEADER] = sign(secret.get_secret_value(), body, int(clock()))
+    request = urllib.request.Request(url, data=body, headers=headers, method=method)
     try:
         with _opener.open(request, timeout=timeout_s) as response:
-            text = response.read(2_000).decode("utf-8", errors="replace")
-            return WebhookPosted(target=args.target, status=response.status, delivery_id=key, response=text[:500])
+            return response.status, response.read(2_000).decode("utf-8", errors="replace")[:500]
     except urllib.error.HTTPError as err:
         detail = err.read(500).decode("utf-8", errors="replace") if err.fp else ""
         if err.code >= 500 or err.code in (408, 425, 429):
@@ -165,30 +202,72 @@ def webhooks_health(targets: Mapping[str, Target], timeout_s: float = 3.0) -> He
     return Health(ok=True, detail=f"{len(targets)} target(s) reachable")
 
 
-def webhook_capabilities(targets: Mapping[str, Target], timeout_s: float = 10.0) -> list[Capability]:
+def webhook_capabilities(targets: Mapping[str, Target], timeout_s: float = 10.0,
+                         reverse: Mapping[str, ReverseCall] | None = None) -> list[Capability]:
+    """webhook.post to TARGETS; and webhook.undo where some target declares a REVERSE call (by target name)."""
     if not targets:
         return []
-    for name, target in targets.items():
-        if urllib.parse.urlsplit(target.url).scheme not in ("http", "https"):
-            raise ValueError(f"webhook target {name!r} needs an http(s) URL, not {target.url!r}")
+    reverse = dict(reverse or {})
+    for name, url in [*((n, t.url) for n, t in targets.items()), *((n, r.url) for n, r in reverse.items())]:
+        if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+            raise ValueError(f"webhook target {name!r} needs an http(s) URL, not {url!r}")
+    unknown = sorted(set(reverse) - set(targets))
+    if unknown:
+        raise ValueError(f"reverse calls for {', '.join(unknown)}, which are not webhook targets")
+    return [_post_capability(targets, reverse, timeout_s), *([_undo_capability(targets, reverse, timeout_s)] if reverse else [])]
+
+
+def _named(args: Mapping[str, Any]) -> str:
+    return str(args.get("target") or args.get("name") or "")
+
+
+def _post_capability(targets: Mapping[str, Target], reverse: Mapping[str, ReverseCall], timeout_s: float) -> Capability:
 
     def post(args: BaseModel, ctx: EffectContext) -> BaseModel:
         return post_webhook(targets, PostWebhook.model_validate(args.model_dump()), ctx.idempotency_key, timeout_s)
 
-    return [
-        Capability(
-            name="webhook.post",
-            description="POST a signed JSON event to one of the configured webhook targets: " + ", ".join(sorted(targets)) + ".",
-            input_model=PostWebhook, output_model=WebhookPosted, risk=RiskClass.EXTERNAL_WRITE, side_effect=True,
-            # what another system did with the event cannot be undone from here
-            reversible=False, compensation=None,
-            # receivers dedupe by the Idempotency-Key header (and the body's id), which is our key
-            idempotency="natural",
-            retry=RetryPolicy(attempts=4, base_s=0.5, max_s=8.0, jitter=0.5),
-            run=post,
-            health=lambda: webhooks_health(targets),
-            # the configured target, as the model may spell it (its field is `target`, `name` is an alias)
-            target_fields=("target", "name"),
-            title="Post to this webhook?",
-        )
-    ]
+    def undo(args: Mapping[str, Any], output: Mapping[str, Any]) -> dict[str, Any] | None:
+        if _named(args) not in reverse:
+            return None
+        posted = PostWebhook.model_validate(dict(args))
+        return UndoWebhook(target=posted.target, undoes=str(output["delivery_id"]), event=posted.event,
+                           data=posted.data).model_dump()
+
+    return Capability(
+        name="webhook.post",
+        description="POST a signed JSON event to one of the configured webhook targets: " + ", ".join(sorted(targets)) + ".",
+        input_model=PostWebhook, output_model=WebhookPosted, risk=RiskClass.EXTERNAL_WRITE, side_effect=True,
+        # what another system did with the event is undone only by that system: where the target declares a
+        # reverse call, and only for that target
+        reversible=bool(reverse), compensation="webhook.undo" if reverse else None,
+        undo=undo if reverse else None, reversible_if=lambda args: _named(args) in reverse,
+        # receivers dedupe by the Idempotency-Key header (and the body's id), which is our key
+        idempotency="natural",
+        retry=RetryPolicy(attempts=4, base_s=0.5, max_s=8.0, jitter=0.5),
+        run=post,
+        health=lambda: webhooks_health(targets),
+        # the configured target, as the model may spell it (its field is `target`, `name` is an alias)
+        target_fields=("target", "name"),
+        title="Post to this webhook?",
+    )
+
+
+def _undo_capability(targets: Mapping[str, Target], reverse: Mapping[str, ReverseCall], timeout_s: float) -> Capability:
+
+    def take_back(args: BaseModel, ctx: EffectContext) -> BaseModel:
+        assert isinstance(args, UndoWebhook)
+        return reverse_webhook(targets, reverse, args, ctx.idempotency_key, timeout_s)
+
+    return Capability(
+        name="webhook.undo",
+        description="Ask a webhook target to take back a delivery, with the reverse call it declares: " + ", ".join(sorted(reverse)) + ".",
+        input_model=UndoWebhook, output_model=WebhookPosted, risk=RiskClass.EXTERNAL_WRITE, side_effect=True,
+        reversible=False, compensation=None,
+        # the reverse call carries our key as Idempotency-Key too
+        idempotency="natural",
+        retry=RetryPolicy(attempts=4, base_s=0.5, max_s=8.0, jitter=0.5),
+        run=take_back,
+        target_fields=("target",),
+        title="Take back this webhook delivery?",
+        summary=lambda args, output: f"Asked {args.get('target')} to take back delivery {args.get('undoes')}.",
+    )

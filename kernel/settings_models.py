@@ -265,13 +265,23 @@ class CalDavSettings(_Login):
     timeout_s: float = 15.0
 
 
+class WebhookUndo(_Group):
+    """A target's reverse call: where Deputy asks it to take back a delivery it made (an undo)."""
+
+    url: str
+    method: Literal["POST", "PUT", "DELETE"] = "POST"
+
+
 class WebhookTarget(_Group):
     url: str
     secret: SecretStr | None = None
+    # the reverse call, when the receiving system can take a delivery back; without one a post cannot be undone
+    undo: WebhookUndo | None = None
 
 
 class WebhookSettings(_Group):
-    # webhooks out, by name: {"crm": {"url": "https://crm.example/hooks/deputy", "secret": "..."}}
+    # webhooks out, by name: {"crm": {"url": "https://crm.example/hooks/deputy", "secret": "...",
+    # "undo": {"url": "https://crm.example/hooks/deputy/undo"}}} (undo: optional, see WebhookUndo)
     outbound: Annotated[dict[str, WebhookTarget], BeforeValidator(_json)] = {}
     timeout_s: float = 10.0
     # signed webhooks in, name → signing secret: {"orders": "...", "leads": "..."}; each is served at

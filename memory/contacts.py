@@ -8,11 +8,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import Sequence
 
 from redis import Redis
 
 from kernel.keys import WorkspaceStore
-from memory.facts import Fact, FactStore, Subject
+from memory.facts import Fact, FactStore, Restored, Rewrite, Subject
 from memory.store import Trust
 
 # what a contact may have, in the order a card shows it
@@ -49,6 +50,17 @@ class Change:
         return self.before is None or self.before.value != self.fact.value
 
 
+def rewrites(changes: Sequence[Change]) -> list[Rewrite]:
+    """What a save changed, as an undo takes it back: each changed attribute's new and previous versions."""
+    return [Rewrite(attribute=c.attribute, written=c.fact.version, previous=c.before.version if c.before else 0)
+            for c in changes if c.changed]
+
+
+def created(view: Subject, changes: Sequence[Change]) -> bool:
+    """Whether the save made the subject: it had no current fact before, and has none it did not write."""
+    return bool(changes) and all(c.before is None for c in changes) and set(view.facts) == {c.attribute for c in changes}
+
+
 class Contacts(WorkspaceStore):
     def __init__(self, redis: Redis, workspace: str, facts: FactStore | None = None) -> None:
         super().__init__(redis, workspace)
@@ -77,6 +89,25 @@ class Contacts(WorkspaceStore):
             fact = self.facts.state(subject, attribute, value, source, source_event, author, trust)
             changes.append(Change(attribute, fact, before))
         return self.get(subject), changes
+
+    def restore(self, subject: str, changed: Sequence[Rewrite], made: bool, source_event: str = "",
+                author: str = "") -> dict[str, Restored]:
+        """Take back a save (FactStore.restore); an address only that save gave stops finding the contact, and a
+        contact the save made is gone from the names once it has no facts left."""
+        dropped = [self._only_in(subject, r) for r in changed if r.attribute == "email"]
+        done = self.facts.restore(subject, changed, source_event, author)
+        for address in filter(None, dropped):
+            if self._by_address(address) == subject:
+                self.redis.hdel(self.keys("contacts", "addresses"), address)
+        if made and not self.facts.about(subject):
+            self.redis.hdel(self.keys("contacts", "names"), subject)
+        return done
+
+    def _only_in(self, subject: str, rewrite: Rewrite) -> str:
+        """The address REWRITE wrote, when no other version of the contact's email had it."""
+        history = self.facts.history(f"{subject}/email")
+        written = next((f.value for f in history if f.version == rewrite.written), "")
+        return written if written and not any(f.value == written for f in history if f.version != rewrite.written) else ""
 
     def rename(self, subject: str, name: str) -> None:
         self.redis.hset(self.keys("contacts", "names"), subject, name.strip())

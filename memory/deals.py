@@ -3,12 +3,13 @@ are facts about "deal:SLUG", so every change keeps what it replaced."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 from redis import Redis
 
 from kernel.keys import WorkspaceStore
 from memory.contacts import Change, slug
-from memory.facts import FactStore, Subject
+from memory.facts import FactStore, Restored, Rewrite, Subject
 
 STAGES = ("lead", "qualified", "proposal", "negotiation", "won", "lost")
 CLOSED = ("won", "lost")
@@ -46,6 +47,14 @@ class Deals(WorkspaceStore):
                 before = self.facts.get(f"{subject}/{field}")
                 written.append(Change(field, self.facts.state(subject, field, value, "operator", source_event, author), before))
         return self.get(subject), written
+
+    def restore(self, subject: str, changed: Sequence[Rewrite], made: bool, source_event: str = "",
+                author: str = "") -> dict[str, Restored]:
+        """Take back an update (FactStore.restore); a deal the update made is gone from the list once it has no facts."""
+        done = self.facts.restore(subject, changed, source_event, author)
+        if made and not self.facts.about(subject):
+            self.redis.hdel(self.keys("deals"), subject)
+        return done
 
     def get(self, subject: str) -> Deal:
         raw = self.redis.hget(self.keys("deals"), subject)

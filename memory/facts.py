@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Literal, Sequence
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from redis import Redis
 
 from kernel.keys import WorkspaceStore
@@ -52,6 +52,59 @@ redis.call('LSET', KEYS[1], -1, cjson.encode(cur))
 return cjson.encode(cur)
 """
 
+# Take back the version a change wrote (ARGV[1]): the version it replaced (ARGV[2]; 0: none) becomes current again
+# as a new version that says it was restored, or the fact ends; the version taken back is marked undone. Taking
+# back twice changes nothing; a fact that changed since is left alone. ARGV[6] = '1' only says what it would do.
+RESTORE = """
+local last = redis.call('LINDEX', KEYS[1], -1)
+if not last then return 'changed' end
+local cur = cjson.decode(last)
+local written, previous = tonumber(ARGV[1]), tonumber(ARGV[2])
+local open = cur['valid_to'] == nil or cur['valid_to'] == cjson.null
+if (not open and cur['version'] == written and cur['undone'] == true)
+   or (open and cur['version'] == written + 1 and cur['restored_from'] == previous) then return 'already' end
+if not (open and cur['version'] == written) then return 'changed' end
+local old = nil
+if previous > 0 then
+  local raw = redis.call('LINDEX', KEYS[1], previous - 1)
+  if not raw then return 'changed' end
+  old = cjson.decode(raw)
+  if old['version'] ~= previous then return 'changed' end
+end
+if ARGV[6] == '1' then return 'restorable' end
+cur['valid_to'] = tonumber(ARGV[3])
+cur['superseded_by_event'] = ARGV[4]
+cur['undone'] = true
+redis.call('LSET', KEYS[1], -1, cjson.encode(cur))
+if old == nil then return 'retired' end
+old['version'] = written + 1
+old['valid_from'] = tonumber(ARGV[3])
+old['valid_to'] = cjson.null
+old['superseded_by_event'] = cjson.null
+old['source_event'] = ARGV[4]
+old['author'] = ARGV[5]
+old['restored_from'] = previous
+old['undone'] = false
+redis.call('RPUSH', KEYS[1], cjson.encode(old))
+return 'restored'
+"""
+
+Restored = Literal["restored", "retired", "already"]
+
+
+class ChangedSince(ValueError):
+    """What an undo would take back has changed since it was done: nothing was taken back."""
+
+
+class Rewrite(BaseModel):
+    """One attribute a change wrote: the version it made current and the one it replaced (0: there was none)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    attribute: str
+    written: int
+    previous: int = 0
+
 
 class Fact(BaseModel):
     key: str
@@ -69,6 +122,9 @@ class Fact(BaseModel):
     attribute: str = ""
     # who said so: operator, email, webhook, file (a confirmed proposal keeps its source)
     source: str = "operator"
+    # an undo took this version back; the version an undo put back (a copy of that one, kept with its source)
+    undone: bool = False
+    restored_from: int | None = None
 
     @property
     def current(self) -> bool:
@@ -104,6 +160,7 @@ class FactStore(WorkspaceStore):
         super().__init__(redis, workspace)
         self._supersede = redis.register_script(SUPERSEDE)
         self._retire = redis.register_script(RETIRE)
+        self._restore = redis.register_script(RESTORE)
 
     def set(self, key: str, value: str, source_event: str = "", author: str = "", trust: Trust = "operator") -> Fact:
         return self._write(_norm(key), value, source_event, author, trust, "", "", "operator")
@@ -136,6 +193,21 @@ class FactStore(WorkspaceStore):
         """End the current version without a successor (the history stays)."""
         raw = self._retire(keys=[self.keys("fact", _norm(key))], args=[repr(time.time()), source_event])
         return Fact.model_validate_json(raw) if raw else None
+
+    def restore(self, subject: str, rewrites: Sequence[Rewrite], source_event: str = "", author: str = "") -> dict[str, Restored]:
+        """Take back a change to SUBJECT: each attribute's previous version becomes current again (one it had none
+        for ends), recorded as an undo. Raises ChangedSince, taking nothing back, when any has changed since."""
+        keys = {r.attribute: self.keys("fact", fact_key(subject, r.attribute)) for r in rewrites}
+
+        def run(rewrite: Rewrite, check: bool) -> str:
+            raw = self._restore(keys=[keys[rewrite.attribute]], args=[rewrite.written, rewrite.previous, repr(time.time()),
+                                                                    source_event, author, "1" if check else "0"])
+            return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+        changed = [r.attribute for r in rewrites if run(r, check=True) == "changed"]
+        if changed:
+            raise ChangedSince(f"{', '.join(changed)} changed again since; nothing was undone")
+        return {r.attribute: run(r, check=False) for r in rewrites}  # type: ignore[misc]
 
     def get(self, key: str) -> Fact | None:
         raw = self.redis.lindex(self.keys("fact", _norm(key)), -1)

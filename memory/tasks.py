@@ -7,8 +7,10 @@ from typing import Callable
 
 from pydantic import BaseModel
 from redis import Redis
+from redis.client import Pipeline
 
 from kernel.keys import WorkspaceStore
+from memory.facts import ChangedSince
 from memory.store import Trust
 
 # Mark a task done only if it exists and is open; both indexes move in the same step.
@@ -148,6 +150,33 @@ class TaskStore(WorkspaceStore):
         raw = self._delete(keys=[self.keys("tasks"), self.keys("tasks", "open"), self.keys("tasks", "done")],
                            args=[str(task_id)])
         return Task.model_validate_json(raw) if raw else None
+
+    def restore(self, task_id: int, version: Task | None, expect: Task | None = None) -> bool:
+        """Put VERSION back as task TASK_ID, in the list its status belongs to (None: there was no task, so remove
+        it). False when it is already so; ChangedSince when the task is no longer EXPECT (the change being undone)."""
+        hash_key, open_key, done_key = self.keys("tasks"), self.keys("tasks", "open"), self.keys("tasks", "done")
+
+        def apply(pipe: Pipeline) -> bool:
+            raw = pipe.hget(hash_key, str(task_id))
+            current = Task.model_validate_json(raw) if raw else None
+            if current == version:
+                return False
+            if expect is not None and current != expect:
+                raise ChangedSince(f"task #{task_id} changed again since; nothing was undone")
+            pipe.multi()
+            pipe.zrem(open_key, str(task_id))
+            pipe.zrem(done_key, str(task_id))
+            if version is None:
+                pipe.hdel(hash_key, str(task_id))
+                return True
+            pipe.hset(hash_key, str(task_id), version.model_dump_json())
+            if version.status == "done":
+                pipe.zadd(done_key, {str(task_id): version.done_at or version.created_at})
+            else:
+                pipe.zadd(open_key, {str(task_id): version.created_at})
+            return True
+
+        return bool(self.redis.transaction(apply, hash_key, value_from_callable=True))
 
     def done_since(self, ts: float) -> list[Task]:
         ids = self.redis.zrangebyscore(self.keys("tasks", "done"), ts, "+inf")

@@ -17,6 +17,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    method: str = "POST"
 
 
 class WebhookReceiver:
@@ -30,7 +31,7 @@ class WebhookReceiver:
         return f"http://127.0.0.1:{self.port}{path}"
 
     async def _receive(self, request: web.Request) -> web.Response:
-        self.received.append(Received(request.path, dict(request.headers), await request.read()))
+        self.received.append(Received(request.path, dict(request.headers), await request.read(), request.method))
         entry = self.script.pop(0) if self.script else 200
         if entry == "slow":
             await asyncio.sleep(self.slow_s)
@@ -40,7 +41,7 @@ class WebhookReceiver:
         return web.json_response({"ok": entry < 400} if isinstance(entry, int) else {}, status=int(entry))
 
     def start(self) -> "WebhookReceiver":
-        self._server = ThreadedApp([web.post("/{tail:.*}", self._receive)], handler_cancellation=True)
+        self._server = ThreadedApp([web.route("*", "/{tail:.*}", self._receive)], handler_cancellation=True)
         self.port = self._server.start()
         return self
 

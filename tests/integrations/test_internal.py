@@ -1,9 +1,12 @@
-"""Tasks, notes and contacts as capabilities: a retried step never creates a second task."""
+"""Tasks, notes and contacts as capabilities: a retried step never creates a second task; an undo puts things back once."""
 from __future__ import annotations
 
+import pytest
+
 from integrations.breaker import CircuitBreaker
-from integrations.capability import EffectContext
+from integrations.capability import EffectContext, PermanentError
 from integrations.invoke import call
+from integrations.internal import task_undo
 from integrations.ledger import EffectLedger
 from integrations.registry import build_capabilities, check_health
 from kernel.settings import Settings
@@ -53,3 +56,61 @@ def test_contacts_upsert_merges_and_lookup_finds_by_name(redis):
         call(caps["contacts.upsert"], args, EffectContext(f"r:{i}", "ws", "t", "r"), ledger, breaker)
     found = call(caps["contacts.lookup"], {"query": "ana"}, EffectContext("r:9", "ws", "t", "r"), ledger, breaker).output
     assert [(c.email, c.name, c.company) for c in found.contacts] == [("ana@acme.io", "Ana", "Acme")]
+
+
+def _runner(redis):  # type: ignore[no-untyped-def]
+    caps = build_capabilities(Settings(workspace="ws"), redis)
+    ledger, breaker = EffectLedger(redis, "ws"), CircuitBreaker(redis, "internal", "ws")
+
+    def run(name: str, args: dict, key: str):  # type: ignore[no-untyped-def]
+        return call(caps[name], args, EffectContext(key, "ws", "t", key.split(":")[0]), ledger, breaker)
+
+    return caps, run
+
+
+def test_an_undone_task_creation_removes_the_task_once(redis):
+    caps, run = _runner(redis)
+    made = run("tasks.create", {"title": "Call Ana"}, "r:0").output.model_dump()
+    back = caps["tasks.create"].undo({"title": "Call Ana"}, made)
+
+    assert caps["tasks.create"].compensation == "tasks.restore"
+    assert run("tasks.restore", back, "undo-r:0").output.changed
+    assert run("tasks.restore", back, "undo-r:0").replayed  # the same undo again: nothing done twice
+    assert not run("tasks.restore", back, "undo-again:0").output.changed  # another undo of it: already gone
+    assert TaskStore(redis, "ws").list() == [] and TaskStore(redis, "ws").get(made["id"]) is None
+
+
+def test_a_changed_task_is_put_back_as_it_was(redis):
+    _, run = _runner(redis)
+    tasks = TaskStore(redis, "ws")
+    before = tasks.add("Send the invoice", project="billing")
+    after, _ = tasks.done(before.id)
+    run("tasks.restore", task_undo(before.id, before, after), "undo-c1:0")
+    assert tasks.get(before.id) == before and [t.id for t in tasks.list("open")] == [before.id] and tasks.list("done") == []
+
+    gone = tasks.delete(before.id)
+    run("tasks.restore", task_undo(before.id, gone, None), "undo-c2:0")
+    assert tasks.get(before.id) == before and [t.title for t in tasks.list("open")] == ["Send the invoice"]
+
+
+def test_a_task_changed_again_since_is_left_alone(redis):
+    _, run = _runner(redis)
+    tasks = TaskStore(redis, "ws")
+    before = tasks.add("Send the invoice")
+    renamed = tasks.edit(before.id, title="Send the invoice to Acme")
+    tasks.done(before.id)  # a later change the undo must not clobber
+    with pytest.raises(PermanentError, match="changed again since"):
+        run("tasks.restore", task_undo(before.id, before, renamed), "undo-c3:0")
+    assert tasks.get(before.id).status == "done" and tasks.get(before.id).title == "Send the invoice to Acme"
+
+
+def test_an_undone_note_goes_only_when_this_effect_made_it(redis):
+    caps, run = _runner(redis)
+    made = run("notes.add", {"text": "Ana prefers calls after 2pm"}, "n:0").output.model_dump()
+    again = run("notes.add", {"text": "Ana prefers calls after 2pm"}, "n2:0").output.model_dump()
+
+    assert caps["notes.add"].undo({}, again) is None  # it was there already: nothing of this effect to take back
+    back = caps["notes.add"].undo({}, made)
+    assert run("notes.remove", back, "undo-n:0").output.removed
+    assert not run("notes.remove", back, "undo-n-again:0").output.removed
+    assert run("notes.search", {"query": "Ana"}, "n:1").output.notes == []

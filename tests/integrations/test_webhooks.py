@@ -215,3 +215,51 @@ def test_a_post_is_put_to_the_operator_as_the_event_it_sends(receiver: WebhookRe
     assert post.approval_title == "Post to this webhook?" and post.reversibility == "cannot be undone"
     assert post.preview(EVENT) == "data:\n  email: dana@shop.example\n  name: Dana\n  value: 1200\nevent: lead.qualified\ntarget: crm"
     assert post.summarize(EVENT, {"status": 200}) == "webhook.post: done."
+
+
+@dataclass(frozen=True)
+class Reverse:
+    url: str
+    method: str = "DELETE"
+
+
+def test_a_post_to_a_target_with_a_reverse_call_is_undone_by_calling_it_once(receiver: WebhookReceiver, redis: Redis) -> None:
+    post, undo = webhook_capabilities({"crm": Target(receiver.url("/deputy")), "chat": Target(receiver.url("/chat"))},
+                                      reverse={"crm": Reverse(receiver.url("/deputy/undo"))})
+    ledger, breaker = EffectLedger(redis, "w"), CircuitBreaker(redis, "webhook", "w")
+    assert post.undoable(EVENT) and post.reversibility_of(EVENT) == "undone by webhook.undo"
+    done = call(post, EVENT, ctx("run-3:0"), ledger, breaker).output
+
+    back = post.undo(EVENT, done.model_dump()) if post.undo else None
+    assert back == {"target": "crm", "undoes": "run-3:0", "event": "lead.qualified", "data": EVENT["data"]}
+    for _ in range(2):  # an undo run carried out twice (a retried job): one reverse call
+        call(undo, back, ctx("undo-run-3:0"), ledger, breaker)
+
+    [posted, reversed_] = receiver.received
+    assert (reversed_.method, reversed_.path) == ("DELETE", "/deputy/undo")
+    assert reversed_.headers["Idempotency-Key"] == "undo-run-3:0"
+    assert verify(SECRET, reversed_.body, reversed_.headers[SIGNATURE_HEADER], now=time.time())
+    assert json.loads(reversed_.body) == {"id": "undo-run-3:0", "event": "lead.qualified", "undoes": "run-3:0", "data": EVENT["data"]}
+
+
+def test_a_post_to_a_target_without_a_reverse_call_says_it_cannot_be_undone(receiver: WebhookReceiver) -> None:
+    post, _ = webhook_capabilities({"crm": Target(receiver.url()), "chat": Target(receiver.url())},
+                                   reverse={"crm": Reverse(receiver.url("/undo"))})
+    to_chat = {**EVENT, "target": "chat"}
+    done = post.run(post.parse(to_chat), ctx())
+    assert not post.undoable(to_chat) and post.reversibility_of(to_chat) == "cannot be undone"
+    assert post.undo is not None and post.undo(to_chat, done.model_dump()) is None
+    # with no reverse call anywhere, there is nothing that undoes a post
+    [only] = webhook_capabilities({"crm": Target(receiver.url())})
+    assert not only.reversible and only.undo is None and not only.undoable(EVENT)
+
+
+def test_a_reverse_call_is_declared_in_outbound_webhooks(receiver: WebhookReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    from integrations.registry import build_capabilities
+    from kernel.settings import Settings
+
+    hooks = json.dumps({"crm": {"url": receiver.url(), "undo": {"url": receiver.url("/undo")}}, "chat": {"url": receiver.url()}})
+    monkeypatch.setenv("OUTBOUND_WEBHOOKS", hooks)
+    caps = build_capabilities(Settings(), None)
+    assert caps["webhook.post"].compensation == "webhook.undo" and "webhook.undo" in caps
+    assert caps["webhook.post"].undoable({"target": "crm"}) and not caps["webhook.post"].undoable({"name": "chat"})
