@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 
 from agents import action_skills
+from agents.change_undo import offer_undo
 from agents.contact_text import EMAIL, attribute_asked, parse_contact, parse_fields, phone_in, wants_details
 from agents.fact_answers import contact_lines, day, mentioned
 from agents.skill_context import SkillContext
 from integrations.crm import Crm, crm_for_store
+from integrations.crm_capabilities import facts_undo
 from kernel.messages import Button, Card, CardField, Intent, Outcome
 from memory.contacts import Change, ContactView
 from memory.proposals import Proposal
@@ -37,7 +39,9 @@ def _save(ctx: SkillContext, name: str, details: dict[str, str]) -> Outcome:
     contact, changes = crm.save_contact(name or details["email"], details, "operator", ctx.actor, ctx.trace_id)
     ctx.events.record(ctx.trace_id, "contact.saved", actor="worker", subject=contact.subject,
                       changed=[c.attribute for c in changes if c.changed])
-    return Outcome(text=_saved_text(contact, changes, ctx.timezone))
+    text = _saved_text(contact, changes, ctx.timezone)
+    offer_undo(ctx, text, "contacts.restore", facts_undo(contact, changes))
+    return Outcome(text=text)
 
 
 def _saved_text(contact: ContactView, changes: list[Change], zone: str) -> str:
@@ -99,7 +103,9 @@ def confirm(ctx: SkillContext, value: str) -> Outcome:
         return Outcome(text="That proposal was already decided or has expired.", ok=False)
     contact, changes = crm.save_contact(proposal.name, proposal.details, proposal.source, ctx.actor, ctx.trace_id, "operator")
     card = proposal_card(proposal).model_copy(update={"buttons": (), "resolution": f"Confirmed by {ctx.actor}"})
-    return Outcome(text=_saved_text(contact, changes, ctx.timezone), updates=(card,))
+    text = _saved_text(contact, changes, ctx.timezone)
+    offer_undo(ctx, text, "contacts.restore", facts_undo(contact, changes))
+    return Outcome(text=text, updates=(card,))
 
 
 def reject(ctx: SkillContext, value: str) -> Outcome:

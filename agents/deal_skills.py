@@ -1,11 +1,13 @@
 """Deals and leads from chat: "move the Acme deal to won", "who haven't I heard from in two weeks"."""
 from __future__ import annotations
 
+from agents.change_undo import offer_undo
 from agents.contact_skills import crm_of
 from agents.contact_text import days_in, parse_deal
 from agents.fact_answers import day
 from agents.skill_context import SkillContext
 from integrations.crm import Crm
+from integrations.crm_capabilities import facts_undo
 from kernel.messages import Intent, Outcome
 from memory.deals import STAGES
 
@@ -25,7 +27,9 @@ def update_deal(ctx: SkillContext, intent: Intent) -> Outcome:
     ctx.events.record(ctx.trace_id, "deal.updated", actor="worker", subject=deal.subject, changed=[c.attribute for c in written if c.changed])
     parts = [f"{c.attribute.replace('_', ' ')} {c.fact.value}" + (f" (was {c.before.value})" if c.before and c.changed else "")
              for c in written]
-    return Outcome(text=f"The {deal.name} deal: " + "; ".join(parts) + ".")
+    text = f"The {deal.name} deal: " + "; ".join(parts) + "."
+    offer_undo(ctx, text, "crm.deal.restore", facts_undo(deal, written))
+    return Outcome(text=text)
 
 
 def stale_leads(ctx: SkillContext, intent: Intent) -> Outcome:

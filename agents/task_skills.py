@@ -11,10 +11,12 @@ from zoneinfo import ZoneInfo
 
 from kernel.messages import Button, Card, CardField, Intent, Outcome
 from memory.tasks import Task
+from agents.change_undo import offer_undo
 from agents.conversation import ask
 from agents.intents.slots import find_when
 from agents.picking import best_matches, number_in
 from agents.skill_context import SkillContext
+from integrations.internal import task_undo
 
 # a snooze to a day without a time of day ends at the start of the working day
 DEFAULT_HOUR = 9
@@ -53,7 +55,7 @@ def task(ctx: SkillContext, intent: Intent) -> Outcome:
         if tagged:  # "add task send invoice #billing", as /task add takes it
             title, project = title[: tagged.start()].strip(), tagged.group(1).lower()
         new = ctx.tasks.add(title, project=project, source_event=ctx.trace_id)
-        return Outcome(text=f"Added task #{new.id}: {new.title}", card=task_card(new, _tz(ctx)))
+        return _changed(ctx, f"Added task #{new.id}: {new.title}", None, new, card=task_card(new, _tz(ctx)))
     if action not in VERBS:
         return list_tasks(ctx, str(intent.slots.get("status", "open")))
     found = _target(ctx, intent, action)
@@ -123,13 +125,22 @@ def _query(intent: Intent) -> str:
     return query.strip()
 
 
+def _changed(ctx: SkillContext, text: str, before: Task | None, after: Task | None, card: Card) -> Outcome:
+    """A change made to a task: "undo that" puts BEFORE back (None: the task goes) while the task is still AFTER."""
+    changed = after or before
+    assert changed is not None
+    offer_undo(ctx, text, "tasks.restore", task_undo(changed.id, before, after))
+    return Outcome(text=text, card=card)
+
+
 def finish_task(ctx: SkillContext, task_id: int) -> Outcome:
+    before = ctx.tasks.get(task_id)
     found, closed = ctx.tasks.done(task_id)
     if found is None:
         return Outcome(text=f"There is no task #{task_id}.", ok=False)
     if not closed:
         return Outcome(text=f"Task #{task_id} was already done.", card=task_card(found, _tz(ctx)))
-    return Outcome(text=f"Done: #{found.id} {found.title}", card=task_card(found, _tz(ctx)))
+    return _changed(ctx, f"Done: #{found.id} {found.title}", before, found, card=task_card(found, _tz(ctx)))
 
 
 def delete_task(ctx: SkillContext, task_id: int) -> Outcome:
@@ -137,7 +148,7 @@ def delete_task(ctx: SkillContext, task_id: int) -> Outcome:
     if gone is None:
         return Outcome(text=f"There is no task #{task_id} (already deleted?).", ok=False)
     ctx.events.record(ctx.trace_id, "task.deleted", actor=ctx.actor, task_id=task_id, title=gone.title)
-    return Outcome(text=f"Deleted task #{gone.id}: {gone.title}", card=task_card(gone, _tz(ctx), note="Deleted"))
+    return _changed(ctx, f"Deleted task #{gone.id}: {gone.title}", gone, None, card=task_card(gone, _tz(ctx), note="Deleted"))
 
 
 def _edit(ctx: SkillContext, intent: Intent, found: Task) -> Outcome:
@@ -149,7 +160,7 @@ def _edit(ctx: SkillContext, intent: Intent, found: Task) -> Outcome:
     changed = ctx.tasks.edit(found.id, title=title or None, project=project)
     if changed is None:
         return Outcome(text=f"There is no task #{found.id}.", ok=False)
-    return Outcome(text=f"Changed task #{changed.id}: {changed.title}", card=task_card(changed, _tz(ctx)))
+    return _changed(ctx, f"Changed task #{changed.id}: {changed.title}", found, changed, card=task_card(changed, _tz(ctx)))
 
 
 def _new_title(intent: Intent) -> str:
@@ -167,8 +178,8 @@ def _snooze(ctx: SkillContext, intent: Intent, found: Task) -> Outcome:
         return Outcome(text=f"Until when? e.g. /task snooze {found.id} tomorrow 9am", ok=False)
     snoozed = ctx.tasks.snooze(found.id, until)
     assert snoozed is not None
-    return Outcome(text=f"Snoozed task #{found.id} until {_local(until, tz)}: it is off your list until then.",
-                   card=task_card(snoozed, tz))
+    return _changed(ctx, f"Snoozed task #{found.id} until {_local(until, tz)}: it is off your list until then.", found, snoozed,
+                    card=task_card(snoozed, tz))
 
 
 def snooze_until(text: str, tz: str, now: datetime | None = None) -> float | None:
@@ -201,4 +212,4 @@ def decide_snooze(ctx: SkillContext, value: str) -> Outcome:
     until = tomorrow.replace(hour=DEFAULT_HOUR, minute=0, second=0, microsecond=0).timestamp()
     snoozed = ctx.tasks.snooze(found.id, until)
     assert snoozed is not None
-    return Outcome(text=f"Snoozed task #{found.id} until {_local(until, tz)}.", card=task_card(snoozed, tz))
+    return _changed(ctx, f"Snoozed task #{found.id} until {_local(until, tz)}.", found, snoozed, card=task_card(snoozed, tz))
