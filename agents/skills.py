@@ -7,7 +7,7 @@ import time
 
 from kernel.messages import Intent, Outcome
 from agents import action_skills, agenda_skills, calendar_skills, conversation, corrections, reminder_skills, routine_skills, setup_hints, task_skills
-from agents import contact_skills, deal_skills, fact_answers, profile_skills
+from agents import change_undo, contact_skills, deal_skills, fact_answers, profile_skills
 from agents import email_skills, forget_skills, inbox_skills, pending_skills, smalltalk
 from agents.intents import clarification
 from agents.intents.help import command_help
@@ -32,7 +32,12 @@ def remember(ctx: SkillContext, intent: Intent) -> Outcome:
     )
     if ctx.recall is not None:
         ctx.recall.remember(note.text, note.project, ctx.actor, ctx.trace_id)
-    return Outcome(text=f"Noted. (note {note.id[:8]})" if created else f"I already had that. (note {note.id[:8]})")
+    if not created:
+        return Outcome(text=f"I already had that. (note {note.id[:8]})")
+    # an undo takes the note back; the copy semantic memory made goes only with /forget
+    also = " (undo removes the note; /forget also removes it from semantic memory)" if ctx.recall is not None else ""
+    change_undo.offer_undo(ctx, f"Noted: {note.text}{also}", "notes.remove", {"id": note.id})
+    return Outcome(text=f"Noted. (note {note.id[:8]})")
 
 
 def ask(ctx: SkillContext, intent: Intent) -> Outcome:
