@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from agents import setup_hints
 from agents.agenda_times import Window, asked_window, change_from, split_move
+from agents.approval_cards import asks_approval
 from agents.conversation import ask
 from agents.corrections import hold
 from agents.meeting_search import candidates, the_meeting, unreadable, wanted_in
@@ -151,7 +152,7 @@ def _plan(ctx: SkillContext, intent: Intent, playbook: str, slots: dict[str, Any
     assert ctx.agent is not None
     origin = Origin(channel=ctx.channel or "console", thread_id=ctx.thread_id, actor=ctx.actor, reply_to=dict(ctx.reply_to))
     outcome = ctx.agent.start(Intent(name=playbook, text=intent.text, slots=slots, confidence=intent.confidence), origin, ctx.trace_id)
-    if outcome.card is None or not outcome.card.buttons:
+    if outcome.card is None or not asks_approval(outcome.card):
         return outcome
     return outcome.model_copy(update={"text": said})
 

@@ -9,13 +9,16 @@ from typing import Any, Callable, Literal, Mapping, Protocol
 
 from agents.approval_cards import approval_card
 from agents.approvals import ApprovalState, ApprovalStore
+from agents.compensation import undo_plan
 from agents.executor import Executor, RunReport
 from agents.inspector import Verdict
-from kernel.messages import Intent, Outcome
+from kernel.messages import Card, Intent, Outcome
 from agents.plan import Origin, Plan, StepResult
 from agents.planner import Planner, PlanProblem, describe
 from agents.run_store import RunStore
+from agents.undo_cards import undo_card
 from memory.events import EventLog
+from memory.undo_log import Undoable, UndoLog
 from kernel import job_names
 
 
@@ -48,6 +51,9 @@ class Agent:
     enqueue: Enqueue
     workspace: str
     max_replans: int = 2
+    # what each thread can undo, and for how long after it was done (UNDO_WINDOW); no Undo where None
+    undo: UndoLog | None = None
+    undo_window_s: float = 900
 
     def start(self, intent: Intent, origin: Origin, trace_id: str, untrusted: tuple[str, ...] = (),
               recalled: tuple[str, ...] = ()) -> Outcome:
@@ -103,7 +109,33 @@ class Agent:
             return Outcome(text=f"{ask} I need your approval first (risk {a.risk_score}/100).",
                            # the executor has just seen it pending: no need to read it back
                            card=approval_card(a, ApprovalState("pending")))
+        if report.status == "done" and report.undoable is not None and self.undo is not None:
+            return Outcome(text=report.message, card=self._offer_undo(report.undoable))
         return Outcome(text=report.message, ok=report.status == "done")
+
+    def _offer_undo(self, made: Undoable) -> Card:
+        """The done card with Undo, for the undoable kept in the thread's log (a re-run keeps its first time)."""
+        assert self.undo is not None
+        item = self.undo.get(made.id)
+        if item is None:
+            self.undo.push(made)
+            item = made
+        now = self.undo.clock()
+        return undo_card(item, self.undo_window_s, now, resolution="Undone" if self.undo.undone(item.id) else "")
+
+    def undo_run(self, item: Undoable, origin: Origin, trace_id: str) -> RunReport:
+        """Undo `item` as a run of its own (run id undo-ID): the same policy, approval, idempotency and trace as any
+        run. Asked again (a double click, a retried job) it carries on with the run the first ask started."""
+        plan = undo_plan(item, origin, trace_id, self.workspace, time.time())
+
+        def requested(pipe: Any) -> object:
+            return self.events.record(trace_id, "undo.requested", actor=origin.actor, pipe=pipe, undo_id=item.id, run_id=plan.run_id,
+                                      undoes_run=item.run_id, undoes_trace=item.trace_id, summary=item.summary,
+                                      steps=[s.capability for s in item.steps])
+
+        if not self.runs.save(plan, also=requested):
+            return self.executor.run(plan.run_id)
+        return self.executor.run(plan.run_id, plan=plan, results={})
 
     def decide(self, approval_id: str, actor: str, verdict: Literal["approved", "rejected"], trace_id: str) -> Outcome:
         """One click on an approval card: first decision wins; everyone else is told what happened."""

@@ -21,6 +21,11 @@ def target_of(approval: Approval) -> str:
     return "—"
 
 
+def asks_approval(card: Card) -> bool:
+    """Whether the card waits for an approval (its Approve button), rather than showing a done action."""
+    return any(b.action == "approval.approve" for b in card.buttons)
+
+
 def approval_card(approval: Approval, state: ApprovalState | None = None) -> Card:
     """The card with Approve / Reject while pending; once decided, the resolution and no buttons."""
     amount = next((str(approval.args[k]) for k in ("amount", "total") if k in approval.args), "—")
@@ -31,6 +36,8 @@ def approval_card(approval: Approval, state: ApprovalState | None = None) -> Car
         CardField(label="Risk score", value=f"{approval.risk_score}/100 — " + "; ".join(approval.risk_reasons)),
         CardField(label="Why I ask", value=approval.why or "policy"),
     ]
+    if approval.reversibility:
+        fields.append(CardField(label="Undo", value=approval.reversibility))
     if approval.flags:
         fields.append(CardField(label="Flags", value="; ".join(approval.flags)))
     fields.append(CardField(label="Expires", value=_clock(approval.expires_at)))

@@ -61,6 +61,8 @@ class Approval(Frozen):
     # how the capability presents itself: the card's question and the exact action
     title: str = ""
     preview: str = ""
+    # whether the action can be undone once done, in the card's words ("This cannot be undone"); "" where unsaid
+    reversibility: str = ""
     deciders: tuple[str, ...] = Field(min_length=1)
     created_at: float
     expires_at: float

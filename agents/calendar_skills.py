@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from agents import answers, setup_hints
+from agents.approval_cards import asks_approval
 from agents.conversation import ask
 from agents.corrections import hold
 from agents.intents.slots import find_when
@@ -237,8 +238,8 @@ def _propose(ctx: SkillContext, intent: Intent, title: str, slot: Slot, now: dat
              "timezone": ctx.timezone, "note": "".join(notes)}
     origin = Origin(channel=ctx.channel or "console", thread_id=ctx.thread_id, actor=ctx.actor, reply_to=dict(ctx.reply_to))
     outcome = ctx.agent.start(Intent(name="schedule", text=intent.text, slots=slots, confidence=intent.confidence), origin, ctx.trace_id)
-    if outcome.card is None:
-        return outcome
+    if outcome.card is None or not asks_approval(outcome.card):
+        return outcome  # done at once (the policy lets it), or refused: the run's own words
     approve = next((b.value for b in outcome.card.buttons if b.action == "approval.approve"), "")
     extra = tuple(Button(label=f"{s.start:%a %H:%M}", action=SLOT_ACTION, value=f"{approve}:{s.start:%Y-%m-%dT%H:%M}")
                   for s in alternatives)

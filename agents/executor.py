@@ -5,15 +5,16 @@ auto → run it; approve → suspend with an approval (resumed by a decision); d
 Effects go through integrations.invoke, so a step runs at most once per (run, step) key."""
 from __future__ import annotations
 
-import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
 from agents.approvals import Approval, ApprovalState, ApprovalStore, new_approval_id
+from agents.compensation import UNDO_SOURCE, DoneStep, Saga, reversibility, undoable_of
 from agents.inspector import Inspector, Verdict
 from agents.plan import Plan, Step, StepResult, digest
 from agents.policy import Policy
+from agents.references import UnresolvedReference, resolve, resolved_or_as_written
 from agents.risk import Assessment, Directory, assess
 from agents.run_store import RunStatus, RunStore, Writes
 from integrations.breaker import Breakers
@@ -21,8 +22,8 @@ from integrations.capability import Capability, CapabilityError, EffectContext, 
 from integrations.invoke import EffectInProgress, call
 from integrations.ledger import EffectLedger
 from memory.events import EventLog
+from memory.undo_log import Undoable
 
-REF = re.compile(r"\$\{steps\.(\d+)((?:\.[\w-]+)+)\}")
 TERMINAL = ("failed", "denied", "blocked", "rejected", "expired", "superseded")
 
 
@@ -37,38 +38,8 @@ class RunReport:
     results: tuple[StepResult, ...]
     message: str
     approval: Approval | None = None
-
-
-class UnresolvedReference(ValueError):
-    pass
-
-
-def resolve(value: Any, results: Mapping[int, StepResult]) -> Any:
-    """Replace "${steps.N.a.b}" with that value from step N's output."""
-    if isinstance(value, str):
-        whole = REF.fullmatch(value)
-        if whole:
-            return _lookup(whole, results)
-        return REF.sub(lambda m: str(_lookup(m, results)), value)
-    if isinstance(value, dict):
-        return {k: resolve(v, results) for k, v in value.items()}
-    if isinstance(value, list):
-        return [resolve(v, results) for v in value]
-    return value
-
-
-def _lookup(match: re.Match[str], results: Mapping[int, StepResult]) -> Any:
-    index = int(match.group(1))
-    done = results.get(index)
-    if done is None or done.output is None:
-        raise UnresolvedReference(f"step {index + 1} has no result yet")
-    value: Any = done.output
-    for part in match.group(2).strip(".").split("."):
-        try:
-            value = value[int(part)] if isinstance(value, list) else value[part]
-        except (KeyError, IndexError, ValueError, TypeError):
-            raise UnresolvedReference(f"step {index + 1}'s result has no {match.group(2).strip('.')}") from None
-    return value
+    # what the operator may undo of a run that is done (its done card's Undo)
+    undoable: Undoable | None = None
 
 
 @dataclass(eq=False)
@@ -85,13 +56,19 @@ class Executor:
     directory: Directory | None = None
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] | None = None
+    # how long a done action can be undone (UNDO_WINDOW), for the approval card's words
+    undo_window_s: float = 900
     inspector: Inspector = field(init=False)
+    saga: Saga = field(init=False)
 
     def __post_init__(self) -> None:
         self.deciders = self.policy.approvers or self.deciders
         self.inspector = Inspector(self.policy)
         # looked up at call time, so a test can make backoff instant
         self.sleep = self.sleep or (lambda seconds: time.sleep(seconds))
+        # a failed run's rollback: the same policy, ledger, breakers and events as the steps it undoes
+        self.saga = Saga(self.capabilities, self.policy, self.ledger, self.breakers, self.events, self.directory,
+                         sleep=lambda seconds: self.sleep(seconds))  # type: ignore[misc]
 
     def read(self, name: str, args: Mapping[str, Any], trace_id: str, workspace: str) -> Any:
         """Run a read-only capability now (an agenda, a search) for a skill that answers from it: no plan, no
@@ -151,14 +128,17 @@ class Executor:
                 return outcome
             results[step.index] = outcome
             lines.append(self._summary(step, results, outcome.output or {}))
-        return self._finish(plan, results, "done", "\n".join(lines) or "Done.", writes)
+        report = self._finish(plan, results, "done", "\n".join(lines) or "Done.", writes)
+        return replace(report, undoable=undoable_of(plan, self._done(plan, results), self.capabilities, self.clock()))
+
+    def _done(self, plan: Plan, results: Mapping[int, StepResult]) -> list[DoneStep]:
+        """The run's done steps with the arguments they ran with: what an undo or a rollback compensates."""
+        return [DoneStep(s.index, s.capability, resolved_or_as_written(s.args, results), results[s.index].output or {})
+                for s in plan.steps if s.index in results and results[s.index].status == "done"]
 
     def _summary(self, step: Step, results: Mapping[int, StepResult], output: Mapping[str, Any]) -> str:
         """One line on what a done step did, in the capability's own words."""
-        try:
-            args = resolve(step.args, results)
-        except UnresolvedReference:
-            args = step.args
+        args = resolved_or_as_written(step.args, results)
         capability = self.capabilities.get(step.capability)
         # a capability no longer configured still has a done step to report
         return capability.summarize(args, output) if capability is not None else f"{step.capability}: done."
@@ -173,7 +153,8 @@ class Executor:
             return self._stop(plan, results, step, "blocked", f"I could not fill in step {step.index + 1}: {err}.", writes)
         # findings about this step force approval; those about the whole plan are shown in the trace
         flags = tuple(f.reason for f in verdict.findings if f.severity == "flag" and f.step == step.index)
-        risk = assess(capability, step.capability, args, self.policy, self.directory, confidence, bool(plan.untrusted))
+        risk = assess(capability, step.capability, args, self.policy, self.directory, confidence, bool(plan.untrusted),
+                      undo=plan.source.startswith(UNDO_SOURCE))
         decision = risk.decision
         why = risk.why
         if flags and decision == "auto" and capability is not None and capability.side_effect:
@@ -207,7 +188,8 @@ class Executor:
                 id=new_approval_id(), run_id=plan.run_id, step_index=step.index, trace_id=plan.trace_id,
                 capability=step.capability, args=args, digest=digest(step.capability, args), rationale=step.rationale,
                 risk_score=risk.score, risk_reasons=risk.reasons, why=why, flags=flags,
-                title=capability.approval_title, preview=capability.preview(args), deciders=self.deciders, created_at=now,
+                title=capability.approval_title, preview=capability.preview(args),
+                reversibility=reversibility(capability, args, self.undo_window_s), deciders=self.deciders, created_at=now,
                 expires_at=now + self.policy.approval_ttl_s,
             )
             approval = self.approvals.create(asked)
@@ -255,8 +237,11 @@ class Executor:
             ms = round((time.perf_counter() - started) * 1000, 2)
             self.events.record(plan.trace_id, "step.failed", actor="executor", pipe=writes.pipe, run_id=plan.run_id,
                                index=step.index, capability=capability.name, error=str(err)[:500], ms=ms)
-            return self._stop(plan, results, step, "failed", f"I could not do step {step.index + 1} ({capability.name}): {err}",
-                              writes, risk=risk, record=False)
+            # a run that cannot finish takes back what it did so far (a saga), and says what it could not
+            writes.flush()
+            rollback = self.saga.rollback(plan, self._done(plan, results))
+            message = "\n".join(filter(None, [f"I could not do step {step.index + 1} ({capability.name}): {err}", rollback.text()]))
+            return self._stop(plan, results, step, "failed", message, writes, risk=risk, record=False)
         output = done.output.model_dump(mode="json")
         result = StepResult(index=step.index, capability=capability.name, status="done", output=output, decision=decision,
                             risk=risk, ms=done.ms, replayed=done.replayed)

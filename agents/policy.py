@@ -28,6 +28,15 @@ class Rule(BaseModel):
     amount: float | None = None
 
 
+class UndoRule(BaseModel):
+    """How an undo is decided: compensating the operator's own recent action, which they have just asked for by name
+    (Undo on its done card, "undo that"), or a failed plan's rollback of its earlier steps."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    autonomy: Autonomy = "auto"
+
+
 class Thresholds(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -45,6 +54,7 @@ class Policy(BaseModel):
     approvers: tuple[str, ...] = ()
     internal_domains: tuple[str, ...] = ()
     approval_ttl_s: int = Field(default=1800, gt=0)
+    undo: UndoRule = UndoRule()
 
     def rule_for(self, capability: str) -> CapabilityRule | None:
         return self.capabilities.get(capability)

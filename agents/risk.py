@@ -59,6 +59,8 @@ class Reach:
     # the recipients Deputy has not dealt with before
     new: list[str]
     amount: float | None
+    # whether its effect can be undone (for some capabilities, it depends on where it goes: a webhook's target)
+    undoable: bool = True
 
 
 def assess(
@@ -69,14 +71,18 @@ def assess(
     directory: Directory | None = None,
     confidence: float = 1.0,
     untrusted_input: bool = False,
+    undo: bool = False,
 ) -> Assessment:
-    """Score one step and decide; unknown capabilities are denied whatever the score."""
+    """Score one step and decide; unknown capabilities are denied whatever the score. `undo`: the step compensates
+    the operator's own action at their request (or a failed plan's rollback), decided by the policy's undo rule."""
     if capability is None:
         return Assessment(100, (f"'{name}' is not a capability I have",), "deny", f"I have no capability called '{name}'.")
     recipients = recipients_of(capability, args)
     new = [r for r in recipients if directory is not None and not directory.known(r)]
-    reach = Reach(recipients, new, amount_of(capability, args))
+    reach = Reach(recipients, new, amount_of(capability, args), capability.undoable(args) or not capability.side_effect)
     score, reasons = _score(capability, reach, confidence, untrusted_input)
+    if undo:
+        return _decide_undo(capability, reach, score, reasons, policy)
     return _decide(capability, reach, score, reasons, policy, untrusted_input)
 
 
@@ -85,9 +91,9 @@ def _score(capability: Capability, reach: Reach, confidence: float, untrusted_in
     reasons: list[str] = []
     score = BASE[capability.risk]
     reasons.append(f"{capability.risk.value} (+{score})")
-    if capability.side_effect and not capability.reversible:
+    if capability.side_effect and not reach.undoable:
         score += 15
-        reasons.append(f"{capability.reversibility} (+15)")
+        reasons.append("cannot be undone (+15)")
     if reach.new:
         score += 15
         reasons.append(f"new recipient{'s' if len(reach.new) > 1 else ''} {', '.join(reach.new[:3])} (+15)")
@@ -115,16 +121,14 @@ def _decide(capability: Capability, reach: Reach, score: int, reasons: tuple[str
     why = f"policy: {capability.name} is '{decision}'"
     if decision == "deny":
         return Assessment(score, reasons, "deny", f"the policy does not allow {capability.name}")
-    rule = policy.rule_for(capability.name)
-    if rule and rule.max_recipients is not None and len(reach.recipients) > rule.max_recipients:
-        return Assessment(score, reasons, "deny", f"{len(reach.recipients)} recipients is over the policy's limit of {rule.max_recipients}")
-    if rule and rule.max_amount is not None and reach.amount is not None and reach.amount > rule.max_amount:
-        return Assessment(score, reasons, "deny", f"{reach.amount:g} is over the policy's limit of {rule.max_amount:g}")
+    over = _over_limits(capability, reach, policy)
+    if over:
+        return Assessment(score, reasons, "deny", over)
     if not capability.side_effect:
         return Assessment(score, reasons, decision, "read-only" if decision == "auto" else why)
     for r in policy.rules:
         hit = (
-            (r.when == "irreversible" and not capability.reversible)
+            (r.when == "irreversible" and not reach.undoable)
             or (r.when == "external_recipient" and any(not policy.is_internal(x) for x in reach.recipients))
             or (r.when == "new_recipient" and bool(reach.new))
             or (r.when == "amount_over" and reach.amount is not None and r.amount is not None and reach.amount > r.amount)
@@ -137,4 +141,32 @@ def _decide(capability: Capability, reach: Reach, score: int, reasons: tuple[str
         return Assessment(score, reasons, "deny", f"risk {score} is at or over the refusal threshold {policy.thresholds.deny}")
     if score >= policy.thresholds.approve and decision == "auto":
         decision, why = "approve", f"risk {score} is at or over the approval threshold {policy.thresholds.approve}"
+    return Assessment(score, reasons, decision, why)
+
+
+def _over_limits(capability: Capability, reach: Reach, policy: Policy) -> str:
+    """Which of the capability's own limits in the policy the step is over, in words; "" when none."""
+    rule = policy.rule_for(capability.name)
+    if rule and rule.max_recipients is not None and len(reach.recipients) > rule.max_recipients:
+        return f"{len(reach.recipients)} recipients is over the policy's limit of {rule.max_recipients}"
+    if rule and rule.max_amount is not None and reach.amount is not None and reach.amount > rule.max_amount:
+        return f"{reach.amount:g} is over the policy's limit of {rule.max_amount:g}"
+    return ""
+
+
+def _decide_undo(capability: Capability, reach: Reach, score: int, reasons: tuple[str, ...], policy: Policy) -> Assessment:
+    """An undo is the operator's explicit decision on the exact action its done card names, so the policy's undo rule
+    decides it rather than the rules and threshold that ask before acting; a denied capability, its limits and the
+    refusal threshold still hold."""
+    if policy.autonomy(capability.name) == "deny":
+        return Assessment(score, reasons, "deny", f"the policy does not allow {capability.name}")
+    over = _over_limits(capability, reach, policy)
+    if over:
+        return Assessment(score, reasons, "deny", over)
+    if score >= policy.thresholds.deny:
+        return Assessment(score, reasons, "deny", f"risk {score} is at or over the refusal threshold {policy.thresholds.deny}")
+    decision = policy.undo.autonomy
+    if decision == "deny":
+        return Assessment(score, reasons, "deny", "the policy does not allow undoing")
+    why = "you asked to undo your own action" if decision == "auto" else f"policy: undo is '{decision}'"
     return Assessment(score, reasons, decision, why)

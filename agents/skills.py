@@ -8,11 +8,12 @@ import time
 from kernel.messages import Intent, Outcome
 from agents import action_skills, agenda_skills, calendar_skills, conversation, corrections, reminder_skills, routine_skills, setup_hints, task_skills
 from agents import change_undo, contact_skills, deal_skills, fact_answers, profile_skills
-from agents import email_skills, forget_skills, inbox_skills, pending_skills, smalltalk
+from agents import email_skills, forget_skills, inbox_skills, smalltalk, undo_skills
 from agents.intents import clarification
 from agents.intents.help import command_help
 from agents.recall import UNVERIFIED
 from agents.skill_context import Decider, Skill, SkillContext
+from agents import undo_cards
 
 
 def help_(ctx: SkillContext, intent: Intent) -> Outcome:
@@ -118,6 +119,8 @@ DECISIONS: dict[str, Decider] = {
     # a forgetting's preview card: remove it everywhere, or keep it
     forget_skills.CONFIRM: forget_skills.confirm,
     forget_skills.KEEP: forget_skills.keep,
+    # a done card's Undo: the action's compensations, once, within UNDO_WINDOW
+    undo_cards.UNDO: undo_skills.undo_clicked,
 }
 
 # The one list of skills, by intent name.
@@ -169,8 +172,8 @@ SKILLS: dict[str, Skill] = {
     "contact": contact_skills.contact,
     "update_deal": deal_skills.update_deal,
     "stale_leads": deal_skills.stale_leads,
-    # understood now, carried out in full once note deletion exists: each says what it did instead
-    "undo": pending_skills.undo,
+    # "undo that": the newest action of this thread that can still be undone
+    "undo": undo_skills.undo_that,
 }
 # a request with a time, from an operator whose zone no channel told (Telegram), first asks for it, once
 SKILLS.update({name: profile_skills.zone_first(SKILLS[name]) for name in profile_skills.TIMED_SKILLS if name in SKILLS})

@@ -85,6 +85,16 @@ def cancelled_summary(args: Mapping[str, Any], output: Mapping[str, Any]) -> str
     return f"Cancelled “{output.get('summary') or args.get('uid')}”; it is no longer in your calendar."
 
 
+def cancel_created(args: Mapping[str, Any], output: Mapping[str, Any]) -> dict[str, Any]:
+    """A created event is undone by cancelling it (its UID is in the output)."""
+    return {"uid": str(output["event"]["uid"])}
+
+
+def move_back(args: Mapping[str, Any], output: Mapping[str, Any]) -> dict[str, Any]:
+    """A moved event is undone by moving it back to where it was (the output says where)."""
+    return {"uid": str(output["event"]["uid"]), "start": output["previous_start"], "end": output["previous_end"]}
+
+
 def calendar_capabilities(config: CalDavSettings, timezone: str) -> list[Capability]:
     client = CalendarClient(config, timezone)
 
@@ -122,7 +132,7 @@ def calendar_capabilities(config: CalDavSettings, timezone: str) -> list[Capabil
             reversible=True, compensation="calendar.cancel",
             # the UID (and so the event's URL) comes from our key: a repeat rewrites the same event
             idempotency="natural", run=create, recipient_fields=("attendees",), title="Add this event?", preview=event_preview,
-            summary=created_summary, **common,
+            summary=created_summary, undo=cancel_created, **common,
         ),
         Capability(
             name="calendar.move", description="Move an event to a new time, keeping its length unless an end is given.",
@@ -131,7 +141,7 @@ def calendar_capabilities(config: CalDavSettings, timezone: str) -> list[Capabil
             reversible=True, compensation="calendar.move",
             # setting the same times twice is the same as once
             idempotency="natural", run=move, title="Move this event?", target_fields=("uid",),
-            preview=lambda args: move_preview(client, args), summary=moved_summary, **common,
+            preview=lambda args: move_preview(client, args), summary=moved_summary, undo=move_back, **common,
         ),
         Capability(
             name="calendar.cancel", description="Cancel (delete) an event by UID.",

@@ -25,6 +25,7 @@ from jobs.queues import INTERACTIVE, JobQueues
 from memory.events import EventLog
 from memory.redaction import secret_values
 from memory.facts import FactStore
+from memory.undo_log import UndoLog
 from kernel import job_names
 
 
@@ -61,7 +62,7 @@ def build_agent(
     executor = Executor(
         caps, policy, runs, approvals, EffectLedger(redis, ws, lease_s=settings.effects.lease_s),
         Breakers(redis, ws, settings.effects.breaker_failures, settings.effects.breaker_cooldown_s), events,
-        deciders=approvers_for(settings, policy), directory=ContactBook(redis, ws),
+        deciders=approvers_for(settings, policy), directory=ContactBook(redis, ws), undo_window_s=settings.undo.window_s,
     )
     known = Acquainted(ContactBook(redis, ws), FactStore(redis, ws))
     executor.inspector = Inspector(policy, provenance=settings.inspector_provenance, known=known)
@@ -70,4 +71,4 @@ def build_agent(
         queues.enqueue(func, payload, job_id=job_id, queue=INTERACTIVE, on_failure=job_names.REPORT_FAILURE)
 
     return Agent(planner=Planner(load_playbooks(), caps, llm), executor=executor, runs=runs, approvals=approvals,
-                 events=events, enqueue=enqueue, workspace=ws)
+                 events=events, enqueue=enqueue, workspace=ws, undo=UndoLog(redis, ws), undo_window_s=settings.undo.window_s)

@@ -59,6 +59,8 @@ def skill_context(rt: Runtime, trace_id: str, actor: str, thread_id: str, channe
         mail=MailMarks(rt.redis, rt.settings.workspace),
         forgetting=forgetting_for(rt),
         workspaces=Workspaces(rt.redis),
+        undo=rt.agent.undo,
+        undo_window_s=rt.settings.undo.window_s,
     )
 
 

@@ -72,9 +72,14 @@ class UndoLog(WorkspaceStore):
     def within(self, item: Undoable, window_s: float) -> bool:
         return self.clock() - item.created_at <= window_s
 
-    def claim(self, undo_id: str) -> bool:
-        """True for the first caller only: the one that undoes."""
-        return bool(self.redis.set(self.keys("undo", "claimed", undo_id), "1", nx=True, ex=KEEP_S))
+    def claim(self, undo_id: str, by: str = "") -> bool:
+        """True for the first caller only: the one that undoes. `by` (the request's trace) gets True again, so a
+        retried job of the same click carries on with the undo it started."""
+        key = self.keys("undo", "claimed", undo_id)
+        if self.redis.set(key, by or "-", nx=True, ex=KEEP_S):
+            return True
+        holder = self.redis.get(key)
+        return bool(by) and (holder.decode() if isinstance(holder, bytes) else holder) == by
 
     def undone(self, undo_id: str) -> bool:
         return bool(self.redis.exists(self.keys("undo", "claimed", undo_id)))

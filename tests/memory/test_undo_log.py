@@ -47,3 +47,9 @@ def test_a_double_claim_undoes_once(redis):
         claims = list(pool.map(lambda _: log.claim("a"), range(8)))
     assert claims.count(True) == 1
     assert log.last("t1", 10**12) is None
+
+
+def test_the_same_request_may_claim_again(redis):
+    log = UndoLog(redis, "acme")
+    assert log.claim("a", by="trace-1") and log.claim("a", by="trace-1")
+    assert not log.claim("a", by="trace-2") and not log.claim("a")
