@@ -23,13 +23,15 @@ def day(ts: float, zone: str) -> str:
 def cite(fact: Fact, zone: str) -> str:
     who = "you told me" if fact.source == "operator" else (
         f"from {fact.source}, confirmed by you" if fact.trust == "operator" else f"from {fact.source}, unconfirmed")
-    return f"[fact v{fact.version}, {who}, {day(fact.valid_from, zone)}]"
+    undo = ", put back by an undo" if fact.restored_from else ""
+    return f"[fact v{fact.version}, {who}, {day(fact.valid_from, zone)}{undo}]"
 
 
 def line(facts: FactStore, owner: str, fact: Fact, zone: str) -> str:
     """"Ana Lopez's email: ana@newco.example (since 5 Dec; before: ana@lopez.example) [fact v2, you told me, 5 Dec]"."""
     before = facts.previous(fact.key)
-    change = f" (since {day(fact.valid_from, zone)}; before: {before.value})" if before else ""
+    was = f"{before.value} was undone" if before and before.undone else f"before: {before.value}" if before else ""
+    change = f" (since {day(fact.valid_from, zone)}; {was})" if before else ""
     return f"{owner}'s {LABELS.get(fact.attribute, fact.attribute)}: {fact.value}{change} {cite(fact, zone)}"
 
 

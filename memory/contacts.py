@@ -104,10 +104,12 @@ class Contacts(WorkspaceStore):
         return done
 
     def _only_in(self, subject: str, rewrite: Rewrite) -> str:
-        """The address REWRITE wrote, when no other version of the contact's email had it."""
+        """The address REWRITE wrote, when no other version of the contact's email had it (a restored copy of the
+        version it wrote is that version)."""
         history = self.facts.history(f"{subject}/email")
         written = next((f.value for f in history if f.version == rewrite.written), "")
-        return written if written and not any(f.value == written for f in history if f.version != rewrite.written) else ""
+        others = [f for f in history if rewrite.written not in (f.version, f.restored_from)]
+        return written if written and not any(f.value == written for f in others) else ""
 
     def rename(self, subject: str, name: str) -> None:
         self.redis.hset(self.keys("contacts", "names"), subject, name.strip())

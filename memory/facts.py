@@ -53,17 +53,19 @@ return cjson.encode(cur)
 """
 
 # Take back the version a change wrote (ARGV[1]): the version it replaced (ARGV[2]; 0: none) becomes current again
-# as a new version that says it was restored, or the fact ends; the version taken back is marked undone. Taking
-# back twice changes nothing; a fact that changed since is left alone. ARGV[6] = '1' only says what it would do.
+# as a new version that says it was restored, or the fact ends; the version taken back is marked undone. The current
+# version stands for the one written when it is that one or a restored copy of it (a later change undone first).
+# Taking back twice changes nothing; a fact that changed since is left alone. ARGV[6] = '1' only says what it would do.
 RESTORE = """
 local last = redis.call('LINDEX', KEYS[1], -1)
 if not last then return 'changed' end
 local cur = cjson.decode(last)
 local written, previous = tonumber(ARGV[1]), tonumber(ARGV[2])
 local open = cur['valid_to'] == nil or cur['valid_to'] == cjson.null
-if (not open and cur['version'] == written and cur['undone'] == true)
-   or (open and cur['version'] == written + 1 and cur['restored_from'] == previous) then return 'already' end
-if not (open and cur['version'] == written) then return 'changed' end
+local stands = cur['version'] == written or cur['restored_from'] == written
+if (not open and stands and cur['undone'] == true)
+   or (open and previous > 0 and cur['restored_from'] == previous and cur['version'] > written) then return 'already' end
+if not (open and stands) then return 'changed' end
 local old = nil
 if previous > 0 then
   local raw = redis.call('LINDEX', KEYS[1], previous - 1)
@@ -77,7 +79,7 @@ cur['superseded_by_event'] = ARGV[4]
 cur['undone'] = true
 redis.call('LSET', KEYS[1], -1, cjson.encode(cur))
 if old == nil then return 'retired' end
-old['version'] = written + 1
+old['version'] = cur['version'] + 1
 old['valid_from'] = tonumber(ARGV[3])
 old['valid_to'] = cjson.null
 old['superseded_by_event'] = cjson.null

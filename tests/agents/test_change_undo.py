@@ -102,3 +102,15 @@ def test_nothing_is_offered_for_a_change_that_changed_nothing_or_where_no_undo_l
     contact_skills.save_contact(replace(ctx, trace_id="c2"), Intent(name="save_contact", text="Ana's phone is +34 600 000 001"))
     _task(replace(ctx, undo=None), "x1", action="add", title="Unwired")
     assert ctx.undo is not None and ctx.undo.last("th", 900).trace_id == "c1"
+
+
+def test_undo_that_twice_takes_back_the_newest_change_then_the_one_before(redis):
+    ctx = _ctx(redis)
+    contact_skills.save_contact(replace(ctx, trace_id="c1"), Intent(name="save_contact", text="Bo Stone's email is bo@stone.example"))
+    contact_skills.save_contact(replace(ctx, trace_id="c2"), Intent(name="save_contact", text="Bo's email is bo@new.example"))
+    _undo_last(ctx)
+    assert contact_skills.crm_of(ctx).contacts.by_email("bo@stone.example").name == "Bo Stone"
+    _undo_last(ctx)  # the save that made Bo: he is gone, and neither address finds him
+    crm = contact_skills.crm_of(ctx)
+    assert crm.contacts.find("Bo") == [] and crm.contacts.by_email("bo@stone.example") is None
+    assert crm.contacts.by_email("bo@new.example") is None
