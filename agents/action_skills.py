@@ -11,6 +11,7 @@ from kernel.messages import Intent, Outcome
 from agents.plan import Origin
 from agents.planner import Planner
 from agents.playbooks import Playbook, StepTemplate, fill
+from agents.recollections import Recollection, Recollector
 from agents.setup_hints import unconfigured
 from agents.setups import MODEL
 from agents.skill_context import SkillContext
@@ -48,10 +49,6 @@ def _not_set_up(ctx: SkillContext, intent: Intent) -> Outcome | None:
     return None if book.steps else unconfigured(ctx, MODEL, would)
 
 
-# how many remembered pieces of someone else's text a model-made plan is shown
-RECALLED = 3
-
-
 def _delivery_in_thread(ctx: SkillContext) -> str:
     """The latest delivery from outside (a webhook) in the thread the operator is answering in, or ""."""
     for event in ctx.events.recent(200, kinds=["inbound.received"]):
@@ -64,20 +61,19 @@ def _delivery_in_thread(ctx: SkillContext) -> str:
     return ""
 
 
-def _recalled(ctx: SkillContext, intent: Intent) -> tuple[str, ...]:
-    """What others wrote that Deputy remembered about this goal, for a plan the model makes: the model sees it as
-    data, and the inspector counts the addresses and numbers in it as someone else's."""
+def _recalled(ctx: SkillContext, intent: Intent) -> tuple[Recollection, ...]:
+    """What Deputy knows about this goal, for a plan the model makes (a playbook's fixed steps use none): facts
+    about whom and what it names, notes and memories, each marked with whose words they are. The model sees someone
+    else's as data, and the inspector counts the addresses and numbers in them as someone else's."""
     book = ctx.agent.planner.playbook_for(intent) if ctx.agent is not None else None
     if book is None or book.steps:
         return ()
     goal = str(intent.slots.get("goal") or intent.slots.get("instruction") or intent.text)
-    found = [f"[a note made from someone else's text]\n{note.text}" for note, _ in ctx.notes.search(goal, limit=RECALLED)
-             if note.trust == "untrusted"]
-    if ctx.recall is not None:
-        found += [f"[remembered from {hit.item.source}, written by someone else]\n{hit.item.text}"
-                  for hit in ctx.recall.retriever.retrieve(ctx.workspace, goal, intent="agent")[:RECALLED]
-                  if hit.item.trust == "untrusted"]
-    return tuple(found)
+    # the other slots may name people and deals too ("people", "lead", "attendees")
+    named = " ".join(", ".join(map(str, v)) if isinstance(v, list) else str(v)
+                     for k, v in intent.slots.items() if k not in ("goal", "instruction", "content") and isinstance(v, (str, list)))
+    retriever = ctx.recall.retriever if ctx.recall is not None else None
+    return Recollector(ctx.facts, ctx.notes, retriever, ctx.workspace).recollect(f"{goal}\n{named}".strip())
 
 
 def approve(ctx: SkillContext, value: str) -> Outcome:

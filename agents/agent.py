@@ -15,6 +15,7 @@ from agents.inspector import Verdict
 from kernel.messages import Card, Intent, Outcome
 from agents.plan import Origin, Plan, StepResult
 from agents.planner import Planner, PlanProblem, describe
+from agents.recollections import Recollection
 from agents.run_store import RunStore
 from agents.undo_cards import undo_card
 from memory.events import EventLog
@@ -56,9 +57,9 @@ class Agent:
     undo_window_s: float = 900
 
     def start(self, intent: Intent, origin: Origin, trace_id: str, untrusted: tuple[str, ...] = (),
-              recalled: tuple[str, ...] = ()) -> Outcome:
+              recalled: tuple[Recollection, ...] = ()) -> Outcome:
         """Plan the intent (once per request) and carry the run as far as it may go now; `untrusted` is the content
-        acted on, `recalled` what others wrote that Deputy remembered about it."""
+        acted on, `recalled` what Deputy knows about it (facts, notes, memories, each marked with whose words)."""
         run_id = run_id_for(trace_id)
         plan, results = self.runs.load(run_id)
         if plan is not None:  # a retried job: the run it already started goes on
@@ -73,7 +74,8 @@ class Agent:
         return self.render(self.executor.run(run_id, confidence=intent.confidence, plan=plan, results={}, verdict=verdict))
 
     def _plan(
-        self, intent: Intent, origin: Origin, trace_id: str, run_id: str, untrusted: tuple[str, ...], recalled: tuple[str, ...] = ()
+        self, intent: Intent, origin: Origin, trace_id: str, run_id: str, untrusted: tuple[str, ...],
+        recalled: tuple[Recollection, ...] = (),
     ) -> tuple[Plan, Verdict, Callable[[Any], object]] | PlanProblem:
         """The plan to run, the inspector's verdict on it, and its plan.made event (written with the plan)."""
         inspector = self.executor.inspector
@@ -87,8 +89,10 @@ class Agent:
                                    llm_usage=usage.prompt_tokens + usage.completion_tokens)
                 return made
             verdict = inspector.check_plan(made, self.executor.capabilities, made.request)
+            # the specialist and the memories first: the trace's one-line summary keeps the start of an event
             fields: dict[str, Any] = dict(
-                run_id=run_id, source=made.source, attempt=attempt, steps=describe(made), allowed=list(made.allowed),
+                run_id=run_id, specialist=made.specialist, memories=list(made.memories), source=made.source, attempt=attempt,
+                steps=describe(made), allowed=list(made.allowed),
                 untrusted=len(made.untrusted), findings=verdict.reasons(), model=usage.model,
                 llm_usage=usage.prompt_tokens + usage.completion_tokens,
             )

@@ -31,6 +31,7 @@ def approval_card(approval: Approval, state: ApprovalState | None = None) -> Car
     amount = next((str(approval.args[k]) for k in ("amount", "total") if k in approval.args), "—")
     fields = [
         CardField(label="Action", value=approval.capability),
+        *((CardField(label="Specialist", value=approval.specialist),) if approval.specialist else ()),
         CardField(label="Target", value=target_of(approval)),
         CardField(label="Amount", value=amount),
         CardField(label="Risk score", value=f"{approval.risk_score}/100 — " + "; ".join(approval.risk_reasons)),

@@ -58,6 +58,8 @@ class Approval(Frozen):
     risk_reasons: tuple[str, ...] = ()
     why: str = ""
     flags: tuple[str, ...] = ()
+    # the specialist whose plan asks (agents/specialists.py); "" for a plan that has none
+    specialist: str = ""
     # how the capability presents itself: the card's question and the exact action
     title: str = ""
     preview: str = ""

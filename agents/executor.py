@@ -16,6 +16,7 @@ from agents.plan import Plan, Step, StepResult, digest
 from agents.policy import Policy
 from agents.references import UnresolvedReference, resolve, resolved_or_as_written
 from agents.risk import Assessment, Directory, assess
+from agents.specialists import policy_for
 from agents.run_store import RunStatus, RunStore, Writes
 from integrations.breaker import Breakers
 from integrations.capability import Capability, CapabilityError, EffectContext, effect_key
@@ -112,7 +113,8 @@ class Executor:
             step = plan.steps[min(f.step for f in blocked if f.step is not None)]
             reasons = [f.reason for f in blocked]
             self.events.record(plan.trace_id, "step.blocked", actor="inspector", pipe=writes.pipe, run_id=plan.run_id,
-                               index=step.index, capability=step.capability, reasons=reasons, flags=verdict.reasons("flag"))
+                               index=step.index, capability=step.capability, specialist=plan.specialist, reasons=reasons,
+                               flags=verdict.reasons("flag"))
             return self._stop(plan, results, step, "blocked", "I did not act: " + "; ".join(reasons) + ".", writes)
         lines: list[str] = []
         for step in plan.steps:
@@ -153,7 +155,9 @@ class Executor:
             return self._stop(plan, results, step, "blocked", f"I could not fill in step {step.index + 1}: {err}.", writes)
         # findings about this step force approval; those about the whole plan are shown in the trace
         flags = tuple(f.reason for f in verdict.findings if f.severity == "flag" and f.step == step.index)
-        risk = assess(capability, step.capability, args, self.policy, self.directory, confidence, bool(plan.untrusted),
+        # the plan's specialist adds its own rules (the money specialist asks before anything moves)
+        risk = assess(capability, step.capability, args, policy_for(self.policy, plan.specialist), self.directory, confidence,
+                      bool(plan.untrusted),
                       undo=plan.source.startswith(UNDO_SOURCE))
         decision = risk.decision
         why = risk.why
@@ -161,8 +165,8 @@ class Executor:
             decision, why = "approve", "the inspector flagged: " + "; ".join(flags)
         self.events.record(
             trace, "step.assessed", actor="executor", pipe=writes.pipe, run_id=plan.run_id, index=step.index,
-            capability=step.capability, inputs=args, rationale=step.rationale, risk=risk.score, reasons=list(risk.reasons),
-            decision=decision, why=why, flags=list(flags),
+            capability=step.capability, specialist=plan.specialist, inputs=args, rationale=step.rationale, risk=risk.score,
+            reasons=list(risk.reasons), decision=decision, why=why, flags=list(flags),
         )
         if decision == "deny" or capability is None:
             return self._stop(plan, results, step, "denied", f"I will not do step {step.index + 1} ({step.capability}): {risk.why}.",
@@ -187,7 +191,7 @@ class Executor:
             asked = Approval(
                 id=new_approval_id(), run_id=plan.run_id, step_index=step.index, trace_id=plan.trace_id,
                 capability=step.capability, args=args, digest=digest(step.capability, args), rationale=step.rationale,
-                risk_score=risk.score, risk_reasons=risk.reasons, why=why, flags=flags,
+                risk_score=risk.score, risk_reasons=risk.reasons, why=why, flags=flags, specialist=plan.specialist,
                 title=capability.approval_title, preview=capability.preview(args),
                 reversibility=reversibility(capability, args, self.undo_window_s), deciders=self.deciders, created_at=now,
                 expires_at=now + self.policy.approval_ttl_s,
@@ -248,8 +252,8 @@ class Executor:
         self.runs.checkpoint(plan.run_id, result, pipe=writes.pipe)
         after = self.inspector.check_result(step, output)
         self.events.record(plan.trace_id, "step.done", actor="executor", pipe=writes.pipe, run_id=plan.run_id, index=step.index,
-                           capability=capability.name, result=output, ms=done.ms, attempts=done.attempts,
-                           replayed=done.replayed, took_over=done.took_over, flags=after.reasons())
+                           capability=capability.name, specialist=plan.specialist, result=output, ms=done.ms,
+                           attempts=done.attempts, replayed=done.replayed, took_over=done.took_over, flags=after.reasons())
         # sent before the next step's call or with the run's end, whichever comes first: nothing that could
         # fail or take long runs in between (an effect's record included)
         writes.checkpoint = True

@@ -17,6 +17,7 @@ from agents.revealed import Revealed, reveal
 from agents.policy import Policy
 from agents.risk import recipients_of
 from agents.setups import enabling
+from agents.specialists import named, refusal
 from integrations.capability import Capability
 from kernel.text import EMAIL
 
@@ -161,7 +162,7 @@ class Inspector:
     ) -> list[Finding]:
         capability = capabilities.get(step.capability)
         if plan.allowed and step.capability not in plan.allowed:
-            return [Finding(step.index, "block", f"step {step.index + 1} uses {step.capability}, which '{plan.intent}' may not use")]
+            return [Finding(step.index, "block", _not_allowed(plan, step))]
         if capability is None:
             enable = enabling(step.capability)
             return [Finding(step.index, "block", f"step {step.index + 1} uses {step.capability}, which I do not have"
@@ -203,6 +204,14 @@ class Inspector:
         if refused:
             findings.append(Finding(step.index, "flag", f"the server refused {', '.join(map(str, refused))}"))
         return Verdict(tuple(findings))
+
+
+def _not_allowed(plan: Plan, step: Step) -> str:
+    """Why a step outside the plan's allow-list is refused: its specialist's, where that is what rules it out."""
+    specialist = named(plan.specialist)
+    if specialist is not None and not specialist.may(step.capability):
+        return f"step {step.index + 1} ({step.capability}): {refusal(specialist.name, step.capability)}"
+    return f"step {step.index + 1} uses {step.capability}, which '{plan.intent}' may not use"
 
 
 def _addresses(capability: Capability, args: dict[str, Any]) -> list[str]:

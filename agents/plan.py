@@ -47,6 +47,10 @@ class Plan(Frozen):
     untrusted: tuple[str, ...] = ()
     # the addresses that content declares as its own sender or organiser: "reply to her" may reach them
     senders: tuple[str, ...] = ()
+    # the specialist the plan belongs to (agents/specialists.py): its allow-list and risk rules apply
+    specialist: str = ""
+    # the facts and memories the planner was given (ids such as "fact:person:ana/email@2", "note:…", "memory:…")
+    memories: tuple[str, ...] = ()
     created_at: float = 0.0
 
 

@@ -23,7 +23,8 @@ class CapabilityRule(BaseModel):
 class Rule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    when: Literal["irreversible", "external_recipient", "new_recipient", "amount_over", "untrusted_input"]
+    # "always": every step that changes something (a specialist that asks before anything moves)
+    when: Literal["irreversible", "external_recipient", "new_recipient", "amount_over", "untrusted_input", "always"]
     then: Autonomy
     amount: float | None = None
 

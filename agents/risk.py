@@ -128,7 +128,8 @@ def _decide(capability: Capability, reach: Reach, score: int, reasons: tuple[str
         return Assessment(score, reasons, decision, "read-only" if decision == "auto" else why)
     for r in policy.rules:
         hit = (
-            (r.when == "irreversible" and not reach.undoable)
+            r.when == "always"
+            or (r.when == "irreversible" and not reach.undoable)
             or (r.when == "external_recipient" and any(not policy.is_internal(x) for x in reach.recipients))
             or (r.when == "new_recipient" and bool(reach.new))
             or (r.when == "amount_over" and reach.amount is not None and r.amount is not None and reach.amount > r.amount)

@@ -144,6 +144,8 @@ SKILLS: dict[str, Skill] = {
     "agenda": agenda_skills.agenda,
     "move_meeting": agenda_skills.move_meeting,
     "cancel_meeting": agenda_skills.cancel_meeting,
+    # "/calendar GOAL": a calendar change the model plans, within the calendar specialist's capabilities
+    "calendar": action_skills.act,
     "followup": action_skills.act,
     "webhook": action_skills.act,
     "do": action_skills.act,

@@ -1,8 +1,10 @@
-"""`deputy capabilities` (what Deputy can do, and how carefully) and `deputy check` (connector health)."""
+"""`deputy capabilities` (what Deputy can do, how carefully, and which specialist may do it) and `deputy check`
+(connector health)."""
 from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from kernel.settings import Settings
 
@@ -30,8 +32,9 @@ def run_capabilities(args: argparse.Namespace, settings: Settings) -> int:
          "policy": policy.autonomy(c.name), "description": c.description}
         for c in sorted(caps.values(), key=lambda c: c.name)
     ]
+    specialists = _specialists(set(caps))
     if args.json:
-        print(json.dumps({"capabilities": rows}))
+        print(json.dumps({"capabilities": rows, "specialists": specialists}))
         return 0
     print(f"{'capability':<18} {'risk':<15} {'effect':<7} {'undo':<5} {'idempotency':<11} {'policy':<8} description")
     for r in rows:
@@ -39,7 +42,22 @@ def run_capabilities(args: argparse.Namespace, settings: Settings) -> int:
               f"{r['idempotency']:<11} {r['policy']:<8} {r['description']}")
     if not any(r["name"] == "email.send" for r in rows):
         print("(email.send is off: set SMTP_HOST and SMTP_FROM to turn it on)")
+    print("\nSpecialists: each plan belongs to one, and may use only its capabilities (* = not configured here)")
+    for s in specialists:
+        print(f"{s['name']:<9} {s['description']}")
+        print(f"{'':<9} may: {', '.join(c['name'] + ('' if c['configured'] else '*') for c in s['capabilities'])}")
+        if s["rules"]:
+            print(f"{'':<9} rules: {'; '.join(s['rules'])}")
     return 0
+
+
+def _specialists(configured: set[str]) -> list[dict[str, Any]]:
+    from agents.specialists import SPECIALISTS
+
+    return [{"name": s.name, "description": s.description, "intents": list(s.intents), "playbooks": list(s.playbooks),
+             "capabilities": [{"name": c, "configured": c in configured} for c in s.capabilities],
+             "rules": [f"{r.when.replace('_', ' ')}{f' {r.amount:g}' if r.amount is not None else ''} → {r.then}" for r in s.rules]}
+            for s in SPECIALISTS]
 
 
 def run_check(args: argparse.Namespace, settings: Settings) -> int:

@@ -206,6 +206,8 @@ COMMANDS: tuple[Command, ...] = (
             group="Email", example="/reply Ana | Thanks, Tuesday works.", needs="email.read_inbox"),
     Command("agenda", "/agenda [WHEN]", "what is on your calendar (today by default), e.g. /agenda tomorrow afternoon",
             _agenda, group="Calendar", example="/agenda tomorrow", needs="calendar.agenda"),
+    Command("calendar", "/calendar GOAL", "a calendar change in your words, planned by the model (I ask before acting)",
+            _text("goal"), group="Calendar", example="/calendar move my Friday calls with Ana to Monday", needs="calendar.create"),
     Command("timezone", "/timezone [ZONE]", "your time zone (a city or an IANA name), or which one I use now", _zone,
             example="/timezone Europe/Madrid"),
     Command("hours", "/hours START-END", "your working hours, for the meeting times I suggest", _hours,

@@ -253,6 +253,9 @@ def do_path(folder: Path, cases: list[Case], model: Any, world: World, build: Bu
         do = agent.planner.playbooks["do"]
         agent.planner.playbooks = {**agent.planner.playbooks,
                                    "do": do.model_copy(update={"allowed": tuple(agent.executor.capabilities)})}
+        # and its specialist with them, so every attack meets the inspector rather than the allow-list alone
+        agent.planner.specialists = tuple(s.model_copy(update={"capabilities": tuple(agent.executor.capabilities)})
+                                          if "do" in s.playbooks else s for s in agent.planner.specialists)
         before = contacts(redis, "prove")
         verdicts = []
         for case in cases:
