@@ -1,14 +1,15 @@
 """Every model call priced before it is made: `BudgetedLlm` wraps any Llm with the project's caps
-(agents/budget.py) and the ladder: cheaper model, tomorrow, or an "approve more spend" card."""
+(agents/budget.py) and the ladder: cheaper model, tomorrow, or an "approve more spend" card. It also picks the
+model for the kind of task (the call's purpose: intent, slots, plan, draft, digest, ask; LLM_MODELS)."""
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 from agents.budget import Budgets, Charge, Hold, OverBudget, current_charge
-from agents.costs import PriceTable, Spend, money
+from agents.costs import OTHER, PriceTable, Spend, money
 from agents.llm import Completion, Llm, ToolSpec
 from kernel.messages import Outcome
 from agents.spend_card import spend_card
@@ -34,12 +35,14 @@ class BudgetedLlm:
     model: str
     cheap_model: str | None = None
     max_completion_tokens: int = 1024
+    # the model per kind of task (purpose); a kind not listed goes to `model`
+    tiers: Mapping[str, str] = field(default_factory=dict)
 
     def complete(
         self, messages: list[dict[str, Any]], tools: list[ToolSpec] | None = None, model: str | None = None, purpose: str = ""
     ) -> Completion:
         charge = current_charge()
-        wanted = model or self.model
+        wanted = model or self.tiers.get(purpose) or self.model
         prompt = estimate_prompt_tokens(messages, tools)
         chosen, hold, refusal = wanted, None, None
         for candidate in dict.fromkeys(m for m in (wanted, self.cheap_model) if m):
@@ -64,7 +67,7 @@ class BudgetedLlm:
         cost = self.prices.cost(completion.model or chosen, usage.prompt_tokens, usage.completion_tokens)
         spend = Spend(run_id=charge.run_id, project=charge.project, model=completion.model or chosen,
                       prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens, cost=cost,
-                      day=self.budgets.ledger.today().isoformat())
+                      day=self.budgets.ledger.today().isoformat(), kind=purpose or OTHER)
         self.budgets.settle(hold, spend)
         self.events.record(charge.run_id, "llm.call", actor="budget", project=charge.project, model=spend.model,
                            purpose=purpose, prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,

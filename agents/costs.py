@@ -1,4 +1,4 @@
-"""What model calls cost: a price table, and a ledger of spend per run, project, model and local day.
+"""What model calls cost: a price table, and a ledger of spend per run, project, model, kind of task and local day.
 
 Amounts are kept as integer micro-dollars so Redis can add them atomically without float drift."""
 from __future__ import annotations
@@ -14,6 +14,8 @@ from redis import Redis
 from kernel.keys import WorkspaceStore
 
 MICRO = 1_000_000
+# the kind of task of a call made without a purpose
+OTHER = "other"
 RUN_TTL_S = 90 * 86_400
 DAY_TTL_S = 400 * 86_400
 
@@ -122,6 +124,8 @@ class Spend:
     completion_tokens: int
     cost: int  # micro-dollars
     day: str  # operator's local date, YYYY-MM-DD
+    # the kind of task (the call's purpose: intent, slots, plan, draft, digest, ask)
+    kind: str = OTHER
 
 
 @dataclass(frozen=True)
@@ -169,7 +173,8 @@ class CostLedger(WorkspaceStore):
         own = pipe is None
         p = self.redis.pipeline(transaction=True) if own else pipe
         for key, ttl in ((self.day_key(day), DAY_TTL_S), (self.month_key(day), DAY_TTL_S)):
-            for field in ("total", f"p:{spend.project}", f"m:{spend.model}"):
+            # "km:KIND:MODEL": kinds never hold ':', model names may (ollama tags)
+            for field in ("total", f"p:{spend.project}", f"m:{spend.model}", f"km:{spend.kind}:{spend.model}"):
                 p.hincrby(key, field, spend.cost)  # type: ignore[attr-defined]
             p.hincrby(key, "calls", 1)  # type: ignore[attr-defined]
             p.hincrby(key, f"calls:{spend.project}", 1)  # type: ignore[attr-defined]
@@ -221,3 +226,19 @@ class CostLedger(WorkspaceStore):
     def breakdown(row: Mapping[str, int], prefix: str) -> dict[str, int]:
         """{"p:inbox": 5, ...} → {"inbox": 5} for prefix "p:" (projects) or "m:" (models)."""
         return {k[len(prefix):]: v for k, v in row.items() if k.startswith(prefix)}
+
+    @staticmethod
+    def by_kind(row: Mapping[str, int]) -> dict[str, dict[str, int]]:
+        """Spend per kind of task and model: {"plan": {"gpt-4o": 1600}, ...}. What a day or month spent before kinds
+        were recorded has none: `unrecorded` gives it."""
+        kinds: dict[str, dict[str, int]] = {}
+        for key, value in row.items():
+            if key.startswith("km:"):
+                kind, _, model = key[3:].partition(":")
+                kinds.setdefault(kind, {})[model] = value
+        return kinds
+
+    @staticmethod
+    def unrecorded(row: Mapping[str, int]) -> int:
+        """Spend of the row recorded before the kind of task was (older ledgers)."""
+        return max(0, row.get("total", 0) - sum(v for k, v in row.items() if k.startswith("km:")))

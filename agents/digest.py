@@ -10,6 +10,7 @@ from typing import Protocol, Sequence
 from zoneinfo import ZoneInfo
 
 from agents.budget import Budgets
+from agents.cost_report import by_task
 from agents.spend_card import spend_card
 from agents.costs import money
 from kernel.messages import Card, Frozen
@@ -223,6 +224,9 @@ class DigestBuilder:
             day_cap = f" of {money(row['daily_cap'])}" if row["daily_cap"] is not None else ""
             month_cap = f" of {money(row['monthly_cap'])}" if row["monthly_cap"] is not None else ""
             lines.append(f"{row['project']}: today {money(row['today'])}{day_cap}, this month {money(row['month'])}{month_cap}")
+        tasks = by_task(self.budgets.ledger.month())
+        if tasks:
+            lines.append("by task this month: " + " · ".join(tasks))
         lines.append(text_chart(self.budgets.ledger.daily_series(14)))
         return tuple(lines)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agents.cost_report import by_task
 from agents.spend_card import spend_card
 from agents.costs import money, to_micro
 from kernel.messages import Intent, Outcome
@@ -41,6 +42,9 @@ def budget(ctx: SkillContext, intent: Intent) -> Outcome:
         month_cap = f" / {money(row['monthly_cap'])}" if row["monthly_cap"] is not None else " (no monthly cap)"
         extra = f"  [+{money(row['extra_today'])} approved today]" if row["extra_today"] else ""
         lines.append(f"• {row['project']}: {money(row['today'])}{day_cap} · {money(row['month'])}{month_cap}{extra}")
+    tasks = by_task(ctx.budgets.ledger.month())
+    if tasks:
+        lines.append("By task this month: " + " · ".join(tasks))
     pending = ctx.budgets.pending_requests()
     if pending:
         lines.append(f"{len(pending)} request(s) for more spend are waiting for you.")

@@ -23,6 +23,7 @@ from kernel.context import bound
 from kernel.messages import Reply
 from kernel.outbox import Outbox
 from kernel.settings import Settings
+from kernel.settings_models import TASK_KINDS
 from jobs.agent_wiring import approvers_for, build_agent
 from jobs.memory_wiring import Memory, open_memory
 from jobs.queues import JobQueues
@@ -133,7 +134,8 @@ def budgeted(inner: Llm, settings: Settings, events: EventLog, budgets: Budgets)
     """Every call priced before it is made and held against its project's caps."""
     model = settings.openai
     return BudgetedLlm(inner, budgets, PriceTable.parse(settings.budget.prices), events,
-                       model.model, model.cheap_model, model.max_completion_tokens)
+                       model.model, model.cheap_model, model.max_completion_tokens,
+                       tiers={kind: model.model_for(kind) for kind in TASK_KINDS})
 
 
 def make_llm(settings: Settings, redis: Redis) -> Llm | None:

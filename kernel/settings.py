@@ -32,6 +32,7 @@ ENV_NAMES: dict[str, tuple[str, str]] = {
     "EMBEDDING_MODEL": ("memory", "embedding_model"),
     "EMBEDDING_DIM": ("memory", "embedding_dim"),
     "LLM_MAX_COMPLETION_TOKENS": ("openai", "max_completion_tokens"),
+    "LLM_MODELS": ("openai", "models"),
     "LLM_PRICES": ("budget", "prices"),
     "APPROVAL_TTL_S": ("policy", "approval_ttl_s"),
     "APPROVERS": ("policy", "approvers"),

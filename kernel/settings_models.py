@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
 from pydantic_settings import NoDecode
@@ -91,16 +91,59 @@ class ConversationSettings(_Group):
     work_end: int = Field(default=18, ge=1, le=24)
 
 
+# The kinds of task Deputy asks a model to do (the `purpose` of each call): the light ones go to the cheaper model
+# unless LLM_MODELS says otherwise; planning and drafting to the main one.
+TaskKind = Literal["intent", "slots", "plan", "draft", "digest", "ask"]
+TASK_KINDS: tuple[str, ...] = get_args(TaskKind)
+LIGHT_KINDS: tuple[str, ...] = ("intent", "slots", "digest", "ask")
+
+
+class TaskModel(_Group):
+    """What one kind of task is sent to (a kind's own limits would join the model here)."""
+
+    model: str = Field(min_length=1)
+
+
+def _task_models(value: object) -> object:
+    """LLM_MODELS as people write it: "plan=gpt-4o,draft=gpt-4o", or JSON {"plan": "gpt-4o"} /
+    {"plan": {"model": "gpt-4o"}}."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("{"):
+            value = json.loads(text)
+        else:
+            pairs = [part.split("=", 1) for part in text.split(",") if part.strip()]
+            if any(len(pair) != 2 for pair in pairs):
+                raise ValueError("write it as kind=model pairs, e.g. 'plan=gpt-4o,intent=gpt-4o-mini'")
+            value = {kind.strip(): model.strip() for kind, model in pairs}
+    if isinstance(value, dict):
+        return {kind: {"model": model} if isinstance(model, str) else model for kind, model in value.items()}
+    return value
+
+
+TaskModels = Annotated[dict[TaskKind, TaskModel], NoDecode, BeforeValidator(_task_models)]
+
+
 class OpenAiSettings(_Group):
     """Any OpenAI-compatible endpoint; Deputy runs offline when base_url is unset."""
 
     base_url: str | None = None
     api_key: SecretStr | None = None
     model: str = "gpt-4o-mini"
-    # the cheaper model a call falls back to when the usual one would exceed a budget cap
+    # the cheaper model: the light kinds of task by default, and where a call falls back to when the usual model
+    # would exceed a budget cap
     cheap_model: str | None = None
+    # LLM_MODELS: the model per kind of task, where it is not the default above
+    models: TaskModels = {}
     # completion tokens assumed when a call is priced before it is made
     max_completion_tokens: int = 1024
+
+    def model_for(self, kind: str) -> str:
+        """The model a task of KIND goes to: LLM_MODELS's, else the cheaper model for a light kind, else the main one."""
+        chosen = self.models.get(kind)  # type: ignore[call-overload]
+        if chosen is not None:
+            return chosen.model
+        return (self.cheap_model or self.model) if kind in LIGHT_KINDS else self.model
 
 
 class IntentSettings(_Group):

@@ -81,7 +81,7 @@ class LlmResolver:
         )
         messages = [{"role": "system", "content": system}, {"role": "user", "content": text}]
         try:
-            completion = self.llm.complete(messages, tools=tools, purpose="intent")
+            completion = self.llm.complete(messages, tools=tools, purpose="slots" if only else "intent")
         except LlmUnavailable as err:
             return Resolution("unavailable", detail=str(err)[:300])
         if not completion.tool_calls:

@@ -10,7 +10,7 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from kernel.settings import Settings
-from kernel.settings_models import WebhookTarget
+from kernel.settings_models import TaskModel, WebhookTarget
 
 ROOT = Path(__file__).resolve().parents[2]
 CRM = '{"crm": {"url": "https://crm.example/in", "secret": "crm-secret"}}'
@@ -51,6 +51,8 @@ DOCUMENTED: dict[str, tuple[str, str, Any]] = {
     "OPENAI_MODEL": ("openai.model", "llama3", "llama3"),
     "OPENAI_CHEAP_MODEL": ("openai.cheap_model", "gpt-4o-mini", "gpt-4o-mini"),
     "LLM_MAX_COMPLETION_TOKENS": ("openai.max_completion_tokens", "256", 256),
+    "LLM_MODELS": ("openai.models", "plan=gpt-4o, draft=gpt-4o",
+                   {"plan": TaskModel(model="gpt-4o"), "draft": TaskModel(model="gpt-4o")}),
     "INTENTS_FILE": ("intent.file", "/srv/intents.yaml", Path("/srv/intents.yaml")),
     "INTENT_THRESHOLD": ("intent.threshold", "0.5", 0.5),
     "INTENT_EMBEDDINGS": ("intent.embeddings", "false", False),
@@ -174,6 +176,8 @@ def test_lists_are_read_from_commas_or_json(monkeypatch: pytest.MonkeyPatch) -> 
     ("OUTBOUND_WEBHOOKS", '{"crm": {"secret": "s"}}'),
     ("PROBE_HOSTS", "[not json"),
     ("WORKERS", "many"),
+    ("LLM_MODELS", "plan gpt-4o"),
+    ("LLM_MODELS", "chat=gpt-4o"),
 ])
 def test_a_value_that_does_not_fit_names_its_variable(name: str, text: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(name, text)
@@ -181,6 +185,16 @@ def test_a_value_that_does_not_fit_names_its_variable(name: str, text: str, monk
         Settings()
     assert re.search(rf"^{name}\b", str(raised.value), re.M), str(raised.value)
     assert "crm-secret" not in str(raised.value)
+
+
+def test_light_tasks_go_to_the_cheaper_model_unless_llm_models_says_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_MODEL", "big")
+    assert [Settings().openai.model_for(k) for k in ("intent", "plan")] == ["big", "big"]  # nothing cheaper is known
+    monkeypatch.setenv("OPENAI_CHEAP_MODEL", "small")
+    monkeypatch.setenv("LLM_MODELS", '{"ask": "mid"}')
+    models = Settings().openai
+    assert {k: models.model_for(k) for k in ("intent", "slots", "digest", "ask", "plan", "draft")} == {
+        "intent": "small", "slots": "small", "digest": "small", "ask": "mid", "plan": "big", "draft": "big"}
 
 
 def test_one_default_per_value() -> None:
