@@ -67,7 +67,9 @@ class Recollector:
     def _facts(self, text: str) -> list[Recollection]:
         redis, workspace = self.facts.redis, self.facts.keys.workspace
         contacts, deals = Contacts(redis, workspace, self.facts), Deals(redis, workspace, self.facts)
-        subjects = [(c.name, c.facts) for c in contacts.all() if _names(text, c.name, first=True)]
+        # a contact named, or one at a company named ("the Acme billing contact")
+        subjects = [(c.name, c.facts) for c in contacts.all()
+                    if _names(text, c.name, first=True) or (c.get("company") and _names(text, c.get("company"), first=False))]
         subjects += [(c.name, c.facts) for a in EMAIL.findall(text) if (c := contacts.by_email(a)) is not None]
         subjects += [(f"the {d.name} deal", d.facts) for d in deals.all() if _names(text, d.name, first=False)]
         out = []

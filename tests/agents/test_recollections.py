@@ -97,6 +97,14 @@ def test_semantic_memories_come_with_their_source_and_trust_less_what_a_note_alr
     assert theirs.text == f"[remembered from file:acme.md, written by someone else]\nInvoices to {EVIL}"
 
 
+def test_a_company_named_brings_the_facts_about_the_people_there(redis, settings):
+    ws = settings.workspace
+    seed(redis, ws)
+    ids = [r.id for r in Recollector(FactStore(redis, ws), NoteStore(redis, ws), workspace=ws).recollect("the Acme invoice")]
+    assert "fact:person:ana-lopez/email@1" in ids and "fact:deal:acme/stage@1" in ids
+    assert not [i for i in ids if "bob-stone" in i]
+
+
 def test_what_the_planner_is_given_stays_within_its_budget():
     many = [Recollection(id=f"note:{n}", text="x" * 400, source="remember") for n in range(40)]
     kept = bounded(many, budget_tokens=1_000)
