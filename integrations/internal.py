@@ -12,7 +12,7 @@ from memory.facts import ChangedSince
 from memory.notes import NoteStore
 from memory.tasks import Task, TaskStore
 
-Undo = Callable[[Args, Args], "dict[str, Any] | None"]
+Undo = Callable[[Args, Args], dict[str, Any] | None]
 
 LOCAL = RetryPolicy(attempts=2, base_s=0.05, max_s=0.5, jitter=0.05)
 
