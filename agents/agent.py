@@ -16,6 +16,7 @@ from kernel.messages import Card, Intent, Outcome
 from agents.plan import Origin, Plan, StepResult
 from agents.planner import Planner, PlanProblem, describe
 from agents.recollections import Recollection
+from agents.recording import Recording, Recordings, listening
 from agents.run_store import RunStore
 from agents.undo_cards import undo_card
 from memory.events import EventLog
@@ -55,6 +56,8 @@ class Agent:
     # what each thread can undo, and for how long after it was done (UNDO_WINDOW); no Undo where None
     undo: UndoLog | None = None
     undo_window_s: float = 900
+    # what each run is planned from (inputs and model answers), for `deputy replay`; nothing recorded where None
+    recordings: Recordings | None = None
 
     def start(self, intent: Intent, origin: Origin, trace_id: str, untrusted: tuple[str, ...] = (),
               recalled: tuple[Recollection, ...] = ()) -> Outcome:
@@ -64,11 +67,16 @@ class Agent:
         plan, results = self.runs.load(run_id)
         if plan is not None:  # a retried job: the run it already started goes on
             return self.render(self.executor.run(run_id, confidence=intent.confidence, plan=plan, results=results))
-        made = self._plan(intent, origin, trace_id, run_id, untrusted, recalled)
+        heard = Recording(trace_id=trace_id, run_id=run_id, intent=intent, origin=origin, untrusted=untrusted, recalled=recalled)
+        with listening(heard.calls):
+            made = self._plan(intent, origin, trace_id, run_id, untrusted, recalled)
         if isinstance(made, PlanProblem):
+            self._keep(heard.ended(problem=made.reason))
             return Outcome(text=made.reason, ok=False)
         plan, verdict, record = made
-        if not self.runs.save(plan, also=record):
+        kept = heard.ended(plan=plan, findings=verdict.reasons())
+        # the recording goes with the plan and its event, in the same transaction
+        if not self.runs.save(plan, also=lambda pipe: (record(pipe), self._keep(kept, pipe))):
             # another worker stored this run first: carry on with its plan, not ours
             return self.render(self.executor.run(run_id, confidence=intent.confidence))
         return self.render(self.executor.run(run_id, confidence=intent.confidence, plan=plan, results={}, verdict=verdict))
@@ -101,6 +109,16 @@ class Agent:
             self.events.record(trace_id, "plan.made", actor="planner", **fields)
             # send it back with the reason; the executor refuses the blocked steps if the model insists
             feedback = "; ".join(verdict.reasons("block"))
+
+    def propose(self, intent: Intent, origin: Origin, trace_id: str, untrusted: tuple[str, ...] = (),
+                recalled: tuple[Recollection, ...] = ()) -> tuple[Plan, Verdict] | PlanProblem:
+        """The plan `start` would make and the inspector's verdict on it, neither stored nor run (a dry-run replay)."""
+        made = self._plan(intent, origin, trace_id, run_id_for(trace_id), untrusted, recalled)
+        return made if isinstance(made, PlanProblem) else (made[0], made[1])
+
+    def _keep(self, recording: Recording, pipe: Any = None) -> None:
+        if self.recordings is not None:
+            self.recordings.save(recording, pipe)
 
     def run(self, run_id: str, plan: Plan | None = None, results: Mapping[int, StepResult] | None = None) -> Outcome:
         """Carry a stored run forward; a caller that has already read the run passes what it read."""

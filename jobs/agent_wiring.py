@@ -14,6 +14,7 @@ from agents.planner import Planner
 from agents.playbooks import load_playbooks
 from agents.policy import Policy, load_policy
 from agents.provenance import Acquainted
+from agents.recording import Recordings
 from agents.run_store import RunStore
 from kernel.settings import Settings
 from integrations.breaker import Breakers
@@ -71,4 +72,5 @@ def build_agent(
         queues.enqueue(func, payload, job_id=job_id, queue=INTERACTIVE, on_failure=job_names.REPORT_FAILURE)
 
     return Agent(planner=Planner(load_playbooks(), caps, llm), executor=executor, runs=runs, approvals=approvals,
-                 events=events, enqueue=enqueue, workspace=ws, undo=UndoLog(redis, ws), undo_window_s=settings.undo.window_s)
+                 events=events, enqueue=enqueue, workspace=ws, undo=UndoLog(redis, ws), undo_window_s=settings.undo.window_s,
+                 recordings=Recordings(redis, ws, secrets=secret_values(settings)))

@@ -17,6 +17,7 @@ from agents.budgeted_llm import BudgetedLlm
 from agents.costs import CostLedger, PriceTable
 from agents.intents.recognizers import WorkerRecognizer
 from agents.llm import Llm, OpenAiLlm
+from agents.recording_llm import RecordingLlm
 from agents.recall import Recall
 from agents.reminders import ReminderBook
 from kernel.context import bound
@@ -131,9 +132,10 @@ def worker_events(settings: Settings, redis: Redis) -> EventLog:
 
 
 def budgeted(inner: Llm, settings: Settings, events: EventLog, budgets: Budgets) -> Llm:
-    """Every call priced before it is made and held against its project's caps."""
+    """Every call priced before it is made and held against its project's caps; the calls a run is planned with
+    are kept, as answered, for its replay (agents/recording_llm.py)."""
     model = settings.openai
-    return BudgetedLlm(inner, budgets, PriceTable.parse(settings.budget.prices), events,
+    return BudgetedLlm(RecordingLlm(inner), budgets, PriceTable.parse(settings.budget.prices), events,
                        model.model, model.cheap_model, model.max_completion_tokens,
                        tiers={kind: model.model_for(kind) for kind in TASK_KINDS})
 

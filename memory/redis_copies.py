@@ -21,7 +21,7 @@ STORES = {"console": "console transcript", "events": "event log", "trace": "even
           "tasks": "tasks", "draft": "drafts", "run": "agent runs", "effect": "agent runs", "approval": "approvals",
           "approvals": "approvals", "conversation": "open questions", "card": "cards", "card_copies": "cards",
           "notes": "notes", "fact": "facts", "facts": "facts", "reminder": "reminders", "reminders": "reminders",
-          "contacts": "contacts"}
+          "contacts": "contacts", "replay": "run recordings"}
 # channels whose messages were delivered to someone else's servers: listed, never removable by Deputy
 UNSENDABLE = ("slack", "telegram")
 
