@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 
 from pydantic import ValidationError
 
-from bot import agent_cli, harness_cli, memory_cli
+from bot import agent_cli, harness_cli, memory_cli, replay_cli
 from bot.logs import configure_logging
 from kernel.keys import claim_database, shared_database_message
 from kernel.settings import Settings, load_settings
@@ -232,6 +232,8 @@ COMMANDS: list[Subcommand] = [
     Subcommand("worker", "run a pool of workers", _worker_args, run_worker_cmd),
     Subcommand("cron", "run the scheduler (digests, reminders, housekeeping)", _no_args, run_cron_cmd),
     Subcommand("trace", "print the timeline of one request", _trace_args, run_trace),
+    Subcommand("replay", "re-run a recorded request on today's policy and playbooks, without effects or model calls; "
+               "name the first divergence (exit 1)", replay_cli.replay_args, replay_cli.run_replay),
     Subcommand("costs", "model spend per project, model and day, against budget", _costs_args, run_costs),
     Subcommand("bench", "measure throughput and latency", harness_cli.measure_args("BENCHES"), harness_cli.measure("BENCHES")),
     Subcommand("eval", "measure quality on a data set", harness_cli.measure_args("EVALS"), harness_cli.measure("EVALS")),
