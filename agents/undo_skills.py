@@ -7,7 +7,7 @@ import time
 from agents.plan import Origin
 from agents.skill_context import SkillContext
 from agents.undo_cards import minutes, undo_card
-from kernel.messages import Intent, Outcome
+from kernel.messages import Card, Intent, Outcome
 from memory.undo_log import Undoable
 
 NOT_WIRED = Outcome(text="I cannot undo from here: this process has no undo log configured. Nothing was changed.", ok=False)
@@ -48,7 +48,7 @@ def undo(ctx: SkillContext, item: Undoable) -> Outcome:
                           done_at=item.created_at, window_s=window)
         return Outcome(text=f"Too late to undo that: it was done at {_clock(item.created_at)}, and I undo an action only "
                             f"within {minutes(window)} of it (UNDO_WINDOW). Nothing was changed.\n{item.summary}",
-                       updates=(undo_card(item, window, ctx.undo.clock()),), ok=False)
+                       updates=_redrawn(item, undo_card(item, window, ctx.undo.clock())), ok=False)
     if not ctx.undo.claim(item.id, by=ctx.trace_id):
         return _already(ctx, item)
     origin = Origin(channel=ctx.channel or "console", thread_id=ctx.thread_id, actor=ctx.actor, reply_to=dict(ctx.reply_to))
@@ -57,9 +57,15 @@ def undo(ctx: SkillContext, item: Undoable) -> Outcome:
         return ctx.agent.render(report)
     if report.status != "done":
         return Outcome(text=f"I could not undo that: {report.message}",
-                       updates=(undo_card(item, window, ctx.undo.clock(), resolution="Undo failed"),), ok=False)
+                       updates=_redrawn(item, undo_card(item, window, ctx.undo.clock(), resolution="Undo failed")), ok=False)
     done = undo_card(item, window, ctx.undo.clock(), resolution=f"Undone by {ctx.actor} at {_clock(time.time())}")
-    return Outcome(text=f"Undone. {report.message}", updates=(done,))
+    return Outcome(text=f"Undone. {report.message}", updates=_redrawn(item, done))
+
+
+def _redrawn(item: Undoable, card: Card) -> tuple[Card, ...]:
+    """The done card as it now stands, where there is one: a change a skill made directly showed none, and an
+    update to a card never shown would appear as a new one."""
+    return (card,) if item.run_id else ()
 
 
 def _already(ctx: SkillContext, item: Undoable) -> Outcome:

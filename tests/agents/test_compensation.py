@@ -10,6 +10,7 @@ from redis import Redis
 
 from agents.agent import Agent
 from agents.approvals import ApprovalStore
+from agents.change_undo import offer_undo
 from agents.executor import Executor
 from agents.plan import Origin, Plan, Step
 from agents.planner import Planner
@@ -213,6 +214,16 @@ def test_undo_that_undoes_the_newest_action_of_the_thread(redis: Redis) -> None:
     done_run(a, plan(("box.put", "b"), run_id="run-2"))
     said = SKILLS["undo"](skill_context(redis, a, "tr-that"), Intent(name="undo", text="undo that"))
     assert said.text == "Undone. Took b out of the box." and world.keys() == {"a"}
+
+
+def test_undoing_a_direct_change_redraws_no_card_because_none_was_shown(redis: Redis) -> None:
+    world = World(redis)
+    a = agent(redis, everything_auto(), world)
+    ctx = skill_context(redis, a, "tr-direct")
+    # what a skill that changed state itself (no run, no done card) leaves in the thread
+    offer_undo(ctx, "Put a in the box.", "box.take", {"key": "a"})
+    said = SKILLS["undo"](skill_context(redis, a, "tr-that"), Intent(name="undo", text="undo that"))
+    assert said.text == "Undone. Took a out of the box." and said.updates == () and world.calls == ["take a"]
 
 
 def test_an_irreversible_action_says_so_on_its_approval_card(redis: Redis) -> None:
