@@ -36,9 +36,11 @@ def run_capabilities(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps({"capabilities": rows, "specialists": specialists}))
         return 0
-    print(f"{'capability':<18} {'risk':<15} {'effect':<7} {'undo':<5} {'idempotency':<11} {'policy':<8} description")
+    print(f"{'capability':<18} {'risk':<15} {'effect':<7} {'undone by':<16} {'idempotency':<11} {'policy':<8} description")
     for r in rows:
-        print(f"{r['name']:<18} {r['risk']:<15} {'yes' if r['side_effect'] else 'no':<7} {'yes' if r['reversible'] else 'no':<5} "
+        # a read changes nothing to undo; an effect names its compensation, or cannot be undone
+        undo = "—" if not r["side_effect"] else (r["compensation"] or "cannot")
+        print(f"{r['name']:<18} {r['risk']:<15} {'yes' if r['side_effect'] else 'no':<7} {undo:<16} "
               f"{r['idempotency']:<11} {r['policy']:<8} {r['description']}")
     if not any(r["name"] == "email.send" for r in rows):
         print("(email.send is off: set SMTP_HOST and SMTP_FROM to turn it on)")

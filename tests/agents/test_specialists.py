@@ -3,6 +3,7 @@ may use only what it may, and says so on its card and in its trace; a specialist
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from redis import Redis
@@ -152,3 +153,6 @@ def test_deputy_capabilities_shows_each_specialist_and_what_it_may_use_here(sett
     assert main(["capabilities"]) == 0
     shown = capsys.readouterr().out
     assert "calendar  Your calendar: what is on it" in shown and "may: calendar.agenda*, calendar.find*" in shown
+    # each effect names what undoes it, or says it cannot be undone; a read has nothing to undo
+    assert re.search(r"tasks\.create +internal_write +yes +tasks\.restore ", shown)
+    assert re.search(r"email\.send +external_write +yes +cannot ", shown) and re.search(r"tasks\.list +read +no +— ", shown)
