@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 
 from pydantic import ValidationError
 
-from bot import agent_cli, harness_cli, memory_cli, replay_cli
+from bot import agent_cli, harness_cli, health_cli, memory_cli, replay_cli
 from bot.logs import configure_logging
 from kernel.keys import claim_database, shared_database_message
 from kernel.settings import Settings, load_settings
@@ -231,6 +231,8 @@ COMMANDS: list[Subcommand] = [
                run_console_link),
     Subcommand("worker", "run a pool of workers", _worker_args, run_worker_cmd),
     Subcommand("cron", "run the scheduler (digests, reminders, housekeeping)", _no_args, run_cron_cmd),
+    Subcommand("health", "is this container's gateway, worker or cron healthy? (exit 1 if not; Docker's probe)",
+               health_cli.health_args, health_cli.run_health),
     Subcommand("trace", "print the timeline of one request", _trace_args, run_trace),
     Subcommand("replay", "re-run a recorded request on today's policy and playbooks, without effects or model calls; "
                "name the first divergence (exit 1)", replay_cli.replay_args, replay_cli.run_replay),

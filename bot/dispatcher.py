@@ -40,6 +40,9 @@ class Dispatcher:
     reclaim_every_s: float = 15.0
     # this process in the outbox's consumer group
     consumer: str = field(init=False, default_factory=_consumer_name)
+    # when the dispatcher last showed progress, a pass of its loop or a reply handled (time.monotonic(); None
+    # before it started): /healthz reads it
+    last_pass: float | None = field(init=False, default=None)
 
     async def setup(self) -> None:
         try:
@@ -50,10 +53,15 @@ class Dispatcher:
 
     async def run(self) -> None:
         """Deliver until cancelled."""
-        await self.setup()
         last_reclaim = 0.0
+        ready = False
         while True:
+            self.last_pass = time.monotonic()
             try:
+                # set up inside the loop: a Redis that is not there yet is waited for, not the end of delivery
+                if not ready:
+                    await self.setup()
+                    ready = True
                 # replies read but never acknowledged (a dead dispatcher, or Redis lost mid-delivery)
                 # are taken over once idle; the delivered marker stops a second send
                 if time.monotonic() - last_reclaim >= self.reclaim_every_s:
@@ -66,7 +74,7 @@ class Dispatcher:
                 log.exception("dispatcher batch failed; continuing")
                 await asyncio.sleep(1)
                 if "NOGROUP" in str(err):  # Redis came back without our stream (no persistence)
-                    await self.setup()
+                    ready = False
 
     async def reclaim(self) -> int:
         """Take over replies another (dead) dispatcher read but never acknowledged."""
@@ -93,6 +101,7 @@ class Dispatcher:
             await self._handle(entry_id, fields)
 
     async def _handle(self, entry_id: bytes | str, fields: Mapping[bytes | str, bytes | str]) -> None:
+        self.last_pass = time.monotonic()
         raw = fields.get(b"reply") or fields.get("reply")
         try:
             reply = Reply.model_validate_json(raw)  # type: ignore[arg-type]

@@ -13,6 +13,7 @@ from kernel.settings import Settings
 from kernel import job_names
 
 if TYPE_CHECKING:
+    from jobs.memory_wiring import Memory
     from memory.folder import Listing
     from memory.ingest import FileResult
 
@@ -94,10 +95,11 @@ def _ingest_now(listing: Listing, skipped: int, project: str, trusted: bool, set
     from tqdm import tqdm
 
     from jobs.ingest import ingest_limits
-    from jobs.memory_wiring import open_memory
     from memory.ingest import Ingestor
 
-    memory = open_memory(settings)
+    memory = _open_memory(settings)
+    if memory is None:
+        return 2
     ingestor = Ingestor(memory.store, settings.workspace, limits=ingest_limits(settings))
     counts = {"ingested": 0, "skipped": skipped, "failed": 0}
     chunks = duplicates = 0
@@ -153,10 +155,23 @@ def forget_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--project", help="every memory of this project")
 
 
-def run_forget(args: argparse.Namespace, settings: Settings) -> int:
+def _open_memory(settings: Settings) -> "Memory | None":
+    """Semantic memory for a command, or None after saying what to fix: with WEAVIATE_URL set and Weaviate not
+    answering, nothing is written to (or forgotten from) the embedded store alone."""
     from jobs.memory_wiring import open_memory
+    from memory.weaviate_connect import WeaviateUnavailable
 
-    memory = open_memory(settings)
+    try:
+        return open_memory(settings)
+    except WeaviateUnavailable as err:
+        print(f"deputy: {err}", file=sys.stderr)
+        return None
+
+
+def run_forget(args: argparse.Namespace, settings: Settings) -> int:
+    memory = _open_memory(settings)
+    if memory is None:
+        return 2
     try:
         if args.text:
             return _forget_text(args.text, args.yes, settings, memory.backends)

@@ -5,6 +5,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import time
 from typing import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
@@ -77,17 +78,40 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         raise web.HTTPInternalServerError(text="internal error; it has been logged")
 
 
+# The dispatcher goes round its loop every second or so and marks each reply it handles; this long without
+# either, it is stuck (a send or a Redis read that never returns) and replies wait.
+DISPATCHER_SILENT_S = 60.0
+
+
 async def healthz(request: web.Request) -> web.Response:
+    """200 when Redis answers and the outbox dispatcher makes progress, else 503; the body says each part's state
+    (`deputy health --role gateway` prints it)."""
     services: Services = request.app[SERVICES]
+    redis_ok, redis_state = True, "ok"
     try:
         await services.aredis.ping()
     except Exception as err:
-        return web.json_response({"ok": False, "redis": str(err)}, status=503)
-    return web.json_response({"ok": True})
+        redis_ok, redis_state = False, f"unavailable: {err}"
+    dispatcher_ok, dispatcher_state = _dispatcher_state(request.app)
+    ok = redis_ok and dispatcher_ok
+    return web.json_response({"ok": ok, "redis": redis_state, "dispatcher": dispatcher_state}, status=200 if ok else 503)
+
+
+def _dispatcher_state(app: web.Application) -> tuple[bool, str]:
+    if not app[DISPATCHING]:
+        return True, "off (this gateway delivers no replies)"
+    last = app[DISPATCHER].last_pass
+    if last is None:
+        return True, "starting"
+    silent = time.monotonic() - last
+    if silent > DISPATCHER_SILENT_S:
+        return False, f"stuck: no progress for {silent:.0f} s"
+    return True, "running"
 
 
 SERVICES = web.AppKey("services", Services)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
+DISPATCHING = web.AppKey("dispatching", bool)
 
 
 def build_app(services: Services, channels: list[ChannelFactory] | None = None, dispatch: bool = True) -> web.Application:
@@ -101,6 +125,7 @@ def build_app(services: Services, channels: list[ChannelFactory] | None = None, 
         app.add_routes(part.routes)
     dispatcher = Dispatcher(services.aredis, {p.name: p.sender for p in parts}, services.events)
     app[DISPATCHER] = dispatcher
+    app[DISPATCHING] = dispatch
     status = StatusWatch(services.redis, services.aredis, services.events, services.settings.job.stall_notice_s,
                          {p.name: p.working for p in parts if p.working is not None})
     services.gateway.status = status

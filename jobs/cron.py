@@ -13,6 +13,7 @@ from rq.serializers import JSONSerializer
 
 from kernel.settings import Settings
 from jobs.digest_jobs import digest_tick
+from jobs.heartbeat import Heartbeats, Pulse
 from jobs.inbox_jobs import inbox_tick
 from jobs.ingest import sweep_retention
 
@@ -51,6 +52,20 @@ class JsonCronJob(CronJob):
 
 
 class Scheduler(CronScheduler):
+    """rq's cron loop, beating for `deputy health --role cron` from the loop itself (a stuck loop goes stale):
+    it wakes at least every heartbeat interval, rather than rq's 60 s, to do so."""
+
+    pulse: Pulse | None = None
+
+    def heartbeat(self) -> None:
+        super().heartbeat()
+        if self.pulse is not None:
+            self.pulse.beat_if_due()
+
+    def calculate_sleep_interval(self) -> float:
+        interval = super().calculate_sleep_interval()
+        return interval if self.pulse is None else min(interval, self.pulse.every_s)
+
     def register(self, func: Callable[..., Any], queue_name: str, args: tuple | None = None, kwargs: dict | None = None,  # type: ignore[override]
                  interval: int | None = None, cron: str | None = None, **options: Any) -> CronJob:
         job = JsonCronJob(queue_name=queue_name, func=func, args=args, kwargs=kwargs, interval=interval, cron=cron, **options)
@@ -69,4 +84,5 @@ def build_scheduler(redis: Redis, settings: Settings, periodic: list[Periodic] |
 def run_cron(redis: Redis, settings: Settings) -> None:
     scheduler = build_scheduler(redis, settings)
     log.info("cron: %d periodic jobs", len(scheduler.get_jobs()))
-    scheduler.start()
+    with Pulse(Heartbeats(redis), "cron", settings.health.heartbeat_s) as scheduler.pulse:
+        scheduler.start()

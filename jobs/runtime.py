@@ -26,7 +26,7 @@ from kernel.outbox import Outbox
 from kernel.settings import Settings
 from kernel.settings_models import TASK_KINDS
 from jobs.agent_wiring import approvers_for, build_agent
-from jobs.memory_wiring import Memory, open_memory
+from jobs.memory_wiring import Memory, WeaviateWait, open_memory
 from jobs.queues import JobQueues
 from jobs.scheduling import RqScheduler
 from memory.events import EventLog
@@ -75,9 +75,9 @@ class Runtime:
 
 
 @contextmanager
-def open_runtime(settings: Settings, redis: Redis) -> Iterator[Runtime]:
+def open_runtime(settings: Settings, redis: Redis, weaviate_wait: WeaviateWait | None = None) -> Iterator[Runtime]:
     """Everything jobs use, built from `settings` over `redis`; what was opened (memory stores, the
-    model client) is closed on exit."""
+    model client) is closed on exit. A Weaviate that does not answer is waited for with `weaviate_wait`."""
     ws = settings.workspace
     events = worker_events(settings, redis)
     queues = job_queues(settings, redis)
@@ -88,7 +88,7 @@ def open_runtime(settings: Settings, redis: Redis) -> Iterator[Runtime]:
         if client is not None:
             opened.callback(client.client.close)
         llm = budgeted(client, settings, events, budgets) if client is not None else None
-        memory = opened.enter_context(closing(open_memory(settings)))
+        memory = opened.enter_context(closing(open_memory(settings, weaviate_wait)))
         yield Runtime(
             settings=settings, redis=redis, events=events, tasks=TaskStore(redis, ws), facts=FactStore(redis, ws),
             notes=NoteStore(redis, ws), outbox=Outbox(redis), queues=queues, budgets=budgets,

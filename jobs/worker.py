@@ -10,6 +10,7 @@ import os
 import signal
 import threading
 import time
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from typing import Any, Collection
 
 from redis import Redis
@@ -26,6 +27,8 @@ from rq.serializers import JSONSerializer
 from rq.worker import WorkerStatus
 
 from kernel.settings import Settings, load_settings
+from jobs.heartbeat import Heartbeats, Pulse
+from jobs.memory_wiring import WeaviateWait
 from jobs.queues import QUEUES, DeputyJob
 from jobs.registry import JOBS
 from jobs.runtime import open_runtime, use_runtime
@@ -90,12 +93,30 @@ class DeputyWorker(SimpleWorker):
     job_class: type[DeputyJob]
     # what the runtime is built from, and where a refused job is written (make_worker sets it)
     settings: Settings
+    # this process's heartbeat (`deputy health --role worker`); a pool's workers have one, burst workers none
+    pulse: Pulse | None = None
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         """rq's loop, with the runtime open and current: job functions and the failure callbacks
-        maintenance calls reach it through jobs.runtime.current_runtime()."""
-        with open_runtime(self.settings, self.connection) as runtime, use_runtime(runtime):
+        maintenance calls reach it through jobs.runtime.current_runtime(). No job is taken before the
+        runtime is open: a Weaviate that does not answer yet is waited for, never replaced by the embedded store."""
+        with ExitStack() as stack:
+            with self._warming():
+                runtime = stack.enter_context(open_runtime(self.settings, self.connection, self._weaviate_wait()))
+                stack.enter_context(use_runtime(runtime))
+            if self.pulse is not None:
+                self.pulse.mark(True)
             return bool(super().work(*args, **kwargs))
+
+    def _warming(self) -> AbstractContextManager[object]:
+        return self.pulse.warming() if self.pulse is not None else nullcontext()
+
+    def _weaviate_wait(self) -> WeaviateWait:
+        def missed(reason: str) -> None:
+            if self.pulse is not None:
+                self.pulse.mark(False, f"waiting for Weaviate: {reason}")
+
+        return WeaviateWait(self.settings.weaviate.retry_max_s, on_miss=missed)
 
     def unsubscribe(self) -> None:
         """rq unsubscribes, then stops its listener thread and waits for it. A listener that reads the
@@ -109,6 +130,8 @@ class DeputyWorker(SimpleWorker):
         self.pubsub.close()
 
     def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+        if self.pulse is not None:
+            self.pulse.beat_if_due()
         last = getattr(self, "_last_beat", 0.0)
         if pipeline is None and timeout is None and time.monotonic() - last < self.heartbeat_every_s:
             return
@@ -242,7 +265,9 @@ def run_burst(redis: Redis, jobs: Collection[str] = JOBS) -> bool:
 def _work(redis_url: str, index: int) -> None:
     redis = Redis.from_url(redis_url)
     worker = make_worker(redis, name=f"deputy-{os.getpid()}-{index}")
-    worker.work(burst=False, with_scheduler=True, logging_level="WARNING")
+    health = worker.settings.health
+    with Pulse(Heartbeats(redis), "worker", health.heartbeat_s, ready=False, detail="starting") as worker.pulse:
+        worker.work(burst=False, with_scheduler=True, logging_level="WARNING")
 
 
 def run_pool(redis_url: str, workers: int) -> None:

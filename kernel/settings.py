@@ -15,8 +15,8 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSetti
 
 from kernel.redis_url import with_embedded_password
 from kernel.settings_models import (
-    BudgetSettings, CalDavSettings, ConsoleSettings, ConversationSettings, DigestSettings, EffectSettings, ImapSettings, IngestSettings,
-    IntentSettings, JobSettings, MemorySettings, OpenAiSettings, PolicySettings, SlackSettings, SmtpSettings,
+    BudgetSettings, CalDavSettings, ConsoleSettings, ConversationSettings, DigestSettings, EffectSettings, HealthSettings, ImapSettings,
+    IngestSettings, IntentSettings, JobSettings, MemorySettings, OpenAiSettings, PolicySettings, SlackSettings, SmtpSettings,
     TelegramSettings, UndoSettings, WeaviateSettings, WebhookSettings,
 )
 
@@ -99,6 +99,7 @@ class Settings(BaseSettings):
     imap: ImapSettings = ImapSettings()
     caldav: CalDavSettings = CalDavSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    health: HealthSettings = HealthSettings()
 
     def operators(self, channel: str) -> frozenset[str]:
         """The user ids allowed to talk to Deputy on `channel` and decide approvals."""

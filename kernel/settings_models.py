@@ -29,6 +29,9 @@ def _lower(names: list[str]) -> list[str]:
     return [name.lower() for name in names]
 
 
+# where prepared model files go unless MODEL_CACHE_DIR says otherwise (IntentSettings.model_cache_dir)
+MODEL_CACHE_DIR = Path.home() / ".cache" / "deputy"
+
 # NoDecode: the environment's text reaches _listed as it is (pydantic-settings would read it as JSON only)
 Names = Annotated[list[str], NoDecode, BeforeValidator(_listed)]
 Numbers = Annotated[list[int], NoDecode, BeforeValidator(_listed)]
@@ -160,8 +163,9 @@ class IntentSettings(_Group):
     # also read all-mpnet-base-v2 next to MiniLM when it is installed (more accurate, ~60 ms and
     # ~450 MB more per worker; docs/intents.md); false: MiniLM only
     mpnet: bool = True
-    # where downloaded-once model files are unpacked (the larger intent model)
-    model_cache_dir: Path = Path.home() / ".cache" / "deputy"
+    # prepared model files (`deputy prepare`): all-mpnet-base-v2 unpacked, the sentence models' onnxruntime
+    # graphs; memory's embedder reads its graph from here too
+    model_cache_dir: Path = MODEL_CACHE_DIR
 
 
 class SlackSettings(_Group):
@@ -191,6 +195,19 @@ class WeaviateSettings(_Group):
     grpc_port: int = 50051
     grpc_host: str | None = None
     collection: str = "DeputyMemory"
+    # a worker that finds Weaviate down waits for it before taking jobs, trying again after 1, 2, 4 … seconds,
+    # at most this long apart (WEAVIATE_RETRY_MAX_S)
+    retry_max_s: float = Field(30.0, gt=0)
+
+
+class HealthSettings(_Group):
+    """Heartbeats of workers and cron, read by `deputy health`."""
+
+    # seconds between a worker's or cron's heartbeats (HEALTH_HEARTBEAT_S)
+    heartbeat_s: float = Field(10.0, gt=0)
+    # a process whose last heartbeat is older than this is not alive (HEALTH_STALE_S); an idle worker beats
+    # at least every 15 s, so keep it well above that
+    stale_s: float = Field(60.0, gt=0)
 
 
 class MemorySettings(_Group):

@@ -21,8 +21,8 @@ class ThreadedApp:
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
 
-    def start(self) -> int:
-        """Serve on a free port; returns the port once it accepts connections."""
+    def start(self, port: int = 0) -> int:
+        """Serve on `port` (a free one by default); returns the port once it accepts connections."""
         ready = threading.Event()
 
         def serve() -> None:
@@ -31,7 +31,7 @@ class ThreadedApp:
             app.add_routes(self.routes)
             self._runner = web.AppRunner(app, handler_cancellation=self.handler_cancellation)
             self.loop.run_until_complete(self._runner.setup())
-            site = web.TCPSite(self._runner, "127.0.0.1", 0)
+            site = web.TCPSite(self._runner, "127.0.0.1", port)
             self.loop.run_until_complete(site.start())
             self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
             ready.set()

@@ -170,7 +170,8 @@ class FakeWeaviate:
 
     # --- lifecycle
 
-    def start(self) -> "FakeWeaviate":
+    def start(self, http_port: int = 0, grpc_port: int = 0) -> "FakeWeaviate":
+        """Serve REST and gRPC, on free ports by default (a test of a Weaviate that comes up late names its ports)."""
         self._http = ThreadedApp([
             web.get("/v1/meta", self._meta),
             web.get("/v1/.well-known/ready", self._ok),
@@ -185,10 +186,10 @@ class FakeWeaviate:
             web.put("/v1/schema/{cls}/tenants", self._update_tenants),
             web.head("/v1/schema/{cls}/tenants/{tenant}", self._tenant_exists),
         ], middlewares=[self._rest_middleware], client_max_size=64 * 1024 * 1024)
-        self.http_port = self._http.start()
+        self.http_port = self._http.start(http_port)
 
         server = grpc_server(self)
-        self.grpc_port = server.add_insecure_port("127.0.0.1:0")
+        self.grpc_port = server.add_insecure_port(f"127.0.0.1:{grpc_port}")
         server.start()
         self._grpc = server
         return self
