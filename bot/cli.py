@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 
 from pydantic import ValidationError
 
-from bot import agent_cli, harness_cli, health_cli, memory_cli, replay_cli
+from bot import agent_cli, backup_cli, harness_cli, health_cli, memory_cli, replay_cli
 from bot.logs import configure_logging
 from kernel.keys import claim_database, shared_database_message
 from kernel.settings import Settings, load_settings
@@ -52,6 +52,24 @@ def _shared(settings: Settings, redis: "Redis") -> bool:
     return owner is not None
 
 
+def _refused(settings: Settings, redis: "Redis") -> bool:
+    """True (after saying why) when this process must not start on this data: the database serves another workspace,
+    or the stored data was written by a newer Deputy. Data of an older version is migrated here first."""
+    from jobs.memory_wiring import memory_path
+    from memory import schema
+
+    if _shared(settings, redis):
+        return True
+    try:
+        for migration in schema.check(redis, settings.workspace).ran:
+            print(f"deputy: migrated the stored data to schema version {migration.version}: {migration.summary}", flush=True)
+        schema.check_memory_file(memory_path(settings))
+    except schema.NewerSchema as err:
+        print(f"deputy: {err}", file=sys.stderr, flush=True)
+        return True
+    return False
+
+
 def _no_args(parser: argparse.ArgumentParser) -> None:
     pass
 
@@ -75,7 +93,7 @@ def run_up(args: argparse.Namespace, settings: Settings) -> int:
     except RedisUnavailable as err:
         print(f"deputy: {err}", file=sys.stderr)
         return 2
-    if _shared(settings, redis):
+    if _refused(settings, redis):
         return 2
     if embedded:
         settings = settings.model_copy(update={"redis_url": embedded.url})
@@ -145,7 +163,7 @@ def run_gateway_cmd(args: argparse.Namespace, settings: Settings) -> int:
     from bot.server import run_gateway
 
     redis, _ = _connect(settings)
-    if _shared(settings, redis):
+    if _refused(settings, redis):
         return 2
     print(f"Deputy gateway: open {_login_link(settings, redis, args.port or settings.console.port)}", flush=True)
     run_gateway(settings, redis, async_redis(settings.redis_url), port=args.port)
@@ -161,7 +179,7 @@ def run_worker_cmd(args: argparse.Namespace, settings: Settings) -> int:
     from jobs.worker import run_burst, run_pool
 
     redis, _ = _connect(settings)
-    if _shared(settings, redis):
+    if _refused(settings, redis):
         return 2
     if args.burst:
         run_burst(redis)
@@ -174,7 +192,7 @@ def run_cron_cmd(args: argparse.Namespace, settings: Settings) -> int:
     from jobs.cron import run_cron
 
     redis, _ = _connect(settings)
-    if _shared(settings, redis):
+    if _refused(settings, redis):
         return 2
     run_cron(redis, settings)
     return 0
@@ -246,6 +264,10 @@ COMMANDS: list[Subcommand] = [
                memory_cli.run_ingest),
     Subcommand("forget", "forget a text everywhere Deputy keeps it (preview first), or memories by id, source or project", memory_cli.forget_args,
                memory_cli.run_forget),
+    Subcommand("backup", "write one workspace's data, memory file, settings (not secrets) and files to an archive",
+               backup_cli.backup_args, backup_cli.run_backup),
+    Subcommand("restore", "restore a backup onto this machine (a fresh Redis database and data folder)",
+               backup_cli.restore_args, backup_cli.run_restore),
     Subcommand("prove", "fault injection, fuzzing, prompt injection: prove nothing is lost, repeated or let through",
                harness_cli.prove_args, harness_cli.run_prove),
 ]

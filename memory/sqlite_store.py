@@ -106,6 +106,9 @@ class SqliteStore(Closing):
                         f"{self.path} holds vectors of {info.get('model')!r}, but the embedder is {self.embedder.name!r}; "
                         "set EMBEDDINGS back, or move the file aside and run `deputy ingest` again"
                     )
+                if int(info.get("schema", 0)) > int(sqlite_schema.VERSION):
+                    raise StoreMismatch(f"{self.path} has layout {info['schema']}, written by a newer Deputy (this one reads up "
+                                        f"to {sqlite_schema.VERSION}); run the newer Deputy or restore a backup this one made")
                 if info.get("schema") != sqlite_schema.VERSION:
                     with self.db:
                         sqlite_schema.upgrade(self.db)
