@@ -176,15 +176,17 @@ def _worker_args(parser: argparse.ArgumentParser) -> None:
 
 
 def run_worker_cmd(args: argparse.Namespace, settings: Settings) -> int:
-    from jobs.worker import run_burst, run_pool
+    from jobs.worker import run_burst, run_pool, worker_metrics
+    from kernel.metric_files import MetricFiles
+    from kernel.metrics import metrics_dir
 
     redis, _ = _connect(settings)
     if _refused(settings, redis):
         return 2
     if args.burst:
-        run_burst(redis)
+        run_burst(redis, metrics=worker_metrics(settings))
         return 0
-    run_pool(settings.redis_url, args.workers or settings.workers)
+    run_pool(settings.redis_url, args.workers or settings.workers, MetricFiles(metrics_dir(settings.data_dir, settings.metrics_dir)))
     return 0
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Callable, Literal, Protocol
@@ -19,6 +20,7 @@ from bot.status import StatusWatch
 from jobs.queues import INTERACTIVE, JobQueues
 from memory.events import EventLog
 from kernel.keys import Keys
+from kernel.metrics import Metrics
 from kernel import job_names
 
 # by dotted name: the gateway never imports the worker's code
@@ -58,6 +60,8 @@ class Gateway:
     dedupe_ttl_s: int = 86_400
     # the working sign and the stall notice; set by the app once its channels exist
     status: StatusWatch | None = None
+    # deliveries and acknowledgement times, counted in this process (no Redis round trip)
+    metrics: Metrics = field(default_factory=Metrics)
     outbox: Outbox = field(init=False)
     writer: OnceWriter = field(init=False)
 
@@ -115,6 +119,13 @@ class Gateway:
 
     async def _take(self, delivery: Delivery, what: str, write: Callable[[Pipeline, str], str],
                     also: Callable[[Pipeline, str], None] | None = None) -> Ack:
+        started = time.perf_counter()
+        ack = await self._settle(delivery, what, write, also)
+        self.metrics.delivery(delivery.channel, ack.status, time.perf_counter() - started)
+        return ack
+
+    async def _settle(self, delivery: Delivery, what: str, write: Callable[[Pipeline, str], str],
+                      also: Callable[[Pipeline, str], None] | None = None) -> Ack:
         """Refuse a non-operator (counted by Refusals, never marked: see `_answer_refusal`), else write
         the delivery (events + job) at most once per event id, in one atomic step with the dedupe mark
         (see `_key`)."""

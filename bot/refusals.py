@@ -55,6 +55,11 @@ return {total, per_source, noted}
 """
 
 
+def counts_key(workspace: str) -> str:
+    """The hash of refusal counts per "channel:reason" (what /metrics exports as deputy_refusals_total)."""
+    return Keys(workspace)("refusals")
+
+
 def _word(text: str, limit: int = 48) -> str:
     """A bounded, attacker-proof field name: lower case, no separators, cut short."""
     return _SAFE.sub("-", text.lower())[:limit] or "-"
@@ -84,7 +89,7 @@ class Refusals:
 
     @property
     def counts_key(self) -> str:
-        return self.keys("refusals")
+        return counts_key(self.keys.workspace)
 
     async def refuse(self, channel: str, reason: str, source: str | None) -> Verdict:
         """Count one refused request; `limited` says its source is over the per-minute limit."""

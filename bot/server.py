@@ -19,12 +19,16 @@ from bot.channels.telegram import telegram_channel
 from bot.channels.webhooks import HookRecognizer, webhook_channel
 from bot.console.api import console_channel
 from bot.dispatcher import Dispatcher
+from bot.metrics import EXPOSITION, Exposition, metrics_page
 from bot.gateway import Gateway, Recognizer
 from agents.intents.recognizers import GatewayRecognizer
 from bot.refusals import Refusals
 from bot.services import ChannelFactory, Services
 from bot.status import StatusWatch
+from bot.store_metrics import StoreCollector
 from bot.web_guard import WebGuard, parse_networks, security_headers
+from integrations.registry import build_capabilities
+from kernel.metrics import Metrics, metrics_dir, process_metrics
 from kernel.settings import Settings
 from jobs.queues import JobQueues
 from memory.events import EventLog
@@ -48,19 +52,21 @@ def gateway_recognizer(recognizer: Recognizer | None = None) -> Recognizer:
     return HookRecognizer(recognizer or GatewayRecognizer())
 
 
-def build_services(settings: Settings, redis: Redis, aredis: AsyncRedis, recognizer: Recognizer | None = None) -> Services:
+def build_services(settings: Settings, redis: Redis, aredis: AsyncRedis, recognizer: Recognizer | None = None,
+                   metrics: Metrics | None = None) -> Services:
+    metrics = metrics if metrics is not None else Metrics()
     queues = JobQueues(redis, settings.job.retries, settings.job.retry_backoff, settings.job.timeout_s)
     operators = {name: settings.operators(name) for name in ("console", "slack", "telegram", "webhook")}
     events = EventLog(redis, settings.workspace, secrets=secret_values(settings))
     refusals = Refusals(aredis, events, settings.workspace)
     gateway = Gateway(redis=redis, aredis=aredis, operators=operators, queues=queues, recognizer=gateway_recognizer(recognizer),
-                      events=events, refusals=refusals, dedupe_ttl_s=settings.dedupe_ttl_s)
+                      events=events, refusals=refusals, dedupe_ttl_s=settings.dedupe_ttl_s, metrics=metrics)
     console = settings.console
     metrics_token = console.metrics_token.get_secret_value() if console.metrics_token else None
     guard = WebGuard(settings.allowed_hosts(), frozenset(console.probe_hosts), parse_networks(console.trusted_proxies), refusals,
                      metrics_token)
     return Services(settings=settings, redis=redis, aredis=aredis, gateway=gateway, events=events,
-                    refusals=refusals, guard=guard)
+                    refusals=refusals, guard=guard, metrics=metrics)
 
 
 @web.middleware
@@ -120,7 +126,9 @@ def build_app(services: Services, channels: list[ChannelFactory] | None = None, 
     app = web.Application(middlewares=middlewares, client_max_size=1024**2)
     app.on_response_prepare.append(security_headers)
     app[SERVICES] = services
-    app.add_routes([web.get("/healthz", healthz)])
+    app.add_routes([web.get("/healthz", healthz), web.get("/metrics", metrics_page)])
+    store = StoreCollector(services.redis, services.settings, list(build_capabilities(services.settings, services.redis)))
+    app[EXPOSITION] = Exposition(services.metrics, store)
     for part in parts:
         app.add_routes(part.routes)
     dispatcher = Dispatcher(services.aredis, {p.name: p.sender for p in parts}, services.events)
@@ -148,7 +156,9 @@ def build_app(services: Services, channels: list[ChannelFactory] | None = None, 
 
 
 def run_gateway(settings: Settings, redis: Redis, aredis: AsyncRedis, host: str | None = None, port: int | None = None) -> None:
-    services = build_services(settings, redis, aredis)
+    # this process's counts go to METRICS_DIR, where /metrics adds them to the workers' and cron's
+    metrics = process_metrics(metrics_dir(settings.data_dir, settings.metrics_dir))
+    services = build_services(settings, redis, aredis, metrics=metrics)
     app = build_app(services)
     # what exists now (modules, bolt, the app) lives as long as the process: keep it out of the
     # collector's sweeps, which otherwise walk it again and again while requests wait

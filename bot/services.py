@@ -14,6 +14,7 @@ from bot.gateway import Gateway
 from bot.refusals import Refusals
 from bot.status import Working
 from bot.web_guard import WebGuard
+from kernel.metrics import Metrics
 from kernel.settings import Settings
 from memory.events import EventLog
 
@@ -29,6 +30,8 @@ class Services:
     events: EventLog
     refusals: Refusals
     guard: WebGuard
+    # this process's instruments (kernel/metrics.py)
+    metrics: Metrics = field(default_factory=Metrics)
 
 
 @dataclass

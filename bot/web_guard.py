@@ -21,6 +21,9 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 # signed by the platform itself, so they answer whatever name the proxy in front of them used
 SIGNED_PATHS = ("/slack/events", "/telegram/webhook", "/hooks/")
 PROBE_PATHS = ("/healthz", "/metrics")
+# a request that carries one of these was passed on by a proxy or tunnel, whatever address it comes from
+FORWARDING_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-IP", "X-Forwarded-Host")
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 
 CONSOLE_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -115,20 +118,52 @@ class WebGuard:
             log.info("refused a request for host %r from %s", name[:64], origin.client_ip)
             raise http_refusal(verdict, web.HTTPForbidden, text="This host name is not one Deputy answers to. "
                                "Add it to CONSOLE_ALLOWED_HOSTS (or set PUBLIC_URL) if it is yours.")
-        if request.path == "/metrics" and not self.metrics_allowed(request, origin):
-            await self.refusals.refuse("http", "metrics without token", origin.client_ip)
-            raise web.HTTPUnauthorized(text="/metrics needs `Authorization: Bearer METRICS_TOKEN` from beyond loopback.")
+        if request.path == "/metrics":
+            await self._guard_metrics(request, origin)
         return await handler(request)
 
-    def metrics_allowed(self, request: web.Request, origin: Origin) -> bool:
-        """Loopback scrapes freely; anyone else shows METRICS_TOKEN (and without one set, nobody else may)."""
+    async def _guard_metrics(self, request: web.Request, origin: Origin) -> None:
+        """Refuse a scrape `metrics_refusal` finds fault with: 403 for a page in a browser, 401 for a missing or wrong token."""
+        refusal = self.metrics_refusal(request, origin)
+        if refusal is None:
+            return
+        reason, detail = refusal
+        verdict = await self.refusals.refuse("http", reason, origin.client_ip)
+        if verdict.noted:  # once a minute per source: a scraper with the wrong token does not flood the log
+            log.warning("refused /metrics to %s: %s", origin.client_ip, detail)
+        if reason == "metrics from a browser page":
+            raise http_refusal(verdict, web.HTTPForbidden, text=f"/metrics refused: {detail}.")
+        refused = http_refusal(verdict, web.HTTPUnauthorized, text=f"/metrics refused: {detail}.")
+        refused.headers["WWW-Authenticate"] = 'Bearer realm="deputy-metrics"'
+        raise refused
+
+    def metrics_refusal(self, request: web.Request, origin: Origin) -> tuple[str, str] | None:
+        """Why a request may not read /metrics, as (reason counted, what the log and the answer say), or None.
+
+        A page another site opened in the operator's browser is refused even on loopback, and a cookie
+        counts for nothing: only a scraper's header does. Loopback scrapes freely only when nothing
+        forwarded the request (a tunnel or proxy on this machine connects from loopback for anyone) and
+        it names a loopback host; anyone else shows METRICS_TOKEN, and without one set nobody else may."""
+        if request.headers.get("Sec-Fetch-Site", "none") not in ("none", "same-origin"):
+            return "metrics from a browser page", "a page on another site may not read metrics"
+        if self._loopback_scrape(request, origin):
+            return None
+        given = request.headers.get("Authorization", "")
+        if not self.metrics_token:
+            return "metrics without token", "only loopback may scrape while METRICS_TOKEN is not set"
+        if not given.startswith("Bearer "):
+            return "metrics without token", "send `Authorization: Bearer <METRICS_TOKEN>` from beyond loopback"
+        if not hmac.compare_digest(given.removeprefix("Bearer ").strip().encode(), self.metrics_token.encode()):
+            return "metrics without token", "the bearer token is not METRICS_TOKEN"
+        return None
+
+    def _loopback_scrape(self, request: web.Request, origin: Origin) -> bool:
         try:
-            if ipaddress.ip_address(origin.client_ip).is_loopback:
-                return True
+            loopback = ipaddress.ip_address(origin.client_ip).is_loopback
         except ValueError:
-            pass
-        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        return bool(self.metrics_token and given) and hmac.compare_digest(given.encode(), (self.metrics_token or "").encode())
+            return False
+        forwarded = not self.trusted(request.remote) and any(h in request.headers for h in FORWARDING_HEADERS)
+        return loopback and not forwarded and host_name(origin.host) in LOOPBACK_NAMES
 
 
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:

@@ -5,7 +5,7 @@ call goes through; its success closes the breaker, its failure opens it for anot
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Mapping
 
 from redis import Redis
 
@@ -90,15 +90,20 @@ class CircuitBreaker:
 
     def status(self) -> BreakerStatus:
         raw = self.redis.hgetall(self.key)
-        fields = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v) for k, v in raw.items()}
-        failures = int(fields.get("failures", 0))
-        opened = float(fields.get("opened_at", 0) or 0)
-        if not opened:
-            return BreakerStatus("closed", failures)
         now_s, now_us = self.redis.time()
-        if opened + self.cooldown_s > now_s + now_us / 1e6:
-            return BreakerStatus("open", failures)
-        return BreakerStatus("half_open", failures)
+        return breaker_status(raw, now_s + now_us / 1e6, self.cooldown_s)
+
+
+def breaker_status(raw: Mapping[bytes | str, bytes | str], now_s: float, cooldown_s: float) -> BreakerStatus:
+    """A breaker's state from its hash (empty: closed, nothing failed) at `now_s` on Redis's clock."""
+    fields = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v) for k, v in raw.items()}
+    failures = int(fields.get("failures", 0))
+    opened = float(fields.get("opened_at", 0) or 0)
+    if not opened:
+        return BreakerStatus("closed", failures)
+    if opened + cooldown_s > now_s:
+        return BreakerStatus("open", failures)
+    return BreakerStatus("half_open", failures)
 
 
 class Breakers:

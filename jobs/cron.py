@@ -11,6 +11,7 @@ from rq.cron import CronJob, CronScheduler
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
+from kernel.metrics import Metrics, job_kind, metrics_dir, process_metrics
 from kernel.settings import Settings
 from jobs.digest_jobs import digest_tick
 from jobs.heartbeat import Heartbeats, Pulse
@@ -56,6 +57,15 @@ class Scheduler(CronScheduler):
     it wakes at least every heartbeat interval, rather than rq's 60 s, to do so."""
 
     pulse: Pulse | None = None
+    # periodic jobs put on a queue, counted in this process (build_scheduler sets it)
+    metrics: Metrics | None = None
+
+    def enqueue_jobs(self) -> list[CronJob]:
+        enqueued = super().enqueue_jobs()
+        if self.metrics is not None:
+            for job in enqueued:
+                self.metrics.cron_enqueued.labels(job_kind(job.func_name)).inc()
+        return enqueued
 
     def heartbeat(self) -> None:
         super().heartbeat()
@@ -73,8 +83,9 @@ class Scheduler(CronScheduler):
         return job
 
 
-def build_scheduler(redis: Redis, settings: Settings, periodic: list[Periodic] | None = None) -> Scheduler:
+def build_scheduler(redis: Redis, settings: Settings, periodic: list[Periodic] | None = None, metrics: Metrics | None = None) -> Scheduler:
     scheduler = Scheduler(connection=redis, logging_level="WARNING")
+    scheduler.metrics = metrics
     for item in CRON if periodic is None else periodic:
         scheduler.register(item.func, queue_name=item.queue, interval=item.interval_s, cron=item.cron,
                            args=({"workspace": settings.workspace},))
@@ -82,7 +93,7 @@ def build_scheduler(redis: Redis, settings: Settings, periodic: list[Periodic] |
 
 
 def run_cron(redis: Redis, settings: Settings) -> None:
-    scheduler = build_scheduler(redis, settings)
+    scheduler = build_scheduler(redis, settings, metrics=process_metrics(metrics_dir(settings.data_dir, settings.metrics_dir)))
     log.info("cron: %d periodic jobs", len(scheduler.get_jobs()))
     with Pulse(Heartbeats(redis), "cron", settings.health.heartbeat_s) as scheduler.pulse:
         scheduler.start()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager, ExitStack, closing, contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator
 
 from redis import Redis
@@ -22,6 +22,7 @@ from agents.recall import Recall
 from agents.reminders import ReminderBook
 from kernel.context import bound
 from kernel.messages import Reply
+from kernel.metrics import Metrics
 from kernel.outbox import Outbox
 from kernel.settings import Settings
 from kernel.settings_models import TASK_KINDS
@@ -61,6 +62,8 @@ class Runtime:
     approvers: tuple[str, ...]
     # None when no OPENAI_BASE_URL is configured: everything then runs offline
     llm: Llm | None
+    # what jobs count (free-text recognition); the worker's own instruments
+    metrics: Metrics = field(default_factory=Metrics)
 
     def queue_reply(self, reply: Reply, note: str | None = None) -> bool:
         """Put a reply in the outbox and trace it (`note` instead of its text); False when that reply
@@ -75,7 +78,8 @@ class Runtime:
 
 
 @contextmanager
-def open_runtime(settings: Settings, redis: Redis, weaviate_wait: WeaviateWait | None = None) -> Iterator[Runtime]:
+def open_runtime(settings: Settings, redis: Redis, weaviate_wait: WeaviateWait | None = None,
+                 metrics: Metrics | None = None) -> Iterator[Runtime]:
     """Everything jobs use, built from `settings` over `redis`; what was opened (memory stores, the
     model client) is closed on exit. A Weaviate that does not answer is waited for with `weaviate_wait`."""
     ws = settings.workspace
@@ -94,6 +98,7 @@ def open_runtime(settings: Settings, redis: Redis, weaviate_wait: WeaviateWait |
             notes=NoteStore(redis, ws), outbox=Outbox(redis), queues=queues, budgets=budgets,
             reminders=ReminderBook(redis, ws, scheduler, settings.timezone), agent=build_agent(settings, redis, llm, queues),
             memory=memory, recognizer=WorkerRecognizer(settings, llm), approvers=approvers_for(settings), llm=llm,
+            metrics=metrics if metrics is not None else Metrics(),
         )
 
 

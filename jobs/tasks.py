@@ -26,6 +26,11 @@ from kernel import job_names
 from memory.profiles import Profiles, valid_zone
 
 
+# the intent a message below the confidence threshold gets (agents/intents/recognition.py's CLARIFY, which is
+# not imported here: that module loads scikit-learn, and this one is imported by every job)
+CLARIFY = "clarify"
+
+
 def _attempt(job: Job | None) -> int:
     if job is None or job.retries_left is None:
         return 1
@@ -72,6 +77,7 @@ def _carry_out(rt: Runtime, ctx: SkillContext, intent: Intent, said: str) -> Out
         return outcome
     # free text is classified here, not in the gateway (see agents/intents/recognizers.py)
     intent = rt.recognizer.recognize(text, ctx.trace_id, rt.events)
+    rt.metrics.intent(intent.name == CLARIFY, intent.confidence, intent.source)
     return SKILLS.get(intent.name, SKILLS["help"])(ctx, intent)
 
 

@@ -32,6 +32,8 @@ from jobs.memory_wiring import WeaviateWait
 from jobs.queues import QUEUES, DeputyJob
 from jobs.registry import JOBS
 from jobs.runtime import open_runtime, use_runtime
+from kernel.metric_files import MetricFiles
+from kernel.metrics import Metrics, job_kind, metrics_dir, process_metrics
 from memory.events import EventLog
 
 log = logging.getLogger("deputy.worker")
@@ -93,6 +95,8 @@ class DeputyWorker(SimpleWorker):
     job_class: type[DeputyJob]
     # what the runtime is built from, and where a refused job is written (make_worker sets it)
     settings: Settings
+    # job durations, failures and retries, counted in this process (make_worker sets it)
+    metrics: Metrics
     # this process's heartbeat (`deputy health --role worker`); a pool's workers have one, burst workers none
     pulse: Pulse | None = None
 
@@ -102,7 +106,7 @@ class DeputyWorker(SimpleWorker):
         runtime is open: a Weaviate that does not answer yet is waited for, never replaced by the embedded store."""
         with ExitStack() as stack:
             with self._warming():
-                runtime = stack.enter_context(open_runtime(self.settings, self.connection, self._weaviate_wait()))
+                runtime = stack.enter_context(open_runtime(self.settings, self.connection, self._weaviate_wait(), metrics=self.metrics))
                 stack.enter_context(use_runtime(runtime))
             if self.pulse is not None:
                 self.pulse.mark(True)
@@ -150,12 +154,19 @@ class DeputyWorker(SimpleWorker):
         stop = threading.Event()
         beats = threading.Thread(target=self._renew_lease, args=(job, execution, stop), daemon=True)
         beats.start()
+        started = time.perf_counter()
         try:
             self.perform_job(job, queue, execution)
         finally:
             stop.set()
             beats.join(5)
+            self.metrics.job_done(_kind(job), time.perf_counter() - started)
         self.set_state(WorkerStatus.IDLE)
+
+    def handle_job_failure(self, job: Job, queue: Queue, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        """rq's handling, counted: a failed attempt, and whether it runs again (rq's own test, made before it decides)."""
+        self.metrics.job_failed(_kind(job), retrying=bool(job.should_retry) and self._stopped_job_id != job.id)
+        super().handle_job_failure(job, queue, *args, **kwargs)
 
     def _refuse(self, job: DeputyJob, queue: Queue, name: str) -> None:
         """A job naming a function (or callback) Deputy does not register: failed without importing
@@ -245,33 +256,50 @@ class DeputyWorker(SimpleWorker):
                 log.warning("could not renew the lease of job %s", job.id, exc_info=True)
 
 
-def make_worker(redis: Redis, name: str | None = None, jobs: Collection[str] = JOBS, settings: Settings | None = None) -> DeputyWorker:
+def make_worker(redis: Redis, name: str | None = None, jobs: Collection[str] = JOBS, settings: Settings | None = None,
+                metrics: Metrics | None = None) -> DeputyWorker:
     """A worker that runs only `jobs` (Deputy's registry; tests add their own), with a runtime built
-    from `settings` (the environment's when not given) while it works."""
+    from `settings` (the environment's when not given) while it works, counting into `metrics`."""
     worker = DeputyWorker(
         list(QUEUES), connection=redis, serializer=JSONSerializer, name=name,
         job_class=DeputyJob if jobs is JOBS else DeputyJob.registering(jobs),
         maintenance_interval=MAINTENANCE_INTERVAL_S, worker_ttl=WORKER_TTL_S, job_monitoring_interval=int(JOB_HEARTBEAT_S),
     )
     worker.settings = settings or load_settings()
+    worker.metrics = metrics if metrics is not None else Metrics()
     return worker
 
 
-def run_burst(redis: Redis, jobs: Collection[str] = JOBS) -> bool:
+def _kind(job: Job) -> str:
+    try:
+        name = job.func_name
+    except Exception:  # data that does not deserialize names no job of Deputy's
+        name = None
+    return job_kind(name, getattr(job, "registered", None))
+
+
+def worker_metrics(settings: Settings) -> Metrics:
+    """This worker process's metrics, written where the gateway's /metrics reads them."""
+    return process_metrics(metrics_dir(settings.data_dir, settings.metrics_dir))
+
+
+def run_burst(redis: Redis, jobs: Collection[str] = JOBS, metrics: Metrics | None = None) -> bool:
     """Run every queued job in this process, then return (tests, benchmarks, `deputy worker --burst`)."""
-    return make_worker(redis, jobs=jobs).work(burst=True, with_scheduler=True, logging_level="WARNING")
+    return make_worker(redis, jobs=jobs, metrics=metrics).work(burst=True, with_scheduler=True, logging_level="WARNING")
 
 
 def _work(redis_url: str, index: int) -> None:
     redis = Redis.from_url(redis_url)
     worker = make_worker(redis, name=f"deputy-{os.getpid()}-{index}")
+    worker.metrics = worker_metrics(worker.settings)
     health = worker.settings.health
     with Pulse(Heartbeats(redis), "worker", health.heartbeat_s, ready=False, detail="starting") as worker.pulse:
         worker.work(burst=False, with_scheduler=True, logging_level="WARNING")
 
 
-def run_pool(redis_url: str, workers: int) -> None:
-    """Run `workers` worker processes until SIGINT/SIGTERM; a process that dies is replaced."""
+def run_pool(redis_url: str, workers: int, metric_files: MetricFiles | None = None) -> None:
+    """Run `workers` worker processes until SIGINT/SIGTERM; a process that dies is replaced, and the
+    metrics it wrote are folded into `metric_files`' archive."""
     ctx = mp.get_context("fork")
     procs: dict[int, mp.process.BaseProcess] = {}
     stopping = False
@@ -287,6 +315,7 @@ def run_pool(redis_url: str, workers: int) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    _fold(metric_files)
     for index in range(workers):
         start(index)
     log.info("worker pool: %d workers on queues %s", workers, ", ".join(QUEUES))
@@ -296,6 +325,7 @@ def run_pool(redis_url: str, workers: int) -> None:
             if not proc.is_alive() and not stopping:
                 log.warning("worker %d exited with %s; starting a new one", index, proc.exitcode)
                 start(index)
+                _fold(metric_files)
     # rq's warm shutdown: each worker finishes its current job on SIGTERM
     for proc in procs.values():
         if proc.is_alive() and proc.pid:
@@ -305,3 +335,13 @@ def run_pool(redis_url: str, workers: int) -> None:
         proc.join(max(0.0, deadline - time.time()))
         if proc.is_alive():
             proc.kill()
+
+
+def _fold(files: MetricFiles | None) -> None:
+    """Fold finished workers' metrics files (this host's), so a long-lived pool does not collect them forever."""
+    if files is None:
+        return
+    try:
+        files.fold_dead()
+    except OSError:
+        log.exception("could not fold the metrics files of finished workers in %s", files.directory)

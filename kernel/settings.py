@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     workers: int = 2
     # how long a platform event id is remembered for de-duplication (seconds)
     dedupe_ttl_s: int = 86_400
+    # where every process writes its metrics for the gateway's /metrics to add up (default DATA_DIR/metrics;
+    # processes in separate containers share it through a volume)
+    metrics_dir: Path | None = None
     # a proof and testing switch: false turns off the inspector's checks of where a step's recipients and
     # values came from, so `deputy prove` can show its injection suite catches a weakened build; keep it on
     inspector_provenance: bool = True

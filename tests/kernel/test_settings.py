@@ -22,6 +22,7 @@ DOCUMENTED: dict[str, tuple[str, str, Any]] = {
     "DATA_DIR": ("data_dir", "/srv/deputy", Path("/srv/deputy")),
     "WORKERS": ("workers", "4", 4),
     "DEDUPE_TTL_S": ("dedupe_ttl_s", "60", 60),
+    "METRICS_DIR": ("metrics_dir", "/srv/deputy-metrics", Path("/srv/deputy-metrics")),
     "WORKSPACE": ("workspace", "studio", "studio"),
     "OPERATOR_NAME": ("operator_name", "Ada", "Ada"),
     "TIMEZONE": ("timezone", "Europe/Lisbon", "Europe/Lisbon"),
