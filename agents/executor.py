@@ -16,7 +16,6 @@ from agents.plan import Plan, Step, StepResult, digest
 from agents.policy import Policy
 from agents.references import UnresolvedReference, resolve, resolved_or_as_written
 from agents.risk import Assessment, Directory, assess
-from agents.specialists import policy_for
 from agents.run_store import RunStatus, RunStore, Writes
 from integrations.breaker import Breakers
 from integrations.capability import Capability, CapabilityError, EffectContext, effect_key
@@ -156,7 +155,7 @@ class Executor:
         # findings about this step force approval; those about the whole plan are shown in the trace
         flags = tuple(f.reason for f in verdict.findings if f.severity == "flag" and f.step == step.index)
         # the plan's specialist adds its own rules (the money specialist asks before anything moves)
-        risk = assess(capability, step.capability, args, policy_for(self.policy, plan.specialist), self.directory, confidence,
+        risk = assess(capability, step.capability, args, self.policy.with_specialist(plan.specialist), self.directory, confidence,
                       bool(plan.untrusted),
                       undo=plan.source.startswith(UNDO_SOURCE))
         decision = risk.decision

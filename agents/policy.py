@@ -38,6 +38,14 @@ class UndoRule(BaseModel):
     autonomy: Autonomy = "auto"
 
 
+class SpecialistRules(BaseModel):
+    """A specialist's own risk rules, added to the policy's rules for its plans (so only ever stricter)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rules: tuple[Rule, ...] = ()
+
+
 class Thresholds(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -56,6 +64,8 @@ class Policy(BaseModel):
     internal_domains: tuple[str, ...] = ()
     approval_ttl_s: int = Field(default=1800, gt=0)
     undo: UndoRule = UndoRule()
+    # per specialist (agents/specialists.py), rules of its own; a POLICY_FILE that names none has none
+    specialists: dict[str, SpecialistRules] = Field(default_factory=dict)
 
     def rule_for(self, capability: str) -> CapabilityRule | None:
         return self.capabilities.get(capability)
@@ -63,6 +73,11 @@ class Policy(BaseModel):
     def autonomy(self, capability: str) -> Autonomy:
         rule = self.rule_for(capability)
         return rule.autonomy if rule else self.default
+
+    def with_specialist(self, specialist: str) -> "Policy":
+        """The policy a specialist's step is decided by: these rules, with the specialist's own added."""
+        own = self.specialists.get(specialist)
+        return self.model_copy(update={"rules": self.rules + own.rules}) if own is not None and own.rules else self
 
     def is_internal(self, address: str) -> bool:
         domain = address.rsplit("@", 1)[-1].strip().lower().rstrip(">")

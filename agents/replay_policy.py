@@ -10,7 +10,6 @@ from agents.plan import Plan, StepResult
 from agents.references import UnresolvedReference, resolve
 from agents.replay_steps import StepFacts
 from agents.risk import assess
-from agents.specialists import policy_for
 
 
 def decisions(executor: Executor, plan: Plan, verdict: Verdict, results: Mapping[int, StepResult], confidence: float,
@@ -31,7 +30,7 @@ def decisions(executor: Executor, plan: Plan, verdict: Verdict, results: Mapping
             break
         capability = executor.capabilities.get(step.capability)
         # as Executor._step decides: the policy with the specialist's rules, then the inspector's flags on this step
-        risk = assess(capability, step.capability, args, policy_for(executor.policy, plan.specialist), executor.directory,
+        risk = assess(capability, step.capability, args, executor.policy.with_specialist(plan.specialist), executor.directory,
                       confidence, bool(plan.untrusted))
         decision, why = risk.decision, risk.why
         flags = [f.reason for f in verdict.findings if f.severity == "flag" and f.step == step.index]

@@ -1,13 +1,13 @@
 """Specialists: the few desks a solo operator would hire for — inbox, calendar, sales, money, and a general desk.
 
-Each owns its intents and playbooks, the only capabilities it may use, and risk rules of its own (added to the
-policy's, so only ever stricter). The planner routes every plan to exactly one; a step outside its specialist's
+Each owns its intents and playbooks and the only capabilities it may use; its risk rules of its own live in the
+policy file (`specialists:`, added to the policy's rules, so only ever stricter), where an operator's POLICY_FILE
+can change them. The planner routes every plan to exactly one; a step outside its specialist's
 allow-list is blocked, with a reason the operator reads ("the calendar specialist may not send email")."""
 from __future__ import annotations
 
 from typing import Iterable
 
-from agents.policy import Policy, Rule
 from kernel.messages import Frozen
 
 
@@ -19,14 +19,11 @@ class Specialist(Frozen):
     playbooks: tuple[str, ...] = ()
     # the only capabilities its plans may use
     capabilities: tuple[str, ...]
-    # added to the policy's rules for its plans: they can only make a step ask or refuse where it would have run
-    rules: tuple[Rule, ...] = ()
 
     def may(self, capability: str) -> bool:
         return capability in self.capabilities
 
 
-ASK = "approve"
 
 # The one list of specialists. Every built-in intent and playbook belongs to exactly one (a test checks it);
 # an operator's own intents go to the one whose allow-list covers what they use.
@@ -36,14 +33,12 @@ SPECIALISTS: tuple[Specialist, ...] = (
         intents=("inbox_summary", "reply_email", "send_email", "draft", "email", "inbox", "reply"),
         playbooks=("email", "email_reply", "triage"),
         capabilities=("email.read_inbox", "email.triage_inbox", "email.send", "contacts.lookup", "tasks.create", "notes.add"),
-        rules=(Rule(when="new_recipient", then=ASK),),
     ),
     Specialist(
         name="calendar", description="Your calendar: what is on it, and meetings booked, moved and cancelled.",
         intents=("schedule_meeting", "show_agenda", "move_meeting", "cancel_meeting", "agenda", "calendar"),
         playbooks=("schedule", "move", "cancel", "calendar"),
         capabilities=("calendar.agenda", "calendar.find", "calendar.create", "calendar.move", "calendar.cancel", "contacts.lookup"),
-        rules=(Rule(when="external_recipient", then=ASK),),
     ),
     Specialist(
         name="sales", description="Contacts, deals and following up leads.",
@@ -51,13 +46,11 @@ SPECIALISTS: tuple[Specialist, ...] = (
         playbooks=("followup", "lookup"),
         capabilities=("contacts.lookup", "contacts.upsert", "contacts.restore", "crm.contact.find", "crm.contact.upsert",
                       "crm.deal.list", "crm.deal.update", "crm.deal.restore", "notes.search", "email.send", "tasks.create"),
-        rules=(Rule(when="new_recipient", then=ASK),),
     ),
     Specialist(
         name="money", description="Spend and budgets, payments and refunds: it asks before anything moves.",
         intents=("check_budget", "set_budget", "budget"),
         capabilities=("payment.refund",),
-        rules=(Rule(when="always", then=ASK),),
     ),
     Specialist(
         name="desk", description="The general desk: tasks, notes, reminders, memory, and anything else you ask with /do.",
@@ -108,11 +101,3 @@ def owner_of_intent(intent: str, specialists: Iterable[Specialist] = SPECIALISTS
 def refusal(specialist: str, capability: str) -> str:
     """Why a step is outside its specialist's allow-list, in the operator's words."""
     return f"the {specialist} specialist may not {DOING.get(capability, f'use {capability}')}"
-
-
-def policy_for(policy: Policy, specialist: str) -> Policy:
-    """The policy a specialist's step is decided by: the workspace's, with the specialist's own rules added."""
-    found = named(specialist)
-    if found is None or not found.rules:
-        return policy
-    return policy.model_copy(update={"rules": policy.rules + found.rules})

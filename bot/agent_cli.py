@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kernel.settings import Settings
+
+if TYPE_CHECKING:
+    from agents.policy import Policy
 
 
 def _capabilities(settings: Settings):  # type: ignore[no-untyped-def]
@@ -32,7 +35,7 @@ def run_capabilities(args: argparse.Namespace, settings: Settings) -> int:
          "policy": policy.autonomy(c.name), "description": c.description}
         for c in sorted(caps.values(), key=lambda c: c.name)
     ]
-    specialists = _specialists(set(caps))
+    specialists = _specialists(set(caps), policy)
     if args.json:
         print(json.dumps({"capabilities": rows, "specialists": specialists}))
         return 0
@@ -53,12 +56,16 @@ def run_capabilities(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _specialists(configured: set[str]) -> list[dict[str, Any]]:
+def _specialists(configured: set[str], policy: "Policy") -> list[dict[str, Any]]:
     from agents.specialists import SPECIALISTS
 
+    def rules(name: str) -> list[str]:
+        own = policy.specialists.get(name)
+        return [f"{r.when.replace('_', ' ')}{f' {r.amount:g}' if r.amount is not None else ''} → {r.then}"
+                for r in (own.rules if own is not None else ())]
+
     return [{"name": s.name, "description": s.description, "intents": list(s.intents), "playbooks": list(s.playbooks),
-             "capabilities": [{"name": c, "configured": c in configured} for c in s.capabilities],
-             "rules": [f"{r.when.replace('_', ' ')}{f' {r.amount:g}' if r.amount is not None else ''} → {r.then}" for r in s.rules]}
+             "capabilities": [{"name": c, "configured": c in configured} for c in s.capabilities], "rules": rules(s.name)}
             for s in SPECIALISTS]
 
 

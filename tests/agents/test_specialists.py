@@ -6,6 +6,7 @@ import json
 import re
 
 import pytest
+from pydantic import BaseModel
 from redis import Redis
 
 from agents.approval_cards import approval_card
@@ -16,7 +17,7 @@ from agents.planner import Planner
 from agents.playbooks import load_playbooks
 from agents.policy import CapabilityRule, load_policy
 from agents.risk import assess
-from agents.specialists import SPECIALISTS, policy_for, route
+from agents.specialists import SPECIALISTS, route
 from integrations.capability import Capability, RetryPolicy, RiskClass
 from integrations.registry import build_capabilities
 from jobs.agent_wiring import build_agent
@@ -136,9 +137,22 @@ def test_the_money_specialist_asks_before_anything_moves_where_the_policy_alone_
         "thresholds": load_policy().thresholds.model_copy(update={"approve": 100})})
 
     assert assess(refund(), "payment.refund", {"amount": 5}, policy).decision == "auto"
-    assert assess(refund(), "payment.refund", {"amount": 5}, policy_for(policy, "desk")).decision == "auto"
-    money = assess(refund(), "payment.refund", {"amount": 5}, policy_for(policy, "money"))
+    assert assess(refund(), "payment.refund", {"amount": 5}, policy.with_specialist("desk")).decision == "auto"
+    money = assess(refund(), "payment.refund", {"amount": 5}, policy.with_specialist("money"))
     assert money.decision == "approve" and "always" in money.why
+
+
+def test_a_policy_file_that_names_no_specialist_rules_has_none(tmp_path):
+    # the operator's own POLICY_FILE replaces the default one whole: its rules are the only ones
+    own = tmp_path / "policy.yaml"
+    own.write_text("thresholds: {approve: 100, deny: 101}\ncapabilities:\n  email.send: {autonomy: auto}\nrules: []\n")
+    policy = load_policy(own)
+    email = Capability("email.send", "send", BaseModel, BaseModel, RiskClass.EXTERNAL_WRITE, True, False, None, "ledger",
+                       RetryPolicy(), run=lambda a, c: a, recipient_fields=("to",))
+    assert assess(email, "email.send", {"to": ["new@else.example"]}, policy.with_specialist("inbox")).decision == "auto"
+    default = load_policy()
+    asked = assess(email, "email.send", {"to": ["new@else.example"]}, default.with_specialist("inbox"))
+    assert asked.decision == "approve"
 
 
 def test_deputy_capabilities_shows_each_specialist_and_what_it_may_use_here(settings, capsys):
