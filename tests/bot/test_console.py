@@ -20,7 +20,9 @@ async def test_message_is_answered_in_the_same_thread_with_a_full_trace(deputy, 
     assert messages[1]["trace_id"] == ack["trace_id"]
 
     kinds = [e.kind for e in EventLog(deputy.redis, settings.workspace).timeline(ack["trace_id"])]
-    assert kinds == ["inbound.received", "intent.recognized", "job.enqueued", "job.started", "reply.queued", "job.finished", "reply.delivered"]
+    # the note can be taken back with "undo that": the trace says it was offered
+    assert kinds == ["inbound.received", "intent.recognized", "job.enqueued", "job.started", "undo.recorded", "reply.queued",
+                     "job.finished", "reply.delivered"]
 
     await deputy.say("/ask when does Ana prefer calls?", thread_id="abc")
     await deputy.work()
