@@ -293,8 +293,16 @@ def _work(redis_url: str, index: int) -> None:
     worker = make_worker(redis, name=f"deputy-{os.getpid()}-{index}")
     worker.metrics = worker_metrics(worker.settings)
     health = worker.settings.health
+    # the pool's signal handlers came with the fork, and would only flag a copy of its loop: until rq's own handlers
+    # (a warm shutdown) are installed, a worker told to stop while it starts (warming up, waiting for Weaviate) stops
+    signal.signal(signal.SIGTERM, _stop_starting)
+    signal.signal(signal.SIGINT, _stop_starting)
     with Pulse(Heartbeats(redis), "worker", health.heartbeat_s, ready=False, detail="starting") as worker.pulse:
         worker.work(burst=False, with_scheduler=True, logging_level="WARNING")
+
+
+def _stop_starting(signum: int, _frame: object) -> None:
+    raise SystemExit(0)
 
 
 def run_pool(redis_url: str, workers: int, metric_files: MetricFiles | None = None) -> None:

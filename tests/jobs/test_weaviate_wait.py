@@ -3,20 +3,27 @@ heartbeat), and never writes memories to the embedded store instead: memory is n
 from __future__ import annotations
 
 import logging
+import os
 import socket
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 from rq import Queue
+from rq.job import JobStatus
 from rq.serializers import JSONSerializer
 
+from bot.cli import main
 from harness.fakes.weaviate_server import FakeWeaviate
-from jobs.heartbeat import Heartbeats, Pulse
 from jobs.memory_wiring import WeaviateWait, open_memory
 from jobs.worker import make_worker
 from kernel.settings import load_settings
 from memory.weaviate_connect import WeaviateUnavailable
 from tests.jobs import work
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
@@ -63,26 +70,41 @@ def test_a_weaviate_that_does_not_answer_is_an_error_never_the_embedded_store(la
         open_memory(load_settings())
 
 
-def test_a_worker_takes_no_job_before_weaviate_answers_and_its_heartbeat_says_why(late, redis):
-    beats = Heartbeats(redis)
+def test_a_worker_takes_no_job_before_weaviate_answers(late, redis, caplog):
     job = Queue("default", connection=redis, serializer=JSONSerializer).enqueue_call("tests.jobs.work.probe", args=({},))
     work.SEEN.clear()
-    seen_waiting: list[tuple[bool, int]] = []
+    when_waiting: list[tuple[int, JobStatus | None]] = []
 
     def start_once_waiting() -> None:
-        waiting = work.wait(lambda: "waiting for Weaviate" in str(beats.alive("worker", 60)), 30)
-        seen_waiting.append((waiting, len(work.SEEN)))
+        work.wait(lambda: "semantic memory waits for Weaviate" in caplog.text, 30)
+        when_waiting.append((len(work.SEEN), job.get_status(refresh=True)))
         late.start_late()
 
     starter = threading.Thread(target=start_once_waiting, daemon=True)
     starter.start()
-    worker = make_worker(redis, jobs=work.JOBS, settings=load_settings())
-    with Pulse(beats, "worker", every_s=10, ready=False, detail="starting") as worker.pulse:
-        worker.work(burst=True, logging_level="WARNING")
-        assert beats.ready("worker", 60)
+    with caplog.at_level(logging.WARNING, logger="deputy.memory"):
+        make_worker(redis, jobs=work.JOBS, settings=load_settings()).work(burst=True, logging_level="WARNING")
     starter.join(10)
 
-    assert seen_waiting == [(True, 0)]  # the heartbeat said why, and no job had run
+    assert when_waiting == [(0, JobStatus.QUEUED)]  # it was waiting, and had taken no job
     assert job.get_status(refresh=True) == "finished"
     memory = work.SEEN[-1].memory
     assert memory.store is memory.backends["weaviate"]
+
+
+def test_a_waiting_worker_says_why_in_deputy_health_until_weaviate_answers(late, redis_url, capsys, tmp_path):
+    env = {**os.environ, "REDIS_URL": redis_url, "DATA_DIR": str(tmp_path / "worker"), "EMBEDDED_REDIS": "false",
+           "WEAVIATE_RETRY_MAX_S": "1", "PYTHONPATH": str(ROOT)}
+    worker = subprocess.Popen([sys.executable, "-m", "bot.cli", "worker", "--workers", "1"], cwd=ROOT, env=env)
+
+    def health() -> str:
+        main(["health", "--role", "worker"])
+        return capsys.readouterr().out
+
+    try:
+        assert work.wait(lambda: "none ready yet: waiting for Weaviate" in health(), 60), health()
+        late.start_late()
+        assert work.wait(lambda: "waiting for Weaviate" not in health(), 60), health()
+    finally:
+        worker.terminate()
+        worker.wait(30)
