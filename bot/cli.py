@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 
 from pydantic import ValidationError
 
-from bot import agent_cli, backup_cli, harness_cli, health_cli, memory_cli, replay_cli
+from bot import agent_cli, backup_cli, harness_cli, health_cli, memory_cli, prepare_cli, replay_cli
 from bot.logs import configure_logging
 from kernel.keys import claim_database, shared_database_message
 from kernel.settings import Settings, load_settings
@@ -257,6 +257,8 @@ COMMANDS: list[Subcommand] = [
     Subcommand("replay", "re-run a recorded request on today's policy and playbooks, without effects or model calls; "
                "name the first divergence (exit 1)", replay_cli.replay_args, replay_cli.run_replay),
     Subcommand("costs", "model spend per project, model and day, against budget", _costs_args, run_costs),
+    Subcommand("prepare", "prepare the model files a first message needs (run at install time; cheap when done)",
+               prepare_cli.prepare_args, prepare_cli.run_prepare),
     Subcommand("bench", "measure throughput and latency", harness_cli.measure_args("BENCHES"), harness_cli.measure("BENCHES")),
     Subcommand("eval", "measure quality on a data set", harness_cli.measure_args("EVALS"), harness_cli.measure("EVALS")),
     Subcommand("capabilities", "list what Deputy can do: risk, reversibility, idempotency, policy", agent_cli.list_args,

@@ -62,7 +62,8 @@ def open_memory(settings: Settings, wait: WeaviateWait | None = None) -> Memory:
     key = settings.openai.api_key.get_secret_value() if settings.openai.api_key else None
     embedder = build_embedder(settings.memory.embeddings, base_url=settings.openai.base_url, api_key=key,
                               model=settings.memory.embedding_model, dim=settings.memory.embedding_dim,
-                              cache_path=path.with_name(path.stem + ".vectors.sqlite3"))
+                              cache_path=path.with_name(path.stem + ".vectors.sqlite3"),
+                              model_cache_dir=settings.intent.model_cache_dir)
     embedded = SqliteStore(path, embedder, min_similarity=MIN_SIMILARITY)
     memory = Memory(store=embedded, embedder=embedder, backends={"sqlite": embedded})
     if settings.weaviate.url:

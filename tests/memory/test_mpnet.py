@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from pathlib import Path
 
@@ -9,7 +10,8 @@ import numpy as np
 import pytest
 
 from memory.embeddings import ModelMissing
-from memory.mpnet import MODEL_FILES, MpnetEmbedder, mpnet_dir, mpnet_installed, relative_buckets
+from kernel.settings import Settings
+from memory.mpnet import MODEL_FILES, MPNET_NAME, MpnetEmbedder, mpnet_dir, mpnet_installed, relative_buckets
 
 
 def test_relative_buckets_follow_mpnet() -> None:
@@ -85,10 +87,20 @@ def test_archive_without_the_weights_is_a_clear_error(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def mpnet(tmp_path_factory: pytest.TempPathFactory) -> MpnetEmbedder:
-    if not mpnet_installed():
+def mpnet() -> MpnetEmbedder:
+    # the files `deputy prepare` made (scripts/test runs it), so no test run unpacks 440 MB again
+    cache = Settings().intent.model_cache_dir
+    if not mpnet_installed() and not (cache / MPNET_NAME).is_dir():
         pytest.skip("all-mpnet-base-v2 is not installed (scripts/test installs it)")
-    return MpnetEmbedder(tmp_path_factory.mktemp("models"))
+    return MpnetEmbedder(cache)
+
+
+def test_real_model_on_onnxruntime_agrees_with_the_numpy_reference(mpnet: MpnetEmbedder) -> None:
+    # the numpy encoder's fp32 vectors (one text past 256 tokens, one with accents and CJK)
+    ref = json.loads((Path(__file__).parent / "fixtures" / "mpnet_reference.json").read_text())
+    got = mpnet.embed(ref["texts"])
+    want = np.asarray(ref["vectors"], dtype=np.float32)
+    assert ((got * want).sum(axis=1) / np.linalg.norm(want, axis=1)).min() >= 0.99
 
 
 def test_real_model_gives_unit_vectors_that_know_paraphrases(mpnet: MpnetEmbedder) -> None:
