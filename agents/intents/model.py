@@ -1,4 +1,5 @@
-"""The trained intent model and the watcher that retrains it when the operator's file changes."""
+"""The trained intent model and the watcher that retrains it when the operator's file changes (or reads
+it back from the store when it was trained before)."""
 from __future__ import annotations
 
 import logging
@@ -6,117 +7,122 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Protocol
 
 import numpy as np
+from scipy import sparse
 
-from agents.intents.classifier import IntentClassifier, Params
+from agents.intents.cascade import Cascade, CascadeRule
+from agents.intents.classifier import IntentClassifier, Params, Ranking
+from agents.intents.features import TWO_MODELS, IntentFeatures, JoinedFeatures, MemoEmbedder
 from agents.intents.registry import IntentRegistry, RegistryError, load_registry
+from agents.intents.store import ClassifierStore, Saved, classifier_key
 from memory.embedder import Embedder
 
 log = logging.getLogger("deputy.intents")
 
 
-# the classifier reads the last four layers of each sentence model, not only the last: on the dev
-# splits this took CLINC150 in-scope accuracy from 96.00 to 96.40 at the same OOS recall, and HWU64
-# micro-F1 from .920 to .922 (docs/intents.md). One forward pass either way.
-INTENT_LAYERS = (-4, -3, -2, -1)
-
-
-class IntentFeatures:
-    """What the classifier sees of a text: several layers of each local model where it offers them
-    (`embed_layers`), else the embedder's own vector (an OpenAI-compatible embedder, say).
-
-    With a second model (`extra`, all-mpnet-base-v2) the two blocks stand side by side, each of unit
-    length, so a dot product is the mean of the two models' similarities: two models trained on
-    different data err on different texts (HWU64 micro-F1 .922 -> .930, docs/intents.md)."""
-
-    def __init__(self, inner: Embedder, layers: Sequence[int] = INTENT_LAYERS, extra: Embedder | None = None) -> None:
-        self.layers = tuple(layers)
-        self.models = [m for m in (inner, extra) if m is not None]
-        self.dim = sum(self._dim(m) for m in self.models)
-        self.name = " + ".join(self._name(m) for m in self.models)
-
-    def _dim(self, model: Embedder) -> int:
-        return model.dim * len(self.layers) if hasattr(model, "embed_layers") else model.dim
-
-    def _name(self, model: Embedder) -> str:
-        if hasattr(model, "embed_layers"):
-            return f"{model.name} (layers {','.join(map(str, self.layers))})"
-        return model.name
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        blocks = [m.embed_layers(texts, self.layers) if hasattr(m, "embed_layers") else m.embed(texts)  # type: ignore[attr-defined]
-                  for m in self.models]
-        if len(blocks) == 1:
-            return blocks[0]
-        return (np.hstack(blocks) / np.float32(np.sqrt(len(blocks)))).astype(np.float32)
-
-
-def classifier_params(features: IntentFeatures | None) -> Params:
-    """With two sentence models the embedding expert is the stronger one, so the TF-IDF expert's vote
-    counts less: weight 1.5, not 2.5 (HWU64 folds 1-8 .9306 against .9268; docs/intents.md)."""
-    if features is not None and len(features.models) > 1:
-        return Params(tfidf_weight=1.5)
-    return Params()
-
-
-class MemoEmbedder:
-    """Embeds each distinct text once: a retrain after one new intent only embeds its examples."""
-
-    def __init__(self, inner: Embedder, limit: int = 50_000) -> None:
-        self.inner = inner
-        self.dim = inner.dim
-        self.name = inner.name
-        self.limit = limit
-        self.seconds = 0.0
-        self._memo: dict[str, np.ndarray] = {}
-        self._lock = threading.Lock()
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        with self._lock:
-            missing = list(dict.fromkeys(t for t in texts if t not in self._memo))
-        if missing:
-            started = time.perf_counter()
-            rows = self.inner.embed(missing)
-            with self._lock:
-                if len(self._memo) + len(missing) > self.limit:
-                    self._memo.clear()
-                self._memo.update(zip(missing, rows))
-                self.seconds += time.perf_counter() - started
-        with self._lock:
-            return np.stack([self._memo[t] if t in self._memo else self.inner.embed([t])[0] for t in texts])
+class Ranker(Protocol):
+    def rank(self, text: str, top: int = 3) -> Ranking: ...
 
 
 @dataclass(frozen=True)
 class TrainedIntents:
     registry: IntentRegistry
-    classifier: IntentClassifier
+    classifier: Ranker
     digest: str
+    # seconds to train, or to read back a saved classifier (`read_back`)
     train_s: float
+    read_back: bool = False
+    # where it is saved (None: nowhere could be written, or no store)
+    path: Path | None = None
 
 
-def train(registry: IntentRegistry, embedder: Embedder | None, params: Params | None = None) -> TrainedIntents:
-    started = time.perf_counter()
+class IntentModels:
+    """The sentence models intents are read with: MiniLM (`small`) and, where wanted, all-mpnet-base-v2
+    beside it (`large`), each with a memo of the example phrases it has embedded."""
+
+    def __init__(self, small: Embedder | None, large: Embedder | None = None) -> None:
+        self.small = IntentFeatures(small) if small is not None else None
+        self.large = IntentFeatures(large) if small is not None and large is not None else None
+        self.memos = [MemoEmbedder(f) for f in (self.small, self.large) if f is not None]
+        self.name = " + ".join(f.name for f in (self.small, self.large) if f is not None) or "TF-IDF only"
+        # phrases and vectors of the classifier read back, until a retrain wants them
+        self._known: tuple[list[str], list[str], dict[str, IntentClassifier]] | None = None
+
+    def params(self) -> tuple[Params, Params]:
+        """The small classifier's and the large one's (classifier_params)."""
+        return Params(), TWO_MODELS
+
+    def key(self, registry: IntentRegistry) -> str:
+        small, large = self.params()
+        identities = [f.fingerprint for f in (self.small, self.large) if f is not None]
+        return classifier_key(registry.digest(), identities, {"small": small, "large": large})
+
+    def train(self, registry: IntentRegistry, rule: CascadeRule) -> tuple[Ranker, dict[str, IntentClassifier]]:
+        texts, labels = registry.training_data()
+        examples = [(t, label) for t, label in zip(texts, labels) if label in registry]
+        negatives = [t for t, label in zip(texts, labels) if label not in registry]
+        phrases, names = [t for t, _ in examples], [label for _, label in examples]
+        small_params, large_params = self.params()
+        self._seed()
+        small = IntentClassifier(self.memos[0] if self.memos else None, small_params).fit(phrases, names, negatives)
+        parts = {"small": small}
+        if len(self.memos) == 2:
+            parts["large"] = IntentClassifier(JoinedFeatures(self.memos), large_params).fit(phrases, names, negatives)
+        return self.ranker(parts, rule), parts
+
+    def ranker(self, parts: dict[str, IntentClassifier], rule: CascadeRule) -> Ranker:
+        if self.small is None:
+            return parts["small"]
+        return Cascade(parts["small"], self.small, parts.get("large"), self.large if "large" in parts else None, rule)
+
+    def restore(self, saved: Saved, rule: CascadeRule) -> Ranker:
+        """The saved classifier; its example vectors seed the memos when a retrain comes (it then embeds only new phrases)."""
+        parts = {}
+        for name in ("small", "large")[:max(1, len(self.memos))]:
+            arrays = {k.split(".", 1)[1]: v for k, v in saved.arrays.items() if k.startswith(f"{name}.")}
+            parts[name] = IntentClassifier.from_state(arrays, saved.meta[name])
+        self._known = (saved.meta["phrases"], saved.meta["negatives"], parts)
+        return self.ranker(parts, rule)
+
+    def _seed(self) -> None:
+        if self._known is None:
+            return
+        phrases, negatives, parts = self._known
+        self._known = None
+        width = self.memos[0].dim if self.memos else 0
+        for memo, part in zip(self.memos, ("small", "large")):
+            examples, known_negatives = parts[part].vectors
+            for texts, rows in ((phrases, examples), (negatives, known_negatives)):
+                if rows is None or sparse.issparse(rows) or len(texts) != rows.shape[0]:
+                    continue
+                memo.seed(texts, rows if part == "small" else np.asarray(rows[:, width:]) * np.float32(np.sqrt(2)))
+
+
+def state_of(parts: dict[str, IntentClassifier], registry: IntentRegistry) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    arrays: dict[str, np.ndarray] = {}
     texts, labels = registry.training_data()
-    examples = [(t, label) for t, label in zip(texts, labels) if label in registry]
-    negatives = [t for t, label in zip(texts, labels) if label not in registry]
-    classifier = IntentClassifier(embedder, params).fit([t for t, _ in examples], [label for _, label in examples], negatives)
-    return TrainedIntents(registry, classifier, registry.digest(), time.perf_counter() - started)
+    meta: dict[str, Any] = {"phrases": [t for t, label in zip(texts, labels) if label in registry],
+                            "negatives": [t for t, label in zip(texts, labels) if label not in registry]}
+    for name, part in parts.items():
+        part_arrays, meta[name] = part.state()
+        arrays.update({f"{name}.{k}": v for k, v in part_arrays.items()})
+    return arrays, meta
 
 
 class IntentWatcher:
     """The current trained intents. Re-reads the operator's file when it changes (checked at most every
-    `check_every_s`) and retrains; a broken file keeps the last good model and reports why."""
+    `check_every_s`) and retrains, or reads back what `store` saved for the same intents, models and code;
+    a broken file keeps the last good model and reports why."""
 
     def __init__(self, operator_file: Path | None, embedder: Embedder | None, check_every_s: float = 2.0,
-                 extra: Embedder | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+                 extra: Embedder | None = None, clock: Callable[[], float] = time.monotonic,
+                 store: ClassifierStore | None = None, rule: CascadeRule = CascadeRule()) -> None:
         self.operator_file = operator_file
-        features = IntentFeatures(embedder, extra=extra) if embedder is not None else None
-        self.embedder = MemoEmbedder(features) if features is not None else None
-        self.params = classifier_params(features)
+        self.models = IntentModels(embedder, extra)
+        self.store = store
+        self.rule = rule
         self.check_every_s = check_every_s
         self.clock = clock
         self.last_error = ""
@@ -126,6 +132,16 @@ class IntentWatcher:
         self._lock = threading.Lock()
 
     def current(self) -> TrainedIntents:
+        trained = self._current(train=True)
+        assert trained is not None
+        return trained
+
+    def read_back(self) -> bool:
+        """Take the saved classifier for the current intents if there is one, without training (a worker
+        pool's parent does, so its workers share it; training is left to them). False when none is saved."""
+        return self._current(train=False) is not None
+
+    def _current(self, train: bool) -> TrainedIntents | None:
         with self._lock:
             now = self.clock()
             if self._trained is not None and now - self._checked_at < self.check_every_s:
@@ -147,10 +163,46 @@ class IntentWatcher:
             else:
                 self.last_error = ""
             if self._trained is None or registry.digest() != self._trained.digest:
-                self._trained = train(registry, self.embedder, self.params)
-                log.info("intents trained: %d intents in %.2f s", len(registry), self._trained.train_s)
+                obtained = self._obtain(registry, train)
+                if obtained is None:
+                    self._checked_at = 0.0  # nothing taken: the next call looks again
+                    return None
+                self._trained = obtained
             self._stamp = stamp
             return self._trained
+
+    def _obtain(self, registry: IntentRegistry, train: bool = True) -> TrainedIntents | None:
+        if self.store is None:
+            return self._train(registry, None) if train else None
+        key = self.models.key(registry)
+        if not train:
+            return self._read(registry, key)
+        with self.store.building(key):
+            return self._read(registry, key) or self._train(registry, key)
+
+    def _read(self, registry: IntentRegistry, key: str) -> TrainedIntents | None:
+        assert self.store is not None
+        started = time.perf_counter()
+        saved = self.store.load(key)
+        if saved is None:
+            return None
+        try:
+            ranker = self.models.restore(saved, self.rule)
+        except (ValueError, KeyError, TypeError, IndexError) as err:
+            log.warning("the saved intent classifier in %s does not fit (%s); training it again", saved.path, err)
+            self.store.discard(saved.path)
+            return None
+        read_s = time.perf_counter() - started
+        log.info("intents read back: %d intents in %.2f s from %s", len(registry), read_s, saved.path)
+        return TrainedIntents(registry, ranker, registry.digest(), read_s, read_back=True, path=saved.path)
+
+    def _train(self, registry: IntentRegistry, key: str | None) -> TrainedIntents:
+        started = time.perf_counter()
+        ranker, parts = self.models.train(registry, self.rule)
+        train_s = time.perf_counter() - started
+        log.info("intents trained: %d intents in %.2f s", len(registry), train_s)
+        path = self.store.save(key, *state_of(parts, registry)) if self.store is not None and key is not None else None
+        return TrainedIntents(registry, ranker, registry.digest(), train_s, path=path)
 
     def _file_stamp(self) -> tuple[float, int] | None:
         if self.operator_file is None:

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from threadpoolctl import ThreadpoolController
 
 from agents.intents.classifier import Ranking
 from agents.intents.model import IntentWatcher
@@ -36,6 +39,8 @@ class Recognition:
             "candidates": [[name, round(p, 3)] for name, p in self.ranking.top],
             "slots": {k: v for k, v in self.intent.slots.items() if k not in ("candidates", "intent")},
         }
+        if self.ranking.model:
+            data["model"] = self.ranking.model
         if self.llm:
             data.update(llm=self.llm, llm_detail=self.llm_detail)
         return data
@@ -50,7 +55,18 @@ class IntentRecognizer:
     timezone: str
     resolver: LlmResolver | None = None
 
+    def __post_init__(self) -> None:
+        self._blas = ThreadpoolController()
+
     def recognize(self, text: str, now: datetime | None = None) -> Recognition:
+        # one message is too small to split across BLAS threads: with two workers on two cores the threads'
+        # hand-offs cost more than the arithmetic (3-10x on the classifier's products, measured; docs/intents.md)
+        with self._blas.limit(limits=1, user_api="blas"):
+            return self._recognize(text, now)
+
+    def _recognize(self, text: str, now: datetime | None) -> Recognition:
+        # one moment per message: the candidates of a question then share one parse of its dates (slots.find_when)
+        now = now or datetime.now(ZoneInfo(self.timezone))
         trained = self.watcher.current()
         registry = trained.registry
         ranking = trained.classifier.rank(text, top=3)

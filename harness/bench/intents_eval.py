@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from agents.intents.classifier import IntentClassifier, Params
-from agents.intents.model import IntentFeatures, MemoEmbedder, classifier_params
+from agents.intents.features import IntentFeatures, MemoEmbedder, classifier_params
 from agents.intents.recognizers import larger_embedder
 from harness.bench import operator_intents
 from kernel.settings import Settings
@@ -57,6 +57,8 @@ def _parse(argv: list[str]) -> argparse.Namespace:
                              "is at least this (default 0.88 with both sentence models, 0.82 with MiniLM only)")
     parser.add_argument("--no-embeddings", action="store_true", help="TF-IDF only (no sentence models)")
     parser.add_argument("--minilm-only", action="store_true", help="MiniLM without all-mpnet-base-v2 (as INTENT_MPNET=false)")
+    parser.add_argument("--no-cascade", action="store_true",
+                        help="operator: every message read by both models, not only those MiniLM is unsure of (as before the cascade)")
     parser.add_argument("--cache", type=Path, help="keep sentence vectors in this SQLite file across runs (train_s then leaves out embedding)")
     parser.add_argument("--latency-samples", type=int, default=300)
     args = parser.parse_args(argv)
@@ -69,7 +71,8 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 def run(settings: Settings, argv: list[str]) -> dict[str, Any]:
     args = _parse(argv)
     if args.operator:
-        return operator_intents.score(settings, args.operator, args.minilm_only, args.no_embeddings, args.misses)
+        return operator_intents.score(settings, args.operator, args.minilm_only, args.no_embeddings, args.misses,
+                                      args.no_cascade)
     embedder = None
     features = None
     if not args.no_embeddings:

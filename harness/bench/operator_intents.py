@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from agents.intents.cascade import CascadeRule
 from agents.intents.model import IntentWatcher
 from agents.intents.recognition import CLARIFY, IntentRecognizer
-from agents.intents.recognizers import larger_embedder, local_embedder
+from agents.intents.recognizers import classifier_store, larger_embedder, local_embedder
 from agents.intents.registry import OUT_OF_SCOPE
 from kernel.settings import Settings
 
@@ -30,6 +31,8 @@ class Answer:
     # the intent acted on, or "" when Deputy asked instead
     acted: str
     ms: float
+    # which classifier decided: "small" (MiniLM), "large" (with all-mpnet-base-v2), "" without a cascade
+    model: str = ""
 
 
 def read_labelled(path: Path) -> list[tuple[str, str]]:
@@ -47,11 +50,18 @@ def read_labelled(path: Path) -> list[tuple[str, str]]:
     return rows
 
 
-def worker_recognizer(settings: Settings, minilm_only: bool, no_embeddings: bool) -> IntentRecognizer:
-    """The recogniser a worker builds (agents/intents/recognizers.py WorkerRecognizer), built-ins only, offline."""
+# the large classifier reads every message (as before the cascade): for comparison
+EVERY_MESSAGE_LARGE = CascadeRule(act_at=float("inf"), ask_below=float("-inf"))
+
+
+def worker_recognizer(settings: Settings, minilm_only: bool, no_embeddings: bool,
+                      rule: CascadeRule | None = None) -> IntentRecognizer:
+    """The recogniser a worker builds (agents/intents/recognizers.py WorkerRecognizer), built-ins only, offline,
+    reading back the classifier a worker (or `deputy prepare`) saved."""
     embedder = None if no_embeddings else local_embedder(settings)
     extra = None if minilm_only else larger_embedder(settings, embedder)
-    watcher = IntentWatcher(None, embedder, extra=extra)
+    watcher = IntentWatcher(None, embedder, extra=extra, store=classifier_store(settings),
+                            rule=rule or CascadeRule.around(settings.intent.threshold))
     return IntentRecognizer(watcher, settings.intent.threshold, settings.timezone, resolver=None)
 
 
@@ -59,11 +69,12 @@ def answer_all(recognizer: IntentRecognizer, rows: list[tuple[str, str]]) -> lis
     answers = []
     for text, gold in rows:
         started = time.perf_counter()
-        intent = recognizer.recognize(text).intent
+        recognition = recognizer.recognize(text)
         ms = (time.perf_counter() - started) * 1000
+        intent = recognition.intent
         # the recogniser names the skill to run; the intent it matched is in the slots
         acted = "" if intent.name == CLARIFY else str(intent.slots.get("intent", intent.name))
-        answers.append(Answer(text, gold, acted, ms))
+        answers.append(Answer(text, gold, acted, ms, recognition.ranking.model))
     return answers
 
 
@@ -88,6 +99,7 @@ def figures(answers: list[Answer]) -> dict[str, Any]:
         "oos_not_acted": _percent(sum(not a.acted for a in oos), len(oos)),
         "clarified": _percent(sum(not a.acted for a in answers), len(answers)),
         "clarified_in_scope": _percent(sum(not a.acted for a in in_scope), len(in_scope)),
+        "large_model_share": _percent(sum(a.model == "large" for a in answers), len(answers)),
         "latency_ms_p50": round(float(np.percentile(times, 50)), 2),
         "latency_ms_p99": round(float(np.percentile(times, 99)), 2),
         "per_intent": per_intent,
@@ -96,14 +108,14 @@ def figures(answers: list[Answer]) -> dict[str, Any]:
 
 
 def score(settings: Settings, path: Path, minilm_only: bool = False, no_embeddings: bool = False,
-          misses: bool = False) -> dict[str, Any]:
+          misses: bool = False, no_cascade: bool = False) -> dict[str, Any]:
     rows = read_labelled(path)
-    recognizer = worker_recognizer(settings, minilm_only, no_embeddings)
+    recognizer = worker_recognizer(settings, minilm_only, no_embeddings, EVERY_MESSAGE_LARGE if no_cascade else None)
     started = time.perf_counter()
     recognizer.watcher.current()  # train once, before the clock per message starts
     train_s = time.perf_counter() - started
     answers = answer_all(recognizer, rows)
-    result = {"data": str(path), "threshold": settings.intent.threshold, "features": _features(recognizer),
+    result = {"data": str(path), "threshold": settings.intent.threshold, "features": features_name(recognizer),
               "train_s": round(train_s, 2), **figures(answers)}
     if misses:
         result["misses"] = [{"text": a.text, "intent": a.gold, "got": a.acted or CLARIFY}
@@ -111,9 +123,9 @@ def score(settings: Settings, path: Path, minilm_only: bool = False, no_embeddin
     return result
 
 
-def _features(recognizer: IntentRecognizer) -> str:
-    embedder = recognizer.watcher.embedder
-    return "TF-IDF only" if embedder is None else f"{embedder.name} + TF-IDF"
+def features_name(recognizer: IntentRecognizer) -> str:
+    models = recognizer.watcher.models
+    return "TF-IDF only" if models.small is None else f"{models.name} + TF-IDF"
 
 
 def _ratio(part: int, whole: int) -> float:

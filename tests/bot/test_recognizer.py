@@ -6,7 +6,7 @@ from rq import Queue
 from rq.registry import ScheduledJobRegistry
 
 import agents.intents.recognizers
-from agents.intents.model import MemoEmbedder
+from agents.intents.features import MemoEmbedder
 from memory.embeddings import MiniLmEmbedder
 from memory.events import EventLog
 from memory.tasks import TaskStore

@@ -2,7 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from agents.intents.model import IntentWatcher, MemoEmbedder
+from agents.intents.features import MemoEmbedder
+from agents.intents.model import IntentWatcher
+from agents.intents.recognizers import classifier_store
+from kernel.settings import Settings
 from memory.embeddings import MiniLmEmbedder
 from memory.mpnet import MpnetEmbedder, mpnet_installed
 
@@ -25,7 +28,11 @@ def both(tmp_path_factory: pytest.TempPathFactory, embedder: MemoEmbedder) -> In
     """The built-in intents learned from MiniLM and all-mpnet-base-v2 together (the product default)."""
     if not mpnet_installed():
         pytest.skip("all-mpnet-base-v2 is not installed (scripts/test installs it)")
-    watcher = IntentWatcher(None, embedder.inner, extra=MpnetEmbedder(tmp_path_factory.mktemp("models")))
+    # the prepared model files and the classifier `deputy prepare` saved (scripts/test runs it): a fresh folder would
+    # unpack and convert 440 MB, and training embeds a thousand phrases with both models
+    settings = Settings()
+    watcher = IntentWatcher(None, embedder.inner, extra=MpnetEmbedder(settings.intent.model_cache_dir),
+                            store=classifier_store(settings))
     watcher.current()
     return watcher
 

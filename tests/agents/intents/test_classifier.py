@@ -59,7 +59,7 @@ def test_one_intent_is_not_a_classifier():
 
 
 def test_intent_features_use_several_layers_when_the_embedder_has_them_and_its_vector_otherwise():
-    from agents.intents.model import IntentFeatures
+    from agents.intents.features import IntentFeatures
 
     class Plain:
         name, dim = "plain", 3
@@ -74,3 +74,22 @@ def test_intent_features_use_several_layers_when_the_embedder_has_them_and_its_v
     plain, layered = IntentFeatures(Plain()), IntentFeatures(Layered())
     assert plain.embed(["a"]).shape == (1, 3) and plain.dim == 3 and plain.name == "plain"
     assert layered.embed(["a", "b"]).shape == (2, 12) and layered.dim == 12 and "layers" in layered.name
+
+
+def test_the_tfidf_features_are_sklearns():
+    from scipy import sparse
+
+    from agents.intents.tfidf import WordFeatures, vectorizers
+
+    texts = ["add a task to call the bank", "show my open tasks", "remind me tomorrow at 9", "what's on my calendar"]
+    unseen = ["tmrw call w/ ana re: the Q3 invoice!!", "", "zzz", "show tasks tasks tasks"]
+    features, matrix = WordFeatures.fit(texts)
+    reference = vectorizers()
+    for vectorizer in reference:
+        vectorizer.fit(texts)
+    for batch in (texts, unseen):
+        expected = sparse.hstack([v.transform(batch) for v in reference]).toarray()
+        assert np.allclose(features.transform(batch).toarray(), expected, atol=1e-12)
+    assert np.allclose(matrix.toarray(), features.transform(texts).toarray(), atol=1e-12)
+    restored = WordFeatures.restore(*features.state())
+    assert np.allclose(restored.transform(unseen).toarray(), features.transform(unseen).toarray())

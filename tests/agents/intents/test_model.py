@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from agents.intents.model import IntentWatcher, MemoEmbedder
+from agents.intents.features import MemoEmbedder
+from agents.intents.model import IntentWatcher
 
 INVOICE = """\
 intents:

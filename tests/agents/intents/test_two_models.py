@@ -7,7 +7,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from agents.intents.model import IntentFeatures
+from agents.intents.features import IntentFeatures
 from agents.intents.recognizers import larger_embedder
 from kernel.settings import Settings
 from memory.embeddings import ModelMissing
