@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 from urllib.parse import urlparse
@@ -83,7 +84,9 @@ def _up_args(parser: argparse.ArgumentParser) -> None:
 
 def run_up(args: argparse.Namespace, settings: Settings) -> int:
     """Gateway + console + workers + cron for one machine, in one command."""
+    from bot.announce import announce_when_ready, workers_ready
     from bot.async_redis import async_redis
+    from jobs.heartbeat import Heartbeats
 
     from bot.redis_server import RedisUnavailable
     from bot.server import run_gateway
@@ -108,10 +111,16 @@ def run_up(args: argparse.Namespace, settings: Settings) -> int:
         subprocess.Popen([sys.executable, "-m", "bot.cli", "cron"], env=env),
     ]
     port = args.port or settings.console.port
-    url = _login_link(settings, redis, port)
-    print(f"Deputy is up: open {url}  ({workers} workers, cron, workspace '{settings.workspace}'; Ctrl-C stops)", flush=True)
+
+    def line(ready: bool) -> str:
+        url = _login_link(settings, redis, port)
+        waiting = "" if ready else "; no worker is ready yet, so free text waits for one"
+        return f"Deputy is up: open {url}  ({workers} workers, cron, workspace '{settings.workspace}'{waiting}; Ctrl-C stops)"
+
+    ready = workers_ready(Heartbeats(redis), time.time(), settings.health.stale_s)
+    print(f"Deputy is starting ({workers} workers): the console link follows once a worker can answer", flush=True)
     try:
-        run_gateway(settings, redis, async_redis(settings.redis_url), port=port)
+        run_gateway(settings, redis, async_redis(settings.redis_url), port=port, alongside=[lambda: announce_when_ready(ready, line)])
     finally:
         for child in children:
             if child.poll() is None:
@@ -176,6 +185,7 @@ def _worker_args(parser: argparse.ArgumentParser) -> None:
 
 
 def run_worker_cmd(args: argparse.Namespace, settings: Settings) -> int:
+    from agents.intents.recognizers import preload_intents
     from jobs.worker import run_burst, run_pool, worker_metrics
     from kernel.metric_files import MetricFiles
     from kernel.metrics import metrics_dir
@@ -186,7 +196,8 @@ def run_worker_cmd(args: argparse.Namespace, settings: Settings) -> int:
     if args.burst:
         run_burst(redis, metrics=worker_metrics(settings))
         return 0
-    run_pool(settings.redis_url, args.workers or settings.workers, MetricFiles(metrics_dir(settings.data_dir, settings.metrics_dir)))
+    run_pool(settings.redis_url, args.workers or settings.workers, MetricFiles(metrics_dir(settings.data_dir, settings.metrics_dir)),
+             preload_intents(settings))
     return 0
 
 

@@ -6,7 +6,7 @@ import contextlib
 import gc
 import logging
 import time
-from typing import AsyncIterator, Awaitable, Callable
+from typing import AsyncIterator, Awaitable, Callable, Sequence
 
 from aiohttp import web
 from redis import Redis
@@ -155,16 +155,29 @@ def build_app(services: Services, channels: list[ChannelFactory] | None = None, 
     return app
 
 
-def run_gateway(settings: Settings, redis: Redis, aredis: AsyncRedis, host: str | None = None, port: int | None = None) -> None:
+def run_gateway(settings: Settings, redis: Redis, aredis: AsyncRedis, host: str | None = None, port: int | None = None,
+                alongside: Sequence[Callable[[], Awaitable[None]]] = ()) -> None:
+    """Serve until stopped; `alongside` run on the gateway's loop while it serves (`deputy up` prints its link from one)."""
     # this process's counts go to METRICS_DIR, where /metrics adds them to the workers' and cron's
     metrics = process_metrics(metrics_dir(settings.data_dir, settings.metrics_dir))
     services = build_services(settings, redis, aredis, metrics=metrics)
     app = build_app(services)
+    app.cleanup_ctx.append(_running(alongside))
     # what exists now (modules, bolt, the app) lives as long as the process: keep it out of the
     # collector's sweeps, which otherwise walk it again and again while requests wait
     gc.freeze()
     web.run_app(app, host=host or settings.console.host, port=port or settings.console.port, print=None, access_log=None,
                 loop=new_event_loop())
+
+
+def _running(jobs: Sequence[Callable[[], Awaitable[None]]]) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def run(app: web.Application) -> AsyncIterator[None]:
+        tasks = [asyncio.create_task(job()) for job in jobs]
+        yield
+        for task in tasks:
+            task.cancel()
+
+    return run
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:

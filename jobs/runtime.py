@@ -7,7 +7,7 @@ from __future__ import annotations
 from contextlib import AbstractContextManager, ExitStack, closing, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from redis import Redis
 
@@ -37,6 +37,10 @@ from memory.notes import NoteStore
 from memory.redaction import secret_values
 from memory.retrieval import Retriever
 from memory.tasks import TaskStore
+
+
+if TYPE_CHECKING:
+    from agents.intents.model import IntentWatcher  # sklearn and numpy: loaded by the worker only when it recognises
 
 
 @dataclass(frozen=True)
@@ -79,9 +83,10 @@ class Runtime:
 
 @contextmanager
 def open_runtime(settings: Settings, redis: Redis, weaviate_wait: WeaviateWait | None = None,
-                 metrics: Metrics | None = None) -> Iterator[Runtime]:
+                 metrics: Metrics | None = None, intents: IntentWatcher | None = None) -> Iterator[Runtime]:
     """Everything jobs use, built from `settings` over `redis`; what was opened (memory stores, the
-    model client) is closed on exit. A Weaviate that does not answer is waited for with `weaviate_wait`."""
+    model client) is closed on exit. A Weaviate that does not answer is waited for with `weaviate_wait`.
+    `intents`: the worker pool's intent models and classifier, loaded before it forked this worker."""
     ws = settings.workspace
     events = worker_events(settings, redis)
     queues = job_queues(settings, redis)
@@ -97,7 +102,7 @@ def open_runtime(settings: Settings, redis: Redis, weaviate_wait: WeaviateWait |
             settings=settings, redis=redis, events=events, tasks=TaskStore(redis, ws), facts=FactStore(redis, ws),
             notes=NoteStore(redis, ws), outbox=Outbox(redis), queues=queues, budgets=budgets,
             reminders=ReminderBook(redis, ws, scheduler, settings.timezone), agent=build_agent(settings, redis, llm, queues),
-            memory=memory, recognizer=WorkerRecognizer(settings, llm), approvers=approvers_for(settings), llm=llm,
+            memory=memory, recognizer=WorkerRecognizer(settings, llm, watcher=intents), approvers=approvers_for(settings), llm=llm,
             metrics=metrics if metrics is not None else Metrics(),
         )
 

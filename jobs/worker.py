@@ -11,7 +11,7 @@ import signal
 import threading
 import time
 from contextlib import AbstractContextManager, ExitStack, nullcontext
-from typing import Any, Collection
+from typing import TYPE_CHECKING, Any, Collection
 
 from redis import Redis
 from rq import Queue, SimpleWorker
@@ -31,10 +31,13 @@ from jobs.heartbeat import Heartbeats, Pulse
 from jobs.memory_wiring import WeaviateWait
 from jobs.queues import QUEUES, DeputyJob
 from jobs.registry import JOBS
-from jobs.runtime import open_runtime, use_runtime
+from jobs.runtime import Runtime, open_runtime, use_runtime
 from kernel.metric_files import MetricFiles
 from kernel.metrics import Metrics, job_kind, metrics_dir, process_metrics
 from memory.events import EventLog
+
+if TYPE_CHECKING:
+    from agents.intents.model import IntentWatcher  # sklearn: imported where it is used (agents.intents.recognizers)
 
 log = logging.getLogger("deputy.worker")
 
@@ -99,6 +102,8 @@ class DeputyWorker(SimpleWorker):
     metrics: Metrics
     # this process's heartbeat (`deputy health --role worker`); a pool's workers have one, burst workers none
     pulse: Pulse | None = None
+    # the pool's intent models and classifier, loaded before it forked this worker (shared pages); None: its own
+    intents: IntentWatcher | None = None
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         """rq's loop, with the runtime open and current: job functions and the failure callbacks
@@ -106,11 +111,28 @@ class DeputyWorker(SimpleWorker):
         runtime is open: a Weaviate that does not answer yet is waited for, never replaced by the embedded store."""
         with ExitStack() as stack:
             with self._warming():
-                runtime = stack.enter_context(open_runtime(self.settings, self.connection, self._weaviate_wait(), metrics=self.metrics))
+                runtime = stack.enter_context(open_runtime(self.settings, self.connection, self._weaviate_wait(), metrics=self.metrics,
+                                                           intents=self.intents))
                 stack.enter_context(use_runtime(runtime))
-            if self.pulse is not None:
-                self.pulse.mark(True)
+            self._warm_recognizer(runtime)
             return bool(super().work(*args, **kwargs))
+
+    def _warm_recognizer(self, runtime: Runtime) -> None:
+        """Ready means able to answer free text: the recogniser is warmed (its classifier read back, the small
+        model loaded) in a thread while commands are already taken; a free-text job meanwhile waits for it."""
+        pulse = self.pulse
+        if pulse is None:
+            return  # a burst worker (tests, `deputy worker --burst`) loads it when a message needs it
+        pulse.mark(False, "loading the intent classifier")
+
+        def warm() -> None:
+            try:
+                log.info("intent recogniser ready in %.2f s", runtime.recognizer.warm())
+            except Exception:  # the first free-text job tries again, and says why if it fails too
+                log.exception("could not warm the intent recogniser")
+            pulse.mark(True)
+
+        threading.Thread(target=warm, name="deputy-intents-warm", daemon=True).start()
 
     def _warming(self) -> AbstractContextManager[object]:
         return self.pulse.warming() if self.pulse is not None else nullcontext()
@@ -288,9 +310,10 @@ def run_burst(redis: Redis, jobs: Collection[str] = JOBS, metrics: Metrics | Non
     return make_worker(redis, jobs=jobs, metrics=metrics).work(burst=True, with_scheduler=True, logging_level="WARNING")
 
 
-def _work(redis_url: str, index: int) -> None:
+def _work(redis_url: str, index: int, intents: IntentWatcher | None) -> None:
     redis = Redis.from_url(redis_url)
     worker = make_worker(redis, name=f"deputy-{os.getpid()}-{index}")
+    worker.intents = intents
     worker.metrics = worker_metrics(worker.settings)
     health = worker.settings.health
     # the pool's signal handlers came with the fork, and would only flag a copy of its loop: until rq's own handlers
@@ -305,15 +328,16 @@ def _stop_starting(signum: int, _frame: object) -> None:
     raise SystemExit(0)
 
 
-def run_pool(redis_url: str, workers: int, metric_files: MetricFiles | None = None) -> None:
+def run_pool(redis_url: str, workers: int, metric_files: MetricFiles | None = None, intents: IntentWatcher | None = None) -> None:
     """Run `workers` worker processes until SIGINT/SIGTERM; a process that dies is replaced, and the
-    metrics it wrote are folded into `metric_files`' archive."""
+    metrics it wrote are folded into `metric_files`' archive. `intents` (agents.intents.recognizers.preload_intents),
+    loaded in this process, reaches each worker by fork: the pages of its models are shared, not copied per worker."""
     ctx = mp.get_context("fork")
     procs: dict[int, mp.process.BaseProcess] = {}
     stopping = False
 
     def start(index: int) -> None:
-        proc = ctx.Process(target=_work, args=(redis_url, index), name=f"deputy-worker-{index}", daemon=False)
+        proc = ctx.Process(target=_work, args=(redis_url, index, intents), name=f"deputy-worker-{index}", daemon=False)
         proc.start()
         procs[index] = proc
 
