@@ -29,6 +29,7 @@ BENCHES: dict[str, Measure] = {
     "connectors": _lazy("harness.bench.connectors", "run"),
     "slack": _lazy("harness.bench.slack", "run"),
     "memory": _lazy("harness.bench.memory", "run"),
+    "intents": _lazy("harness.bench.intents", "run"),
 }
 
 # The one list of evaluations.
