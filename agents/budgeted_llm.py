@@ -67,7 +67,8 @@ class BudgetedLlm:
         cost = self.prices.cost(completion.model or chosen, usage.prompt_tokens, usage.completion_tokens)
         spend = Spend(run_id=charge.run_id, project=charge.project, model=completion.model or chosen,
                       prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens, cost=cost,
-                      day=self.budgets.ledger.today().isoformat(), kind=purpose or OTHER)
+                      day=self.budgets.ledger.today().isoformat(), kind=purpose or OTHER,
+                      unpriced=self.prices.unpriced(completion.model or chosen))
         self.budgets.settle(hold, spend)
         self.events.record(charge.run_id, "llm.call", actor="budget", project=charge.project, model=spend.model,
                            purpose=purpose, prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,

@@ -27,6 +27,7 @@ def report(budgets: Budgets, days: int = 14) -> dict[str, Any]:
         "tokens_today": {"prompt": today.get("tokens_in", 0), "completion": today.get("tokens_out", 0)},
         "days": [{"day": d.isoformat(), "usd": usd(v)} for d, v in series],
         "pending_requests": len(budgets.pending_requests()),
+        "free_month": {m: {"why": why, "calls": calls} for m, (why, calls) in CostLedger.unpriced(month).items()},
     }
 
 
@@ -45,6 +46,8 @@ def render(budgets: Budgets, days: int = 14) -> str:
         for model, spent in sorted(models.items(), key=lambda kv: -kv[1]):
             lines.append(f"{model:<24} {money(today.get(model, 0)):>10} {money(spent):>10}")
     lines += _task_table(budgets.ledger.day(), budgets.ledger.month())
+    free = free_models(budgets.ledger.month())
+    lines += ["", *free] if free else []
     series = budgets.ledger.daily_series(days)
     lines += ["", f"last {days} days: {sparkline([v for _, v in series])}"]
     lines += [f"  {d.isoformat()}  {money(v):>10}" for d, v in series if v]
@@ -77,3 +80,10 @@ def by_task(row: Mapping[str, int]) -> list[str]:
     if earlier:
         lines.append(f"earlier calls {money(earlier)} (task not recorded)")
     return lines
+
+
+def free_models(row: Mapping[str, int]) -> list[str]:
+    """The models whose calls cost nothing only because no price names them, and how to charge them:
+    "local model llama3: free (not in the price table; set LLM_PRICES to charge it)"."""
+    return [f"{'local model' if why == 'local' else 'model'} {model}: free (not in the price table; set LLM_PRICES to charge it)"
+            for model, (why, _) in sorted(CostLedger.unpriced(row).items())]

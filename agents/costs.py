@@ -4,9 +4,12 @@ Amounts are kept as integer micro-dollars so Redis can add them atomically witho
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Callable, Mapping
+from ipaddress import ip_address, ip_network
+from typing import Callable, Literal, Mapping
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from redis import Redis
@@ -30,6 +33,7 @@ DEFAULT_PRICES: dict[str, tuple[float, float]] = {
 }
 
 Clock = Callable[[], datetime]
+log = logging.getLogger(__name__)
 
 
 def to_micro(usd: float) -> int:
@@ -64,19 +68,45 @@ class Price:
         return int(-(-exact // 1))
 
 
-class PriceTable:
-    """Prices per model. An unknown model is priced like the dearest known one (or the "*" entry):
-    a budget should stop too early rather than let an unpriced model spend freely."""
+# a model served here or on the private network; its calls cost nothing unless LLM_PRICES names it
+LOCAL_NETWORKS = tuple(ip_network(n) for n in ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"))
+FREE = Price(0.0, 0.0)
+# why a call cost nothing: its endpoint is local, or no price names its model
+Unpriced = Literal["", "local", "unlisted"]
 
-    def __init__(self, prices: Mapping[str, Price]) -> None:
+
+def local_endpoint(base_url: str | None) -> bool:
+    """Whether `base_url` is on loopback or a private address (10/8, 172.16/12, 192.168/16), localhost or *.local."""
+    host = (urlsplit(base_url).hostname or "") if base_url else ""
+    if host == "localhost" or host.endswith((".localhost", ".local")):
+        return True
+    try:
+        address = ip_address(host)
+    except ValueError:
+        return False
+    return any(address in network for network in LOCAL_NETWORKS)
+
+
+class PriceTable:
+    """Prices per model: the built-in table of cloud models, extended and overridden by LLM_PRICES.
+
+    A model no price names costs nothing, and so does every model behind a local endpoint (`local`) that LLM_PRICES
+    itself does not name: a local model spends no money, and charging it like a cloud model ate the daily cap. Each
+    such model is warned about once in the log; `LLM_PRICES='*:in:out'` prices every model not listed."""
+
+    def __init__(self, prices: Mapping[str, Price], own: frozenset[str] | None = None, local: bool = False) -> None:
         self.prices = dict(prices)
+        # the models LLM_PRICES names: the only ones priced behind a local endpoint
+        self.own = frozenset(self.prices) if own is None else own
+        self.local = local
+        self._warned: set[str] = set()
 
     @classmethod
-    def parse(cls, text: str, base: Mapping[str, tuple[float, float]] = DEFAULT_PRICES) -> "PriceTable":
+    def parse(cls, text: str, base: Mapping[str, tuple[float, float]] = DEFAULT_PRICES, local: bool = False) -> "PriceTable":
         table = {model: Price(*pair) for model, pair in base.items()}
         text = text.strip()
         if not text:
-            return cls(table)
+            return cls(table, frozenset(), local)
         try:
             if text.startswith("{"):
                 raw = json.loads(text)
@@ -96,18 +126,35 @@ class PriceTable:
             if prompt < 0 or completion < 0 or not model:
                 raise PriceError(f"LLM_PRICES entry for '{model}' needs a model name and prices of 0 or more.")
             table[model] = Price(prompt, completion)
-        return cls(table)
+        return cls(table, frozenset(model for model, _, _ in entries), local)
 
-    def price(self, model: str) -> Price:
-        if model in self.prices:
+    def lookup(self, model: str) -> Price | None:
+        """The price that names `model`, or None when none does."""
+        names = self.own if self.local else self.prices.keys()
+        if model in names:
             return self.prices[model]
-        if "*" in self.prices:
-            return self.prices["*"]
         # providers report dated variants ("gpt-4o-mini-2024-07-18"): take the longest known prefix
-        prefixes = [m for m in self.prices if model.startswith(m)]
+        prefixes = [m for m in names if m != "*" and model.startswith(m)]
         if prefixes:
             return self.prices[max(prefixes, key=len)]
-        return max(self.prices.values(), key=lambda p: p.prompt_per_1k + p.completion_per_1k, default=Price(0.0, 0.0))
+        return self.prices["*"] if "*" in names else None
+
+    def unpriced(self, model: str) -> Unpriced:
+        """"" when a price names `model`; else why it costs nothing: "local" (its endpoint) or "unlisted"."""
+        if self.lookup(model) is not None:
+            return ""
+        return "local" if self.local else "unlisted"
+
+    def price(self, model: str) -> Price:
+        found = self.lookup(model)
+        if found is not None:
+            return found
+        if model not in self._warned:
+            self._warned.add(model)
+            where = "a local endpoint serves it" if self.local else "no price in the table names it"
+            log.warning("model %r costs nothing: %s. Set LLM_PRICES (e.g. '%s:0.0005:0.0015') to charge its calls against "
+                        "the budget", model, where, model)
+        return FREE
 
     def cost(self, model: str, prompt_tokens: int, completion_tokens: int) -> int:
         return self.price(model).cost(prompt_tokens, completion_tokens)
@@ -126,6 +173,8 @@ class Spend:
     day: str  # operator's local date, YYYY-MM-DD
     # the kind of task (the call's purpose: intent, slots, plan, draft, digest, ask)
     kind: str = OTHER
+    # why it cost nothing though no price said so ("local", "unlisted"); "" when a price named its model
+    unpriced: Unpriced = ""
 
 
 @dataclass(frozen=True)
@@ -180,6 +229,8 @@ class CostLedger(WorkspaceStore):
             p.hincrby(key, f"calls:{spend.project}", 1)  # type: ignore[attr-defined]
             p.hincrby(key, "tokens_in", spend.prompt_tokens)  # type: ignore[attr-defined]
             p.hincrby(key, "tokens_out", spend.completion_tokens)  # type: ignore[attr-defined]
+            if spend.unpriced:
+                p.hincrby(key, f"free:{spend.unpriced}:{spend.model}", 1)  # type: ignore[attr-defined]
             p.expire(key, ttl)  # type: ignore[attr-defined]
         run = self.run_key(spend.run_id)
         p.hincrby(run, "cost", spend.cost)  # type: ignore[attr-defined]
@@ -237,6 +288,16 @@ class CostLedger(WorkspaceStore):
                 kind, _, model = key[3:].partition(":")
                 kinds.setdefault(kind, {})[model] = value
         return kinds
+
+    @staticmethod
+    def unpriced(row: Mapping[str, int]) -> dict[str, tuple[str, int]]:
+        """The models whose calls cost nothing because no price named them: {model: ("local" or "unlisted", calls)}."""
+        found: dict[str, tuple[str, int]] = {}
+        for key, calls in row.items():
+            if key.startswith("free:"):
+                why, _, model = key[5:].partition(":")
+                found[model] = (why, calls)
+        return found
 
     @staticmethod
     def unrecorded(row: Mapping[str, int]) -> int:

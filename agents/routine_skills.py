@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.cost_report import by_task
+from agents.cost_report import by_task, free_models
 from agents.spend_card import spend_card
 from agents.costs import money, to_micro
 from kernel.messages import Intent, Outcome
@@ -45,6 +45,7 @@ def budget(ctx: SkillContext, intent: Intent) -> Outcome:
     tasks = by_task(ctx.budgets.ledger.month())
     if tasks:
         lines.append("By task this month: " + " · ".join(tasks))
+    lines += free_models(ctx.budgets.ledger.month())
     pending = ctx.budgets.pending_requests()
     if pending:
         lines.append(f"{len(pending)} request(s) for more spend are waiting for you.")

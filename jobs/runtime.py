@@ -14,7 +14,7 @@ from redis import Redis
 from agents.agent import Agent
 from agents.budget import Budgets, Caps
 from agents.budgeted_llm import BudgetedLlm
-from agents.costs import CostLedger, PriceTable
+from agents.costs import CostLedger, PriceTable, local_endpoint
 from agents.intents.recognizers import WorkerRecognizer
 from agents.llm import Llm, OpenAiLlm
 from agents.recording_llm import RecordingLlm
@@ -145,7 +145,9 @@ def budgeted(inner: Llm, settings: Settings, events: EventLog, budgets: Budgets)
     """Every call priced before it is made and held against its project's caps; the calls a run is planned with
     are kept, as answered, for its replay (agents/recording_llm.py)."""
     model = settings.openai
-    return BudgetedLlm(RecordingLlm(inner), budgets, PriceTable.parse(settings.budget.prices), events,
+    # a model on loopback or the private network costs nothing unless LLM_PRICES names it
+    prices = PriceTable.parse(settings.budget.prices, local=local_endpoint(model.base_url))
+    return BudgetedLlm(RecordingLlm(inner), budgets, prices, events,
                        model.model, model.cheap_model, model.max_completion_tokens,
                        tiers={kind: model.model_for(kind) for kind in TASK_KINDS})
 

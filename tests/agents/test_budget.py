@@ -165,6 +165,8 @@ async def over_budget_card(deputy, openai_server, monkeypatch, redis) -> dict:
     """/ask through a model whose call would pass a $0.0002 daily cap: the reply is a spend card."""
     monkeypatch.setenv("OPENAI_BASE_URL", openai_server.base_url)
     monkeypatch.setenv("OPENAI_MODEL", "gpt-4o-mini")
+    # a model on loopback is free unless LLM_PRICES names it
+    monkeypatch.setenv("LLM_PRICES", "gpt-4o-mini:0.00015:0.0006")
     # gpt-4o-mini with 1024 completion tokens is priced at about $0.0006 before the call
     monkeypatch.setenv("BUDGET_DAILY_USD", "0.0002")
     openai_server.answer({"content": "Ana's number is in the CRM."})

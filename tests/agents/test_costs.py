@@ -4,7 +4,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from agents.costs import CostLedger, PriceError, PriceTable, Spend, money
+from agents.cost_report import free_models
+from agents.costs import CostLedger, PriceError, PriceTable, Spend, local_endpoint, money
 
 
 def test_price_table_reads_both_forms_and_overrides_the_defaults():
@@ -15,11 +16,48 @@ def test_price_table_reads_both_forms_and_overrides_the_defaults():
     assert as_json.cost("mine", 2000, 1000) == 2_500_000
 
 
-def test_unknown_models_are_priced_like_the_dearest_known_one():
+def test_a_model_no_price_names_is_free_with_one_warning_and_star_prices_it(caplog):
     table = PriceTable.parse("")
-    assert table.cost("gpt-4o-mini-2024-07-18", 1000, 0) == table.cost("gpt-4o-mini", 1000, 0)
-    dearest = max(table.cost(m, 1000, 1000) for m in table.prices)
-    assert table.cost("someone-elses-model", 1000, 1000) == dearest
+    assert table.cost("gpt-4o-mini-2024-07-18", 1000, 0) == table.cost("gpt-4o-mini", 1000, 0) > 0
+    with caplog.at_level("WARNING", logger="agents.costs"):
+        assert [table.cost("someone-elses-model", 1000, 1000) for _ in range(3)] == [0, 0, 0]
+    assert table.unpriced("someone-elses-model") == "unlisted" and table.unpriced("gpt-4o") == ""
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert "'someone-elses-model' costs nothing" in warning and "LLM_PRICES" in warning
+    # the old protection, asked for: every model not listed priced like a dear one
+    star = PriceTable.parse("*:0.01:0.03")
+    assert star.cost("someone-elses-model", 1000, 1000) == 40_000 and star.unpriced("someone-elses-model") == ""
+    assert star.cost("gpt-4o-mini-2024-07-18", 1000, 0) == table.cost("gpt-4o-mini", 1000, 0)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8799/v1", "http://localhost:11434/v1", "http://[::1]:8000/v1",
+                                 "http://10.0.0.5/v1", "http://172.20.1.1:8000/v1", "http://192.168.1.20:1234/v1",
+                                 "http://gpu-box.local:8000/v1"])
+def test_a_local_endpoint_is_free_unless_llm_prices_names_the_model(url):
+    assert local_endpoint(url)
+    table = PriceTable.parse("", local=local_endpoint(url))
+    # whatever a local server calls its model, even a cloud model's name
+    assert table.cost("gpt-4o-mini", 1000, 1000) == 0 and table.unpriced("gpt-4o-mini") == "local"
+    priced = PriceTable.parse("llama3:latest:0.001:0.002", local=True)
+    assert priced.cost("llama3:latest", 1000, 1000) == 3_000 and priced.cost("qwen", 1000, 1000) == 0
+
+
+@pytest.mark.parametrize("url", ["https://api.openai.com/v1", "http://172.32.0.1/v1", "http://8.8.8.8/v1", None, "",
+                                 "http://ollama:11434/v1"])
+def test_a_public_endpoint_prices_known_cloud_models_as_before(url):
+    assert not local_endpoint(url)
+    assert PriceTable.parse("", local=local_endpoint(url)).cost("gpt-4o", 1000, 1000) == 12_500
+
+
+def test_free_calls_are_counted_per_model_and_budget_says_how_to_charge_them(redis):
+    ledger = CostLedger(redis, "ws")
+    for model, why in (("smollm2", "local"), ("smollm2", "local"), ("mystery", "unlisted"), ("gpt-4o", "")):
+        ledger.record(Spend(run_id="r1", project="inbox", model=model, prompt_tokens=10, completion_tokens=5, cost=0,
+                            day=ledger.today().isoformat(), unpriced=why))
+    assert CostLedger.unpriced(ledger.month()) == {"smollm2": ("local", 2), "mystery": ("unlisted", 1)}
+    assert free_models(ledger.month()) == [
+        "model mystery: free (not in the price table; set LLM_PRICES to charge it)",
+        "local model smollm2: free (not in the price table; set LLM_PRICES to charge it)"]
 
 
 def test_unreadable_prices_say_how_to_write_them():
