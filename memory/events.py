@@ -56,7 +56,7 @@ class EventLog(WorkspaceStore):
         # lies by reference in a hash, so forgetting can wipe a text and leave the record
         ref = uuid.uuid4().hex[:20]
         fields = {"trace_id": trace_id, "kind": kind, "ts": repr(time.time()), "actor": actor, "data_ref": ref}
-        encoded = self.redactor.text(json.dumps(self.redactor.value(data), ensure_ascii=False, default=str))
+        encoded = self.redactor.json(data)
         # the workspace stream is the log; a short stream per trace makes a timeline one read.
         # Plain commands, no script: a script inside a caller's pipeline costs an extra round trip.
         own = pipe is None

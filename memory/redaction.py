@@ -3,6 +3,7 @@
 The event log and the log handlers share it; it sits at the bottom of the package so both can."""
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, Iterable
 from urllib.parse import quote
@@ -22,6 +23,10 @@ CREDENTIALS: tuple[Pattern, ...] = (
     (re.compile(r"\bxox[abeprs]-[A-Za-z0-9-]+"), MASK),
     (re.compile(r"\bxapp-[A-Za-z0-9-]+"), MASK),
     (re.compile(r"\bsk-[A-Za-z0-9_-]{8,}"), MASK),
+    (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}"), MASK),
+    (re.compile(r"\bAKIA[0-9A-Z]{16}\b"), MASK),
+    # a JSON web token: three base64url parts, the first an encoded '{"'
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), MASK),
     (re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE), r"\1 " + MASK),
     # the password of a URL's user info: redis://:pw@host, https://user:pw@host
     (re.compile(r"(\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)[^/\s@]+@", re.IGNORECASE), r"\1" + MASK + "@"),
@@ -55,14 +60,20 @@ class Redactor:
         return text
 
     def value(self, value: Any) -> Any:
-        """`value` with secrets masked at any depth; a secret-named key's value is masked whole."""
-        if isinstance(value, str):
-            return self.text(value)
+        """`value` with secrets masked at any depth; a secret-named key's value is masked whole. Numbers stay as they
+        are (a count is never a credential); any other object is masked as its text."""
+        if value is None or isinstance(value, (bool, int, float)):
+            return value
         if isinstance(value, dict):
-            return {k: MASK if SECRET_KEY.search(str(k)) else self.value(v) for k, v in value.items()}
+            return {self.text(str(k)): MASK if SECRET_KEY.search(str(k)) else self.value(v) for k, v in value.items()}
         if isinstance(value, (list, tuple)):
             return [self.value(v) for v in value]
-        return value
+        return self.text(value if isinstance(value, str) else str(value))
+
+    def json(self, value: Any) -> str:
+        """`value` masked, as JSON: secrets are looked for in keys and text, never in numbers, so a configured
+        secret that happens to be digits cannot hide `prompt_tokens`."""
+        return json.dumps(self.value(value), ensure_ascii=False)
 
 
 def secret_values(value: Any) -> list[str]:

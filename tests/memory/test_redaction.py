@@ -38,3 +38,23 @@ def test_secret_values_reaches_nested_models_and_dicts():
                         webhooks={"outbound": {"crm": {"url": "https://crm.example", "secret": "out-secret"}, "plain": {"url": "https://x"}},
                                   "inbound": {"orders": "in-secret"}})
     assert sorted(secret_values(settings)) == ["1:abc", "in-secret", "out-secret", "sk-1", "xoxb-1"]
+
+
+def test_credential_shaped_values_are_masked_in_any_field():
+    mask = Redactor().text
+    assert mask("ghp_abcdefghijklmnopqrstuv123 AKIAABCDEFGHIJKLMNOP") == "*** ***"
+    assert mask("Bearer-less eyJhbGciOiJIUzI1.eyJzdWIiOiIxMjM0.SflKxwRJSMeKKF2QT4") == "Bearer-less ***"
+
+
+def test_an_llm_call_in_the_trace_shows_its_counts_even_when_a_secret_is_digits(redis):
+    from memory.events import EventLog
+
+    # a configured secret that happens to be a number must not hide a count that equals it
+    events = EventLog(redis, "ws", secrets=["2048", "hunter22"])
+    events.record("t1", "llm.call", actor="budget", model="smollm2", prompt_tokens=2048, completion_tokens=12, max_tokens=600,
+                  total_tokens=2060, api_key="k", error="auth hunter22 refused", headers={"authorization": "Bearer x", "cookie": "c"})
+    [event] = events.timeline("t1")
+    assert event.data == {"model": "smollm2", "prompt_tokens": 2048, "completion_tokens": 12, "max_tokens": 600,
+                          "total_tokens": 2060, "api_key": "***", "error": "auth *** refused",
+                          "headers": {"authorization": "***", "cookie": "***"}}
+    assert '"prompt_tokens": 2048' in event.summary
