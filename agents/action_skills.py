@@ -102,12 +102,13 @@ def draft(ctx: SkillContext, intent: Intent) -> Outcome:
             hits = ctx.recall.retriever.retrieve(ctx.workspace, request.about or request.text, intent="draft")
             memories = render_for_model(hits)
         written = written_by_model(ctx.llm, request, memories)
-    subject, body = written or template(request)
-    made = new_draft(request, subject, body, "model" if written else "template", ctx.trace_id)
+    by_model = written is not None and not written.why
+    subject, body = (written.subject, written.body) if written is not None and by_model else template(request)
+    made = new_draft(request, subject, body, "model" if by_model else "template", ctx.trace_id)
     ctx.drafts.save(made)
     ctx.events.record(ctx.trace_id, "draft.created", actor="worker", draft_id=made.id, to=list(made.to),
-                      written_by=made.written_by, digest=made.digest)
-    note = "" if written or ctx.llm is None else " (the model gave no usable draft, so this one is from a template)"
+                      written_by=made.written_by, digest=made.digest, **({"why": written.why} if written and written.why else {}))
+    note = "" if written is None or by_model else f" from a template: {written.why}"
     hint = " Add an address to send it: /draft ADDRESS ABOUT." if not made.to else " Send asks for your approval first."
     return Outcome(text=f"Here is a draft{note}.{hint}", card=draft_card(made))
 

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from redis import Redis
 from redis.exceptions import WatchError
 
-from agents.llm import Llm, LlmUnavailable, ToolSpec
+from agents.llm import Llm, LlmTimeout, LlmUnavailable, Progress, ToolSpec
 from kernel.messages import Button, Card, CardField, Frozen
 from kernel.keys import WorkspaceStore
 from kernel.text import EMAIL
@@ -189,8 +189,18 @@ WRITE_EMAIL = ToolSpec(
 )
 
 
-def written_by_model(llm: Llm, request: Request, memories: str) -> tuple[str, str] | None:
-    """Subject and body from the model, or None when it could not be reached or answered nothing usable.
+@dataclass(frozen=True)
+class Written:
+    """The model's draft: its subject and body, or why there is none (said to the operator)."""
+
+    subject: str = ""
+    body: str = ""
+    why: str = ""
+
+
+def written_by_model(llm: Llm, request: Request, memories: str, show: Progress | None = None) -> Written:
+    """Subject and body from the model, or why there are none (it could not be reached, its answer was cut at
+    max_tokens, or it gave nothing usable). With `show`, the answer is streamed and shown as it is written.
     OverBudget is not caught: the caller's job reports it like every other over-budget call."""
     lines = [f"Request: {request.text}"]
     if request.to:
@@ -200,10 +210,14 @@ def written_by_model(llm: Llm, request: Request, memories: str) -> tuple[str, st
     if memories:
         lines.append(f"\nMemories that may help:\n\n{memories}")
     messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "\n".join(lines)}]
+    progress = (lambda raw: show(readable(raw))) if show is not None else None
     try:
-        completion = llm.complete(messages, tools=[WRITE_EMAIL], purpose="draft")
-    except LlmUnavailable:
-        return None
+        # one tool, known in advance: the model is told to call it by name, which keeps a small local model to it
+        completion = llm.complete(messages, tools=[WRITE_EMAIL], purpose="draft", tool_choice=WRITE_EMAIL.name, on_delta=progress)
+    except LlmTimeout as err:
+        return Written(why=f"the model gave {err}")
+    except LlmUnavailable as err:
+        return Written(why=f"the model could not be reached: {str(err)[:160]}")
     candidates: list[dict[str, Any]] = [c.arguments for c in completion.tool_calls if c.name == WRITE_EMAIL.name and c.arguments]
     if completion.text.strip().startswith("{"):
         try:
@@ -213,8 +227,33 @@ def written_by_model(llm: Llm, request: Request, memories: str) -> tuple[str, st
     for found in candidates:
         subject, body = found.get("subject"), found.get("body")
         if isinstance(subject, str) and isinstance(body, str) and subject.strip() and body.strip():
-            return " ".join(subject.split())[:200], body.strip()
-    return None
+            return Written(" ".join(subject.split())[:200], body.strip())
+    if completion.cut:
+        n = completion.usage.completion_tokens
+        return Written(why=f"the model's draft was cut off at {n} tokens (for longer drafts: "
+                           f"LLM_MODELS='{{\"draft\": {{\"max_tokens\": {2 * n}}}}}')")
+    return Written(why="the model gave no usable draft")
+
+
+_FIELD = re.compile(r'"(subject|body)"\s*:\s*"((?:[^"\\]|\\.)*)', re.S)
+
+
+def readable(raw: str) -> str:
+    """A draft still being written, as the operator reads it: the subject and body so far out of write_email's
+    unfinished arguments, or the model's text as it is."""
+    found = {name: _unescaped(value) for name, value in _FIELD.findall(raw)}
+    if not found:
+        return "" if raw.lstrip().startswith("{") else raw
+    return "\n\n".join(part for part in (f"Subject: {found['subject']}" if "subject" in found else "", found.get("body", "")) if part)
+
+
+def _unescaped(value: str) -> str:
+    # an escape cut in half (a lone backslash, \u00) waits for its next piece
+    value = re.sub(r"\\(u[0-9a-fA-F]{0,3})?$", "", value)
+    try:
+        return str(json.loads(f'"{value}"'))
+    except json.JSONDecodeError:
+        return value
 
 
 def new_draft(request: Request, subject: str, body: str, written_by: str, trace_id: str) -> Draft:

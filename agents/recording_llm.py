@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from agents.llm import Completion, Llm, ToolSpec
+from agents.llm import Completion, Llm, Progress, ToolSpec
 from agents.recording import ModelCall, heard, tools_digest
 from memory.redaction import Redactor
 
@@ -18,9 +18,11 @@ class RecordingLlm:
     inner: Llm
 
     def complete(
-        self, messages: list[dict[str, Any]], tools: list[ToolSpec] | None = None, model: str | None = None, purpose: str = ""
+        self, messages: list[dict[str, Any]], tools: list[ToolSpec] | None = None, model: str | None = None, purpose: str = "",
+        *, max_tokens: int | None = None, tool_choice: str | None = None, on_delta: Progress | None = None,
     ) -> Completion:
-        completion = self.inner.complete(messages, tools=tools, model=model, purpose=purpose)
+        completion = self.inner.complete(messages, tools=tools, model=model, purpose=purpose, max_tokens=max_tokens,
+                                         tool_choice=tool_choice, on_delta=on_delta)
         heard(ModelCall(purpose=purpose, model=model or "", messages=[dict(m) for m in messages],
                         tools=[t.name for t in tools or []], tools_digest=tools_digest(tools), answer=completion))
         return completion
@@ -46,7 +48,8 @@ class RecordedLlm:
         self.used = 0
 
     def complete(
-        self, messages: list[dict[str, Any]], tools: list[ToolSpec] | None = None, model: str | None = None, purpose: str = ""
+        self, messages: list[dict[str, Any]], tools: list[ToolSpec] | None = None, model: str | None = None, purpose: str = "",
+        *, max_tokens: int | None = None, tool_choice: str | None = None, on_delta: Progress | None = None,
     ) -> Completion:
         n = self.used + 1
         if self.used >= len(self.calls):

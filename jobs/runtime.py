@@ -18,6 +18,7 @@ from agents.costs import CostLedger, PriceTable, local_endpoint
 from agents.intents.recognizers import WorkerRecognizer
 from agents.llm import Llm, OpenAiLlm
 from agents.recording_llm import RecordingLlm
+from agents.retrying_llm import RetryingLlm
 from agents.recall import Recall
 from agents.reminders import ReminderBook
 from kernel.context import bound
@@ -133,7 +134,7 @@ def model_client(settings: Settings) -> OpenAiLlm | None:
     if not model.base_url:
         return None
     key = model.api_key.get_secret_value() if model.api_key else None
-    return OpenAiLlm(model.base_url, key, model.model)
+    return OpenAiLlm(model.base_url, key, model.model, timeout_s=model.timeout_s, max_tokens=model.max_tokens_for(""))
 
 
 def worker_events(settings: Settings, redis: Redis) -> EventLog:
@@ -142,14 +143,16 @@ def worker_events(settings: Settings, redis: Redis) -> EventLog:
 
 
 def budgeted(inner: Llm, settings: Settings, events: EventLog, budgets: Budgets) -> Llm:
-    """Every call priced before it is made and held against its project's caps; the calls a run is planned with
-    are kept, as answered, for its replay (agents/recording_llm.py)."""
+    """Every call priced before it is made and held against its project's caps, its answer bounded by the max_tokens
+    the hold assumes; a timeout or server error is tried again on the record (OPENAI_MAX_RETRIES); the calls a run
+    is planned with are kept, as answered, for its replay (agents/recording_llm.py)."""
     model = settings.openai
     # a model on loopback or the private network costs nothing unless LLM_PRICES names it
     prices = PriceTable.parse(settings.budget.prices, local=local_endpoint(model.base_url))
-    return BudgetedLlm(RecordingLlm(inner), budgets, prices, events,
-                       model.model, model.cheap_model, model.max_completion_tokens,
-                       tiers={kind: model.model_for(kind) for kind in TASK_KINDS})
+    return BudgetedLlm(RecordingLlm(RetryingLlm(inner, events, model.max_retries)), budgets, prices, events,
+                       model.model, model.cheap_model, model.max_tokens_for(""),
+                       tiers={kind: model.model_for(kind) for kind in TASK_KINDS},
+                       limits={kind: model.max_tokens_for(kind) for kind in TASK_KINDS})
 
 
 def make_llm(settings: Settings, redis: Redis) -> Llm | None:

@@ -99,17 +99,24 @@ class ConversationSettings(_Group):
 TaskKind = Literal["intent", "slots", "plan", "draft", "digest", "ask"]
 TASK_KINDS: tuple[str, ...] = get_args(TaskKind)
 LIGHT_KINDS: tuple[str, ...] = ("intent", "slots", "digest", "ask")
+# The most tokens a model may write per kind of task (max_tokens, sent with every call and held by the budget):
+# choosing an intent or filling slots is a short tool call, a plan a few, a draft a short email
+MAX_TOKENS: dict[str, int] = {"intent": 256, "slots": 256, "plan": 800, "draft": 600, "digest": 400, "ask": 500}
+# a call of no known kind
+OTHER_MAX_TOKENS = 1024
 
 
 class TaskModel(_Group):
-    """What one kind of task is sent to (a kind's own limits would join the model here)."""
+    """What one kind of task is sent to, and how much the model may write for it."""
 
-    model: str = Field(min_length=1)
+    # the kind's default model when unset ({"draft": {"max_tokens": 900}} changes only the bound)
+    model: str | None = Field(default=None, min_length=1)
+    max_tokens: int | None = Field(default=None, ge=1)
 
 
 def _task_models(value: object) -> object:
     """LLM_MODELS as people write it: "plan=gpt-4o,draft=gpt-4o", or JSON {"plan": "gpt-4o"} /
-    {"plan": {"model": "gpt-4o"}}."""
+    {"plan": {"model": "gpt-4o", "max_tokens": 800}}."""
     if isinstance(value, str):
         text = value.strip()
         if text.startswith("{"):
@@ -136,17 +143,28 @@ class OpenAiSettings(_Group):
     # the cheaper model: the light kinds of task by default, and where a call falls back to when the usual model
     # would exceed a budget cap
     cheap_model: str | None = None
-    # LLM_MODELS: the model per kind of task, where it is not the default above
+    # LLM_MODELS: the model and max_tokens per kind of task, where they are not the defaults
     models: TaskModels = {}
-    # completion tokens assumed when a call is priced before it is made
-    max_completion_tokens: int = 1024
+    # LLM_MAX_COMPLETION_TOKENS: max_tokens of every kind LLM_MODELS does not bound (MAX_TOKENS per kind when unset)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    # seconds to wait for an answer (for a streamed one: for its next piece) before the call counts as timed out,
+    # and how often Deputy tries again after a timeout or a server error (each one an event in the trace)
+    timeout_s: float = Field(default=60.0, gt=0)
+    max_retries: int = Field(default=1, ge=0)
 
     def model_for(self, kind: str) -> str:
         """The model a task of KIND goes to: LLM_MODELS's, else the cheaper model for a light kind, else the main one."""
         chosen = self.models.get(kind)  # type: ignore[call-overload]
-        if chosen is not None:
+        if chosen is not None and chosen.model:
             return chosen.model
         return (self.cheap_model or self.model) if kind in LIGHT_KINDS else self.model
+
+    def max_tokens_for(self, kind: str) -> int:
+        """The most tokens a task of KIND may write: LLM_MODELS's, else LLM_MAX_COMPLETION_TOKENS, else the kind's own."""
+        chosen = self.models.get(kind)  # type: ignore[call-overload]
+        if chosen is not None and chosen.max_tokens:
+            return chosen.max_tokens
+        return self.max_completion_tokens or MAX_TOKENS.get(kind, OTHER_MAX_TOKENS)
 
 
 class IntentSettings(_Group):

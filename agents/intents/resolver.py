@@ -81,7 +81,9 @@ class LlmResolver:
         )
         messages = [{"role": "system", "content": system}, {"role": "user", "content": text}]
         try:
-            completion = self.llm.complete(messages, tools=tools, purpose="slots" if only else "intent")
+            # the intent is known when only its slots are asked for: the model is told to call that tool by name
+            completion = self.llm.complete(messages, tools=tools, purpose="slots" if only else "intent",
+                                           tool_choice=specs[0].name if only and specs else None)
         except LlmUnavailable as err:
             return Resolution("unavailable", detail=str(err)[:300])
         if not completion.tool_calls:

@@ -4,11 +4,19 @@ Script entries (consumed in order; the last one repeats):
   {"content": "text"}                                   a plain answer
   {"tool_calls": [{"name": "x", "arguments": {...}}]}   function calls (arguments may be a raw string)
   {"status": 500} / {"status": 429}                     an HTTP error
+  {"delay_s": 2, ...}                                   the answer after a wait (a model slower than the client's timeout)
+  {"finish_reason": "length", ...}                      an answer cut at max_tokens (content or arguments cut short)
+  {"usage": {"prompt_tokens": 9, "completion_tokens": 600}, ...}   the usage reported for this answer
   {"embedding_dim": 384}                                 (embeddings endpoint answers with unit vectors)
+A request with "stream": true is answered as server-sent events: the content word by word, a tool call's arguments
+a few characters at a time ({"chunk_delay_s": 0.05} between pieces), then the finish reason and, when the request
+asks for it (stream_options.include_usage), the usage; {"stream_usage": false} leaves it out, as llama.cpp's server does.
 """
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 import time
 from typing import Any
 
@@ -38,6 +46,8 @@ class ScriptedOpenAI:
         body = await request.json()
         self.requests.append({"path": request.path, "body": body, "headers": dict(request.headers)})
         entry = self._next()
+        if entry.get("delay_s"):
+            await asyncio.sleep(entry["delay_s"])
         if "status" in entry:
             return web.json_response({"error": {"message": "scripted failure", "type": "server_error"}}, status=entry["status"])
         message: dict[str, Any] = {"role": "assistant", "content": entry.get("content")}
@@ -54,12 +64,46 @@ class ScriptedOpenAI:
                 for i, call in enumerate(entry["tool_calls"])
             ]
             message["content"] = None
+        finish = entry.get("finish_reason") or ("tool_calls" if "tool_calls" in entry else "stop")
+        if body.get("stream"):
+            return await self._stream(request, body, entry, message, finish)
+        usage = entry.get("usage") or self.usage
         return web.json_response({
             "id": f"chatcmpl-{len(self.requests)}", "object": "chat.completion", "created": int(time.time()),
             "model": body.get("model", "scripted"),
-            "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if "tool_calls" in entry else "stop"}],
-            "usage": {**self.usage, "total_tokens": sum(self.usage.values())},
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+            "usage": {**usage, "total_tokens": sum(usage.values())},
         })
+
+    async def _stream(self, request: web.Request, body: dict[str, Any], entry: dict[str, Any], message: dict[str, Any],
+                      finish: str) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await response.prepare(request)
+        head = {"id": f"chatcmpl-{len(self.requests)}", "object": "chat.completion.chunk", "created": int(time.time()),
+                "model": body.get("model", "scripted")}
+
+        async def send(choices: list[dict[str, Any]], **extra: Any) -> None:
+            await response.write(f"data: {json.dumps({**head, 'choices': choices, **extra})}\n\n".encode())
+
+        pieces: list[dict[str, Any]] = [{"role": "assistant"}]
+        pieces += [{"content": word} for word in re.findall(r"\s*\S+", message.get("content") or "")]
+        for i, call in enumerate(message.get("tool_calls") or []):
+            fn = call["function"]
+            pieces.append({"tool_calls": [{"index": i, "id": call["id"], "type": "function",
+                                           "function": {"name": fn["name"], "arguments": ""}}]})
+            pieces += [{"tool_calls": [{"index": i, "function": {"arguments": fn["arguments"][at:at + 8]}}]}
+                       for at in range(0, len(fn["arguments"]), 8)]
+        for delta in pieces:
+            await send([{"index": 0, "delta": delta, "finish_reason": None}])
+            if entry.get("chunk_delay_s"):
+                await asyncio.sleep(entry["chunk_delay_s"])
+        await send([{"index": 0, "delta": {}, "finish_reason": finish}])
+        usage = entry.get("usage") or self.usage
+        if (body.get("stream_options") or {}).get("include_usage") and entry.get("stream_usage", True):
+            await send([], usage={**usage, "total_tokens": sum(usage.values())})
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
 
     async def _embeddings(self, request: web.Request) -> web.Response:
         body = await request.json()

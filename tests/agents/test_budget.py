@@ -31,7 +31,7 @@ class Clock:
 def make(redis, server, daily=1.0, monthly=0.0, cheap=None, clock=None, scheduler=None, max_tokens=100):
     ledger = CostLedger(redis, "ws", "Europe/Berlin", clock=clock)
     budgets = Budgets(redis, ledger, Caps.parse(daily, monthly), scheduler)
-    llm = BudgetedLlm(OpenAiLlm(server.base_url, None, "big", max_retries=0), budgets, PriceTable.parse(PRICES),
+    llm = BudgetedLlm(OpenAiLlm(server.base_url, None, "big"), budgets, PriceTable.parse(PRICES),
                       EventLog(redis, "ws"), model="big", cheap_model=cheap, max_completion_tokens=max_tokens)
     return llm, budgets
 

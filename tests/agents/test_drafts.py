@@ -137,3 +137,22 @@ class TestWithModel:
         assert {f["label"]: f["value"] for f in card["fields"]}["Written by"] == "a template (no model)"
         assert "from a template" in (await deputy.messages())[-1]["text"]
         assert smtp.messages == []
+
+    async def test_a_draft_cut_at_max_tokens_says_so(self, deputy, smtp, openai_server):
+        openai_server.answer({"tool_calls": [{"name": "write_email", "arguments": '{"subject": "Invoice", "body": "Hi Ana, the'}],
+                              "finish_reason": "length", "usage": {"prompt_tokens": 80, "completion_tokens": 600}})
+        _, card = await draft(deputy, "/draft ana@acme.io about the invoice")
+        text = (await deputy.messages())[-1]["text"]
+        assert "from a template: the model's draft was cut off at 600 tokens" in text, text
+        assert {f["label"]: f["value"] for f in card["fields"]}["Written by"] == "a template (no model)"
+
+    async def test_a_model_slower_than_the_timeout_is_retried_then_the_template_is_used(self, deputy, smtp, openai_server,
+                                                                                        settings, monkeypatch):
+        monkeypatch.setenv("OPENAI_TIMEOUT_S", "0.3")
+        openai_server.answer({"delay_s": 1.0, "content": "too late"})
+        ack, card = await draft(deputy, "/draft ana@acme.io about the invoice")
+        text = (await deputy.messages())[-1]["text"]
+        assert "from a template: the model gave no answer within 0.3 s, tried 2 times" in text, text
+        assert kinds(deputy, settings, ack["trace_id"]).count("llm.timeout") == 2
+        assert "llm.retry" in kinds(deputy, settings, ack["trace_id"])
+

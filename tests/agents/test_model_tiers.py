@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from agents.budget import Budgets, Caps, Charge, charge_to
+from agents.budget import Budgets, Caps, Charge, OverBudget, charge_to
 from agents.budgeted_llm import BudgetedLlm
 from agents.cost_report import by_task
 from agents.costs import CostLedger, PriceTable, Spend
@@ -32,10 +32,12 @@ class Scripted:
 
     def __init__(self) -> None:
         self.models: list[str | None] = []
+        self.options: list[dict[str, Any]] = []
 
     def complete(self, messages: list[dict[str, Any]], tools: list[ToolSpec] | None = None, model: str | None = None,
-                 purpose: str = "") -> Completion:
+                 purpose: str = "", **options: Any) -> Completion:
         self.models.append(model)
+        self.options.append(options)
         return Completion(text="ok", usage=Usage(prompt_tokens=100, completion_tokens=20), model=model or "")
 
 
@@ -81,6 +83,41 @@ def test_llm_models_reaches_the_budgeted_model(redis, monkeypatch):
 
     assert isinstance(llm, BudgetedLlm)
     assert dict(llm.tiers) == {"intent": "small", "slots": "small", "plan": "big", "draft": "mid", "digest": "small", "ask": "small"}
+
+
+def test_each_kind_of_task_sends_the_max_tokens_its_call_is_held_for(redis, monkeypatch):
+    monkeypatch.setenv("OPENAI_MODEL", "big")
+    monkeypatch.setenv("LLM_MODELS", '{"draft": {"max_tokens": 900}, "plan": {"model": "mid"}}')
+    inner = Scripted()
+    budgets = Budgets(redis, CostLedger(redis, "ws"), Caps.parse(1, 0))
+    llm = budgeted(inner, load_settings(), EventLog(redis, "ws"), budgets)
+    kinds = ("intent", "slots", "plan", "draft", "digest", "ask", "")
+    with charge_to(Charge(run_id="r1")):
+        for kind in kinds:
+            llm.complete(HI, purpose=kind)
+
+    assert [o["max_tokens"] for o in inner.options] == [256, 256, 800, 900, 400, 500, 1024]
+    assert inner.models[2:4] == ["mid", "big"]  # a kind's model and its bound are set apart
+    calls = [e.data for e in EventLog(redis, "ws").timeline("r1") if e.kind == "llm.call"]
+    assert [c["max_tokens"] for c in calls] == [256, 256, 800, 900, 400, 500, 1024]
+    assert all(c["completion_tokens"] <= c["max_tokens"] and c["finish_reason"] == "" for c in calls)
+
+    monkeypatch.setenv("LLM_MAX_COMPLETION_TOKENS", "300")  # every kind LLM_MODELS does not bound
+    inner.options.clear()
+    llm = budgeted(inner, load_settings(), EventLog(redis, "ws"), budgets)
+    for kind in kinds:
+        llm.complete(HI, purpose=kind)
+    assert [o["max_tokens"] for o in inner.options] == [300, 300, 300, 900, 300, 300, 300]
+
+
+def test_a_call_is_priced_at_its_own_max_tokens(redis):
+    budgets = Budgets(redis, CostLedger(redis, "ws"), Caps.parse(0.002, 0))
+    llm = BudgetedLlm(Scripted(), budgets, PriceTable.parse(PRICES), EventLog(redis, "ws"), model="big",
+                      max_completion_tokens=100, limits={"intent": 10})
+    # 10 completion tokens on "big" fit a $0.002 cap; 100 (about $0.003) would not
+    assert llm.complete(HI, purpose="intent").text == "ok"
+    with pytest.raises(OverBudget):
+        llm.complete(HI, purpose="plan")
 
 
 def test_spend_recorded_before_kinds_were_is_still_read(redis):

@@ -101,6 +101,9 @@ def test_the_calendar_specialist_may_not_send_email(calendar_agent, openai_serve
     # the model was never offered email, and what it proposed anyway was refused, with the specialist named
     offered = {t["function"]["name"] for t in openai_server.requests[0]["body"]["tools"]}
     assert "calendar__create" in offered and "email__send" not in offered
+    # planning leaves the choice of tools to the model (a named choice would force one; llama.cpp refuses
+    # "required"), and its answer is bounded by planning's max_tokens
+    assert "tool_choice" not in openai_server.requests[0]["body"] and openai_server.requests[0]["body"]["max_tokens"] == 800
     timeline = EventLog(redis, settings.workspace).timeline("cal-1")
     assert {e.data["specialist"] for e in timeline if e.kind == "plan.made"} == {"calendar"}
     [blocked] = [e for e in timeline if e.kind == "step.blocked"]

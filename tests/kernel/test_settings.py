@@ -52,6 +52,8 @@ DOCUMENTED: dict[str, tuple[str, str, Any]] = {
     "OPENAI_MODEL": ("openai.model", "llama3", "llama3"),
     "OPENAI_CHEAP_MODEL": ("openai.cheap_model", "gpt-4o-mini", "gpt-4o-mini"),
     "LLM_MAX_COMPLETION_TOKENS": ("openai.max_completion_tokens", "256", 256),
+    "OPENAI_TIMEOUT_S": ("openai.timeout_s", "120", 120.0),
+    "OPENAI_MAX_RETRIES": ("openai.max_retries", "0", 0),
     "LLM_MODELS": ("openai.models", "plan=gpt-4o, draft=gpt-4o",
                    {"plan": TaskModel(model="gpt-4o"), "draft": TaskModel(model="gpt-4o")}),
     "INTENTS_FILE": ("intent.file", "/srv/intents.yaml", Path("/srv/intents.yaml")),
@@ -182,6 +184,8 @@ def test_lists_are_read_from_commas_or_json(monkeypatch: pytest.MonkeyPatch) -> 
     ("WORKERS", "many"),
     ("LLM_MODELS", "plan gpt-4o"),
     ("LLM_MODELS", "chat=gpt-4o"),
+    ("LLM_MODELS", '{"draft": {"max_tokens": 0}}'),
+    ("OPENAI_TIMEOUT_S", "0"),
 ])
 def test_a_value_that_does_not_fit_names_its_variable(name: str, text: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(name, text)
@@ -199,6 +203,16 @@ def test_light_tasks_go_to_the_cheaper_model_unless_llm_models_says_otherwise(mo
     models = Settings().openai
     assert {k: models.model_for(k) for k in ("intent", "slots", "digest", "ask", "plan", "draft")} == {
         "intent": "small", "slots": "small", "digest": "small", "ask": "mid", "plan": "big", "draft": "big"}
+
+
+def test_each_kind_of_task_has_its_max_tokens_unless_one_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    kinds = ("intent", "slots", "plan", "draft", "digest", "ask")
+    assert [Settings().openai.max_tokens_for(k) for k in kinds] == [256, 256, 800, 600, 400, 500]
+    monkeypatch.setenv("LLM_MODELS", '{"draft": {"max_tokens": 900}, "plan": {"model": "big", "max_tokens": 1200}}')
+    monkeypatch.setenv("LLM_MAX_COMPLETION_TOKENS", "300")
+    models = Settings().openai
+    assert [models.max_tokens_for(k) for k in kinds] == [300, 300, 1200, 900, 300, 300]
+    assert (models.model_for("draft"), models.model_for("plan")) == ("gpt-4o-mini", "big")
 
 
 def test_one_default_per_value() -> None:

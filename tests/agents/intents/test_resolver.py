@@ -16,8 +16,8 @@ NOW = datetime(2025, 6, 4, 15, 0, tzinfo=ZoneInfo("Europe/Berlin"))
 REGISTRY = load_registry()
 
 
-def resolver(server, retries: int = 0) -> LlmResolver:
-    return LlmResolver(OpenAiLlm(server.base_url, None, "small", max_retries=retries, timeout_s=5), "Europe/Berlin")
+def resolver(server) -> LlmResolver:
+    return LlmResolver(OpenAiLlm(server.base_url, None, "small", timeout_s=5), "Europe/Berlin")
 
 
 def test_scripted_tool_call_becomes_intent_slots(openai_server):
@@ -41,8 +41,16 @@ def test_slot_filling_offers_only_the_recognised_intent(openai_server):
     openai_server.answer({"tool_calls": [{"name": "set_budget", "arguments": {"amount": {"value": 40, "currency": "eur"}}}]})
     answer = resolver(openai_server).resolve("budget forty euro", REGISTRY, only="set_budget", now=NOW)
     assert answer.slots == {"action": "set", "amount": {"value": 40.0, "currency": "EUR"}}
-    names = [t["function"]["name"] for t in openai_server.requests[0]["body"]["tools"]]
-    assert names == ["set_budget", NONE_OF_THESE]
+    body = openai_server.requests[0]["body"]
+    assert [t["function"]["name"] for t in body["tools"]] == ["set_budget", NONE_OF_THESE]
+    # the intent is known: the model is told to call it by name (never "required", which llama.cpp refuses)
+    assert body["tool_choice"] == {"type": "function", "function": {"name": "set_budget"}}
+
+
+def test_choosing_an_intent_leaves_the_choice_to_the_model(openai_server):
+    openai_server.answer({"tool_calls": [{"name": NONE_OF_THESE, "arguments": {"reason": "unclear"}}]})
+    resolver(openai_server).resolve("hm", REGISTRY, now=NOW)
+    assert "tool_choice" not in openai_server.requests[0]["body"]
 
 
 @pytest.mark.parametrize(
