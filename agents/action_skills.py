@@ -101,7 +101,8 @@ def draft(ctx: SkillContext, intent: Intent) -> Outcome:
         if ctx.recall is not None:
             hits = ctx.recall.retriever.retrieve(ctx.workspace, request.about or request.text, intent="draft")
             memories = render_for_model(hits)
-        written = written_by_model(ctx.llm, request, memories)
+        # the console sees the draft being written; the reply, with its card, replaces it
+        written = written_by_model(ctx.llm, request, memories, show=ctx.partial)
     by_model = written is not None and not written.why
     subject, body = (written.subject, written.body) if written is not None and by_model else template(request)
     made = new_draft(request, subject, body, "model" if by_model else "template", ctx.trace_id)

@@ -60,6 +60,9 @@ class SkillContext:
     # draft emails (Send / Discard buttons) and the budgeted model that writes them; None where not wired
     drafts: "DraftStore | None" = None
     llm: "Llm | None" = None
+    # shows text still being written (a draft) in the request's thread, until the reply replaces it; the console
+    # only, None elsewhere (Slack and Telegram get the reply)
+    partial: Callable[[str], None] | None = None
     # who may approve more spend or set a budget (APPROVERS, else the operators); nobody when empty
     approvers: tuple[str, ...] = ()
     # the actor's clock: their time zone (learned, else TIMEZONE) and working hours [start, end)

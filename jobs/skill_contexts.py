@@ -10,6 +10,7 @@ from agents.skill_context import SkillContext
 from jobs.digest_jobs import OutboxDigest, builder_for
 from jobs.job_copies import JobCopies
 from jobs.runtime import Runtime
+from kernel.live_text import LiveText
 from integrations.crm import crm_for
 from memory.conversations import Conversations
 from memory.forgetting import Forgetting
@@ -49,6 +50,7 @@ def skill_context(rt: Runtime, trace_id: str, actor: str, thread_id: str, channe
         recall=rt.recall(),
         drafts=DraftStore(rt.redis, rt.settings.workspace),
         llm=rt.llm,
+        partial=LiveText(rt.redis, rt.settings.workspace, thread_id, trace_id) if channel == "console" else None,
         approvers=rt.approvers,
         timezone=zone_for(profile, rt.settings.timezone),
         work_hours=(profile.work_start if profile.work_start is not None else conversation.work_start,

@@ -13,6 +13,7 @@ from redis.client import Pipeline
 from bot.status import Working
 from kernel.messages import Inbound, Reply
 from kernel.keys import WorkspaceStore
+from kernel.live_text import console_live_channel
 
 CHANNEL = "console"
 DEFAULT_TITLE = "New conversation"
@@ -23,7 +24,7 @@ class ConsoleThreads(WorkspaceStore):
 
     @property
     def live_channel(self) -> str:
-        return self.keys("console", "live")
+        return console_live_channel(self.keys.workspace)
 
     def new_thread(self, title: str = "") -> dict[str, Any]:
         """A new thread id. An untitled thread is stored with its first message, named after it."""

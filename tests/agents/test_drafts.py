@@ -7,6 +7,7 @@ import json
 import pytest
 
 from agents.drafts import DraftStore
+from kernel.live_text import console_live_channel
 from memory.events import EventLog
 
 
@@ -156,3 +157,29 @@ class TestWithModel:
         assert kinds(deputy, settings, ack["trace_id"]).count("llm.timeout") == 2
         assert "llm.retry" in kinds(deputy, settings, ack["trace_id"])
 
+    async def test_the_console_sees_the_draft_being_written_and_then_the_reply_once(self, deputy, smtp, openai_server, settings):
+        body = "Hi Ana,\n\nthank you for paying invoice #42 so quickly. It was a pleasure working with you.\n\nBest regards"
+        openai_server.answer({"tool_calls": [{"name": "write_email", "arguments": {"subject": "Invoice #42", "body": body}}],
+                              "chunk_delay_s": 0.03})
+        listening = deputy.redis.pubsub()
+        listening.subscribe(console_live_channel(settings.workspace))
+        ack, card = await draft(deputy, "/draft ana@acme.io thanks for paying invoice 42")
+
+        updates = []
+        while (item := listening.get_message(timeout=0.1)) is not None:
+            if item["type"] == "message":
+                updates.append(json.loads(item["data"]))
+        listening.close()
+        # the channel is shared by every test on this Redis: only this request's updates count
+        updates = [u for u in updates if u.get("trace_id", u.get("message", {}).get("trace_id")) == ack["trace_id"]]
+        partials = [u["text"] for u in updates if u["type"] == "partial"]
+        assert len(partials) >= 2 and partials[0].startswith("Subject: Inv") and body[:20] in partials[-1]
+        assert all(len(later) >= len(earlier) for earlier, later in zip(partials, partials[1:]))
+        replies = [u for u in updates if u["type"] == "message" and u["message"]["role"] == "deputy"]
+        assert len(replies) == 1 and replies[0]["message"]["card"]["card_id"] == card["card_id"]
+        assert updates.index(replies[0]) > max(i for i, u in enumerate(updates) if u["type"] == "partial")
+        assert card["preview"].endswith(body)
+
+        request = next(r["body"] for r in openai_server.requests if r["body"].get("tool_choice"))
+        assert request["stream"] is True and request["max_tokens"] == 600
+        assert request["tool_choice"] == {"type": "function", "function": {"name": "write_email"}}

@@ -128,6 +128,17 @@ function showWorking(update) {
   list.scrollTop = list.scrollHeight;
 }
 
+// a reply still being written (a draft as the model writes it) grows in the working sign; the reply replaces it
+function showPartial(update) {
+  showWorking(update);
+  const sign = $("messages").querySelector(`.working[data-working="${CSS.escape(update.trace_id)}"]`);
+  if (!sign) return;  // answered already
+  sign.classList.add("partial");
+  sign.replaceChildren(el("div", "label", "Writing…"), el("div", "text", update.text));
+  const list = $("messages");
+  list.scrollTop = list.scrollHeight;
+}
+
 function settleWorking(m) {
   const sign = $("messages").querySelector(`.working[data-working="${CSS.escape(m.trace_id)}"]`);
   if (!sign) return;
@@ -224,6 +235,7 @@ function connect() {
   source.onmessage = (e) => {
     const update = JSON.parse(e.data);
     if (update.type === "status") { showWorking(update); return; }
+    if (update.type === "partial") { showPartial(update); return; }
     if (update.type !== "message") return;
     const known = state.threads.find((t) => t.id === update.message.thread_id);
     if (!known || (known.title === "New conversation" && update.message.role === "user")) {
