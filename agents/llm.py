@@ -148,10 +148,11 @@ class OpenAiLlm:
                         fn = call.function
                         # llama.cpp repeats the name in every piece; OpenAI sends it once
                         calls[call.index] = (name or (fn.name if fn else "") or "", args + ((fn.arguments or "") if fn else ""))
-                        pieces += 1
+                        pieces += bool(fn and fn.arguments)
                     if delta.content or delta.tool_calls:
                         on_delta(text or next(iter(calls.values()), ("", ""))[1])
-        counted = Usage(completion_tokens=pieces, counted=True)
+        # a piece is about a token; the server never writes more than max_tokens, so neither does the count
+        counted = Usage(completion_tokens=min(pieces, request["max_tokens"]), counted=True)
         used = Usage(prompt_tokens=usage.prompt_tokens or 0, completion_tokens=usage.completion_tokens or 0) if usage else counted
         return Completion(text=text, tool_calls=tool_calls([calls[i] for i in sorted(calls)]), usage=used,
                           model=model or request["model"], finish_reason=finish)

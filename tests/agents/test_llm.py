@@ -70,6 +70,9 @@ def test_a_stream_without_usage_is_counted(openai_server):
     completion = OpenAiLlm(openai_server.base_url, None, "small").complete(HI, on_delta=seen.append)
     assert seen[-1] == completion.text == "one two three four"
     assert completion.usage == Usage(prompt_tokens=0, completion_tokens=4, counted=True)
+    # a count never passes max_tokens (the server cannot have written more): it is a cut answer
+    bounded = OpenAiLlm(openai_server.base_url, None, "small").complete(HI, max_tokens=3, on_delta=seen.append)
+    assert bounded.usage.completion_tokens == 3 and bounded.cut
 
 
 def test_a_slow_answer_times_out_once_without_a_hidden_retry(openai_server):
