@@ -52,6 +52,7 @@ def per_message(settings: Settings, rows: list[tuple[str, str]], passes: int) ->
     """Figures over `passes` timed passes after one warm-up pass, and the messages the large model read."""
     recognizer = operator_intents.worker_recognizer(settings, False, False)
     recognizer.watcher.current()
+    operator_intents.load_models(recognizer)
     warm = operator_intents.answer_all(recognizer, rows)
     load_before = os.getloadavg()
     answers = [a for _ in range(passes) for a in operator_intents.answer_all(recognizer, rows)]
@@ -62,6 +63,9 @@ def per_message(settings: Settings, rows: list[tuple[str, str]], passes: int) ->
         "p50_ms": round(float(np.percentile(times, 50)), 2),
         "p99_ms": round(float(np.percentile(times, 99)), 2),
         "messages_timed": len(answers),
+        # the two paths of the cascade apart: read by the small model only, and by both
+        **{f"{model}_p{q}_ms": round(float(np.percentile(part, q)), 2) for model in ("small", "large")
+           if len(part := [a.ms for a in answers if getattr(a, "model", "") == model]) for q in (50, 99)},
         "large_model_share": quality.get("large_model_share", 0.0),
         "in_scope_accuracy": quality["in_scope_accuracy"],
         "oos_not_acted": quality["oos_not_acted"],
@@ -74,8 +78,11 @@ def per_message(settings: Settings, rows: list[tuple[str, str]], passes: int) ->
 
 async def _through_console(up: Any, texts: list[str], unsure: list[str], timeout_s: float) -> dict[str, Any]:
     async with Console(up) as console:
-        first = await console.ask(FIRST_MESSAGE, timeout_s)
-        first_unsure = await console.ask(unsure[0], timeout_s) if unsure else None
+        first = await console.ask(FIRST_MESSAGE, timeout_s) - up.linked
+        first_unsure = None
+        if unsure:
+            sent = time.perf_counter()
+            first_unsure = await console.ask(unsure[0], timeout_s) - sent
         missing = 0
         for text in texts:
             try:
