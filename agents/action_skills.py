@@ -13,7 +13,7 @@ from agents.planner import Planner
 from agents.playbooks import Playbook, StepTemplate, fill
 from agents.recollections import Recollection, Recollector
 from agents.setup_hints import unconfigured
-from agents.setups import MODEL
+from agents.setups import MODEL, needed_by
 from agents.skill_context import SkillContext
 from memory.retrieval import render_for_model
 
@@ -36,7 +36,7 @@ def act(ctx: SkillContext, intent: Intent) -> Outcome:
 
 def _not_set_up(ctx: SkillContext, intent: Intent) -> Outcome | None:
     """The setup hint, before any planning, when the intent's playbook needs a connector (or, for a plan the model
-    makes, the model) that this configuration lacks."""
+    makes, the model, or what its goal plainly needs) that this configuration lacks."""
     book = ctx.agent.planner.playbook_for(intent) if ctx.agent is not None else None
     if book is None:
         return None
@@ -46,7 +46,14 @@ def _not_set_up(ctx: SkillContext, intent: Intent) -> Outcome | None:
         hint = unconfigured(ctx, step.capability, would, fill(step.args, intent.slots))
         if hint is not None:
             return hint
-    return None if book.steps else unconfigured(ctx, MODEL, would)
+    if book.steps:
+        return None
+    # a goal that plainly needs what is not set up ("email Ana …" without SMTP) could never be planned: say so first
+    goal = str(intent.slots.get("goal") or intent.slots.get("instruction") or intent.text)
+    needed = [c for setup in needed_by(goal) for c in book.allowed if setup.covers(c)]
+    # then the goal itself is what Deputy would have done, and the task it can keep
+    hints = (unconfigured(ctx, c, would if c == MODEL else goal) for c in (MODEL, *needed))
+    return next((h for h in hints if h is not None), None)
 
 
 def _delivery_in_thread(ctx: SkillContext) -> str:

@@ -153,3 +153,15 @@ def test_a_model_plan_with_none_of_its_capabilities_configured_names_their_setti
     origin = Origin(channel="console", thread_id="t1", actor="operator")
     problem, _ = planner.plan(Intent(name="notify", text="tell the crm"), "r1", "t1", "default", origin)
     assert "set OUTBOUND_WEBHOOKS (README → Connectors" in problem.reason
+
+
+@pytest.mark.parametrize("goal, needs", [
+    ("email ana@acme.io that the invoice is paid", ["email"]), ("Please send an email to Ana", ["email"]),
+    ("write to Bo about Friday", ["email"]), ("schedule a call with Ana", ["calendar"]),
+    ("put lunch with Ana on my calendar", ["calendar"]),
+    # only how a goal opens counts: these merely mention email or a meeting
+    ("add a task to answer Ana's email", []), ("find my notes about the meeting", []), ("let Ana know", [])])
+def test_a_goal_plainly_needs_a_family_only_by_how_it_opens(goal, needs):
+    from agents.setups import needed_by
+
+    assert [s.family for s in needed_by(goal)] == needs
