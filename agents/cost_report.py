@@ -85,5 +85,9 @@ def by_task(row: Mapping[str, int]) -> list[str]:
 def free_models(row: Mapping[str, int]) -> list[str]:
     """The models whose calls cost nothing only because no price names them, and how to charge them:
     "local model llama3: free (not in the price table; set LLM_PRICES to charge it)"."""
-    return [f"{'local model' if why == 'local' else 'model'} {model}: free (not in the price table; set LLM_PRICES to charge it)"
-            for model, (why, _) in sorted(CostLedger.unpriced(row).items())]
+    return [free_line(model, why) for model, (why, _) in sorted(CostLedger.unpriced(row).items())]
+
+
+def free_line(model: str, why: str) -> str:
+    """What one model free by default says, `why` being PriceTable.unpriced's "local" or "unlisted"."""
+    return f"{'local model' if why == 'local' else 'model'} {model}: free (not in the price table; set LLM_PRICES to charge it)"

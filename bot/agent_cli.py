@@ -1,5 +1,5 @@
 """`deputy capabilities` (what Deputy can do, how carefully, and which specialist may do it) and `deputy check`
-(connector health)."""
+(connector health, and the model endpoint: its models, whether it answers with tool calls, what its calls cost)."""
 from __future__ import annotations
 
 import argparse
@@ -9,7 +9,11 @@ from typing import TYPE_CHECKING, Any
 from kernel.settings import Settings
 
 if TYPE_CHECKING:
+    from agents.endpoint_check import EndpointReport
     from agents.policy import Policy
+
+# the longest `deputy check` waits for the model endpoint, per request (a local model's first answer can be slow)
+CHECK_TIMEOUT_S = 30.0
 
 
 def _capabilities(settings: Settings):  # type: ignore[no-untyped-def]
@@ -73,9 +77,47 @@ def run_check(args: argparse.Namespace, settings: Settings) -> int:
     from integrations.registry import check_health
 
     report = check_health(_capabilities(settings))
+    endpoint = _endpoint(settings)
     if args.json:
-        print(json.dumps({name: {"ok": h.ok, "detail": h.detail} for name, h in report.items()}))
+        rows: dict[str, Any] = {name: {"ok": h.ok, "detail": h.detail} for name, h in report.items()}
+        if endpoint is not None:
+            rows["model endpoint"] = {"detail": " / ".join(endpoint.lines()), **endpoint.as_json()}
+        print(json.dumps(rows))
     else:
         for name, health in report.items():
             print(f"{'ok  ' if health.ok else 'FAIL'} {name:<18} {health.detail}")
-    return 0 if all(h.ok for h in report.values()) else 1
+        if endpoint is None:
+            print(f"     {'model endpoint':<18} not configured (set OPENAI_BASE_URL to use a model; nothing was asked)")
+        else:
+            print("\n".join([*endpoint.lines(), _pricing(settings, endpoint.model)]))
+    return 0 if all(h.ok for h in report.values()) and (endpoint is None or endpoint.ok) else 1
+
+
+def _endpoint(settings: Settings) -> "EndpointReport | None":
+    """The model endpoint's models and one tool-call probe, within CHECK_TIMEOUT_S a request and never retried;
+    None without OPENAI_BASE_URL (no probe is made)."""
+    from redis import Redis
+
+    from agents.endpoint_check import check_endpoint
+    from jobs.runtime import make_llm
+
+    model = settings.openai
+    if not model.base_url:
+        return None
+    timeout_s = min(model.timeout_s, CHECK_TIMEOUT_S)
+    bounded = settings.model_copy(update={"openai": model.model_copy(update={"timeout_s": timeout_s, "max_retries": 0})})
+    llm = make_llm(bounded, Redis.from_url(settings.redis_url))
+    assert llm is not None
+    key = model.api_key.get_secret_value() if model.api_key else None
+    return check_endpoint(llm, model.base_url, model.model_for("plan"), key, timeout_s)
+
+
+def _pricing(settings: Settings, model: str) -> str:
+    from agents.cost_report import free_line
+    from agents.costs import PriceTable, local_endpoint
+
+    prices = PriceTable.parse(settings.budget.prices, local=local_endpoint(settings.openai.base_url))
+    price = prices.lookup(model)
+    said = (free_line(model, prices.unpriced(model)) if price is None
+            else f"{model}: ${price.prompt_per_1k:g} / ${price.completion_per_1k:g} per 1k tokens in / out")
+    return f"ok   {'pricing':<18} {said}"

@@ -8,6 +8,9 @@ Script entries (consumed in order; the last one repeats):
   {"finish_reason": "length", ...}                      an answer cut at max_tokens (content or arguments cut short)
   {"usage": {"prompt_tokens": 9, "completion_tokens": 600}, ...}   the usage reported for this answer
   {"embedding_dim": 384}                                 (embeddings endpoint answers with unit vectors)
+A prose answer where tools were offered ({"content": ...}) is what weak local models often give.
+`refuse_required = True` answers HTTP 500 to tool_choice "required", as llama.cpp's server does; GET /v1/models
+lists `models`.
 A request with "stream": true is answered as server-sent events: the content word by word, a tool call's arguments
 a few characters at a time ({"chunk_delay_s": 0.05} between pieces), then the finish reason and, when the request
 asks for it (stream_options.include_usage), the usage; {"stream_usage": false} leaves it out, as llama.cpp's server does.
@@ -31,6 +34,8 @@ class ScriptedOpenAI:
         self.script: list[dict[str, Any]] = [{"content": "ok"}]
         self.usage = {"prompt_tokens": 100, "completion_tokens": 20}
         self.port = 0
+        self.refuse_required = False
+        self.models = ["scripted"]
 
     @property
     def base_url(self) -> str:
@@ -45,6 +50,8 @@ class ScriptedOpenAI:
     async def _chat(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.requests.append({"path": request.path, "body": body, "headers": dict(request.headers)})
+        if self.refuse_required and body.get("tool_choice") == "required":
+            return web.json_response({"error": {"message": "", "type": "internal_server_error"}}, status=500)
         entry = self._next()
         if entry.get("delay_s"):
             await asyncio.sleep(entry["delay_s"])
@@ -119,8 +126,12 @@ class ScriptedOpenAI:
             data.append({"object": "embedding", "index": i, "embedding": [v / norm for v in vec]})
         return web.json_response({"object": "list", "data": data, "model": body.get("model"), "usage": {"prompt_tokens": 1, "total_tokens": 1}})
 
+    async def _models(self, request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": m, "object": "model", "owned_by": "me"} for m in self.models]})
+
     def start(self) -> "ScriptedOpenAI":
-        self._server = ThreadedApp([web.post("/v1/chat/completions", self._chat), web.post("/v1/embeddings", self._embeddings)])
+        self._server = ThreadedApp([web.post("/v1/chat/completions", self._chat), web.post("/v1/embeddings", self._embeddings),
+                                    web.get("/v1/models", self._models)])
         self.port = self._server.start()
         return self
 
