@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal, Protocol, Sequence
 
@@ -57,8 +59,9 @@ class LocalEmbedder:
     """A sentence-transformers model: token states mean-pooled and normalised.
 
     Loaded on first use (or by `load`); `embed` is safe to call from several threads. `runtime`
-    "onnx" runs the graph prepared in `cache_dir` (built there first if it is missing) on `threads`
-    onnxruntime threads; "numpy" runs the reference encoder. Subclasses name the model, where its
+    "onnx" runs the graph prepared in `cache_dir` (built there first if it is missing), up to
+    `threads` batches at once (0: one per core), each on one thread; "numpy" runs the reference
+    encoder on BLAS's threads. Subclasses name the model, where its
     files are (`locate`) and its numpy encoder class."""
 
     name = ""
@@ -72,7 +75,7 @@ class LocalEmbedder:
         self.max_tokens = max_tokens
         self.cache_dir = cache_dir or MODEL_CACHE_DIR
         self.runtime = runtime
-        self.threads = threads
+        self.threads = threads or os.cpu_count() or 1
         self._load_lock = threading.Lock()
         # the Rust tokenizer object is shared; its calls are serialised to be safe across versions
         self._tokenize_lock = threading.Lock()
@@ -111,11 +114,11 @@ class LocalEmbedder:
                 log.warning("%s has no prepared graph in %s: preparing it now (seconds; `deputy prepare` does it at install time)",
                             self.name, self.cache_dir)
             try:
-                return OnnxEncoder(self.prepare(model_dir), self.threads)
+                return OnnxEncoder(self.prepare(model_dir))
             except UnusableGraph as err:  # a damaged file: built again, once
                 log.error("%s: %s; building its graph again", self.name, err)
                 self.prepared_path(model_dir).unlink(missing_ok=True)
-                return OnnxEncoder(self.prepare(model_dir), self.threads)
+                return OnnxEncoder(self.prepare(model_dir))
         except (ImportError, OSError, UnusableGraph) as err:
             log.error("%s runs in numpy, slower: its onnxruntime graph could not be prepared in %s: %s",
                       self.name, self.cache_dir, err)
@@ -179,8 +182,9 @@ class LocalEmbedder:
         out = np.empty((len(ids), len(wanted), self.dim), dtype=np.float32)
         # length buckets: sorting by token count keeps padding (and wasted matmul work) small
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        for start in range(0, len(order), self.batch_size):
-            chunk = order[start:start + self.batch_size]
+        chunks = [order[start:start + self.batch_size] for start in range(0, len(order), self.batch_size)]
+
+        def run(chunk: list[int]) -> None:
             length = max(len(ids[i]) for i in chunk)
             batch_ids = np.zeros((len(chunk), length), dtype=np.int64)
             mask = np.zeros((len(chunk), length), dtype=np.float32)
@@ -189,6 +193,15 @@ class LocalEmbedder:
                 mask[row, :len(ids[i])] = 1.0
             with self._small_batch_threads(len(chunk) * length):
                 out[chunk] = bert.pool(batch_ids, mask)[:, wanted]
+
+        if self.threads > 1 and len(chunks) > 1 and isinstance(bert, OnnxEncoder):
+            # whole batches side by side, each on one onnxruntime thread: on a shared machine this kept its speed
+            # where one batch split across threads waited for the slowest of them (docs/memory.md)
+            with ThreadPoolExecutor(min(self.threads, len(chunks))) as pool:
+                list(pool.map(run, chunks))
+        else:
+            for chunk in chunks:
+                run(chunk)
         return out
 
 

@@ -16,8 +16,9 @@ class UnusableGraph(RuntimeError):
 
 class OnnxEncoder:
     """One onnxruntime session over a prepared graph. `threads` is onnxruntime's intra-op thread
-    count (0: one per core). A session of one thread starts no threads of its own, so a process may
-    load it and then fork workers that share its weights."""
+    count; the embedders keep it at 1 and run several batches at once instead. A session of one
+    thread starts no threads of its own, so a process may load it and then fork workers that share
+    its weights; `pool` may be called from several threads at once."""
 
     def __init__(self, path: Path, threads: int = 1) -> None:
         # imported here: a process that embeds nothing (the gateway) never loads the runtime

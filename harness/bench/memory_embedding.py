@@ -17,6 +17,7 @@ from harness.bench.memory_eval import default_locomo, evaluate, parse
 from kernel.settings import Settings
 from memory.embedding_cache import CachedEmbedder
 from memory.embeddings import MiniLmEmbedder
+from memory.onnx_graph import BLOCK
 
 SAMPLE = 256
 ROUNDS = 3  # each runtime embeds the sample this many times, taking turns; the median is reported
@@ -45,7 +46,7 @@ def embedding(settings: Settings, corpus: Sequence[Note], threads: int) -> tuple
     cosines = (new.embed(sample) * before.embed(sample)).sum(axis=1)
     rate = {name: round(statistics.median(values), 1) for name, values in rates.items()}
     result: dict[str, Any] = {
-        "embed_runtime": "onnxruntime, int8 weights (MatMulNBits 8-bit, blocks of 32)",
+        "embed_runtime": f"onnxruntime, int8 weights (MatMulNBits 8-bit, blocks of {BLOCK})",
         "embed_threads": threads or os.cpu_count(),
         "embed_texts_per_s": rate["onnx"],
         "embed_texts_per_s_one_thread": rate["onnx_one_thread"],
