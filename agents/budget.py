@@ -102,6 +102,9 @@ class Charge:
     resume_payload: dict[str, Any] = field(default_factory=dict)
     # background work waits for tomorrow's budget instead of asking
     when_over: Literal["ask", "defer"] = "ask"
+    # when the job making these calls is stopped (epoch seconds; None: no limit): a retry that cannot finish
+    # before then is not started
+    deadline: float | None = None
 
 
 _charge: contextvars.ContextVar[Charge] = contextvars.ContextVar("deputy_charge", default=Charge())

@@ -149,7 +149,7 @@ def budgeted(inner: Llm, settings: Settings, events: EventLog, budgets: Budgets)
     model = settings.openai
     # a model on loopback or the private network costs nothing unless LLM_PRICES names it
     prices = PriceTable.parse(settings.budget.prices, local=local_endpoint(model.base_url))
-    return BudgetedLlm(RecordingLlm(RetryingLlm(inner, events, model.max_retries)), budgets, prices, events,
+    return BudgetedLlm(RecordingLlm(RetryingLlm(inner, events, model.max_retries, timeout_s=model.timeout_s)), budgets, prices, events,
                        model.model, model.cheap_model, model.max_tokens_for(""),
                        tiers={kind: model.model_for(kind) for kind in TASK_KINDS},
                        limits={kind: model.max_tokens_for(kind) for kind in TASK_KINDS})

@@ -29,6 +29,8 @@ from memory.profiles import Profiles, valid_zone
 # the intent a message below the confidence threshold gets (agents/intents/recognition.py's CLARIFY, which is
 # not imported here: that module loads scikit-learn, and this one is imported by every job)
 CLARIFY = "clarify"
+# seconds kept free at a job's end for its reply: no model call is retried into them
+DEADLINE_MARGIN_S = 5.0
 
 
 def _attempt(job: Job | None) -> int:
@@ -52,7 +54,7 @@ def handle_message(payload: dict[str, Any]) -> dict[str, Any]:
     ctx = skill_context(rt, trace_id, inbound.user_id, inbound.thread_id, inbound.channel, inbound.reply_to)
     # model calls made for this request are charged to it; over budget, the reply asks for more spend
     charge = Charge(run_id=trace_id, project=str(intent.slots.get("project") or "inbox"),
-                    resume_func=job_names.HANDLE_MESSAGE, resume_payload=payload)
+                    resume_func=job_names.HANDLE_MESSAGE, resume_payload=payload, deadline=_deadline(rt, job))
     with charge_to(charge):
         try:
             outcome = _carry_out(rt, ctx, intent, inbound.text)
@@ -64,6 +66,12 @@ def handle_message(payload: dict[str, Any]) -> dict[str, Any]:
         trace_id, "job.finished", actor="worker", job="handle_message", ok=outcome.ok, ms=round((time.perf_counter() - started) * 1000, 2)
     )
     return {"trace_id": trace_id, "ok": outcome.ok}
+
+
+def _deadline(rt: Runtime, job: Job | None) -> float:
+    """When this job will be stopped (its own timeout, else JOB_TIMEOUT_S), less a margin to reply in."""
+    timeout = (job.timeout if job is not None and job.timeout else None) or rt.settings.job.timeout_s
+    return time.time() + float(timeout) - DEADLINE_MARGIN_S
 
 
 def _carry_out(rt: Runtime, ctx: SkillContext, intent: Intent, said: str) -> Outcome:

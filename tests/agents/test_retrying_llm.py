@@ -63,3 +63,29 @@ def test_a_refused_request_is_not_retried(redis, openai_server):
         llm.complete(HI)
     assert not refused.value.retryable and len(openai_server.requests) == 1
     assert trace(redis, "r2") == []
+
+
+def test_a_retry_that_would_outlast_the_job_is_skipped_on_the_record(redis, openai_server):
+    # the first try times out with 0.5 s left before the job is stopped: a second 0.3 s try plus its wait would not fit
+    openai_server.answer({"delay_s": 1.0, "content": "late"}, {"content": "never asked"})
+    now = [1_000.0]
+    llm = RetryingLlm(OpenAiLlm(openai_server.base_url, None, "small", timeout_s=0.3), EventLog(redis, "ws"), retries=2,
+                      wait_s=0.3, timeout_s=0.3, clock=lambda: now[0])
+
+    with charge_to(Charge(run_id="late", project="inbox", deadline=1_000.5)), pytest.raises(LlmTimeout):
+        llm.complete(HI, purpose="plan")
+
+    assert len(openai_server.requests) == 1
+    events = trace(redis, "late")
+    assert [kind for kind, _ in events] == ["llm.timeout", "llm.retry_skipped"]
+    assert events[1][1]["reason"] == "the job would be stopped first (JOB_TIMEOUT_S)" and events[1][1]["attempt"] == 2
+
+
+def test_with_time_left_in_the_job_the_retry_goes_ahead(redis, openai_server):
+    openai_server.answer({"delay_s": 1.0, "content": "late"}, {"content": "here"})
+    llm = RetryingLlm(OpenAiLlm(openai_server.base_url, None, "small", timeout_s=0.3), EventLog(redis, "ws"), retries=1,
+                      wait_s=0.01, timeout_s=0.3, clock=lambda: 1_000.0)
+
+    with charge_to(Charge(run_id="room", project="inbox", deadline=1_060.0)):
+        assert llm.complete(HI, purpose="plan").text == "here"
+    assert [kind for kind, _ in trace(redis, "room")] == ["llm.timeout", "llm.retry"]
