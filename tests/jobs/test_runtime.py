@@ -42,8 +42,8 @@ def test_each_worker_builds_its_runtime_from_the_settings_of_the_moment_and_clos
     assert [first.settings.workspace, second.settings.workspace] == ["one", "two"]
     # what it opened is closed when the worker stops, and no job function can reach it any more
     assert closed(first) and closed(second)
-    # the model client, under the budget and the recording of planning calls
-    assert first.llm is not None and first.llm.inner.inner.client.is_closed()  # type: ignore[attr-defined]
+    # the model client, under the budget, the recording of planning calls and the retries
+    assert first.llm is not None and first.llm.inner.inner.inner.client.is_closed()  # type: ignore[attr-defined]
     with pytest.raises(RuntimeError, match="inside a Deputy worker"):
         current_runtime()
 
