@@ -126,6 +126,8 @@ async def say(client: TestClient, text: str, client_id: str | None = None) -> No
 
 async def test_a_scrape_after_messages_and_jobs_shows_them_and_every_metric_the_dashboard_draws(gateway, redis, shared_eval):
     client, services = gateway
+    # counts live as long as the process that made them: what this test did is what moved since here
+    start, _ = await scrape(client)
     await say(client, "/task add pay the rent", client_id="same-click")
     await say(client, "/task add pay the rent", client_id="same-click")  # the browser sent it twice
     await say(client, "what do I have on today?")  # free text: recognised in the worker
@@ -144,17 +146,23 @@ async def test_a_scrape_after_messages_and_jobs_shows_them_and_every_metric_the_
     run_burst(redis, jobs=(*JOBS, BROKEN), metrics=services.metrics)
     after, names = await scrape(client)
 
-    assert value(after, "deputy_deliveries_total", channel="console", status="accepted") == 2
-    assert value(after, "deputy_deliveries_total", channel="console", status="duplicate") == 1
-    assert value(after, "deputy_deliveries_total", channel="slack", status="accepted") == 1
-    assert value(after, "deputy_deliveries_total", channel="slack", status="duplicate") == 1
-    assert value(after, "deputy_deliveries_total", channel="telegram", status="refused") == 1
-    assert value(after, "deputy_ack_seconds_count", channel="slack") == 2
-    assert value(after, "deputy_job_duration_seconds_count", job="handle_message") == 3
-    assert value(after, "deputy_job_duration_seconds_count", job="digest_tick") == 1
-    assert value(after, "deputy_job_failures_total", job="broken") == 3 and value(after, "deputy_job_retries_total", job="broken") == 2
-    assert value(after, "deputy_cron_enqueued_total", job="digest_tick") == 1
-    assert total(after, "deputy_intents_total") == 1 and total(after, "deputy_intent_confidence_count") == 1
+    def moved(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(start, name, **labels)
+
+    def moved_total(name: str) -> float:
+        return total(after, name) - total(start, name)
+
+    assert moved("deputy_deliveries_total", channel="console", status="accepted") == 2
+    assert moved("deputy_deliveries_total", channel="console", status="duplicate") == 1
+    assert moved("deputy_deliveries_total", channel="slack", status="accepted") == 1
+    assert moved("deputy_deliveries_total", channel="slack", status="duplicate") == 1
+    assert moved("deputy_deliveries_total", channel="telegram", status="refused") == 1
+    assert moved("deputy_ack_seconds_count", channel="slack") == 2
+    assert moved("deputy_job_duration_seconds_count", job="handle_message") == 3
+    assert moved("deputy_job_duration_seconds_count", job="digest_tick") == 1
+    assert moved("deputy_job_failures_total", job="broken") == 3 and moved("deputy_job_retries_total", job="broken") == 2
+    assert moved("deputy_cron_enqueued_total", job="digest_tick") == 1
+    assert moved_total("deputy_intents_total") == 1 and moved_total("deputy_intent_confidence_count") == 1
     assert value(after, "deputy_queue_depth", queue="interactive") == 0
     assert value(after, "deputy_queue_failed", queue="interactive") == 1
     assert value(after, "deputy_outbox_undelivered") >= 3  # written by the worker, not delivered yet
