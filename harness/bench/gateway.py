@@ -39,8 +39,9 @@ async def _measure(url: str, token: str, redis_url: str, workspace: str, rate: f
         async for item in pubsub.listen():
             if item["type"] != "message":
                 continue
-            message = json.loads(item["data"])["message"]
-            if message["role"] == "deputy" and message["trace_id"] not in replies:
+            # the live channel also carries status signs ("Working on it…") and drafts as they grow: only messages count
+            message = json.loads(item["data"]).get("message")
+            if message and message["role"] == "deputy" and message["trace_id"] not in replies:
                 replies[message["trace_id"]] = time.perf_counter()
 
     listener = asyncio.create_task(listen())

@@ -8,6 +8,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -63,11 +64,14 @@ def free_port() -> int:
 def child(args: list[str], redis_url: str, **env: str) -> Iterator[subprocess.Popen[bytes]]:
     """A `deputy ...` child process on the scratch database, stopped (SIGTERM, then kill) on exit."""
     full_env = {**os.environ, "REDIS_URL": redis_url, "PYTHONPATH": str(ROOT), **env}
+    # its log goes to a file nobody has to read: a pipe nobody reads fills up and stops the child mid-run
+    log = tempfile.TemporaryFile()
     proc = subprocess.Popen([sys.executable, "-m", "bot.cli", *args], env=full_env, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=log)
     try:
         yield proc
     finally:
+        log.close()
         if proc.poll() is None:
             proc.terminate()
             try:
