@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from prometheus_client import values
 from redis import Redis
 
 # MiniLM only, in this process and the workers and gateways it starts: the larger intent model
@@ -127,3 +128,17 @@ def openai_server():  # type: ignore[no-untyped-def]
     server = ScriptedOpenAI().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _metrics_mode_is_undone() -> Iterator[None]:
+    """A gateway, worker or cron started inside a test switches prometheus_client into multiprocess mode for the
+    whole process (kernel.metrics.process_metrics): undone after each test, so no test counts into the next one's."""
+    value_class, directory = values.ValueClass, os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    yield
+    values.ValueClass = value_class
+    if directory is None:
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    else:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+
