@@ -62,6 +62,7 @@ from tests.journeys.console_user import ConsoleUser
 from tests.journeys.slack_user import SlackUser
 from tests.journeys.telegram_user import TelegramUser
 from tests.journeys.world import ClusterConfig
+from harness.fakes.openai_server import ScriptedOpenAI
 
 # a module's cluster holds its database this long at most (the lease is for dead test runs)
 LEASE_S = 3_600
@@ -70,6 +71,14 @@ LEASE_S = 3_600
 @pytest.fixture(scope="module")
 def cluster_config() -> ClusterConfig:
     return ClusterConfig()
+
+
+@pytest.fixture(scope="module")
+def model() -> Iterator[ScriptedOpenAI]:
+    """A scripted OpenAI-compatible model for a module whose cluster_config points OPENAI_BASE_URL at it."""
+    server = ScriptedOpenAI().start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -18,13 +18,6 @@ from tests.journeys.world import ClusterConfig
 from tests.waiting import wait_for
 
 ANA = "ana@client.example"
-
-
-@pytest.fixture(scope="module")
-def model() -> Iterator[ScriptedOpenAI]:
-    server = ScriptedOpenAI().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -3,19 +3,11 @@ model-made plan also sends an email is refused and the operator is told why (no 
 /budget then shows each kind of task with the model it went to: planning on the main model, /ask on the cheaper one."""
 from __future__ import annotations
 
-from typing import Iterator
 
 import pytest
 
 from harness.fakes.openai_server import ScriptedOpenAI
 from tests.journeys.world import ClusterConfig
-
-
-@pytest.fixture(scope="module")
-def model() -> Iterator[ScriptedOpenAI]:
-    server = ScriptedOpenAI().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

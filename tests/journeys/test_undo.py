@@ -4,7 +4,6 @@ back its first (a scripted model plans it: an event, then an email the mail serv
 from __future__ import annotations
 
 import datetime as dt
-from typing import Iterator
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -16,13 +15,6 @@ from tests.journeys.world import ClusterConfig
 
 ZONE = "Europe/Lisbon"
 GONE = "nobody@closed.example"
-
-
-@pytest.fixture(scope="module")
-def model() -> Iterator[ScriptedOpenAI]:
-    server = ScriptedOpenAI().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")
