@@ -21,7 +21,7 @@ from memory.embedder import Embedder, normalize
 from memory.embedding_cache import CachedEmbedder
 from memory.embedding_openai import OpenAiEmbedder
 from memory.encoder import BertEncoder
-from memory.model_files import graph_key, graph_path, prepared_graph
+from memory.model_files import GRAPH_VERSION, graph_key, graph_path, prepared_graph
 from memory.onnx_encoder import OnnxEncoder, UnusableGraph
 from memory.onnx_graph import build_graph, quantize
 
@@ -67,6 +67,8 @@ class LocalEmbedder:
     name = ""
     dim = 0
     encoder: type[BertEncoder] = BertEncoder
+    # what builds and quantizes this model's graph (part of its key and fingerprint)
+    graph_version = GRAPH_VERSION
 
     def __init__(self, model_dir: Path | None = None, batch_size: int = 32, max_tokens: int = 256, *,
                  cache_dir: Path | None = None, runtime: Runtime = "onnx", threads: int = 1) -> None:
@@ -130,14 +132,15 @@ class LocalEmbedder:
         quantization, onnxruntime's version. Before the model is loaded it names the runtime that will be
         tried; after, the one that runs (numpy, if the graph could not be prepared)."""
         runtime = self.runtime if self._bert is None else ("onnx" if isinstance(self._bert, OnnxEncoder) else "numpy")
-        return f"{self.name}:{runtime}:{graph_key(self.model_dir or self.locate())}"
+        return f"{self.name}:{runtime}:{graph_key(self.model_dir or self.locate(), self.graph_version)}"
 
     def prepare(self, model_dir: Path | None = None) -> Path:
         """The model's onnxruntime graph in `cache_dir`, built and quantized there first if missing."""
-        return prepared_graph(self.cache_dir, self.name, model_dir or self.model_dir or self.locate(), self._build)[0]
+        return prepared_graph(self.cache_dir, self.name, model_dir or self.model_dir or self.locate(), self._build,
+                              self.graph_version)[0]
 
     def prepared_path(self, model_dir: Path | None = None) -> Path:
-        return graph_path(self.cache_dir, self.name, model_dir or self.model_dir or self.locate())
+        return graph_path(self.cache_dir, self.name, model_dir or self.model_dir or self.locate(), self.graph_version)
 
     def _build(self, model_dir: Path) -> object:
         return quantize(build_graph(self.encoder(model_dir)))

@@ -20,12 +20,13 @@ GRAPHS = "graphs"
 SAMPLE = 1 << 20
 
 
-def graph_key(model_dir: Path) -> str:
-    """What a prepared graph was built from: the builder's version, onnxruntime's (which quantizes and
-    runs it), the model's config and a sample of its weights. Cheap: no weights are read in full."""
+def graph_key(model_dir: Path, version: str = GRAPH_VERSION) -> str:
+    """What a prepared graph was built from: the builder's `version` (with its quantization), onnxruntime's
+    (which quantizes and runs it), the model's config and a sample of its weights. Cheap: no weights are
+    read in full."""
     import onnxruntime
 
-    digest = hashlib.sha256(f"{GRAPH_VERSION}\n{onnxruntime.__version__}\n".encode())
+    digest = hashlib.sha256(f"{version}\n{onnxruntime.__version__}\n".encode())
     digest.update((model_dir / "config.json").read_bytes())
     weights = model_dir / "model.safetensors"
     size = weights.stat().st_size
@@ -37,16 +38,17 @@ def graph_key(model_dir: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def graph_path(cache_dir: Path, name: str, model_dir: Path) -> Path:
-    return cache_dir / GRAPHS / f"{name}-{graph_key(model_dir)}.onnx"
+def graph_path(cache_dir: Path, name: str, model_dir: Path, version: str = GRAPH_VERSION) -> Path:
+    return cache_dir / GRAPHS / f"{name}-{graph_key(model_dir, version)}.onnx"
 
 
-def prepared_graph(cache_dir: Path, name: str, model_dir: Path, build: Callable[[Path], object]) -> tuple[Path, bool]:
+def prepared_graph(cache_dir: Path, name: str, model_dir: Path, build: Callable[[Path], object],
+                   version: str = GRAPH_VERSION) -> tuple[Path, bool]:
     """The graph of model `name` in `cache_dir`, and whether it was built just now: `build(model_dir)`
     gives the ONNX model when no graph of this key is there yet. Built under a file lock, so processes
     starting together build it once; written beside its final name and renamed, so a crash leaves no
     half graph; older graphs of the model are removed."""
-    target = graph_path(cache_dir, name, model_dir)
+    target = graph_path(cache_dir, name, model_dir, version)
     if target.is_file():
         return target, False
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -6,8 +6,9 @@ export. The graph also mean-pools: its one output is every layer's mean over the
 graph needs them, and a process that runs a prepared one never loads them."""
 from __future__ import annotations
 
+import contextlib
 import logging
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -108,6 +109,43 @@ def quantize(model: Any) -> Any:
                                      algo_config=config)
     quantizer.process()
     return quantizer.model.model
+
+
+def quantize_mixed(model: Any, kept: tuple[str, ...]) -> Any:
+    """`model` with each MatMul's weights in int8 per output channel, multiplied by onnxruntime's
+    DynamicQuantizeMatMul (the activations quantized on each call with one scale for the whole matrix):
+    about twice as fast as MatMulNBits for one short text, but a text's vector then depends on what
+    shares its matrix, so such a graph is run one text at a time. The MatMuls named in `kept` (in every
+    layer: "output" is the feed-forward down projection, "attention.output" the attention's) keep
+    MatMulNBits (`quantize`): their inputs have the outlier dimensions one scale cannot hold
+    (docs/memory.md)."""
+    import tempfile
+    from pathlib import Path
+
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    excluded = [node.name for node in model.graph.node if node.op_type == "MatMul"
+                and node.name.startswith("layer") and node.name.split(".", 1)[-1].removesuffix(".matmul") in kept]
+    with _quiet_root_warnings(), tempfile.TemporaryDirectory(prefix="deputy-graph-") as folder:
+        source, target = Path(folder) / "fp32.onnx", Path(folder) / "int8.onnx"
+        onnx.save_model(model, str(source), save_as_external_data=True, location="fp32.onnx.data")
+        quantize_dynamic(source, target, per_channel=True, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
+                         nodes_to_exclude=excluded)
+        mixed = onnx.load(str(target))
+    return quantize(mixed) if excluded else mixed
+
+
+@contextlib.contextmanager
+def _quiet_root_warnings() -> Iterator[None]:
+    """quantize_dynamic advises pre-processing on the root logger: not for the user of `deputy prepare`."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(max(level, logging.ERROR))
+    try:
+        yield
+    finally:
+        root.setLevel(level)
 
 
 def _embeddings(g: _Graph, encoder: BertEncoder) -> tuple[str, str, str]:

@@ -96,11 +96,14 @@ def mpnet() -> MpnetEmbedder:
 
 
 def test_real_model_on_onnxruntime_agrees_with_the_numpy_reference(mpnet: MpnetEmbedder) -> None:
-    # the numpy encoder's fp32 vectors (one text past 256 tokens, one with accents and CJK)
+    # the numpy encoder's fp32 vectors (one text past 256 tokens, one with accents and CJK); the graph's
+    # int8 activations, one scale per matrix, keep 0.984 at worst here (0.98 on the operator dev
+    # messages' intent features): MPNet only feeds the intent classifier, which is trained on the same
+    # graph's vectors (docs/memory.md), so it is held to 0.98 where memory's MiniLM is held to 0.99
     ref = json.loads((Path(__file__).parent / "fixtures" / "mpnet_reference.json").read_text())
     got = mpnet.embed(ref["texts"])
     want = np.asarray(ref["vectors"], dtype=np.float32)
-    assert ((got * want).sum(axis=1) / np.linalg.norm(want, axis=1)).min() >= 0.99
+    assert ((got * want).sum(axis=1) / np.linalg.norm(want, axis=1)).min() >= 0.98
 
 
 def test_real_model_gives_unit_vectors_that_know_paraphrases(mpnet: MpnetEmbedder) -> None:
@@ -114,7 +117,8 @@ def test_real_model_gives_unit_vectors_that_know_paraphrases(mpnet: MpnetEmbedde
 
 
 def test_padding_does_not_change_vectors(mpnet: MpnetEmbedder) -> None:
-    # a short text batched with a long one is padded: positions and the relative bias must ignore that
+    # a text's vector is the same alone and among others: the embedder runs one text per pass, as the
+    # graph's int8 activation scales are per call (a batch would share them, padding included)
     texts = ["wake me up at seven", "play the latest episode of my favourite science podcast from the beginning please"]
     together = mpnet.embed(texts)
     alone = np.vstack([mpnet.embed([t]) for t in texts])
