@@ -144,6 +144,20 @@ class Executor:
         # a capability no longer configured still has a done step to report
         return capability.summarize(args, output) if capability is not None else f"{step.capability}: done."
 
+    def decide(self, plan: Plan, step: Step, args: dict[str, Any], verdict: Verdict,
+               confidence: float) -> tuple[Assessment, str, str, tuple[str, ...]]:
+        """The step's risk, the decision on it (auto / approve / deny) and why, and the inspector's flags on it —
+        what a run acts on and what a dry-run replay compares."""
+        capability = self.capabilities.get(step.capability)
+        # findings about this step force approval; those about the whole plan are shown in the trace
+        flags = tuple(f.reason for f in verdict.findings if f.severity == "flag" and f.step == step.index)
+        # the plan's specialist adds its own rules (the money specialist asks before anything moves)
+        risk = assess(capability, step.capability, args, self.policy.with_specialist(plan.specialist), self.directory, confidence,
+                      bool(plan.untrusted), undo=plan.source.startswith(UNDO_SOURCE))
+        if flags and risk.decision == "auto" and capability is not None and capability.side_effect:
+            return risk, "approve", "the inspector flagged: " + "; ".join(flags), flags
+        return risk, risk.decision, risk.why, flags
+
     def _step(self, plan: Plan, step: Step, results: dict[int, StepResult], verdict: Verdict, confidence: float,
               writes: Writes) -> StepResult | RunReport:
         trace = plan.trace_id
@@ -152,16 +166,7 @@ class Executor:
             args = resolve(step.args, results)
         except UnresolvedReference as err:
             return self._stop(plan, results, step, "blocked", f"I could not fill in step {step.index + 1}: {err}.", writes)
-        # findings about this step force approval; those about the whole plan are shown in the trace
-        flags = tuple(f.reason for f in verdict.findings if f.severity == "flag" and f.step == step.index)
-        # the plan's specialist adds its own rules (the money specialist asks before anything moves)
-        risk = assess(capability, step.capability, args, self.policy.with_specialist(plan.specialist), self.directory, confidence,
-                      bool(plan.untrusted),
-                      undo=plan.source.startswith(UNDO_SOURCE))
-        decision = risk.decision
-        why = risk.why
-        if flags and decision == "auto" and capability is not None and capability.side_effect:
-            decision, why = "approve", "the inspector flagged: " + "; ".join(flags)
+        risk, decision, why, flags = self.decide(plan, step, args, verdict, confidence)
         self.events.record(
             trace, "step.assessed", actor="executor", pipe=writes.pipe, run_id=plan.run_id, index=step.index,
             capability=step.capability, specialist=plan.specialist, inputs=args, rationale=step.rationale, risk=risk.score,

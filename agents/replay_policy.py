@@ -9,7 +9,6 @@ from agents.inspector import Verdict
 from agents.plan import Plan, StepResult
 from agents.references import UnresolvedReference, resolve
 from agents.replay_steps import StepFacts
-from agents.risk import assess
 
 
 def decisions(executor: Executor, plan: Plan, verdict: Verdict, results: Mapping[int, StepResult], confidence: float,
@@ -29,13 +28,7 @@ def decisions(executor: Executor, plan: Plan, verdict: Verdict, results: Mapping
             facts.status, facts.error = "blocked", str(err)
             break
         capability = executor.capabilities.get(step.capability)
-        # as Executor._step decides: the policy with the specialist's rules, then the inspector's flags on this step
-        risk = assess(capability, step.capability, args, executor.policy.with_specialist(plan.specialist), executor.directory,
-                      confidence, bool(plan.untrusted))
-        decision, why = risk.decision, risk.why
-        flags = [f.reason for f in verdict.findings if f.severity == "flag" and f.step == step.index]
-        if flags and decision == "auto" and capability is not None and capability.side_effect:
-            decision, why = "approve", "the inspector flagged: " + "; ".join(flags)
+        risk, decision, why, _ = executor.decide(plan, step, args, verdict, confidence)
         facts.inputs, facts.decision, facts.risk, facts.why = args, decision, risk.score, why
         if decision == "deny" or capability is None or (decision == "approve" and step.index not in approved):
             break
