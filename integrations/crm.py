@@ -81,19 +81,19 @@ class Crm:
     def restore_contact(self, subject: str, changed: Sequence[Rewrite], made: bool, author: str = "",
                         source_event: str = "") -> dict[str, Restored]:
         """Take back a contact save (an undo); the external copy follows."""
-        done = self.contacts.restore(subject, changed, made, source_event, author)
-        view = self.contacts.get(subject)
-        if any(state != "already" for state in done.values()):
-            self._mirror("crm.contact.updated", subject, view.name, facts_of(view), source_event)
-        return done
+        return self._restore(self.contacts, "crm.contact.updated", subject, changed, made, author, source_event)
 
     def restore_deal(self, subject: str, changed: Sequence[Rewrite], made: bool, author: str = "",
                      source_event: str = "") -> dict[str, Restored]:
         """Take back a deal update (an undo); the external copy follows."""
-        done = self.deals.restore(subject, changed, made, source_event, author)
-        deal = self.deals.get(subject)
+        return self._restore(self.deals, "crm.deal.updated", subject, changed, made, author, source_event)
+
+    def _restore(self, store: Contacts | Deals, event: str, subject: str, changed: Sequence[Rewrite], made: bool, author: str,
+                 source_event: str) -> dict[str, Restored]:
+        done = store.restore(subject, changed, made, source_event, author)
         if any(state != "already" for state in done.values()):
-            self._mirror("crm.deal.updated", subject, deal.name, facts_of(deal), source_event)
+            found = store.get(subject)
+            self._mirror(event, subject, found.name, facts_of(found), source_event)
         return done
 
     def _mirror(self, event: str, subject: str, name: str, facts: Mapping[str, str], trace_id: str) -> None:

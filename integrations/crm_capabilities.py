@@ -4,7 +4,7 @@ follow-up tasks interactions of the contacts they reach."""
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from pydantic import BaseModel, Field
 
@@ -15,7 +15,7 @@ from integrations.internal import (
 )
 from memory.contacts import Change, ContactView, created, rewrites
 from memory.deals import STAGES
-from memory.facts import ChangedSince, Rewrite, Subject
+from memory.facts import ChangedSince, Restored, Rewrite, Subject
 
 
 class CrmContact(_In):
@@ -109,22 +109,29 @@ def contact_capabilities(crm: Crm) -> list[Capability]:
         assert isinstance(args, ContactLookup)
         return ContactsOut(contacts=[contact_out(v) for v in crm.contacts.find(args.query)])
 
-    def restore(args: BaseModel, ctx: EffectContext) -> FactsRestored:
-        assert isinstance(args, FactsRestore)
-        try:
-            done = crm.restore_contact(args.subject, args.changed, args.made, "deputy", ctx.trace_id)
-        except ChangedSince as err:
-            raise changed_since(err) from err
-        return FactsRestored(subject=args.subject, attributes=dict(done))
-
     return [
         _own_state(redis, "contacts.upsert", "Add or update a contact", ContactUpsert, ContactSaved, writes=True, run=upsert,
                    compensation="contacts.restore", undo=_undo_of),
         _own_state(redis, "contacts.lookup", "Find a contact by email, name or company", ContactLookup, ContactsOut, writes=False,
                    run=lookup, summary=_found_contacts),
         _own_state(redis, "contacts.restore", "Put a contact's details back as they were before a change (an undo)", FactsRestore,
-                   FactsRestored, writes=True, run=restore, summary=_restored),
+                   FactsRestored, writes=True, run=_restorer(crm.restore_contact), summary=_restored),
     ]
+
+
+def _restorer(restore: Callable[..., dict[str, Restored]]) -> Callable[[BaseModel, EffectContext], FactsRestored]:
+    """A restore capability's run: take a save or update back (Crm.restore_contact / restore_deal), refused when the
+    subject changed again since."""
+
+    def run(args: BaseModel, ctx: EffectContext) -> FactsRestored:
+        assert isinstance(args, FactsRestore)
+        try:
+            done = restore(args.subject, args.changed, args.made, "deputy", ctx.trace_id)
+        except ChangedSince as err:
+            raise changed_since(err) from err
+        return FactsRestored(subject=args.subject, attributes=dict(done))
+
+    return run
 
 
 def _contact_saved(view: ContactView, changes: Sequence[Change]) -> ContactSaved:
@@ -155,14 +162,6 @@ def crm_capabilities(crm: Crm) -> list[Capability]:
         deals = [d for d in crm.deals.all() if d.open or not args.open_only]
         return DealsOut(deals=[DealOut(name=d.name, facts=facts_of(d)) for d in deals])
 
-    def deal_restore(args: BaseModel, ctx: EffectContext) -> FactsRestored:
-        assert isinstance(args, FactsRestore)
-        try:
-            done = crm.restore_deal(args.subject, args.changed, args.made, "deputy", ctx.trace_id)
-        except ChangedSince as err:
-            raise changed_since(err) from err
-        return FactsRestored(subject=args.subject, attributes=dict(done))
-
     return [
         _own_state(redis, "crm.contact.upsert", "Add or update a contact in the CRM", CrmContact, ContactSaved, writes=True,
                    run=contact_upsert, compensation="contacts.restore", undo=_undo_of),
@@ -172,7 +171,7 @@ def crm_capabilities(crm: Crm) -> list[Capability]:
                    writes=True, run=deal_update, compensation="crm.deal.restore", undo=_undo_of),
         _own_state(redis, "crm.deal.list", "List deals (open ones by default)", DealList, DealsOut, writes=False, run=deal_list),
         _own_state(redis, "crm.deal.restore", "Put a deal back as it was before a change (an undo)", FactsRestore, FactsRestored,
-                   writes=True, run=deal_restore, summary=_restored),
+                   writes=True, run=_restorer(crm.restore_deal), summary=_restored),
     ]
 
 
